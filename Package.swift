@@ -38,6 +38,7 @@ let package = Package(
             dependencies: [
                 .product(name: "SwiftSyntax", package: "swift-syntax"),
                 .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
+                .product(name: "SwiftSyntaxBuilder", package: "swift-syntax"),
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
                 .product(name: "SwiftDiagnostics", package: "swift-syntax"),
             ],
@@ -55,10 +56,20 @@ let package = Package(
             dependencies: ["KubernetesModels", "JSONSchemaKit"],
             swiftSettings: strictSettings
         ),
+        // YAML manifests read into and written from the API types.
+        .target(
+            name: "Manifests",
+            dependencies: [
+                "CRDModels",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // What component authors implement.
         .target(
             name: "ComponentKit",
             dependencies: [
+                "CRDModels",
                 "JSONSchemaKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -69,6 +80,7 @@ let package = Package(
             name: "CommonComponents",
             dependencies: [
                 "ComponentKit",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -99,6 +111,7 @@ let package = Package(
             dependencies: [
                 "CRDModels",
                 "CommonComponents",
+                "Manifests",
                 "ModuleHost",
                 "Operator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -120,18 +133,9 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "JSONSchemaMacrosTests",
-            dependencies: [
-                "JSONSchemaMacros",
-                .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
             name: "CRDModelsTests",
             dependencies: [
-                "CRDModels", "KubernetesModels", "TestSupport",
-                .product(name: "Yams", package: "Yams"),
+                "CRDModels", "KubernetesModels", "Manifests", "TestSupport",
             ],
             swiftSettings: strictSettings
         ),

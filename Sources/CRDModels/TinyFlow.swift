@@ -1,0 +1,148 @@
+public import JSONSchemaKit
+public import KubernetesModels
+
+/// A flow: a group of TinyNodes (labelled `tinyflow.dev/flow: <name>`) with
+/// a numbered history of its deployments that can be rolled back.
+public struct TinyFlow: CustomResource, Hashable {
+    public static let apiVersion = "\(tinyflowGroup)/\(tinyflowVersion)"
+    public static let kind = "TinyFlow"
+    public static let plural = "tinyflows"
+    public static let singular = "tinyflow"
+    public static let shortNames = ["tf"]
+    public static let resourceDescription =
+        "A Tinyflow flow: a group of TinyNodes with a revision history of its deployments."
+    /// The label that puts a TinyNode into a flow.
+    public static let flowLabel = "tinyflow.dev/flow"
+    /// The annotation whose value becomes a revision's summary.
+    public static let changeSummaryAnnotation = "tinyflow.dev/change-summary"
+    public static var printerColumns: [CustomResourceDefinition.PrinterColumn] {
+        [
+            .init(name: "Nodes", type: "integer", jsonPath: ".status.nodeCount", description: "Nodes in the flow"),
+            .init(name: "Ready", type: "integer", jsonPath: ".status.readyNodes", description: "Nodes that are Ready"),
+            .init(name: "Revision", type: "integer", jsonPath: ".status.currentRevision", description: "The deployed revision"),
+        ]
+    }
+
+    /// `tinyflow.dev/v1alpha1`.
+    public var apiVersion: String = Self.apiVersion
+    /// `TinyFlow`.
+    public var kind: String = Self.kind
+    /// Standard object metadata.
+    public var metadata: ObjectMeta
+    /// The desired flow.
+    public var spec: TinyFlowSpec
+    /// The flow as the operator last observed it.
+    public var status: TinyFlowStatus?
+
+    /// Creates a flow.
+    public init(metadata: ObjectMeta, spec: TinyFlowSpec = TinyFlowSpec(), status: TinyFlowStatus? = nil) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+}
+
+/// The desired state of a TinyFlow.
+@Schema
+public struct TinyFlowSpec: Codable, Sendable, Hashable {
+    /// What the flow does.
+    public var description: String?
+    /// How many revisions the history keeps.
+    @SchemaField(minimum: 1)
+    public var revisionHistoryLimit: Int = 10
+
+    /// Creates a spec.
+    public init(description: String? = nil, revisionHistoryLimit: Int = 10) {
+        self.description = description
+        self.revisionHistoryLimit = revisionHistoryLimit
+    }
+}
+
+/// How well a flow's nodes are doing.
+@Schema
+public enum FlowHealth: String, Codable, Sendable, Hashable {
+    /// Every node is Ready.
+    case healthy = "Healthy"
+    /// Some nodes are not Ready.
+    case degraded = "Degraded"
+    /// The flow has no nodes, or none was observed yet.
+    case unknown = "Unknown"
+}
+
+/// The observed state of a TinyFlow.
+@Schema
+public struct TinyFlowStatus: Codable, Sendable, Hashable {
+    /// The `metadata.generation` this status describes.
+    public var observedGeneration: Int64?
+    /// Nodes in the flow.
+    @SchemaField(minimum: 0)
+    public var nodeCount: Int = 0
+    /// Nodes that are Ready.
+    @SchemaField(minimum: 0)
+    public var readyNodes: Int = 0
+    /// Healthy, Degraded or Unknown.
+    public var health: FlowHealth = .unknown
+    /// The number of the revision that is deployed.
+    public var currentRevision: Int?
+    /// The deployments of the flow's node set, oldest first.
+    @SchemaField(listMapKeys: ["number"])
+    public var revisions: [FlowRevision] = []
+    /// `Ready`.
+    @SchemaField(listMapKeys: ["type"])
+    public var conditions: [Condition] = []
+
+    /// Creates a status.
+    public init(
+        observedGeneration: Int64? = nil, nodeCount: Int = 0, readyNodes: Int = 0, health: FlowHealth = .unknown,
+        currentRevision: Int? = nil, revisions: [FlowRevision] = [], conditions: [Condition] = []
+    ) {
+        self.observedGeneration = observedGeneration
+        self.nodeCount = nodeCount
+        self.readyNodes = readyNodes
+        self.health = health
+        self.currentRevision = currentRevision
+        self.revisions = revisions
+        self.conditions = conditions
+    }
+}
+
+/// One deployment of a flow's node set.
+@Schema
+public struct FlowRevision: Codable, Sendable, Hashable {
+    /// Increases by one with every change of the node set.
+    @SchemaField(minimum: 1)
+    public var number: Int
+    /// Who made the change (the field manager or user that wrote it).
+    public var author: String?
+    /// When the revision was recorded.
+    public var time: Timestamp
+    /// What changed, from the `tinyflow.dev/change-summary` annotation or generated.
+    public var summary: String = ""
+    /// The node set of this revision.
+    @SchemaField(listMapKeys: ["name"])
+    public var nodes: [FlowNodeSnapshot] = []
+
+    /// Creates a revision.
+    public init(number: Int, author: String? = nil, time: Timestamp, summary: String = "", nodes: [FlowNodeSnapshot] = []) {
+        self.number = number
+        self.author = author
+        self.time = time
+        self.summary = summary
+        self.nodes = nodes
+    }
+}
+
+/// A node as it was in a flow revision.
+@Schema
+public struct FlowNodeSnapshot: Codable, Sendable, Hashable {
+    /// The TinyNode's name.
+    public var name: String
+    /// The TinyNode's spec at that revision.
+    public var spec: TinyNodeSpec
+
+    /// Creates a snapshot.
+    public init(name: String, spec: TinyNodeSpec) {
+        self.name = name
+        self.spec = spec
+    }
+}

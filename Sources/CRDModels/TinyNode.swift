@@ -1,0 +1,255 @@
+public import JSONSchemaKit
+public import KubernetesModels
+
+/// One node of a flow: an instance of a component from a module, with its
+/// port configuration and edges to other nodes' ports.
+public struct TinyNode: CustomResource, Hashable {
+    public static let apiVersion = "\(tinyflowGroup)/\(tinyflowVersion)"
+    public static let kind = "TinyNode"
+    public static let plural = "tinynodes"
+    public static let singular = "tinynode"
+    public static let shortNames = ["tn"]
+    public static let resourceDescription =
+        "A node of a Tinyflow flow: a component of a module, its port configuration and its edges."
+    public static var printerColumns: [CustomResourceDefinition.PrinterColumn] {
+        [
+            .init(name: "Module", type: "string", jsonPath: ".spec.module", description: "The module that runs the node"),
+            .init(name: "Component", type: "string", jsonPath: ".spec.component", description: "The component in the module"),
+            conditionColumn("Ready"),
+        ]
+    }
+
+    /// `tinyflow.dev/v1alpha1`.
+    public var apiVersion: String = Self.apiVersion
+    /// `TinyNode`.
+    public var kind: String = Self.kind
+    /// Standard object metadata.
+    public var metadata: ObjectMeta
+    /// The desired node.
+    public var spec: TinyNodeSpec
+    /// The node as the operator last observed it.
+    public var status: TinyNodeStatus?
+
+    /// Creates a node.
+    public init(metadata: ObjectMeta, spec: TinyNodeSpec, status: TinyNodeStatus? = nil) {
+        self.metadata = metadata
+        self.spec = spec
+        self.status = status
+    }
+}
+
+/// The desired state of a TinyNode.
+@Schema
+public struct TinyNodeSpec: Codable, Sendable, Hashable {
+    /// The name of the module (TinyModule) whose hosts run this node.
+    @SchemaField(minLength: 1)
+    public var module: String
+    /// The component, by name, within the module.
+    @SchemaField(minLength: 1)
+    public var component: String
+    /// Configuration of the node's ports, checked against each port's schema.
+    @SchemaField(listMapKeys: ["port"])
+    public var ports: [PortConfiguration] = []
+    /// Connections from this node's output ports to other nodes' input ports.
+    @SchemaField(listMapKeys: ["id"])
+    public var edges: [Edge] = []
+    /// The TinyFlow this node belongs to, if any.
+    public var flow: String?
+
+    /// Creates a spec.
+    public init(
+        module: String, component: String, ports: [PortConfiguration] = [], edges: [Edge] = [],
+        flow: String? = nil
+    ) {
+        self.module = module
+        self.component = component
+        self.ports = ports
+        self.edges = edges
+        self.flow = flow
+    }
+
+    /// The configuration given for a port, if any.
+    public func configuration(of port: String) -> JSONValue? {
+        ports.first { $0.port == port }?.configuration
+    }
+}
+
+/// The configuration of one port of a node.
+@Schema
+public struct PortConfiguration: Codable, Sendable, Hashable {
+    /// The port name; a component's settings port is always `_settings`.
+    @SchemaField(minLength: 1)
+    public var port: String
+    /// A JSON value valid against the port's schema.
+    public var configuration: JSONValue
+
+    /// Creates a port configuration.
+    public init(port: String, configuration: JSONValue) {
+        self.port = port
+        self.configuration = configuration
+    }
+}
+
+/// A connection from one of this node's output ports to another node's input port.
+@Schema
+public struct Edge: Codable, Sendable, Hashable {
+    /// Identifies the edge within the node.
+    @SchemaField(minLength: 1)
+    public var id: String
+    /// The output port of this node the edge starts from.
+    @SchemaField(minLength: 1)
+    public var port: String
+    /// The target, as `<node>:<port>`.
+    @SchemaField(pattern: "^[a-z0-9]([-a-z0-9.]*[a-z0-9])?:[A-Za-z0-9_][-A-Za-z0-9_]*$")
+    public var to: String
+    /// Builds the target port's message from the source message with
+    /// expressions such as `{"url": "{{ $.payload.host }}/api"}`; absent, the
+    /// message passes unchanged.
+    public var mapping: JSONValue?
+    /// How failed deliveries are retried; absent, they are not.
+    public var retryPolicy: RetryPolicy?
+
+    /// Creates an edge.
+    public init(id: String, port: String, to: String, mapping: JSONValue? = nil, retryPolicy: RetryPolicy? = nil) {
+        self.id = id
+        self.port = port
+        self.to = to
+        self.mapping = mapping
+        self.retryPolicy = retryPolicy
+    }
+
+    /// The target node and port, or `nil` if `to` is not `<node>:<port>`.
+    public var target: (node: String, port: String)? {
+        let parts = to.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return (String(parts[0]), String(parts[1]))
+    }
+}
+
+/// How a failed delivery or handler is retried, with exponential backoff.
+@Schema
+public struct RetryPolicy: Codable, Sendable, Hashable {
+    /// Attempts in all, the first one included.
+    @SchemaField(minimum: 1)
+    public var maxAttempts: Int = 3
+    /// Wait before the first retry, as a duration such as `200ms` or `1s`.
+    @SchemaField(pattern: durationPattern)
+    public var initialDelay: String = "100ms"
+    /// Each wait is the previous one times this factor.
+    @SchemaField(minimum: 1)
+    public var backoffCoefficient: Double = 2
+    /// The longest wait between attempts.
+    @SchemaField(pattern: durationPattern)
+    public var maxDelay: String = "10s"
+    /// The time all attempts together may take.
+    @SchemaField(pattern: durationPattern)
+    public var timeout: String?
+    /// Error types that are never retried.
+    public var nonRetryableErrors: [String] = []
+
+    /// Creates a policy.
+    public init(
+        maxAttempts: Int = 3, initialDelay: String = "100ms", backoffCoefficient: Double = 2,
+        maxDelay: String = "10s", timeout: String? = nil, nonRetryableErrors: [String] = []
+    ) {
+        self.maxAttempts = maxAttempts
+        self.initialDelay = initialDelay
+        self.backoffCoefficient = backoffCoefficient
+        self.maxDelay = maxDelay
+        self.timeout = timeout
+        self.nonRetryableErrors = nonRetryableErrors
+    }
+}
+
+/// The observed state of a TinyNode, written only by the operator.
+@Schema
+public struct TinyNodeStatus: Codable, Sendable, Hashable {
+    /// The `metadata.generation` this status describes.
+    public var observedGeneration: Int64?
+    /// The module the node resolved to.
+    public var module: ModuleReference?
+    /// The component the node runs.
+    public var component: ComponentSummary?
+    /// The node's ports with their schemas and default configuration.
+    @SchemaField(listMapKeys: ["name"])
+    public var ports: [PortDescription] = []
+    /// `Ready`, `Scheduled`, `ConfigValid` and `EdgesResolved`.
+    @SchemaField(listMapKeys: ["type"])
+    public var conditions: [Condition] = []
+    /// The last error the node reported, if any.
+    public var error: String?
+    /// Message counters reported by the module host.
+    public var metrics: NodeMetrics?
+
+    /// Creates a status.
+    public init(
+        observedGeneration: Int64? = nil, module: ModuleReference? = nil, component: ComponentSummary? = nil,
+        ports: [PortDescription] = [], conditions: [Condition] = [], error: String? = nil, metrics: NodeMetrics? = nil
+    ) {
+        self.observedGeneration = observedGeneration
+        self.module = module
+        self.component = component
+        self.ports = ports
+        self.conditions = conditions
+        self.error = error
+        self.metrics = metrics
+    }
+}
+
+/// The module a node resolved to.
+@Schema
+public struct ModuleReference: Codable, Sendable, Hashable {
+    /// The TinyModule's name.
+    public var name: String
+    /// The module's version.
+    public var version: String?
+    /// Where the module's hosts are reached (`host:port`).
+    public var address: String?
+
+    /// Creates a reference.
+    public init(name: String, version: String? = nil, address: String? = nil) {
+        self.name = name
+        self.version = version
+        self.address = address
+    }
+}
+
+/// Message counters of one node.
+@Schema
+public struct NodeMetrics: Codable, Sendable, Hashable {
+    /// Messages received on input ports.
+    @SchemaField(minimum: 0)
+    public var messagesIn: Int64 = 0
+    /// Messages sent on output ports.
+    @SchemaField(minimum: 0)
+    public var messagesOut: Int64 = 0
+    /// Messages whose handling failed.
+    @SchemaField(minimum: 0)
+    public var errors: Int64 = 0
+    /// Messages dropped because their deadline had passed.
+    @SchemaField(minimum: 0)
+    public var expired: Int64 = 0
+    /// When the node last received a message.
+    public var lastMessageTime: Timestamp?
+
+    /// Creates counters.
+    public init(messagesIn: Int64 = 0, messagesOut: Int64 = 0, errors: Int64 = 0, expired: Int64 = 0, lastMessageTime: Timestamp? = nil) {
+        self.messagesIn = messagesIn
+        self.messagesOut = messagesOut
+        self.errors = errors
+        self.expired = expired
+        self.lastMessageTime = lastMessageTime
+    }
+}
+
+/// The condition types of a TinyNode.
+public enum TinyNodeCondition {
+    /// The node runs and accepts messages.
+    public static let ready = "Ready"
+    /// The node's task was placed on its module's hosts.
+    public static let scheduled = "Scheduled"
+    /// Every port configuration is valid against its schema.
+    public static let configValid = "ConfigValid"
+    /// Every edge points at an existing node's existing input port.
+    public static let edgesResolved = "EdgesResolved"
+}

@@ -1,0 +1,9 @@
+public import ComponentKit
+
+/// The standard components, served by the `common` module.
+public enum CommonModule {
+    /// The `common` module definition.
+    public static let definition = ModuleDefinition(
+        name: "common", version: "0.1.0",
+        components: [Ticker.self, Debug.self])
+}

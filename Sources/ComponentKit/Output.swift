@@ -1,0 +1,23 @@
+/// Where a component sends messages: its node's output ports.
+public protocol Output: Sendable {
+    /// Sends `message` from the output port `port`; returns when every wired
+    /// target accepted it (which may suspend: that is backpressure). An
+    /// unwired port accepts and discards nothing: the message is counted as sent.
+    func send(_ port: String, _ message: Message) async throws
+
+    /// Sends `message` from `port` and returns the reply of the chain it
+    /// starts (request/reply), bounded by the message deadline.
+    func request(_ port: String, _ message: Message) async throws -> JSONValue
+}
+
+extension Output {
+    /// Sends a payload from `port` in a fresh message.
+    public func send(_ port: String, payload: JSONValue) async throws {
+        try await send(port, Message(payload: payload))
+    }
+
+    /// Sends any encodable value from `port` in a fresh message.
+    public func send(_ port: String, encoding value: some Encodable) async throws {
+        try await send(port, Message(payload: JSONValue(encoding: value)))
+    }
+}

@@ -1,0 +1,98 @@
+public import JSONSchemaKit
+import Yams
+
+/// A YAML manifest that could not be read.
+public struct ManifestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Where: a file name and document index, or a field path.
+    public var location: String
+    /// What is wrong.
+    public var message: String
+
+    /// Creates an error.
+    public init(location: String, message: String) {
+        self.location = location
+        self.message = message
+    }
+
+    public var description: String { "\(location): \(message)" }
+}
+
+/// Reads and writes YAML the way Kubernetes manifests use it: multi-document
+/// files whose scalars follow YAML's core schema (a quoted `"123"` stays a
+/// string, an unquoted `123` is an integer).
+public enum YAMLDocuments {
+    /// Every non-empty document of a (multi-document) YAML text, as JSON values.
+    public static func parse(_ text: String, source: String = "<input>") throws(ManifestError) -> [JSONValue] {
+        let nodes: [Node]
+        do {
+            nodes = Array(try Yams.compose_all(yaml: text))
+        } catch {
+            throw ManifestError(location: source, message: "invalid YAML: \(error)")
+        }
+        var documents: [JSONValue] = []
+        for (index, node) in nodes.enumerated() {
+            let value = try jsonValue(of: node, at: "\(source)#\(index + 1)")
+            if !value.isNull { documents.append(value) }
+        }
+        return documents
+    }
+
+    /// A YAML text for `value`, with mapping keys sorted so the same value
+    /// always renders to the same bytes.
+    public static func render(_ value: JSONValue) -> String {
+        (try? Yams.serialize(node: node(of: value), indent: 2, width: -1, sortKeys: true)) ?? ""
+    }
+
+    private static func jsonValue(of node: Node, at location: String) throws(ManifestError) -> JSONValue {
+        switch node {
+        case .scalar(let scalar):
+            switch Resolver.default.resolveTag(of: node) {
+            case .null: return .null
+            case .bool: return node.bool.map(JSONValue.bool) ?? .string(scalar.string)
+            case .int: return node.int.map(JSONValue.integer) ?? .string(scalar.string)
+            case .float: return node.float.map(JSONValue.number) ?? .string(scalar.string)
+            default: return .string(scalar.string)
+            }
+        case .mapping(let mapping):
+            var members: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                guard let name = key.string else {
+                    throw ManifestError(location: location, message: "mapping keys must be strings")
+                }
+                members[name] = try jsonValue(of: value, at: location)
+            }
+            return .object(members)
+        case .sequence(let sequence):
+            var elements: [JSONValue] = []
+            for element in sequence { elements.append(try jsonValue(of: element, at: location)) }
+            return .array(elements)
+        case .alias:
+            throw ManifestError(location: location, message: "YAML aliases are not supported in manifests")
+        }
+    }
+
+    private static func node(of value: JSONValue) -> Node {
+        switch value {
+        case .null: return Node("null", Tag(.null))
+        case .bool(let flag): return Node(flag ? "true" : "false", Tag(.bool))
+        case .integer(let number): return Node(String(number), Tag(.int))
+        case .number(let number): return Node(String(number), Tag(.float))
+        case .string(let text):
+            let plain = Node(text)
+            let style: Node.Scalar.Style
+            if text.contains("\n") {
+                style = .literal
+            } else if text.isEmpty || Resolver.default.resolveTag(of: plain) != .str {
+                style = .doubleQuoted
+            } else {
+                style = .plain
+            }
+            return Node(text, Tag(.str), style)
+        case .array(let elements):
+            return Node(elements.map(node(of:)))
+        case .object(let members):
+            let pairs = members.keys.sorted().map { key in (Node(key), node(of: members[key] ?? .null)) }
+            return Node(pairs)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import CRDModels
+import CommonComponents
+import Foundation
+import Logging
+import Manifests
+import ModuleHost
+
+/// `tinyflow run FILE`: runs the TinyNodes of a manifest in this process with
+/// the standard components, no cluster needed.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the TinyNodes of a flow manifest in this process with the standard components.")
+
+    @Argument(help: "A YAML file of TinyNode resources.")
+    var file: String = "examples/hello-flow.yaml"
+
+    @Option(help: "Stop after this long (e.g. 5s, 1m); runs until interrupted if absent.")
+    var stopAfter: String?
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        if let stopAfter, parseDuration(stopAfter) == nil {
+            throw ValidationError("--stop-after: expected a duration such as 5s or 1m30s, got \"\(stopAfter)\"")
+        }
+    }
+
+    func run() async throws {
+        Tinyflow.bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "tinyflow.run")
+        let manifest = try FlowManifest(contentsOf: file)
+        guard !manifest.nodes.isEmpty else {
+            throw ValidationError("\(file) has no TinyNode resources")
+        }
+        let runner: FlowRunner
+        do {
+            runner = try FlowRunner(nodes: manifest.nodes, modules: [CommonModule.definition], logger: logger)
+        } catch let rejection as FlowRejection {
+            throw ValidationError("the flow cannot run:\n\(rejection)")
+        }
+        logger.info("running \(manifest.nodes.count) nodes from \(file); Ctrl-C stops")
+        let limit = stopAfter.flatMap { parseDuration($0) }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await runner.run() }
+            group.addTask { await Self.waitForInterrupt(limit: limit) }
+            await group.next()
+            group.cancelAll()
+        }
+        for node in manifest.nodes.compactMap(\.metadata.name) {
+            if let counters = runner.counters(of: node) {
+                logger.info(
+                    "node \(node): received \(counters.received), delivered \(counters.delivered), errored \(counters.errored), expired \(counters.expired), sent \(counters.sent)"
+                )
+            }
+        }
+    }
+
+    /// Returns on SIGINT/SIGTERM, or when `limit` has passed.
+    private static func waitForInterrupt(limit: Duration?) async {
+        let signals = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            return DispatchSource.makeSignalSource(signal: number)
+        }
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        for source in signals {
+            source.setEventHandler { continuation.yield() }
+            source.resume()
+        }
+        if let limit {
+            Task {
+                try? await Task.sleep(for: limit)
+                continuation.yield()
+            }
+        }
+        for await _ in stream { break }
+        signals.forEach { $0.cancel() }
+    }
+}
