@@ -28,6 +28,15 @@ public struct NodeCounters: Sendable, Hashable {
     public var expired = 0
     /// Messages the node sent from output ports.
     public var sent = 0
+
+    /// Creates counters.
+    public init(received: Int = 0, delivered: Int = 0, errored: Int = 0, expired: Int = 0, sent: Int = 0) {
+        self.received = received
+        self.delivered = delivered
+        self.errored = errored
+        self.expired = expired
+        self.sent = sent
+    }
 }
 
 /// Runs a flow's nodes in this process, delivering each message by calling

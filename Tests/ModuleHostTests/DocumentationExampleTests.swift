@@ -1,0 +1,82 @@
+import CommonComponents
+import ComponentKit
+import Logging
+import ModuleHost
+import TestSupport
+import Testing
+
+// The complete example of docs/writing-a-component.md, verbatim, so the
+// guide cannot drift from what compiles and works.
+public actor Counter: Component {
+    /// Settings of a counter node.
+    @Schema
+    public struct Settings: Codable, Sendable, Hashable {
+        /// Emit the total after this many messages.
+        @SchemaField(minimum: 1)
+        public var every: Int = 10
+        /// A label copied into every total.
+        public var label: String = "count"
+    }
+
+    /// What the counter emits.
+    @Schema
+    public struct Total: Codable, Sendable, Hashable {
+        /// The settings' label.
+        public var label: String
+        /// Messages received so far.
+        public var total: Int
+    }
+
+    public static let info = ComponentInfo(
+        name: "counter", description: "Counts messages and emits running totals.", tags: ["math"])
+
+    public static let ports: [PortDefinition] = [
+        .settings(Settings.self),
+        .input("in", label: "Count", message: JSONValue.self),
+        .output("total", label: "Total", message: Total.self),
+        .error,
+    ]
+
+    private var total = 0
+
+    public init() {}
+
+    public func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        guard port == "in" else { return }        // "_settings" needs no action: read on use
+        let settings: Settings = try context.settings()
+        total += 1
+        if total % settings.every == 0 {
+            try await output.send("total", encoding: Total(label: settings.label, total: total))
+        }
+    }
+}
+
+@Suite("The component guide's example")
+struct DocumentationExampleTests {
+    @Test("the counter emits a running total every `every` messages")
+    func counterEmitsTotals() async throws {
+        let modules = [
+            CommonModule.definition, ModuleDefinition(name: "math", version: "0.1.0", components: [Counter.self]),
+        ]
+        let nodes = [
+            TinyNode(
+                metadata: ObjectMeta(name: "tally"),
+                spec: TinyNodeSpec(
+                    module: "math", component: "counter",
+                    ports: [PortConfiguration(port: "_settings", configuration: ["every": 3, "label": "orders"])],
+                    edges: [Edge(id: "out", port: "total", to: "report:in")])),
+            TinyNode(
+                metadata: ObjectMeta(name: "report"),
+                spec: TinyNodeSpec(
+                    module: "common", component: "debug",
+                    ports: [PortConfiguration(port: "_settings", configuration: ["log": false])])),
+        ]
+        let runner = try FlowRunner(nodes: nodes, modules: modules, logger: Logger(label: "test"))
+        for index in 1...7 {
+            try await runner.deliver(Message(payload: .integer(index)), to: PortAddress(node: "tally", port: "in"))
+        }
+        let report = try #require(runner.component(of: "report") as? Debug)
+        let totals = await report.recentMessages.map(\.payload)
+        #expect(totals == [["label": "orders", "total": 3], ["label": "orders", "total": 6]])
+    }
+}
