@@ -133,6 +133,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "KubernetesModelsTests",
+            dependencies: ["KubernetesModels", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "CRDModelsTests",
             dependencies: [
                 "CRDModels", "KubernetesModels", "Manifests", "TestSupport",
@@ -147,6 +152,11 @@ let package = Package(
         .testTarget(
             name: "ModuleHostTests",
             dependencies: ["ModuleHost", "CommonComponents", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "OperatorTests",
+            dependencies: ["Operator", "CRDModels", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

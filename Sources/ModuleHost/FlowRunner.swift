@@ -53,12 +53,11 @@ public final class FlowRunner: Sendable {
     /// Prepares the nodes; throws every rejection at once if any node is invalid.
     public init(nodes specs: [TinyNode], modules: [ModuleDefinition], logger: Logger) throws {
         self.logger = logger
-        let names = Set(specs.compactMap(\.metadata.name))
         var prepared: [String: RunningNode] = [:]
         var rejections: [NodeRejection] = []
         for spec in specs {
             let name = spec.metadata.name ?? "<unnamed>"
-            switch Self.prepare(spec, name: name, known: names, specs: specs, modules: modules, logger: logger) {
+            switch Self.prepare(spec, name: name, specs: specs, modules: modules, logger: logger) {
             case .success(let node): prepared[name] = node
             case .failure(let rejection): rejections.append(rejection)
             }
@@ -158,65 +157,44 @@ public final class FlowRunner: Sendable {
     }
 
     private static func prepare(
-        _ spec: TinyNode, name: String, known: Set<String>, specs: [TinyNode], modules: [ModuleDefinition],
+        _ spec: TinyNode, name: String, specs: [TinyNode], modules: [ModuleDefinition],
         logger: Logger
     ) -> Result<RunningNode, NodeRejection> {
-        var violations: [SchemaViolation] = []
-        guard let module = modules.first(where: { $0.name == spec.spec.module }) else {
-            let names = modules.map(\.name).joined(separator: ", ")
-            return .failure(
-                NodeRejection(
-                    node: name,
-                    violations: [SchemaViolation(path: "spec.module", message: "no module \"\(spec.spec.module)\" (modules: \(names))")]))
+        func componentType(of node: TinyNodeSpec) -> (any Component.Type)? {
+            modules.first { $0.name == node.module }?.components[node.component]
         }
-        guard let componentType = module.components[spec.spec.component] else {
+        let resolved = componentType(of: spec.spec)
+        let problem: SchemaViolation
+        if let module = modules.first(where: { $0.name == spec.spec.module }) {
             let names = module.components.keys.sorted().joined(separator: ", ")
-            return .failure(
-                NodeRejection(
-                    node: name,
-                    violations: [
-                        SchemaViolation(
-                            path: "spec.component",
-                            message: "module \"\(module.name)\" has no component \"\(spec.spec.component)\" (components: \(names))")
-                    ]))
+            problem = SchemaViolation(
+                path: "spec.component",
+                message: "module \"\(module.name)\" has no component \"\(spec.spec.component)\" (components: \(names))")
+        } else {
+            let names = modules.map(\.name).joined(separator: ", ")
+            problem = SchemaViolation(path: "spec.module", message: "no module \"\(spec.spec.module)\" (modules: \(names))")
         }
-        let description = componentType.componentDescription
-        violations += description.violations(of: spec.spec.ports)
+        var validation = spec.spec.validate(component: resolved?.componentDescription, componentProblem: problem) { target in
+            guard let node = specs.first(where: { $0.metadata.name == target }) else { return nil }
+            return componentType(of: node.spec).map { .resolved($0.componentDescription) } ?? .unresolved
+        }
+        for (index, edge) in spec.spec.edges.enumerated() where edge.mapping != nil || edge.retryPolicy != nil {
+            validation.edges.append(
+                SchemaViolation(
+                    path: "spec.edges[\(index)]",
+                    message: "edge mappings and retry policies need a module host; the in-process runner does not apply them"))
+        }
+        guard let resolved, validation.isValid else {
+            return .failure(NodeRejection(node: name, violations: validation.all))
+        }
         var targets: [String: [PortAddress]] = [:]
-        for (index, edge) in spec.spec.edges.enumerated() {
-            let path = "spec.edges[\(index)]"
-            guard description.ports.contains(where: { $0.name == edge.port && $0.direction == .output }) else {
-                violations.append(SchemaViolation(path: "\(path).port", message: "component \"\(description.info.name)\" has no output port \"\(edge.port)\""))
-                continue
-            }
-            guard let target = PortAddress(edge.to) else {
-                violations.append(SchemaViolation(path: "\(path).to", message: "expected <node>:<port>, got \"\(edge.to)\""))
-                continue
-            }
-            guard known.contains(target.node) else {
-                violations.append(SchemaViolation(path: "\(path).to", message: "no node \"\(target.node)\" in the flow"))
-                continue
-            }
-            if let targetSpec = specs.first(where: { $0.metadata.name == target.node }),
-                let targetModule = modules.first(where: { $0.name == targetSpec.spec.module }),
-                let targetType = targetModule.components[targetSpec.spec.component],
-                !targetType.ports.contains(where: { $0.name == target.port && $0.direction == .input })
-            {
-                violations.append(SchemaViolation(path: "\(path).to", message: "node \"\(target.node)\" has no input port \"\(target.port)\""))
-                continue
-            }
-            if edge.mapping != nil || edge.retryPolicy != nil {
-                violations.append(
-                    SchemaViolation(path: path, message: "edge mappings and retry policies need a module host; the in-process runner does not apply them"))
-                continue
-            }
-            targets[edge.port, default: []].append(target)
+        for edge in spec.spec.edges {
+            if let address = PortAddress(edge.to) { targets[edge.port, default: []].append(address) }
         }
-        guard violations.isEmpty else { return .failure(NodeRejection(node: name, violations: violations)) }
         let context = NodeContext(
             node: name, namespace: spec.metadata.namespace ?? "default",
-            configurations: description.effectiveConfigurations(of: spec.spec.ports), logger: logger)
-        return .success(RunningNode(name: name, component: componentType.init(), context: context, targets: targets))
+            configurations: resolved.componentDescription.effectiveConfigurations(of: spec.spec.ports), logger: logger)
+        return .success(RunningNode(name: name, component: resolved.init(), context: context, targets: targets))
     }
 }
 

@@ -108,7 +108,7 @@ struct FlowRunnerTests {
         } throws: { error in
             guard let rejection = error as? FlowRejection else { return false }
             return rejection.rejections.map(\.description) == [
-                #"TinyNode "a": spec.ports[0].configuration.interval: expected integer >= 1, got 0; spec.edges[0].to: no node "ghost" in the flow"#,
+                #"TinyNode "a": spec.ports[0].configuration.interval: expected integer >= 1, got 0; spec.edges[0].to: no node "ghost""#,
                 #"TinyNode "b": spec.module: no module "nowhere" (modules: common, test)"#,
                 #"TinyNode "c": spec.component: module "common" has no component "teleporter" (components: debug, ticker)"#,
             ]

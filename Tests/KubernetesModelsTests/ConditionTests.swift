@@ -1,4 +1,4 @@
-import CRDModels
+import KubernetesModels
 import Foundation
 import Testing
 
@@ -50,14 +50,5 @@ struct ConditionTests {
         let parsed = try #require(Timestamp(rfc3339: "2026-11-23T17:20:24.123456+01:00"))
         #expect(parsed.description == "2026-11-23T16:20:24Z")
         #expect(Timestamp(rfc3339: "yesterday") == nil)
-    }
-
-    @Test("durations parse the Kubernetes way")
-    func durations() {
-        #expect(parseDuration("250ms") == .milliseconds(250))
-        #expect(parseDuration("1m30s") == .seconds(90))
-        #expect(parseDuration("1.5h") == .seconds(5400))
-        #expect(parseDuration("10") == nil)
-        #expect(parseDuration("5x") == nil)
     }
 }
