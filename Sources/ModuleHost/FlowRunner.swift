@@ -17,7 +17,7 @@ public struct NodeRejection: Error, Sendable, Hashable, CustomStringConvertible 
 
 /// Message counters of one node. Invariant once a node is idle:
 /// `received == delivered + errored + expired`.
-public struct NodeCounters: Sendable, Hashable {
+public struct NodeCounters: Codable, Sendable, Hashable {
     /// Messages that arrived on input ports.
     public var received = 0
     /// Messages a handler completed.
