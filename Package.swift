@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // JSON values, JSON Schema, schema validation and the `@Schema` derivation macro.
@@ -85,12 +86,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The bounded multi-producer single-consumer channel behind every in-module node input port.
+        .target(
+            name: "NodeChannels",
+            dependencies: [
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The process that runs a module's nodes.
         .target(
             name: "ModuleHost",
             dependencies: [
                 "ComponentKit",
                 "CRDModels",
+                "NodeChannels",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],

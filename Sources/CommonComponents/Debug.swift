@@ -3,7 +3,7 @@ import DequeModule
 import Logging
 
 /// Logs every message it receives and keeps the last few for inspection.
-public actor Debug: Component {
+public actor Debug: Component, RecentMessagesProviding {
     /// The debug node's settings.
     @Schema
     public struct Settings: Codable, Sendable, Hashable {
@@ -26,7 +26,7 @@ public actor Debug: Component {
     public init() {}
 
     /// The messages kept, oldest first.
-    public var recentMessages: [Message] { Array(recent) }
+    public func recentMessages() -> [Message] { Array(recent) }
 
     public func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
         guard port == "in" else { return }

@@ -80,3 +80,10 @@ public struct ModuleDefinition: Sendable {
         components.keys.sorted().compactMap { components[$0]?.componentDescription }
     }
 }
+
+/// A component that keeps recent messages for inspection (the debug
+/// component); the module host serves them through `RecentMessages`.
+public protocol RecentMessagesProviding: Sendable {
+    /// The kept messages, oldest first.
+    func recentMessages() async -> [Message]
+}

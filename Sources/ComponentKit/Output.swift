@@ -8,6 +8,11 @@ public protocol Output: Sendable {
     /// Sends `message` from `port` and returns the reply of the chain it
     /// starts (request/reply), bounded by the message deadline.
     func request(_ port: String, _ message: Message) async throws -> JSONValue
+
+    /// Answers the request the message being handled belongs to (the end of
+    /// a request/reply chain, e.g. an http-response node). Throws if the
+    /// message is not part of a request.
+    func reply(_ payload: JSONValue) async throws
 }
 
 extension Output {

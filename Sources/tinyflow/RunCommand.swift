@@ -1,6 +1,7 @@
 import ArgumentParser
 import CRDModels
 import CommonComponents
+import ComponentKit
 import Foundation
 import Logging
 import Manifests
@@ -35,26 +36,41 @@ struct RunCommand: AsyncParsableCommand {
         guard !manifest.nodes.isEmpty else {
             throw ValidationError("\(file) has no TinyNode resources")
         }
-        let runner: FlowRunner
-        do {
-            runner = try FlowRunner(nodes: manifest.nodes, modules: [CommonModule.definition], logger: logger)
-        } catch let rejection as FlowRejection {
-            throw ValidationError("the flow cannot run:\n\(rejection)")
+        let foreign = manifest.nodes.filter { $0.spec.module != CommonModule.definition.name }
+        guard foreign.isEmpty else {
+            let names = foreign.compactMap(\.metadata.name).joined(separator: ", ")
+            throw ValidationError("tinyflow run hosts the \"common\" module only; these nodes name another module: \(names)")
         }
-        logger.info("running \(manifest.nodes.count) nodes from \(file); Ctrl-C stops")
+        let runtime = ModuleRuntime(module: CommonModule.definition, logger: logger)
+        let desired = DesiredNodes(
+            generation: 1,
+            nodes: manifest.nodes.map { node in
+                NodeDefinition(
+                    name: node.metadata.name ?? "", component: node.spec.component,
+                    generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges)
+            })
         let limit = stopAfter.flatMap { parseDuration($0) }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await runner.run() }
-            group.addTask { await Self.waitForInterrupt(limit: limit) }
-            await group.next()
-            group.cancelAll()
-        }
-        for node in manifest.nodes.compactMap(\.metadata.name) {
-            if let counters = runner.counters(of: node) {
-                logger.info(
-                    "node \(node): received \(counters.received), delivered \(counters.delivered), errored \(counters.errored), expired \(counters.expired), sent \(counters.sent)"
-                )
+        let (failures, reports) = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await runtime.run() }
+            let result = await runtime.sync(desired)
+            let failures = result.nodes.filter { $0.phase == .failed }
+            if failures.isEmpty {
+                logger.info("running \(manifest.nodes.count) nodes from \(file); Ctrl-C stops")
+                await Self.waitForInterrupt(limit: limit)
             }
+            let reports = await runtime.shutdown()
+            try await group.waitForAll()
+            return (failures, reports)
+        }
+        guard failures.isEmpty else {
+            throw ValidationError(
+                "the flow cannot run:\n" + failures.map { "TinyNode \"\($0.name)\": \($0.error ?? "failed")" }.joined(separator: "\n"))
+        }
+        for report in reports {
+            let counters = report.counters
+            logger.info(
+                "node \(report.name): received \(counters.received), delivered \(counters.delivered), errored \(counters.errored), expired \(counters.expired), sent \(counters.sent)"
+            )
         }
     }
 

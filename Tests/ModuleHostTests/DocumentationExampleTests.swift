@@ -55,28 +55,19 @@ public actor Counter: Component {
 struct DocumentationExampleTests {
     @Test("the counter emits a running total every `every` messages")
     func counterEmitsTotals() async throws {
-        let modules = [
-            CommonModule.definition, ModuleDefinition(name: "math", version: "0.1.0", components: [Counter.self]),
-        ]
-        let nodes = [
-            TinyNode(
-                metadata: ObjectMeta(name: "tally"),
-                spec: TinyNodeSpec(
-                    module: "math", component: "counter",
-                    ports: [PortConfiguration(port: "_settings", configuration: ["every": 3, "label": "orders"])],
-                    edges: [Edge(id: "out", port: "total", to: "report:in")])),
-            TinyNode(
-                metadata: ObjectMeta(name: "report"),
-                spec: TinyNodeSpec(
-                    module: "common", component: "debug",
-                    ports: [PortConfiguration(port: "_settings", configuration: ["log": false])])),
-        ]
-        let runner = try FlowRunner(nodes: nodes, modules: modules, logger: Logger(label: "test"))
-        for index in 1...7 {
-            try await runner.deliver(Message(payload: .integer(index)), to: PortAddress(node: "tally", port: "in"))
+        let module = ModuleDefinition(name: "math", version: "0.1.0", components: [Counter.self, Debug.self])
+        let totals = try await withRuntime(module) { runtime in
+            let result = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("tally", "counter", settings: ["every": 3, "label": "orders"], edges: [edge("total", to: "report:in")]),
+                definition("report", "debug", settings: ["log": false]),
+            ]))
+            #expect(result.nodes.allSatisfy { $0.phase == .running })
+            for index in 1...7 {
+                try await runtime.deliver(Message(to: PortAddress(node: "tally", port: "in"), payload: .integer(index)))
+            }
+            try await eventually("two totals at the report node") { await runtime.debugMessages("report").count == 2 }
+            return await runtime.debugMessages("report").map(\.payload)
         }
-        let report = try #require(runner.component(of: "report") as? Debug)
-        let totals = await report.recentMessages.map(\.payload)
         #expect(totals == [["label": "orders", "total": 3], ["label": "orders", "total": 6]])
     }
 }

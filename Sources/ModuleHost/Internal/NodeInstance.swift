@@ -1,0 +1,130 @@
+import ComponentKit
+import Foundation
+import Logging
+import NodeChannels
+import Synchronization
+
+/// One message waiting in a node's input channel, with what travels beside it.
+struct Delivery: Sendable {
+    var message: Message
+    var reply: ReplySlot?
+    var retryPolicy: RetryPolicy?
+}
+
+/// Where an output port's messages go.
+struct Route: Sendable {
+    enum Target: Sendable {
+        case local(NodeInstance, port: String)
+        case remote(module: String, address: PortAddress)
+    }
+
+    var target: Target
+    var retryPolicy: RetryPolicy?
+}
+
+/// A node running on this host: its component instance, input channels,
+/// routes, counters and lifecycle.
+final class NodeInstance: Sendable {
+    struct Status: Sendable {
+        var definition: NodeDefinition
+        var phase: NodePhase = .starting
+        var restarts = 0
+        var consecutiveFailures = 0
+        var lastError: String?
+        var counters = NodeCounters()
+    }
+
+    let name: String
+    let componentType: any Component.Type
+    let context: NodeContext
+    let inputs: [String: NodeChannel<Delivery>]
+    let stopRequested = OneShotEvent()
+    let stopped = OneShotEvent()
+    private let componentStorage: Mutex<any Component>
+    private let routeTable = Mutex<[String: [Route]]>([:])
+    let status: Mutex<Status>
+
+    init(definition: NodeDefinition, componentType: any Component.Type, context: NodeContext, channelCapacity: Int) {
+        self.name = definition.name
+        self.componentType = componentType
+        self.context = context
+        self.componentStorage = Mutex(componentType.init())
+        self.status = Mutex(Status(definition: definition))
+        var inputs: [String: NodeChannel<Delivery>] = [:]
+        for port in componentType.ports where port.direction == .input && port.role == .data {
+            inputs[port.name] = NodeChannel(capacity: channelCapacity)
+        }
+        self.inputs = inputs
+    }
+
+    var component: any Component { componentStorage.withLock { $0 } }
+
+    var definition: NodeDefinition { status.withLock { $0.definition } }
+
+    /// Replaces the component instance with a fresh one (a restart).
+    func recreateComponent() {
+        let fresh = componentType.init()
+        componentStorage.withLock { $0 = fresh }
+    }
+
+    func routes(for port: String) -> [Route] { routeTable.withLock { $0[port] ?? [] } }
+
+    func replaceRoutes(_ routes: [String: [Route]]) { routeTable.withLock { $0 = routes } }
+
+    func count(_ update: (inout NodeCounters) -> Void) { status.withLock { update(&$0.counters) } }
+
+    func setPhase(_ phase: NodePhase, error: String? = nil) {
+        status.withLock { status in
+            status.phase = phase
+            if let error { status.lastError = error }
+        }
+    }
+
+    /// Puts `delivery` into the input port's channel; returns when accepted.
+    func enqueue(_ delivery: Delivery, port: String) async throws {
+        guard let channel = inputs[port] else {
+            throw DeliveryError.unknownPort(node: name, port: port)
+        }
+        do {
+            try await channel.send(delivery)
+        } catch is NodeChannelClosedError {
+            throw DeliveryError.nodeStopping(name)
+        }
+        count { $0.received += 1 }
+    }
+
+    var report: NodeStatusReport {
+        status.withLock { status in
+            NodeStatusReport(
+                name: name, generation: status.definition.generation, phase: status.phase,
+                restarts: status.restarts, counters: status.counters, lastError: status.lastError)
+        }
+    }
+}
+
+/// Why a message could not be delivered to a node on this host.
+public enum DeliveryError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The target node does not run on this host.
+    case unknownNode(String)
+    /// The target node has no such input port.
+    case unknownPort(node: String, port: String)
+    /// The target node is stopping and accepts no more messages.
+    case nodeStopping(String)
+    /// The message's deadline passed before delivery.
+    case expired(String)
+    /// The message has no `to` address.
+    case unaddressed(String)
+    /// The edge leads to another module but the host has no transport.
+    case noTransport(module: String)
+
+    public var description: String {
+        switch self {
+        case .unknownNode(let node): "no node \"\(node)\" on this host"
+        case .unknownPort(let node, let port): "node \"\(node)\" has no input port \"\(port)\""
+        case .nodeStopping(let node): "node \"\(node)\" is stopping"
+        case .expired(let id): "message \(id) expired before delivery"
+        case .unaddressed(let id): "message \(id) has no destination"
+        case .noTransport(let module): "no transport to reach module \"\(module)\""
+        }
+    }
+}

@@ -1,0 +1,539 @@
+public import ComponentKit
+import Foundation
+public import Logging
+import NodeChannels
+public import ServiceLifecycle
+import Synchronization
+
+/// The node runtime of a module host: runs a desired set of nodes, each as
+/// tasks in one structured task tree, wired by bounded channels within the
+/// module and by a ``Transport`` across modules.
+///
+/// Run it as a `Service` (``run()``); drive it with ``sync(_:)``. Graceful
+/// shutdown (or ``shutdown()``) stops source nodes, lets every node drain
+/// what is queued, then returns; cancelling ``run()`` stops everything at once.
+public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Sendable {
+    /// Tunables of the runtime.
+    public struct Configuration: Sendable {
+        /// Messages an input port queues before senders suspend.
+        public var channelCapacity = 64
+        /// Messages a port's consumer takes per wake-up; a port holds at most
+        /// `channelCapacity + batchSize` messages (queued plus taken).
+        public var batchSize = 32
+        /// Consecutive handler failures after which a node is restarted.
+        public var failureThreshold = 5
+        /// First wait before a restart; doubles per restart up to `maxBackoff`.
+        public var initialBackoff: Duration = .milliseconds(100)
+        /// Longest wait before a restart.
+        public var maxBackoff: Duration = .seconds(30)
+        /// Deadline of a request whose message carries none.
+        public var defaultRequestTimeout: Duration = .seconds(30)
+
+        /// The defaults.
+        public init() {}
+    }
+
+    private let module: ModuleDefinition
+    private let transport: (any Transport)?
+    private let election: any SourceElection
+    private let logger: Logger
+    private let configuration: Configuration
+    private let registry = Mutex<[String: NodeInstance]>([:])
+    private let syncLock = AsyncLock()
+    private let appliedGeneration = Mutex<Int64>(.min)
+    private let jobs: NodeChannel<@Sendable () async -> Void>
+
+    /// Creates a runtime for `module`.
+    public init(
+        module: ModuleDefinition, transport: (any Transport)? = nil, election: any SourceElection = StandaloneElection(),
+        configuration: Configuration = Configuration(), logger: Logger
+    ) {
+        self.module = module
+        self.transport = transport
+        self.election = election
+        self.configuration = configuration
+        self.logger = logger
+        self.jobs = NodeChannel(capacity: 1024)
+    }
+
+    // MARK: Service
+
+    /// Hosts the node tasks until ``shutdown()``, a graceful shutdown of the
+    /// surrounding `ServiceGroup`, or cancellation.
+    public func run() async throws {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                do {
+                    try await gracefulShutdown()
+                    await self.shutdown()
+                } catch {
+                    // Cancelled without a graceful shutdown: node tasks are cancelled with the group.
+                }
+            }
+            for await job in jobs {
+                group.addTask { await job() }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Stops every node after it drained its queued messages, then ends ``run()``.
+    ///
+    /// - Returns: the final status of every node that was running.
+    @discardableResult
+    public func shutdown() async -> [NodeStatusReport] {
+        await syncLock.withLock {
+            let nodes = registry.withLock { $0 }
+            await withDiscardingTaskGroup { group in
+                for node in nodes.values { group.addTask { await self.stop(node) } }
+            }
+            registry.withLock { $0 = [:] }
+            jobs.finish()
+            return nodes.values.map(\.report).sorted { $0.name < $1.name }
+        }
+    }
+
+    // MARK: ModuleHostControl
+
+    public func catalogue() async -> ModuleCatalogue {
+        ModuleCatalogue(module: module.name, version: module.version, components: module.catalogue)
+    }
+
+    public func sync(_ desired: DesiredNodes) async -> SyncResult {
+        await syncLock.withLock { () async -> SyncResult in
+            let applied = appliedGeneration.withLock { $0 }
+            guard desired.generation >= applied else {
+                return SyncResult(generation: applied, nodes: currentResults())
+            }
+            appliedGeneration.withLock { $0 = desired.generation }
+            await transport?.updateAddresses(desired.moduleAddresses)
+            return await apply(desired)
+        }
+    }
+
+    public func watchStatus(interval: Duration, _ body: @Sendable ([NodeStatusReport]) async throws -> Void) async throws {
+        var last: [NodeStatusReport]?
+        while !Task.isCancelled {
+            let reports = statusReports()
+            if reports != last {
+                try await body(reports)
+                last = reports
+            }
+            try await Task.sleep(for: interval)
+        }
+        throw CancellationError()
+    }
+
+    public func recentMessages(node: String) async -> [Message]? {
+        guard let instance = registry.withLock({ $0[node] }) else { return nil }
+        guard let provider = instance.component as? any RecentMessagesProviding else { return [] }
+        return await provider.recentMessages()
+    }
+
+    /// The status of every node, sorted by name.
+    public func statusReports() -> [NodeStatusReport] {
+        registry.withLock { $0.values.map(\.report) }.sorted { $0.name < $1.name }
+    }
+
+    /// The component instance of a node, to inspect it in tests and tools.
+    public func component(of node: String) -> (any Component)? {
+        registry.withLock { $0[node] }?.component
+    }
+
+    // MARK: MessageSink
+
+    public func deliver(_ message: Message) async throws {
+        try await enqueue(Delivery(message: message, reply: nil, retryPolicy: nil))
+    }
+
+    public func request(_ message: Message) async throws -> JSONValue {
+        var message = message
+        let deadline = message.deadline ?? Date().addingTimeInterval(configuration.defaultRequestTimeout.seconds)
+        message.deadline = deadline
+        let slot = ReplySlot()
+        try await enqueue(Delivery(message: message, reply: slot, retryPolicy: nil))
+        return try await slot.wait(until: deadline, requestID: message.id)
+    }
+
+    private func enqueue(_ delivery: Delivery) async throws {
+        guard let address = delivery.message.to else { throw DeliveryError.unaddressed(delivery.message.id) }
+        guard let node = registry.withLock({ $0[address.node] }) else { throw DeliveryError.unknownNode(address.node) }
+        try await node.enqueue(delivery, port: address.port)
+    }
+
+    // MARK: Sync
+
+    private func currentResults() -> [NodeSyncResult] {
+        registry.withLock { $0.values.map { NodeSyncResult(name: $0.name, phase: $0.report.phase, error: $0.report.lastError) } }
+            .sorted { $0.name < $1.name }
+    }
+
+    private func apply(_ desired: DesiredNodes) async -> SyncResult {
+        let descriptions = Dictionary(desired.nodes.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var results: [String: NodeSyncResult] = [:]
+        var valid: [String: (NodeDefinition, any Component.Type)] = [:]
+        for definition in desired.nodes {
+            guard let componentType = module.components[definition.component] else {
+                let names = module.components.keys.sorted().joined(separator: ", ")
+                results[definition.name] = NodeSyncResult(
+                    name: definition.name, phase: .failed,
+                    error: "spec.component: module \"\(module.name)\" has no component \"\(definition.component)\" (components: \(names))")
+                continue
+            }
+            let spec = TinyNodeSpec(module: module.name, component: definition.component, ports: definition.ports, edges: definition.edges)
+            var validation = spec.validate(component: componentType.componentDescription) { target in
+                if let local = descriptions[target] {
+                    return module.components[local.component].map { .resolved($0.componentDescription) } ?? .unresolved
+                }
+                return desired.remoteNodes[target] == nil ? nil : .unresolved
+            }
+            for (index, edge) in definition.edges.enumerated() where edge.mapping != nil {
+                validation.edges.append(
+                    SchemaViolation(path: "spec.edges[\(index)].mapping", message: "edge mappings are not supported by this module host version"))
+            }
+            if validation.isValid {
+                valid[definition.name] = (definition, componentType)
+            } else {
+                results[definition.name] = NodeSyncResult(
+                    name: definition.name, phase: .failed, error: validation.all.map(\.description).joined(separator: "; "))
+            }
+        }
+
+        // Stop nodes that are gone, invalid now, or run another component.
+        let existing = registry.withLock { $0 }
+        let leaving = existing.values.filter { node in
+            guard let (_, componentType) = valid[node.name] else { return true }
+            return componentType != node.componentType
+        }
+        await withDiscardingTaskGroup { group in
+            for node in leaving { group.addTask { await self.stop(node) } }
+        }
+        registry.withLock { registry in
+            for node in leaving { registry[node.name] = nil }
+        }
+
+        // Start new nodes and reconfigure changed ones.
+        for (name, (definition, componentType)) in valid.sorted(by: { $0.key < $1.key }) {
+            if let running = registry.withLock({ $0[name] }) {
+                if running.definition != definition {
+                    await reconfigure(running, to: definition, componentType: componentType)
+                }
+            } else {
+                start(definition, componentType: componentType)
+            }
+        }
+        rebuildRoutes(remoteNodes: desired.remoteNodes)
+        for node in registry.withLock({ Array($0.values) }) {
+            let report = node.report
+            results[node.name] = NodeSyncResult(name: node.name, phase: report.phase, error: report.lastError)
+        }
+        return SyncResult(generation: desired.generation, nodes: results.values.sorted { $0.name < $1.name })
+    }
+
+    private func effectiveConfigurations(_ definition: NodeDefinition, _ componentType: any Component.Type) -> [String: JSONValue] {
+        componentType.componentDescription.effectiveConfigurations(of: definition.ports)
+    }
+
+    private func start(_ definition: NodeDefinition, componentType: any Component.Type) {
+        let context = NodeContext(
+            node: definition.name, configurations: effectiveConfigurations(definition, componentType), logger: logger)
+        let node = NodeInstance(
+            definition: definition, componentType: componentType, context: context,
+            channelCapacity: configuration.channelCapacity)
+        node.setPhase(.running)
+        registry.withLock { $0[definition.name] = node }
+        let accepted = jobs.trySend { await self.lifecycle(of: node) }
+        if case .full = accepted {
+            Task { try? await self.jobs.send { await self.lifecycle(of: node) } }
+        }
+    }
+
+    private func reconfigure(_ node: NodeInstance, to definition: NodeDefinition, componentType: any Component.Type) async {
+        let before = node.definition
+        node.status.withLock { $0.definition = definition }
+        let configurations = effectiveConfigurations(definition, componentType)
+        node.context.updateConfigurations(configurations)
+        if before.ports != definition.ports, let settings = configurations[PortDefinition.settingsName] {
+            await deliverSettings(settings, to: node)
+        }
+    }
+
+    /// Stops a node: sources are cancelled, queued messages drained, then the node's tasks end.
+    private func stop(_ node: NodeInstance) async {
+        node.setPhase(.draining)
+        node.stopRequested.signal()
+        await node.stopped.wait()
+        node.setPhase(.stopped)
+    }
+
+    private func rebuildRoutes(remoteNodes: [String: String]) {
+        let nodes = registry.withLock { $0 }
+        for node in nodes.values {
+            var routes: [String: [Route]] = [:]
+            for edge in node.definition.edges {
+                guard let target = PortAddress(edge.to) else { continue }
+                let route: Route
+                if let local = nodes[target.node] {
+                    route = Route(target: .local(local, port: target.port), retryPolicy: edge.retryPolicy)
+                } else if let module = remoteNodes[target.node] {
+                    route = Route(target: .remote(module: module, address: target), retryPolicy: edge.retryPolicy)
+                } else {
+                    continue
+                }
+                routes[edge.port, default: []].append(route)
+            }
+            node.replaceRoutes(routes)
+        }
+    }
+
+    // MARK: Node tasks
+
+    private func lifecycle(of node: NodeInstance) async {
+        if let settings = node.context.configuration(of: PortDefinition.settingsName) {
+            await deliverSettings(settings, to: node)
+        }
+        await withDiscardingTaskGroup { group in
+            for (port, channel) in node.inputs {
+                group.addTask { await self.consume(port: port, channel: channel, node: node) }
+            }
+            if node.componentType.isSource {
+                group.addTask {
+                    await withDiscardingTaskGroup { sources in
+                        sources.addTask { await self.election.whileLeading { await self.runSource(node) } }
+                        await node.stopRequested.wait()
+                        sources.cancelAll()
+                    }
+                }
+            }
+            await node.stopRequested.wait()
+            for channel in node.inputs.values { channel.finish() }
+        }
+        node.stopped.signal()
+    }
+
+    private func deliverSettings(_ settings: JSONValue, to node: NodeInstance) async {
+        let message = Message(to: PortAddress(node: node.name, port: PortDefinition.settingsName), payload: settings)
+        do {
+            try await node.component.handle(
+                port: PortDefinition.settingsName, message: message, context: node.context, output: output(of: node))
+        } catch {
+            logger.error("node \(node.name) rejected its settings: \(error)")
+            node.setPhase(.failed, error: "settings rejected: \(error)")
+        }
+    }
+
+    private func runSource(_ node: NodeInstance) async {
+        var restarts = 0
+        while !Task.isCancelled {
+            do {
+                try await node.component.run(context: node.context, output: output(of: node))
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                restarts += 1
+                logger.error("source node \(node.name) failed: \(error); restarting")
+                node.status.withLock {
+                    $0.restarts += 1
+                    $0.phase = .backingOff
+                    $0.lastError = "\(error)"
+                }
+                do { try await Task.sleep(for: backoff(restarts)) } catch { return }
+                node.setPhase(.running)
+            }
+        }
+    }
+
+    private func consume(port: String, channel: NodeChannel<Delivery>, node: NodeInstance) async {
+        var batch: [Delivery] = []
+        batch.reserveCapacity(configuration.batchSize)
+        while true {
+            batch.removeAll(keepingCapacity: true)
+            do {
+                guard try await channel.next(into: &batch, upTo: configuration.batchSize) else { return }
+            } catch {
+                return
+            }
+            for delivery in batch {
+                await process(delivery, port: port, node: node)
+            }
+        }
+    }
+
+    private func process(_ delivery: Delivery, port: String, node: NodeInstance) async {
+        let message = delivery.message
+        if message.isExpired() {
+            node.count { $0.expired += 1 }
+            let error = DeliveryError.expired(message.id)
+            delivery.reply?.fail(error)
+            await reportFailure(message, port: port, node: node, error: error)
+            return
+        }
+        let policy = delivery.retryPolicy
+        let startedAt = ContinuousClock.now
+        var attempt = 1
+        while true {
+            do {
+                let context = DeliveryContext(reply: delivery.reply, deadline: message.deadline, traceparent: message.traceparent)
+                try await DeliveryContext.$current.withValue(context) {
+                    try await node.component.handle(port: port, message: message, context: node.context, output: output(of: node))
+                }
+                node.status.withLock {
+                    $0.counters.delivered += 1
+                    $0.counters.lastMessageTime = Date()
+                    $0.consecutiveFailures = 0
+                }
+                return
+            } catch {
+                if let policy, shouldRetry(error, policy: policy, attempt: attempt, startedAt: startedAt, deadline: message.deadline) {
+                    let wait = retryDelay(policy, attempt: attempt)
+                    attempt += 1
+                    do { try await Task.sleep(for: wait) } catch { /* cancelled: fall through to failure */ }
+                    if !Task.isCancelled { continue }
+                }
+                node.count { $0.errored += 1 }
+                delivery.reply?.fail(error)
+                await reportFailure(message, port: port, node: node, error: error)
+                await noteFailure(of: node, error: error)
+                return
+            }
+        }
+    }
+
+    private func shouldRetry(_ error: any Error, policy: RetryPolicy, attempt: Int, startedAt: ContinuousClock.Instant, deadline: Date?) -> Bool {
+        guard attempt < policy.maxAttempts, !(error is CancellationError) else { return false }
+        let typeName = String(describing: type(of: error))
+        if policy.nonRetryableErrors.contains(typeName) || policy.nonRetryableErrors.contains("\(error)") { return false }
+        let wait = retryDelay(policy, attempt: attempt)
+        if let timeout = policy.timeout.flatMap({ parseDuration($0) }), ContinuousClock.now + wait - startedAt > timeout {
+            return false
+        }
+        if let deadline, Date().addingTimeInterval(wait.seconds) >= deadline { return false }
+        return true
+    }
+
+    private func retryDelay(_ policy: RetryPolicy, attempt: Int) -> Duration {
+        let initial = parseDuration(policy.initialDelay)?.seconds ?? 0.1
+        let maximum = parseDuration(policy.maxDelay)?.seconds ?? 10
+        let delay = min(maximum, initial * pow(policy.backoffCoefficient, Double(attempt - 1)))
+        return .milliseconds(Int64(delay * 1000))
+    }
+
+    /// Counts a handler failure; after `failureThreshold` in a row the node is
+    /// restarted (a fresh component instance, settings delivered again) after
+    /// an exponential backoff, during which its queued messages wait.
+    private func noteFailure(of node: NodeInstance, error: any Error) async {
+        let restarts: Int? = node.status.withLock { status in
+            status.lastError = "\(error)"
+            status.consecutiveFailures += 1
+            guard status.consecutiveFailures >= configuration.failureThreshold else { return nil }
+            status.consecutiveFailures = 0
+            status.restarts += 1
+            status.phase = .backingOff
+            return status.restarts
+        }
+        guard let restarts else { return }
+        logger.warning("node \(node.name) failed \(configuration.failureThreshold) times in a row; restarting (restart \(restarts))")
+        try? await Task.sleep(for: backoff(restarts))
+        node.recreateComponent()
+        if let settings = node.context.configuration(of: PortDefinition.settingsName) {
+            await deliverSettings(settings, to: node)
+        }
+        node.status.withLock { if $0.phase == .backingOff { $0.phase = .running } }
+    }
+
+    private func backoff(_ restarts: Int) -> Duration {
+        let seconds = min(configuration.maxBackoff.seconds, configuration.initialBackoff.seconds * pow(2, Double(restarts - 1)))
+        return .milliseconds(Int64(seconds * 1000))
+    }
+
+    private func reportFailure(_ message: Message, port: String, node: NodeInstance, error: any Error) async {
+        let report = ErrorMessage(
+            error: "\(error)", errorType: String(describing: type(of: error)), node: node.name, port: port,
+            message: (try? JSONValue(encoding: message)) ?? message.payload)
+        let routes = node.routes(for: PortDefinition.errorName)
+        guard !routes.isEmpty, let payload = try? JSONValue(encoding: report) else {
+            logger.warning("node \(node.name) failed on port \(port): \(error)", metadata: ["message": "\(message.id)"])
+            return
+        }
+        do {
+            try await DeliveryContext.$current.withValue(nil) {
+                try await send(Message(payload: payload), from: node, port: PortDefinition.errorName)
+            }
+        } catch {
+            logger.error("node \(node.name) could not report a failure to its error port: \(error)")
+        }
+    }
+
+    // MARK: Output
+
+    private func output(of node: NodeInstance) -> NodeOutput { NodeOutput(node: node, runtime: self) }
+
+    fileprivate func send(_ message: Message, from node: NodeInstance, port: String) async throws {
+        let current = DeliveryContext.current
+        var message = message
+        message.from = PortAddress(node: node.name, port: port)
+        if message.deadline == nil { message.deadline = current?.deadline }
+        if message.traceparent == nil { message.traceparent = current?.traceparent }
+        node.count { $0.sent += 1 }
+        for route in node.routes(for: port) {
+            switch route.target {
+            case .local(let target, let targetPort):
+                var copy = message
+                copy.to = PortAddress(node: target.name, port: targetPort)
+                try await target.enqueue(Delivery(message: copy, reply: current?.reply, retryPolicy: route.retryPolicy), port: targetPort)
+            case .remote(let module, let address):
+                guard let transport else { throw DeliveryError.noTransport(module: module) }
+                var copy = message
+                copy.to = address
+                if let reply = current?.reply {
+                    reply.succeed(try await transport.request(copy, toModule: module))
+                } else {
+                    try await transport.send(copy, toModule: module)
+                }
+            }
+        }
+    }
+
+    fileprivate func request(_ message: Message, from node: NodeInstance, port: String) async throws -> JSONValue {
+        var message = message
+        let deadline = message.deadline ?? DeliveryContext.current?.deadline
+            ?? Date().addingTimeInterval(configuration.defaultRequestTimeout.seconds)
+        message.deadline = deadline
+        let slot = ReplySlot()
+        let context = DeliveryContext(reply: slot, deadline: deadline, traceparent: message.traceparent ?? DeliveryContext.current?.traceparent)
+        try await DeliveryContext.$current.withValue(context) {
+            try await send(message, from: node, port: port)
+        }
+        return try await slot.wait(until: deadline, requestID: message.id)
+    }
+}
+
+private struct NodeOutput: Output {
+    let node: NodeInstance
+    let runtime: ModuleRuntime
+
+    func send(_ port: String, _ message: Message) async throws {
+        try await runtime.send(message, from: node, port: port)
+    }
+
+    func request(_ port: String, _ message: Message) async throws -> JSONValue {
+        try await runtime.request(message, from: node, port: port)
+    }
+
+    func reply(_ payload: JSONValue) async throws {
+        guard let slot = DeliveryContext.current?.reply else {
+            throw RequestError.noPendingRequest(node: node.name)
+        }
+        slot.succeed(payload)
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number.
+    var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,30 @@
+import Foundation
+
+/// Message counters of one node. Invariant once a node is idle:
+/// `received == delivered + errored + expired`.
+public struct NodeCounters: Codable, Sendable, Hashable {
+    /// Messages accepted into the node's input channels.
+    public var received = 0
+    /// Messages a handler completed.
+    public var delivered = 0
+    /// Messages whose handler threw (after retries).
+    public var errored = 0
+    /// Messages not delivered because their deadline had passed.
+    public var expired = 0
+    /// Messages the node sent from output ports.
+    public var sent = 0
+    /// When a handler last completed.
+    public var lastMessageTime: Date?
+
+    /// Creates counters.
+    public init(received: Int = 0, delivered: Int = 0, errored: Int = 0, expired: Int = 0, sent: Int = 0) {
+        self.received = received
+        self.delivered = delivered
+        self.errored = errored
+        self.expired = expired
+        self.sent = sent
+    }
+
+    /// Whether every received message was accounted for.
+    public var isBalanced: Bool { received == delivered + errored + expired }
+}

@@ -1,0 +1,243 @@
+import CommonComponents
+import ComponentKit
+import Foundation
+import ModuleHost
+import Synchronization
+import TestSupport
+import Testing
+
+@Suite("Module runtime")
+struct ModuleRuntimeTests {
+    @Test("messages flow across several nodes, in order per edge")
+    func wiring() async throws {
+        try await withRuntime { runtime in
+            let result = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("tick", "ticker", settings: ["interval": 1, "payload": "hi"], edges: [edge("out", to: "pass:in")]),
+                definition("pass", "forward", edges: [edge("out", to: "sink:in")]),
+                definition("sink", "debug", settings: ["keep": 1000, "log": false]),
+            ]))
+            #expect(result.nodes.map(\.phase) == [.running, .running, .running])
+            try await eventually("20 ticks at the sink") { (runtime.counters("sink")?.delivered ?? 0) >= 20 }
+            let counts = await runtime.debugMessages("sink").compactMap { $0.payload["count"]?.intValue }
+            #expect(Array(counts.prefix(20)) == Array(1...20))
+        }
+    }
+
+    @Test("a handler error goes to the error port with the original message; counters balance")
+    func errorPort() async throws {
+        try await withRuntime { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("picky", "picky", edges: [edge("out", to: "good:in"), edge("error", to: "bad:in")]),
+                definition("good", "debug", settings: ["log": false]),
+                definition("bad", "debug", settings: ["log": false]),
+            ]))
+            let target = PortAddress(node: "picky", port: "in")
+            try await runtime.deliver(Message(to: target, payload: ["fail": false]))
+            try await runtime.deliver(Message(id: "m2", to: target, payload: ["fail": true]))
+            try await eventually("the error report") { await !runtime.debugMessages("bad").isEmpty }
+            let report = try #require(await runtime.debugMessages("bad").first?.payload)
+            #expect(report["node"] == "picky")
+            #expect(report["port"] == "in")
+            #expect(report["errorType"] == "Refused")
+            #expect(report["message"]?["id"] == "m2")
+            #expect(report["message"]?["payload"] == ["fail": true])
+            let counters = try #require(runtime.counters("picky"))
+            #expect((counters.received, counters.delivered, counters.errored) == (2, 1, 1))
+            #expect(counters.isBalanced)
+        }
+    }
+
+    @Test("a message past its deadline is counted as expired and reported, not handled")
+    func expiry() async throws {
+        try await withRuntime { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("picky", "picky", edges: [edge("out", to: "good:in"), edge("error", to: "bad:in")]),
+                definition("good", "debug", settings: ["log": false]),
+                definition("bad", "debug", settings: ["log": false]),
+            ]))
+            try await runtime.deliver(Message(to: PortAddress(node: "picky", port: "in"), payload: 1, deadline: .distantPast))
+            try await eventually("the expiry report") { await !runtime.debugMessages("bad").isEmpty }
+            #expect(await runtime.debugMessages("bad").first?.payload["errorType"] == "DeliveryError")
+            let counters = try #require(runtime.counters("picky"))
+            #expect((counters.received, counters.expired, counters.delivered) == (1, 1, 0))
+            #expect(runtime.counters("good")?.received == 0)
+        }
+    }
+
+    @Test("an edge's retry policy retries a failing handler until it succeeds")
+    func retrySucceeds() async throws {
+        try await withRuntime { runtime in
+            let retry = RetryPolicy(maxAttempts: 3, initialDelay: "1ms", maxDelay: "5ms")
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("in", "forward", edges: [edge("out", to: "flaky:in", retry: retry)]),
+                definition("flaky", "flaky", settings: ["failures": 2], edges: [edge("out", to: "sink:in"), edge("error", to: "errors:in")]),
+                definition("sink", "debug", settings: ["log": false]),
+                definition("errors", "debug", settings: ["log": false]),
+            ]))
+            try await runtime.deliver(Message(to: PortAddress(node: "in", port: "in"), payload: "x"))
+            try await eventually("delivery after retries") { runtime.counters("sink")?.delivered == 1 }
+            #expect(runtime.counters("flaky")?.errored == 0)
+            #expect(runtime.counters("errors")?.received == 0)
+        }
+    }
+
+    @Test("retries give up after maxAttempts, and non-retryable errors are not retried")
+    func retryGivesUp() async throws {
+        try await withRuntime { runtime in
+            let retry = RetryPolicy(maxAttempts: 2, initialDelay: "1ms", maxDelay: "5ms", nonRetryableErrors: ["Fatal"])
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("in", "forward", edges: [edge("out", to: "flaky:in", retry: retry), edge("out", to: "fatal:in", retry: retry)]),
+                definition("flaky", "flaky", settings: ["failures": 5], edges: [edge("error", to: "errors:in")]),
+                definition("fatal", "flaky", settings: ["fatal": true], edges: [edge("error", to: "errors:in")]),
+                definition("errors", "debug", settings: ["log": false]),
+            ]))
+            try await runtime.deliver(Message(to: PortAddress(node: "in", port: "in"), payload: "x"))
+            try await eventually("two failure reports") { await runtime.debugMessages("errors").count == 2 }
+            let reports = await runtime.debugMessages("errors").map(\.payload)
+            #expect(Set(reports.compactMap { $0["errorType"]?.stringValue }) == ["Transient", "Fatal"])
+            #expect(runtime.counters("flaky")?.errored == 1)
+            #expect(runtime.counters("fatal")?.errored == 1)
+        }
+    }
+
+    @Test("request/reply within a module returns the reply of the chain")
+    func requestReply() async throws {
+        try await withRuntime { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("asker", "requester", edges: [edge("ask", to: "hop:in"), edge("out", to: "sink:in"), edge("error", to: "errors:in")]),
+                definition("hop", "forward", edges: [edge("out", to: "answer:in")]),
+                definition("answer", "responder"),
+                definition("sink", "debug", settings: ["log": false]),
+                definition("errors", "debug", settings: ["log": false]),
+            ]))
+            try await runtime.deliver(Message(to: PortAddress(node: "asker", port: "in"), payload: "ping"))
+            try await eventually("the reply at the sink") { await !runtime.debugMessages("sink").isEmpty }
+            #expect(await runtime.debugMessages("sink").first?.payload == ["echo": "ping"])
+
+            let direct = try await runtime.request(Message(to: PortAddress(node: "answer", port: "in"), payload: 7))
+            #expect(direct == ["echo": 7])
+        }
+    }
+
+    @Test("a request nobody answers fails at its deadline instead of hanging")
+    func requestDeadline() async throws {
+        try await withRuntime { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [definition("answer", "responder")]))
+            let started = ContinuousClock.now
+            await #expect(throws: RequestError.self) {
+                try await runtime.request(
+                    Message(to: PortAddress(node: "answer", port: "in"), payload: ["silent": true], deadline: Date().addingTimeInterval(0.2)))
+            }
+            #expect(ContinuousClock.now - started < .seconds(5))
+        }
+    }
+
+    @Test("a slow consumer suspends its producer; its channel never exceeds capacity")
+    func backpressure() async throws {
+        var configuration = ModuleRuntime.Configuration()
+        configuration.channelCapacity = 4
+        configuration.batchSize = 1
+        try await withRuntime(configuration: configuration) { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("tick", "ticker", settings: ["interval": 1], edges: [edge("out", to: "slow-bp:in")]),
+                definition("slow-bp", "held", edges: [edge("out", to: "sink:in")]),
+                definition("sink", "debug", settings: ["keep": 1000, "log": false]),
+            ]))
+            let gate = Gates.shared.gate("slow-bp")
+            try await eventually("the slow node to hold a message and its queue to fill") {
+                gate.arrived.withLock { $0 } == 1 && runtime.counters("slow-bp")?.received == 5
+            }
+            // The ticker keeps trying every millisecond but is suspended: nothing more gets in.
+            try await Task.sleep(for: .milliseconds(50))
+            #expect(runtime.counters("slow-bp")?.received == 5, "1 in the handler + 4 queued = capacity + batch size")
+            #expect((runtime.counters("tick")?.sent ?? 0) <= 6)
+            gate.openGate()
+            try await eventually("messages flow again") { (runtime.counters("sink")?.delivered ?? 0) >= 20 }
+        }
+    }
+
+    @Test("reconfiguring a node keeps its queued messages and applies the new settings")
+    func reconfigureWithoutLoss() async throws {
+        try await withRuntime { runtime in
+            let nodes = { (interval: Int, generation: Int64) in
+                DesiredNodes(generation: generation, nodes: [
+                    definition("tick", "ticker", settings: ["interval": .integer(interval)], edges: [edge("out", to: "sink:in")], generation: generation),
+                    definition("sink", "debug", settings: ["keep": 1000, "log": false], generation: generation),
+                ])
+            }
+            _ = await runtime.sync(nodes(1, 1))
+            try await eventually("ticks") { (runtime.counters("sink")?.delivered ?? 0) >= 10 }
+            _ = await runtime.sync(nodes(2, 2))
+            #expect(runtime.report("tick")?.generation == 2)
+            try await eventually("more ticks after reconfiguring") { (runtime.counters("sink")?.delivered ?? 0) >= 30 }
+            let counts = await runtime.debugMessages("sink").compactMap { $0.payload["count"]?.intValue }
+            #expect(counts == Array(1...counts.count), "no tick lost or reordered across the reconfiguration")
+        }
+    }
+
+    @Test("removing a node drains its queue before it stops")
+    func stopDrains() async throws {
+        try await withRuntime { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("slow-drain", "held", edges: [edge("out", to: "sink:in")]),
+                definition("sink", "debug", settings: ["keep": 100, "log": false]),
+            ]))
+            let gate = Gates.shared.gate("slow-drain")
+            for index in 1...5 {
+                try await runtime.deliver(Message(to: PortAddress(node: "slow-drain", port: "in"), payload: .integer(index)))
+            }
+            let removal = Task {
+                await runtime.sync(DesiredNodes(generation: 2, nodes: [definition("sink", "debug", settings: ["keep": 100, "log": false])]))
+            }
+            try await eventually("the node to start draining") { runtime.report("slow-drain")?.phase == .draining }
+            await #expect(throws: DeliveryError.self) {
+                try await runtime.deliver(Message(to: PortAddress(node: "slow-drain", port: "in"), payload: 99))
+            }
+            gate.openGate()
+            let result = await removal.value
+            #expect(result.nodes.map(\.name) == ["sink"])
+            #expect(runtime.report("slow-drain") == nil)
+            #expect(await runtime.debugMessages("sink").map(\.payload) == [1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test("a node whose handler keeps failing is restarted with backoff, and says so")
+    func restartsAfterRepeatedFailures() async throws {
+        var configuration = ModuleRuntime.Configuration()
+        configuration.failureThreshold = 3
+        configuration.initialBackoff = .milliseconds(10)
+        try await withRuntime(configuration: configuration) { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [definition("picky", "picky")]))
+            for _ in 1...3 {
+                try await runtime.deliver(Message(to: PortAddress(node: "picky", port: "in"), payload: ["fail": true]))
+            }
+            try await eventually("a restart") { runtime.report("picky")?.restarts == 1 }
+            try await eventually("running again") { runtime.report("picky")?.phase == .running }
+            #expect(runtime.report("picky")?.lastError?.contains("Refused") == true)
+            #expect(runtime.counters("picky")?.isBalanced == true)
+        }
+    }
+
+    @Test("sync is idempotent, ignores stale generations, and rejects invalid nodes without touching others")
+    func syncSemantics() async throws {
+        try await withRuntime { runtime in
+            let desired = DesiredNodes(generation: 5, nodes: [
+                definition("sink", "debug", settings: ["log": false]),
+                definition("bad", "ticker", settings: ["interval": 0], edges: [edge("out", to: "ghost:in")]),
+                definition("alien", "teleporter"),
+            ])
+            let first = await runtime.sync(desired)
+            let second = await runtime.sync(desired)
+            #expect(first == second)
+            #expect(first.nodes.map(\.name) == ["alien", "bad", "sink"])
+            #expect(first.nodes.map(\.phase) == [.failed, .failed, .running])
+            #expect(first.nodes[0].error?.hasPrefix(#"spec.component: module "test" has no component "teleporter""#) == true)
+            #expect(first.nodes[1].error == #"spec.ports[0].configuration.interval: expected integer >= 1, got 0; spec.edges[0].to: no node "ghost""#)
+
+            let stale = await runtime.sync(DesiredNodes(generation: 4, nodes: []))
+            #expect(stale.generation == 5)
+            #expect(runtime.report("sink") != nil, "a stale sync stops nothing")
+            #expect(await runtime.catalogue().components.map(\.info.name).contains("ticker"))
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import CommonComponents
+import ComponentKit
+import Foundation
+import Logging
+import ModuleHost
+import Synchronization
+import TestSupport
+
+/// Fails on messages whose payload has `"fail": true`, else passes them on.
+struct Picky: Component {
+    struct Refused: Error {}
+    static let info = ComponentInfo(name: "picky", description: "Fails on demand.")
+    static let ports: [PortDefinition] = [
+        .input("in", message: JSONValue.self), .output("out", message: JSONValue.self), .error,
+    ]
+    func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        if message.payload["fail"] == true { throw Refused() }
+        try await output.send("out", message)
+    }
+}
+
+/// Fails each message `failures` times (from its settings), then passes it on.
+actor Flaky: Component {
+    struct Transient: Error {}
+    struct Fatal: Error {}
+    @Schema
+    struct Settings: Codable, Sendable {
+        var failures: Int = 1
+        var fatal: Bool = false
+    }
+    static let info = ComponentInfo(name: "flaky", description: "Fails a few times per message.")
+    static let ports: [PortDefinition] = [
+        .settings(Settings.self), .input("in", message: JSONValue.self), .output("out", message: JSONValue.self), .error,
+    ]
+    private var attempts: [String: Int] = [:]
+    init() {}
+    func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        guard port == "in" else { return }
+        let settings: Settings = try context.settings()
+        attempts[message.id, default: 0] += 1
+        if settings.fatal { throw Fatal() }
+        if attempts[message.id, default: 0] <= settings.failures { throw Transient() }
+        try await output.send("out", message)
+    }
+}
+
+/// Holds every message until the test opens its gate (a slow consumer).
+struct Held: Component {
+    static let info = ComponentInfo(name: "held", description: "Waits for the test before handling.")
+    static let ports: [PortDefinition] = [.input("in", message: JSONValue.self), .output("out", message: JSONValue.self)]
+    func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        await Gates.shared.gate(context.node).pass()
+        try await output.send("out", message)
+    }
+}
+
+/// Passes messages on unchanged.
+struct Forward: Component {
+    static let info = ComponentInfo(name: "forward", description: "Passes messages on.")
+    static let ports: [PortDefinition] = [.input("in", message: JSONValue.self), .output("out", message: JSONValue.self)]
+    func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        try await output.send("out", Message(payload: message.payload))
+    }
+}
+
+/// Asks its `ask` port and sends the reply on `out`.
+struct Requester: Component {
+    static let info = ComponentInfo(name: "requester", description: "Requests and forwards the reply.")
+    static let ports: [PortDefinition] = [
+        .input("in", message: JSONValue.self), .output("ask", message: JSONValue.self),
+        .output("out", message: JSONValue.self), .error,
+    ]
+    func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        let answer = try await output.request("ask", Message(payload: message.payload, deadline: message.deadline))
+        try await output.send("out", Message(payload: answer))
+    }
+}
+
+/// Replies `{"echo": payload}` to requests; drops payloads that say `"silent": true`.
+struct Responder: Component {
+    static let info = ComponentInfo(name: "responder", description: "Answers requests.")
+    static let ports: [PortDefinition] = [.input("in", message: JSONValue.self)]
+    func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        if message.payload["silent"] == true { return }
+        try await output.reply(["echo": message.payload])
+    }
+}
+
+/// A gate a test opens to let held messages through.
+final class Gate: Sendable {
+    private let open = Mutex(false)
+    private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    let arrived = Mutex(0)
+
+    func pass() async {
+        arrived.withLock { $0 += 1 }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let isOpen = open.withLock { $0 }
+            if isOpen { continuation.resume(); return }
+            waiters.withLock { $0.append(continuation) }
+            if open.withLock({ $0 }) {
+                let pending = waiters.withLock { list -> [CheckedContinuation<Void, Never>] in defer { list = [] }; return list }
+                pending.forEach { $0.resume() }
+            }
+        }
+    }
+
+    func openGate() {
+        open.withLock { $0 = true }
+        let pending = waiters.withLock { list -> [CheckedContinuation<Void, Never>] in defer { list = [] }; return list }
+        pending.forEach { $0.resume() }
+    }
+}
+
+/// Gates by node name, shared by the `held` nodes of a test.
+final class Gates: Sendable {
+    static let shared = Gates()
+    private let gates = Mutex<[String: Gate]>([:])
+    func gate(_ node: String) -> Gate {
+        gates.withLock { gates in
+            if let gate = gates[node] { return gate }
+            let gate = Gate()
+            gates[node] = gate
+            return gate
+        }
+    }
+}
+
+let testModule = ModuleDefinition(
+    name: "test", version: "1",
+    components: [Picky.self, Flaky.self, Held.self, Forward.self, Requester.self, Responder.self] + CommonModuleComponents.all)
+
+enum CommonModuleComponents {
+    static var all: [any Component.Type] { [Ticker.self, Debug.self] }
+}
+
+/// Runs a module runtime for the duration of `body`, then shuts it down gracefully.
+func withRuntime<T: Sendable>(
+    _ module: ModuleDefinition = testModule, configuration: ModuleRuntime.Configuration = .init(),
+    transport: (any Transport)? = nil, _ body: (ModuleRuntime) async throws -> T
+) async throws -> T {
+    let runtime = ModuleRuntime(module: module, transport: transport, configuration: configuration, logger: Logger(label: "test"))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { try await runtime.run() }
+        do {
+            let result = try await body(runtime)
+            await runtime.shutdown()
+            try await group.waitForAll()
+            return result
+        } catch {
+            await runtime.shutdown()
+            try await group.waitForAll()
+            throw error
+        }
+    }
+}
+
+func definition(
+    _ name: String, _ component: String, settings: JSONValue? = nil, edges: [Edge] = [], generation: Int64 = 1
+) -> NodeDefinition {
+    NodeDefinition(
+        name: name, component: component, generation: generation,
+        ports: settings.map { [PortConfiguration(port: "_settings", configuration: $0)] } ?? [], edges: edges)
+}
+
+func edge(_ port: String, to target: String, id: String? = nil, retry: RetryPolicy? = nil) -> Edge {
+    Edge(id: id ?? "\(port)->\(target)", port: port, to: target, retryPolicy: retry)
+}
+
+extension ModuleRuntime {
+    func counters(_ node: String) -> NodeCounters? { statusReports().first { $0.name == node }?.counters }
+    func report(_ node: String) -> NodeStatusReport? { statusReports().first { $0.name == node } }
+    func debugMessages(_ node: String) async -> [Message] { await recentMessages(node: node) ?? [] }
+}
