@@ -134,7 +134,10 @@ let package = Package(
         // Helpers shared by the test targets.
         .target(
             name: "TestSupport",
-            dependencies: ["ComponentKit", "JSONSchemaKit"],
+            dependencies: [
+                "ComponentKit", "JSONSchemaKit", "ModuleHost",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strictSettings
         ),
@@ -163,6 +166,11 @@ let package = Package(
         .testTarget(
             name: "ModuleHostTests",
             dependencies: ["ModuleHost", "CommonComponents", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "CommonComponentsTests",
+            dependencies: ["CommonComponents", "ModuleHost", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

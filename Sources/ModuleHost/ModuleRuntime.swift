@@ -296,13 +296,17 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             for (port, channel) in node.inputs {
                 group.addTask { await self.consume(port: port, channel: channel, node: node) }
             }
-            if node.componentType.isSource {
-                group.addTask {
-                    await withDiscardingTaskGroup { sources in
+            group.addTask {
+                // Every component's `run` (a no-op unless it has timers or is a source);
+                // sources run only on the replica that leads the module's election.
+                await withDiscardingTaskGroup { sources in
+                    if node.componentType.isSource {
                         sources.addTask { await self.election.whileLeading { await self.runSource(node) } }
-                        await node.stopRequested.wait()
-                        sources.cancelAll()
+                    } else {
+                        sources.addTask { await self.runSource(node) }
                     }
+                    await node.stopRequested.wait()
+                    sources.cancelAll()
                 }
             }
             await node.stopRequested.wait()

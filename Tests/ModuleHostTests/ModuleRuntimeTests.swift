@@ -10,7 +10,7 @@ import Testing
 struct ModuleRuntimeTests {
     @Test("messages flow across several nodes, in order per edge")
     func wiring() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             let result = await runtime.sync(DesiredNodes(generation: 1, nodes: [
                 definition("tick", "ticker", settings: ["interval": 1, "payload": "hi"], edges: [edge("out", to: "pass:in")]),
                 definition("pass", "forward", edges: [edge("out", to: "sink:in")]),
@@ -25,7 +25,7 @@ struct ModuleRuntimeTests {
 
     @Test("a handler error goes to the error port with the original message; counters balance")
     func errorPort() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
                 definition("picky", "picky", edges: [edge("out", to: "good:in"), edge("error", to: "bad:in")]),
                 definition("good", "debug", settings: ["log": false]),
@@ -49,7 +49,7 @@ struct ModuleRuntimeTests {
 
     @Test("a message past its deadline is counted as expired and reported, not handled")
     func expiry() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
                 definition("picky", "picky", edges: [edge("out", to: "good:in"), edge("error", to: "bad:in")]),
                 definition("good", "debug", settings: ["log": false]),
@@ -66,7 +66,7 @@ struct ModuleRuntimeTests {
 
     @Test("an edge's retry policy retries a failing handler until it succeeds")
     func retrySucceeds() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             let retry = RetryPolicy(maxAttempts: 3, initialDelay: "1ms", maxDelay: "5ms")
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
                 definition("in", "forward", edges: [edge("out", to: "flaky:in", retry: retry)]),
@@ -83,7 +83,7 @@ struct ModuleRuntimeTests {
 
     @Test("retries give up after maxAttempts, and non-retryable errors are not retried")
     func retryGivesUp() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             let retry = RetryPolicy(maxAttempts: 2, initialDelay: "1ms", maxDelay: "5ms", nonRetryableErrors: ["Fatal"])
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
                 definition("in", "forward", edges: [edge("out", to: "flaky:in", retry: retry), edge("out", to: "fatal:in", retry: retry)]),
@@ -102,7 +102,7 @@ struct ModuleRuntimeTests {
 
     @Test("request/reply within a module returns the reply of the chain")
     func requestReply() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
                 definition("asker", "requester", edges: [edge("ask", to: "hop:in"), edge("out", to: "sink:in"), edge("error", to: "errors:in")]),
                 definition("hop", "forward", edges: [edge("out", to: "answer:in")]),
@@ -121,7 +121,7 @@ struct ModuleRuntimeTests {
 
     @Test("a request nobody answers fails at its deadline instead of hanging")
     func requestDeadline() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [definition("answer", "responder")]))
             let started = ContinuousClock.now
             await #expect(throws: RequestError.self) {
@@ -137,7 +137,7 @@ struct ModuleRuntimeTests {
         var configuration = ModuleRuntime.Configuration()
         configuration.channelCapacity = 4
         configuration.batchSize = 1
-        try await withRuntime(configuration: configuration) { runtime in
+        try await withRuntime(testModule, configuration: configuration) { runtime in
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
                 definition("tick", "ticker", settings: ["interval": 1], edges: [edge("out", to: "slow-bp:in")]),
                 definition("slow-bp", "held", edges: [edge("out", to: "sink:in")]),
@@ -158,7 +158,7 @@ struct ModuleRuntimeTests {
 
     @Test("reconfiguring a node keeps its queued messages and applies the new settings")
     func reconfigureWithoutLoss() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             let nodes = { (interval: Int, generation: Int64) in
                 DesiredNodes(generation: generation, nodes: [
                     definition("tick", "ticker", settings: ["interval": .integer(interval)], edges: [edge("out", to: "sink:in")], generation: generation),
@@ -177,7 +177,7 @@ struct ModuleRuntimeTests {
 
     @Test("removing a node drains its queue before it stops")
     func stopDrains() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
                 definition("slow-drain", "held", edges: [edge("out", to: "sink:in")]),
                 definition("sink", "debug", settings: ["keep": 100, "log": false]),
@@ -206,7 +206,7 @@ struct ModuleRuntimeTests {
         var configuration = ModuleRuntime.Configuration()
         configuration.failureThreshold = 3
         configuration.initialBackoff = .milliseconds(10)
-        try await withRuntime(configuration: configuration) { runtime in
+        try await withRuntime(testModule, configuration: configuration) { runtime in
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [definition("picky", "picky")]))
             for _ in 1...3 {
                 try await runtime.deliver(Message(to: PortAddress(node: "picky", port: "in"), payload: ["fail": true]))
@@ -220,7 +220,7 @@ struct ModuleRuntimeTests {
 
     @Test("sync is idempotent, ignores stale generations, and rejects invalid nodes without touching others")
     func syncSemantics() async throws {
-        try await withRuntime { runtime in
+        try await withRuntime(testModule) { runtime in
             let desired = DesiredNodes(generation: 5, nodes: [
                 definition("sink", "debug", settings: ["log": false]),
                 definition("bad", "ticker", settings: ["interval": 0], edges: [edge("out", to: "ghost:in")]),

@@ -128,47 +128,6 @@ final class Gates: Sendable {
 
 let testModule = ModuleDefinition(
     name: "test", version: "1",
-    components: [Picky.self, Flaky.self, Held.self, Forward.self, Requester.self, Responder.self] + CommonModuleComponents.all)
+    components: [Picky.self, Flaky.self, Held.self, Forward.self, Requester.self, Responder.self] + CommonModule.definition.components.values)
 
-enum CommonModuleComponents {
-    static var all: [any Component.Type] { [Ticker.self, Debug.self] }
-}
 
-/// Runs a module runtime for the duration of `body`, then shuts it down gracefully.
-func withRuntime<T: Sendable>(
-    _ module: ModuleDefinition = testModule, configuration: ModuleRuntime.Configuration = .init(),
-    transport: (any Transport)? = nil, _ body: (ModuleRuntime) async throws -> T
-) async throws -> T {
-    let runtime = ModuleRuntime(module: module, transport: transport, configuration: configuration, logger: Logger(label: "test"))
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { try await runtime.run() }
-        do {
-            let result = try await body(runtime)
-            await runtime.shutdown()
-            try await group.waitForAll()
-            return result
-        } catch {
-            await runtime.shutdown()
-            try await group.waitForAll()
-            throw error
-        }
-    }
-}
-
-func definition(
-    _ name: String, _ component: String, settings: JSONValue? = nil, edges: [Edge] = [], generation: Int64 = 1
-) -> NodeDefinition {
-    NodeDefinition(
-        name: name, component: component, generation: generation,
-        ports: settings.map { [PortConfiguration(port: "_settings", configuration: $0)] } ?? [], edges: edges)
-}
-
-func edge(_ port: String, to target: String, id: String? = nil, retry: RetryPolicy? = nil) -> Edge {
-    Edge(id: id ?? "\(port)->\(target)", port: port, to: target, retryPolicy: retry)
-}
-
-extension ModuleRuntime {
-    func counters(_ node: String) -> NodeCounters? { statusReports().first { $0.name == node }?.counters }
-    func report(_ node: String) -> NodeStatusReport? { statusReports().first { $0.name == node } }
-    func debugMessages(_ node: String) async -> [Message] { await recentMessages(node: node) ?? [] }
-}
