@@ -5,5 +5,8 @@ public enum CommonModule {
     /// The `common` module definition.
     public static let definition = ModuleDefinition(
         name: "common", version: "0.1.0",
-        components: [Ticker.self, Debug.self, Split.self, Batch.self, Delay.self, RateLimit.self, Signal.self])
+        components: [
+            Ticker.self, Debug.self, Split.self, Batch.self, Delay.self, RateLimit.self, Signal.self,
+            HTTPServer.self, HTTPResponseComponent.self, HTTPRequestComponent.self,
+        ])
 }

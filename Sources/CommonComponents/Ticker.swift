@@ -2,7 +2,7 @@ public import ComponentKit
 import Foundation
 
 /// Sends a message every `interval` milliseconds: the source of many flows.
-public struct Ticker: Component {
+public actor Ticker: Component {
     /// The ticker's settings.
     @Schema
     public struct Settings: Codable, Sendable, Hashable {
@@ -29,6 +29,8 @@ public struct Ticker: Component {
         .output("out", label: "Tick", message: Tick.self),
     ]
 
+    private var count = 0
+
     public init() {}
 
     public func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
@@ -36,7 +38,6 @@ public struct Ticker: Component {
     }
 
     public func run(context: NodeContext, output: any Output) async throws {
-        var count = 0
         let clock = ContinuousClock()
         var next = clock.now
         while !Task.isCancelled {

@@ -26,3 +26,11 @@ extension Output {
         try await send(port, Message(payload: JSONValue(encoding: value)))
     }
 }
+
+/// An error that can mean "the deadline passed": raised by requests,
+/// deliveries and transports, so components can answer timeouts specially
+/// (an http-server answers 504) without depending on the runtime.
+public protocol DeadlineReporting: Error {
+    /// Whether this error is a missed deadline.
+    var isDeadlineExceeded: Bool { get }
+}

@@ -180,7 +180,7 @@ public protocol Transport: Sendable {
 }
 
 /// Why a message could not cross to another module.
-public enum TransportError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum TransportError: DeadlineReporting, Sendable, Hashable, CustomStringConvertible {
     /// No replica address is known for the module.
     case noReplicas(module: String)
     /// No replica answered before the message deadline.
@@ -189,6 +189,11 @@ public enum TransportError: Error, Sendable, Hashable, CustomStringConvertible {
     case unavailable(module: String, reason: String)
     /// The remote host received the message but could not deliver it.
     case rejected(module: String, reason: String)
+
+    public var isDeadlineExceeded: Bool {
+        if case .deadlineExceeded = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {

@@ -253,8 +253,12 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         node.status.withLock { $0.definition = definition }
         let configurations = effectiveConfigurations(definition, componentType)
         node.context.updateConfigurations(configurations)
-        if before.ports != definition.ports, let settings = configurations[PortDefinition.settingsName] {
-            await deliverSettings(settings, to: node)
+        let settings = PortDefinition.settingsName
+        if before.ports.first(where: { $0.port == settings }) != definition.ports.first(where: { $0.port == settings }),
+            let configuration = configurations[settings]
+        {
+            await deliverSettings(configuration, to: node)
+            node.restartRun()
         }
     }
 
@@ -297,16 +301,20 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 group.addTask { await self.consume(port: port, channel: channel, node: node) }
             }
             group.addTask {
-                // Every component's `run` (a no-op unless it has timers or is a source);
-                // sources run only on the replica that leads the module's election.
-                await withDiscardingTaskGroup { sources in
-                    if node.componentType.isSource {
-                        sources.addTask { await self.election.whileLeading { await self.runSource(node) } }
-                    } else {
-                        sources.addTask { await self.runSource(node) }
+                // Every component's `run` (a no-op unless it has timers or is a source),
+                // restarted when its settings change; sources run only on the replica
+                // that leads the module's election.
+                while !node.stopRequested.hasHappened {
+                    let restart = node.currentRunRestart
+                    await withDiscardingTaskGroup { runs in
+                        if node.componentType.isSource {
+                            runs.addTask { await self.election.whileLeading { await self.runSource(node) } }
+                        } else {
+                            runs.addTask { await self.runSource(node) }
+                        }
+                        await firstOf(node.stopRequested, restart)
+                        runs.cancelAll()
                     }
-                    await node.stopRequested.wait()
-                    sources.cancelAll()
                 }
             }
             await node.stopRequested.wait()
@@ -531,6 +539,16 @@ private struct NodeOutput: Output {
             throw RequestError.noPendingRequest(node: node.name)
         }
         slot.succeed(payload)
+    }
+}
+
+/// Returns when either event happened (or the task is cancelled).
+private func firstOf(_ first: OneShotEvent, _ second: OneShotEvent) async {
+    await withTaskGroup(of: Void.self) { group in
+        group.addTask { await first.wait() }
+        group.addTask { await second.wait() }
+        await group.next()
+        group.cancelAll()
     }
 }
 

@@ -16,7 +16,9 @@ struct StandardComponentsTests {
     @Test("the common module's catalogue lists every standard component with a _settings port where configurable")
     func catalogue() {
         let names = common.catalogue.map(\.info.name)
-        #expect(names == ["batch", "debug", "delay", "rate-limit", "signal", "split", "ticker"])
+        #expect(names == [
+            "batch", "debug", "delay", "http-request", "http-response", "http-server", "rate-limit", "signal", "split", "ticker",
+        ])
         for component in common.catalogue {
             for port in component.ports where port.isSettings {
                 #expect(port.name == "_settings")

@@ -39,6 +39,7 @@ final class NodeInstance: Sendable {
     let context: NodeContext
     let inputs: [String: NodeChannel<Delivery>]
     let stopRequested = OneShotEvent()
+    private let runRestart = Mutex(OneShotEvent())
     let stopped = OneShotEvent()
     private let componentStorage: Mutex<any Component>
     private let routeTable = Mutex<[String: [Route]]>([:])
@@ -58,6 +59,18 @@ final class NodeInstance: Sendable {
     }
 
     var component: any Component { componentStorage.withLock { $0 } }
+
+    /// The event that restarts the node's `run` task, for the current settings.
+    var currentRunRestart: OneShotEvent { runRestart.withLock { $0 } }
+
+    /// Restarts `run` (new settings): signals the current event, installs a fresh one.
+    func restartRun() {
+        let previous = runRestart.withLock { current -> OneShotEvent in
+            defer { current = OneShotEvent() }
+            return current
+        }
+        previous.signal()
+    }
 
     var definition: NodeDefinition { status.withLock { $0.definition } }
 
@@ -103,7 +116,7 @@ final class NodeInstance: Sendable {
 }
 
 /// Why a message could not be delivered to a node on this host.
-public enum DeliveryError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum DeliveryError: DeadlineReporting, Sendable, Hashable, CustomStringConvertible {
     /// The target node does not run on this host.
     case unknownNode(String)
     /// The target node has no such input port.
@@ -116,6 +129,11 @@ public enum DeliveryError: Error, Sendable, Hashable, CustomStringConvertible {
     case unaddressed(String)
     /// The edge leads to another module but the host has no transport.
     case noTransport(module: String)
+
+    public var isDeadlineExceeded: Bool {
+        if case .expired = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {

@@ -67,11 +67,16 @@ final class ReplySlot: Sendable {
 }
 
 /// Why a request got no reply.
-public enum RequestError: Error, Sendable, Hashable, CustomStringConvertible {
+public enum RequestError: DeadlineReporting, Sendable, Hashable, CustomStringConvertible {
     /// No node of the chain replied before the deadline.
     case deadlineExceeded(String)
     /// `reply` was called while handling a message that is not part of a request.
     case noPendingRequest(node: String)
+
+    public var isDeadlineExceeded: Bool {
+        if case .deadlineExceeded = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {

@@ -1,0 +1,99 @@
+public import ComponentKit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Serves HTTP: every request becomes a message on `request`, and the reply of
+/// the chain it starts (usually ending in `http-response`) becomes the HTTP
+/// response. A chain that does not answer within `timeout` gives 504.
+public struct HTTPServer: Component {
+    /// The server's settings; changing them restarts the listener.
+    @Schema
+    public struct Settings: Codable, Sendable, Hashable {
+        /// The address to listen on.
+        public var host: String = "127.0.0.1"
+        /// The TCP port to listen on.
+        @SchemaField(minimum: 1, maximum: 65535)
+        public var port: Int = 8080
+        /// Milliseconds a request may take through the flow.
+        @SchemaField(minimum: 1)
+        public var timeout: Int = 30_000
+        /// The largest request body accepted, in bytes.
+        @SchemaField(minimum: 0)
+        public var maxBodySize: Int = 1_048_576
+    }
+
+    public static let info = ComponentInfo(
+        name: "http-server", description: "Serves HTTP; each request is answered by the flow it starts.",
+        tags: ["http", "source"])
+    public static let ports: [PortDefinition] = [
+        .settings(Settings.self),
+        .output("request", label: "Request", message: HTTPRequestMessage.self),
+    ]
+
+    public init() {}
+
+    public func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {}
+
+    public func run(context: NodeContext, output: any Output) async throws {
+        let settings: Settings = try context.settings()
+        let responder = CallbackResponder<BasicRequestContext> { request, _ in
+            await Self.respond(to: request, settings: settings, output: output, logger: context.logger)
+        }
+        let app = Application(
+            responder: responder,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tinyflow"),
+            onServerRunning: { channel in
+                context.logger.info("http-server listening on \(channel.localAddress?.description ?? "?")")
+            },
+            logger: context.logger)
+        try await app.run()
+    }
+
+    private static func respond(
+        to request: Request, settings: Settings, output: any Output, logger: Logger
+    ) async -> Response {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: settings.maxBodySize)
+        } catch {
+            return plain(.contentTooLarge, "request body larger than \(settings.maxBodySize) bytes")
+        }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        var query: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters { query[String(name)] = String(value) }
+        let message = HTTPRequestMessage(
+            method: request.method.rawValue, url: request.uri.string, path: request.uri.path, query: query,
+            headers: headers, body: HTTPBody.decode(Array(buffer: body)))
+        do {
+            let deadline = Date().addingTimeInterval(Double(settings.timeout) / 1000)
+            let reply = try await output.request(
+                "request", Message(payload: JSONValue(encoding: message), deadline: deadline))
+            let response = try reply.decode(as: HTTPResponseMessage.self)
+            let (bytes, contentType) = HTTPBody.encode(response.body)
+            var fields = HTTPFields()
+            for (name, value) in response.headers {
+                if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
+            }
+            if let contentType, fields[.contentType] == nil { fields[.contentType] = contentType }
+            return Response(
+                status: HTTPResponse.Status(code: response.status), headers: fields,
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        } catch let error as any DeadlineReporting where error.isDeadlineExceeded {
+            return plain(.gatewayTimeout, "the flow did not answer within \(settings.timeout) ms")
+        } catch {
+            logger.warning("http-server: the flow failed: \(error)")
+            return plain(.badGateway, "the flow failed: \(error)")
+        }
+    }
+
+    private static func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+}
