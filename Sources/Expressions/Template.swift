@@ -163,7 +163,7 @@ private indirect enum TemplateNode: Sendable {
             if parser.current.kind == .rightBrace || parser.current.kind == .end {
                 throw .syntax("expected expression after \"{{\"", at: parser.current.span.start)
             }
-            let (node, _) = try parser.parseExpression()
+            let node = try parser.parseExpression().node
             let close = parser.current
             guard close.kind == .rightBrace, close.span.end < scalars.count, scalars[close.span.end] == "}" else {
                 throw .syntax("expected \"}}\"", at: close.span.start)

@@ -77,6 +77,30 @@ struct ErrorTests {
         #expect(error.description == description)
     }
 
+    @Test(
+        "sub-expressions nested deeper than the limit are a syntax error, not a stack overflow",
+        arguments: [
+            String(repeating: "(", count: 10_000) + "1" + String(repeating: ")", count: 10_000),
+            "$" + String(repeating: ".a", count: 10_000),
+            "$.x" + String(repeating: " + $.x", count: 10_000),
+            "$.x" + String(repeating: " ?? $.x", count: 10_000),
+            String(repeating: "-", count: 10_000) + "$.x",
+            String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000),
+        ]
+    )
+    func tooDeep(source: String) throws {
+        let error = try #require(failure(source))
+        #expect(error.phase == .syntax)
+        #expect(error.message == "expression is nested too deeply (more than 200 levels)")
+    }
+
+    @Test("long but shallow and constant expressions are fine")
+    func deepButAllowed() throws {
+        #expect(try evaluate(String(repeating: "(", count: 60) + "$.payload.n" + String(repeating: ")", count: 60)) == 41)
+        #expect(try evaluate("1" + String(repeating: " + 1", count: 10_000)) == .integer(10_001))
+        #expect(try evaluate("$.payload.n" + String(repeating: " + 1", count: 150)) == .integer(191))
+    }
+
     @Test("long values are shortened in messages")
     func longValues() throws {
         let root: JSONValue = ["text": .string(String(repeating: "x", count: 100))]

@@ -1,5 +1,13 @@
 import JSONSchemaKit
 
+/// A parsed sub-expression: its tree, where it came from and how deep the
+/// tree is (evaluation recurses that deep, so the depth is bounded).
+struct Parsed {
+    var node: Node
+    var span: Span
+    var depth: Int
+}
+
 /// A recursive-descent parser with precedence climbing for the infix
 /// operators. It reads tokens on demand from a ``Lexer`` and builds a
 /// ``Node`` tree, folding constant sub-expressions as it goes.
@@ -7,6 +15,13 @@ struct Parser {
     private var lexer: Lexer
     /// The token being looked at.
     private(set) var current: Token
+
+    /// How deeply sub-expressions may nest. Deeper trees are rejected at
+    /// compile time so that neither parsing nor evaluation can exhaust the stack.
+    static let maximumDepth = 200
+
+    /// How many grammar rules are active; bounds the parser's own recursion.
+    private var nesting = 0
 
     /// A parser over `scalars` starting at `position`.
     init(scalars: [Unicode.Scalar], position: Int) throws(ExpressionError) {
@@ -17,7 +32,7 @@ struct Parser {
     /// Parses a whole standalone expression: one expression, then the end of the text.
     static func parseStandalone(_ source: String) throws(ExpressionError) -> Node {
         var parser = try Parser(scalars: Array(source.unicodeScalars), position: 0)
-        let (node, _) = try parser.parseExpression()
+        let node = try parser.parseExpression().node
         if parser.current.kind != .end {
             throw .syntax(parser.unexpectedAfterExpression(), at: parser.current.span.start)
         }
@@ -34,143 +49,212 @@ struct Parser {
 
     // MARK: Grammar
 
-    /// expression = coalesceless ternary; see docs/expressions.md for the grammar.
-    mutating func parseExpression() throws(ExpressionError) -> (Node, Span) {
+    /// expression = conditional; docs/expressions.md has the whole grammar.
+    mutating func parseExpression() throws(ExpressionError) -> Parsed {
         try parseConditional(after: nil)
     }
 
+    /// Counts one level of recursion into the grammar; throws when too deep.
+    private mutating func enter() throws(ExpressionError) {
+        nesting += 1
+        if nesting > Parser.maximumDepth { throw tooDeep(at: current.span.start) }
+    }
+
+    private func tooDeep(at offset: Int) -> ExpressionError {
+        .syntax("expression is nested too deeply (more than \(Parser.maximumDepth) levels)", at: offset)
+    }
+
+    /// `node`, built from `inputs`, folded to a constant when it can be
+    /// (see ``fold(_:inputs:)``); throws when the tree gets too deep.
+    private func make(_ node: Node, span: Span, inputs: [Parsed], foldable: Bool = true) throws(ExpressionError)
+        -> Parsed
+    {
+        var depth = 0
+        for input in inputs { depth = max(depth, input.depth) }
+        depth += 1
+        if depth > Parser.maximumDepth { throw tooDeep(at: span.start) }
+        guard foldable else { return Parsed(node: node, span: span, depth: depth) }
+        let folded = Parser.fold(node, inputs: inputs)
+        return Parsed(node: folded, span: span, depth: folded.literalValue == nil ? depth : 1)
+    }
+
     /// conditional = binary [ "?" conditional ":" conditional ]
-    private mutating func parseConditional(after previous: Token?) throws(ExpressionError) -> (Node, Span) {
-        let (condition, conditionSpan) = try parseBinary(minimumPrecedence: 1, after: previous)
-        guard current.kind == .question else { return (condition, conditionSpan) }
+    private mutating func parseConditional(after previous: Token?) throws(ExpressionError) -> Parsed {
+        try enter()
+        defer { nesting -= 1 }
+        let condition = try parseBinary(minimumPrecedence: 1, after: previous)
+        guard current.kind == .question else { return condition }
         let question = try advance()
-        let (whenTrue, _) = try parseConditional(after: question)
+        let whenTrue = try parseConditional(after: question)
         let colon = try expect(.colon)
-        let (whenFalse, falseSpan) = try parseConditional(after: colon)
-        let span = conditionSpan.through(falseSpan)
-        if let value = condition.literalValue { return (value.isTruthy ? whenTrue : whenFalse, span) }
-        return (.conditional(condition, whenTrue, whenFalse, span), span)
+        let whenFalse = try parseConditional(after: colon)
+        let span = condition.span.through(whenFalse.span)
+        if let value = condition.node.literalValue {
+            var chosen = value.isTruthy ? whenTrue : whenFalse
+            chosen.span = span
+            return chosen
+        }
+        return try make(
+            .conditional(condition.node, whenTrue.node, whenFalse.node, span), span: span,
+            inputs: [condition, whenTrue, whenFalse])
     }
 
-    /// Binding strength of an infix operator token and whether it groups to the right.
-    private static func infix(_ kind: Token.Kind) -> (precedence: Int, rightAssociative: Bool)? {
-        switch kind {
-        case .pipePipe: (1, false)
-        case .ampersandAmpersand: (2, false)
-        case .equalEqual, .bangEqual: (3, false)
-        case .less, .lessEqual, .greater, .greaterEqual: (4, false)
-        case .questionQuestion: (5, true)
-        case .plus, .minus: (6, false)
-        case .star, .slash, .percent: (7, false)
-        default: nil
+    /// An infix operator: the short-circuiting ones have their own node cases.
+    private enum Infix {
+        case or, and, coalesce
+        case eager(BinaryOperator)
+
+        init?(_ kind: Token.Kind) {
+            switch kind {
+            case .pipePipe: self = .or
+            case .ampersandAmpersand: self = .and
+            case .questionQuestion: self = .coalesce
+            case .plus: self = .eager(.add)
+            case .minus: self = .eager(.subtract)
+            case .star: self = .eager(.multiply)
+            case .slash: self = .eager(.divide)
+            case .percent: self = .eager(.remainder)
+            case .equalEqual: self = .eager(.equal)
+            case .bangEqual: self = .eager(.notEqual)
+            case .less: self = .eager(.less)
+            case .lessEqual: self = .eager(.lessOrEqual)
+            case .greater: self = .eager(.greater)
+            case .greaterEqual: self = .eager(.greaterOrEqual)
+            default: return nil
+            }
+        }
+
+        /// Binding strength: higher binds tighter.
+        var precedence: Int {
+            switch self {
+            case .or: 1
+            case .and: 2
+            case .eager(.equal), .eager(.notEqual): 3
+            case .eager(.less), .eager(.lessOrEqual), .eager(.greater), .eager(.greaterOrEqual): 4
+            case .coalesce: 5
+            case .eager(.add), .eager(.subtract): 6
+            case .eager(.multiply), .eager(.divide), .eager(.remainder): 7
+            }
+        }
+
+        /// `a ?? b ?? c` groups as `a ?? (b ?? c)`; everything else groups left.
+        var isRightAssociative: Bool {
+            if case .coalesce = self { return true }
+            return false
+        }
+
+        func node(_ left: Node, _ right: Node, _ span: Span) -> Node {
+            switch self {
+            case .or: .or(left, right, span)
+            case .and: .and(left, right, span)
+            case .coalesce: .coalesce(left, right, span)
+            case .eager(let op): .binary(op, left, right, span)
+            }
         }
     }
 
-    /// Precedence climbing over the infix operators of at least `minimumPrecedence`.
-    private mutating func parseBinary(minimumPrecedence: Int, after previous: Token?) throws(ExpressionError) -> (
-        Node, Span
-    ) {
-        var (left, leftSpan) = try parseUnary(after: previous)
-        while let (precedence, rightAssociative) = Parser.infix(current.kind), precedence >= minimumPrecedence {
+    /// Precedence climbing over the infix operators binding at least as
+    /// tightly as `minimumPrecedence`:
+    /// binary = unary { infix-operator unary }
+    private mutating func parseBinary(minimumPrecedence: Int, after previous: Token?) throws(ExpressionError)
+        -> Parsed
+    {
+        try enter()
+        defer { nesting -= 1 }
+        var left = try parseUnary(after: previous)
+        while let op = Infix(current.kind), op.precedence >= minimumPrecedence {
             let operatorToken = try advance()
-            let (right, rightSpan) = try parseBinary(
-                minimumPrecedence: rightAssociative ? precedence : precedence + 1, after: operatorToken)
-            let span = leftSpan.through(rightSpan)
-            left = Parser.makeInfix(operatorToken.kind, left, right, span)
-            leftSpan = span
+            let right = try parseBinary(
+                minimumPrecedence: op.isRightAssociative ? op.precedence : op.precedence + 1, after: operatorToken)
+            let span = left.span.through(right.span)
+            left = try make(op.node(left.node, right.node, span), span: span, inputs: [left, right])
         }
-        return (left, leftSpan)
-    }
-
-    private static func makeInfix(_ kind: Token.Kind, _ left: Node, _ right: Node, _ span: Span) -> Node {
-        let node: Node
-        switch kind {
-        case .pipePipe: node = .or(left, right, span)
-        case .ampersandAmpersand: node = .and(left, right, span)
-        case .questionQuestion: node = .coalesce(left, right, span)
-        default:
-            guard let op = BinaryOperator(rawValue: kind.symbol) else { return .or(left, right, span) }
-            node = .binary(op, left, right, span)
-        }
-        return fold(node, inputs: [left, right])
+        return left
     }
 
     /// unary = ( "!" | "-" ) unary | postfix
-    private mutating func parseUnary(after previous: Token?) throws(ExpressionError) -> (Node, Span) {
+    private mutating func parseUnary(after previous: Token?) throws(ExpressionError) -> Parsed {
         let op: UnaryOperator
         switch current.kind {
         case .bang: op = .not
         case .minus: op = .negate
         default: return try parsePostfix(after: previous)
         }
+        try enter()
+        defer { nesting -= 1 }
         let operatorToken = try advance()
-        let (operand, operandSpan) = try parseUnary(after: operatorToken)
-        let span = operatorToken.span.through(operandSpan)
-        return (Parser.fold(.unary(op, operand, span), inputs: [operand]), span)
+        let operand = try parseUnary(after: operatorToken)
+        let span = operatorToken.span.through(operand.span)
+        return try make(.unary(op, operand.node, span), span: span, inputs: [operand])
     }
 
     /// postfix = primary { "." name | "[" expression "]" }
-    private mutating func parsePostfix(after previous: Token?) throws(ExpressionError) -> (Node, Span) {
-        var (node, span) = try parsePrimary(after: previous)
+    private mutating func parsePostfix(after previous: Token?) throws(ExpressionError) -> Parsed {
+        var base = try parsePrimary(after: previous)
         while true {
             switch current.kind {
             case .dot:
-                let dot = try advance()
+                _ = try advance()
                 guard case .identifier(let name) = current.kind else {
                     throw .syntax("expected member name after \".\"", at: current.span.start)
                 }
                 let nameToken = try advance()
-                span = span.through(nameToken.span)
-                node = Parser.fold(.member(node, name, span), inputs: [node])
-                _ = dot
+                let span = base.span.through(nameToken.span)
+                base = try make(.member(base.node, name, span), span: span, inputs: [base])
             case .leftBracket:
                 let bracket = try advance()
-                let (index, _) = try parseConditional(after: bracket)
+                let index = try parseConditional(after: bracket)
                 let close = try expect(.rightBracket)
-                span = span.through(close.span)
-                switch index.literalValue {
-                case .integer(let offset)?: node = .element(node, offset, span)
-                case .string(let name)?: node = .member(node, name, span)
-                default: node = .subscripted(node, index, span)
+                let span = base.span.through(close.span)
+                let node: Node
+                switch index.node.literalValue {
+                case .integer(let offset)?: node = .element(base.node, offset, span)
+                case .string(let name)?: node = .member(base.node, name, span)
+                default: node = .subscripted(base.node, index.node, span)
                 }
-                node = Parser.fold(node, inputs: [node.baseOfAccess, index])
+                base = try make(node, span: span, inputs: [base, index])
             default:
-                return (node, span)
+                return base
             }
         }
     }
 
-    /// primary = literal | "$" | call | "(" expression ")" | array | object
-    private mutating func parsePrimary(after previous: Token?) throws(ExpressionError) -> (Node, Span) {
+    /// primary = number | string | "true" | "false" | "null" | "$" | call
+    ///         | "(" expression ")" | array | object
+    private mutating func parsePrimary(after previous: Token?) throws(ExpressionError) -> Parsed {
         let token = current
+        func leaf(_ node: Node) -> Parsed { Parsed(node: node, span: token.span, depth: 1) }
         switch token.kind {
         case .integer(let value):
-            _ = try advance()
-            return (.literal(.integer(value)), token.span)
+            try advance()
+            return leaf(.literal(.integer(value)))
         case .number(let value):
-            _ = try advance()
-            return (.literal(.number(value)), token.span)
+            try advance()
+            return leaf(.literal(.number(value)))
         case .string(let value):
-            _ = try advance()
-            return (.literal(.string(value)), token.span)
+            try advance()
+            return leaf(.literal(.string(value)))
         case .dollar:
-            _ = try advance()
-            return (.root, token.span)
+            try advance()
+            return leaf(.root)
         case .identifier(let name):
-            _ = try advance()
+            try advance()
             switch name {
-            case "true": return (.literal(.bool(true)), token.span)
-            case "false": return (.literal(.bool(false)), token.span)
-            case "null": return (.literal(.null), token.span)
+            case "true": return leaf(.literal(.bool(true)))
+            case "false": return leaf(.literal(.bool(false)))
+            case "null": return leaf(.literal(.null))
             default: return try parseCall(name: token)
             }
         case .leftParen:
             let open = try advance()
-            let (inner, _) = try parseConditional(after: open)
+            var inner = try parseConditional(after: open)
             let close = try expect(.rightParen)
-            return (inner, token.span.through(close.span))
+            inner.span = token.span.through(close.span)
+            return inner
         case .leftBracket:
-            return try parseArray()
+            let (elements, close) = try parseList(closing: .rightBracket)
+            let span = token.span.through(close.span)
+            return try make(.array(elements.map(\.node), span), span: span, inputs: elements)
         case .leftBrace:
             return try parseObject()
         default:
@@ -179,8 +263,8 @@ struct Parser {
         }
     }
 
-    /// call = name "(" [ expression { "," expression } ] ")"
-    private mutating func parseCall(name token: Token) throws(ExpressionError) -> (Node, Span) {
+    /// call = name "(" [ expression { "," expression } [","] ] ")"
+    private mutating func parseCall(name token: Token) throws(ExpressionError) -> Parsed {
         let name = token.kind.symbol
         guard current.kind == .leftParen else {
             if Function(rawValue: name) != nil {
@@ -200,18 +284,17 @@ struct Parser {
                 "function \(ValueText.quote(name)) takes \(function.arityDescription), got \(arguments.count)",
                 at: token.span.start)
         }
-        let node = Node.call(function, arguments, span)
-        return (function.isPure ? Parser.fold(node, inputs: arguments) : node, span)
+        let node = Node.call(function, arguments.map(\.node), span)
+        return try make(node, span: span, inputs: arguments, foldable: function.isPure)
     }
 
-    /// Comma-separated expressions after an opening token (already current), up
-    /// to `closing`; a trailing comma is allowed.
-    private mutating func parseList(closing: Token.Kind) throws(ExpressionError) -> ([Node], Token) {
+    /// Comma-separated expressions after an opening token (the current one),
+    /// up to `closing`; a trailing comma is allowed.
+    private mutating func parseList(closing: Token.Kind) throws(ExpressionError) -> ([Parsed], Token) {
         var separator = try advance()
-        var items: [Node] = []
+        var items: [Parsed] = []
         while current.kind != closing {
-            let (item, _) = try parseConditional(after: separator)
-            items.append(item)
+            items.append(try parseConditional(after: separator))
             guard current.kind == .comma else { break }
             separator = try advance()
         }
@@ -219,38 +302,31 @@ struct Parser {
         return (items, close)
     }
 
-    /// array = "[" [ expression { "," expression } [","] ] "]"
-    private mutating func parseArray() throws(ExpressionError) -> (Node, Span) {
+    /// object = "{" [ member { "," member } [","] ] "}"
+    /// member = ( name | string ) ":" expression
+    private mutating func parseObject() throws(ExpressionError) -> Parsed {
         let start = current.span
-        let (elements, close) = try parseList(closing: .rightBracket)
-        let span = start.through(close.span)
-        return (Parser.fold(.array(elements, span), inputs: elements), span)
-    }
-
-    /// object = "{" [ key ":" expression { "," key ":" expression } [","] ] "}"
-    private mutating func parseObject() throws(ExpressionError) -> (Node, Span) {
-        let start = current.span
-        _ = try advance()
-        var members: [(key: String, value: Node)] = []
+        try advance()
+        var keys: [String] = []
+        var values: [Parsed] = []
         while current.kind != .rightBrace {
-            let key: String
             switch current.kind {
-            case .string(let text): key = text
-            case .identifier(let name): key = name
-            default:
-                throw .syntax("expected member name or \"}\"", at: current.span.start)
+            case .string(let text): keys.append(text)
+            case .identifier(let name): keys.append(name)
+            default: throw .syntax("expected member name or \"}\"", at: current.span.start)
             }
-            _ = try advance()
+            try advance()
             let colon = try expect(.colon)
-            let (value, _) = try parseConditional(after: colon)
-            members.append((key, value))
+            values.append(try parseConditional(after: colon))
             guard current.kind == .comma else { break }
-            _ = try advance()
+            try advance()
         }
         let close = try expect(.rightBrace)
         let span = start.through(close.span)
-        return (Parser.fold(.object(members, span), inputs: members.map(\.value)), span)
+        let members = zip(keys, values).map { (key: $0, value: $1.node) }
+        return try make(.object(members, span), span: span, inputs: values)
     }
+
 
     // MARK: Tokens
 
@@ -273,22 +349,12 @@ struct Parser {
     /// `node` replaced by its value when every input is a constant and
     /// evaluating it succeeds; errors are left for evaluation time so that
     /// they carry the same message whether or not the input was constant.
-    private static func fold(_ node: Node, inputs: [Node]) -> Node {
-        for input in inputs where input.literalValue == nil { return node }
+    private static func fold(_ node: Node, inputs: [Parsed]) -> Node {
+        for input in inputs where input.node.literalValue == nil { return node }
         do {
             return .literal(try Evaluator(root: .null).evaluate(node))
         } catch {
             return node
-        }
-    }
-}
-
-extension Node {
-    /// For an access node, the value being accessed; otherwise the node itself.
-    fileprivate var baseOfAccess: Node {
-        switch self {
-        case .member(let base, _, _), .element(let base, _, _), .subscripted(let base, _, _): base
-        default: self
         }
     }
 }
