@@ -1,8 +1,9 @@
 import JSONSchemaKit
 
 /// Where a piece of syntax sits in its source: half-open offsets in Unicode
-/// scalars from the start of the source string (a template leaf's whole string
-/// for expressions inside `{{ }}`). Columns in messages are `start + 1`.
+/// scalars from the start of the source string (a template leaf's whole
+/// string for expressions inside `{{ }}`). Every node that can fail carries
+/// one, so an error can quote the sub-expression. Columns are `start + 1`.
 struct Span: Sendable, Hashable {
     var start: Int
     var end: Int
@@ -66,19 +67,6 @@ indirect enum Node: Sendable {
     case object([(key: String, value: Node)], Span)
     /// `f(a, b)`; arity was checked at compile time.
     case call(Function, [Node], Span)
-
-    /// The source range the node was parsed from (an empty span for roots and literals
-    /// built without one is never needed: errors are only raised by spanned nodes).
-    var span: Span? {
-        switch self {
-        case .literal, .root: nil
-        case .member(_, _, let span), .element(_, _, let span), .subscripted(_, _, let span),
-            .unary(_, _, let span), .binary(_, _, _, let span), .and(_, _, let span),
-            .or(_, _, let span), .coalesce(_, _, let span), .conditional(_, _, _, let span),
-            .array(_, let span), .object(_, let span), .call(_, _, let span):
-            span
-        }
-    }
 
     /// The constant value, if this node is a literal.
     var literalValue: JSONValue? {
