@@ -98,9 +98,7 @@ extension Evaluator {
             case .string(let text):
                 let trimmed = text.trimmingCharacters(in: .whitespaces)
                 if let number = Int(trimmed) { return .integer(number) }
-                if let number = Double(trimmed), number.isFinite, trimmed.first?.isLetter != true {
-                    return .number(number)
-                }
+                if let number = Evaluator.decimal(trimmed) { return .number(number) }
                 throw fail("cannot convert \(ValueText.describe(value)) to a number")
             default:
                 throw fail("cannot convert \(ValueText.describe(value)) to a number")
@@ -115,7 +113,7 @@ extension Evaluator {
             case .string(let text):
                 let trimmed = text.trimmingCharacters(in: .whitespaces)
                 if let number = Int(trimmed) { return .integer(number) }
-                if let number = Double(trimmed), trimmed.first?.isLetter != true,
+                if let number = Evaluator.decimal(trimmed),
                     let truncated = Int(exactly: number.rounded(.towardZero))
                 {
                     return .integer(truncated)
@@ -147,5 +145,13 @@ extension Evaluator {
         case .toJSON:
             return .string(try argument(0).jsonString)
         }
+    }
+
+    /// A finite number written in decimal (`2.5`, `-1e3`); not `nan`, `inf` or hexadecimal.
+    static func decimal(_ text: String) -> Double? {
+        guard !text.isEmpty, text.unicodeScalars.allSatisfy({ "0123456789+-.eE".unicodeScalars.contains($0) }),
+            let number = Double(text), number.isFinite
+        else { return nil }
+        return number
     }
 }
