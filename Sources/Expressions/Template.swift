@@ -97,6 +97,7 @@ private indirect enum TemplateNode: Sendable {
             return .array(values)
         case .object(let constant, let computed):
             var members = constant
+            members.reserveCapacity(constant.count + computed.count)
             for member in computed { members[member.key] = try member.value.render(root) }
             return .object(members)
         }
