@@ -61,7 +61,7 @@ struct Parser {
     }
 
     private func tooDeep(at offset: Int) -> ExpressionError {
-        .syntax("expression is nested too deeply (more than \(Parser.maximumDepth) levels)", at: offset)
+        .syntax("expression is nested too deeply", at: offset)
     }
 
     /// `node`, built from `inputs`, folded to a constant when it can be
