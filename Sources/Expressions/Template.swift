@@ -42,8 +42,9 @@ public struct Template: Sendable {
         try root.render(value)
     }
 
-    /// Whether the template contains no expression that depends on `$` or
-    /// changes between renders, so every render gives ``source``'s value.
+    /// Whether every render gives the same value: no expression in the
+    /// template reads `$` or calls `now()` or `uuid()` (constant expressions
+    /// such as `"{{ 60 * 1000 }}"` are computed once, at compile time).
     public var isConstant: Bool {
         if case .constant = root { return true }
         return false
