@@ -17,6 +17,7 @@ let package = Package(
         .executable(name: "tinyflow", targets: ["tinyflow"]),
         .library(name: "ComponentKit", targets: ["ComponentKit"]),
         .library(name: "CRDModels", targets: ["CRDModels"]),
+        .library(name: "Expressions", targets: ["Expressions"]),
         .library(name: "ModuleHost", targets: ["ModuleHost"]),
     ],
     dependencies: [
@@ -45,6 +46,12 @@ let package = Package(
                 .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
                 .product(name: "SwiftDiagnostics", package: "swift-syntax"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // The expression language and `{{ }}` templates of transforms, routers and edge mappings.
+        .target(
+            name: "Expressions",
+            dependencies: ["JSONSchemaKit"],
             swiftSettings: strictSettings
         ),
         // Kubernetes object metadata, conditions, times and the CRD document types.
@@ -148,6 +155,11 @@ let package = Package(
         .testTarget(
             name: "JSONSchemaKitTests",
             dependencies: ["JSONSchemaKit", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ExpressionsTests",
+            dependencies: ["Expressions", "JSONSchemaKit"],
             swiftSettings: strictSettings
         ),
         .testTarget(
