@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
@@ -90,6 +91,7 @@ let package = Package(
             name: "CommonComponents",
             dependencies: [
                 "ComponentKit",
+                "Expressions",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -110,6 +112,7 @@ let package = Package(
             name: "ModuleHost",
             dependencies: [
                 "ComponentKit",
+                "Expressions",
                 "CRDModels",
                 "NodeChannels",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -186,7 +189,12 @@ let package = Package(
         ),
         .testTarget(
             name: "CommonComponentsTests",
-            dependencies: ["CommonComponents", "ModuleHost", "TestSupport"],
+            dependencies: [
+                "CommonComponents", "ModuleHost", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

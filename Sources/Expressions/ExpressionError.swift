@@ -41,8 +41,12 @@ public struct ExpressionError: Error, Sendable, Hashable, CustomStringConvertibl
 
     /// `path: message [in `subexpression`] at column N`.
     public var description: String {
-        var text = path.isEmpty ? "" : "\(path): "
-        text += message
+        path.isEmpty ? detail : "\(path): \(detail)"
+    }
+
+    /// The error without its path: `message [in `subexpression`] at column N`.
+    public var detail: String {
+        var text = message
         if let subexpression { text += " in `\(subexpression)`" }
         text += " at column \(column)"
         return text

@@ -1,4 +1,5 @@
 public import ComponentKit
+import Expressions
 import Foundation
 public import Logging
 import NodeChannels
@@ -187,9 +188,13 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 }
                 return desired.remoteNodes[target] == nil ? nil : .unresolved
             }
-            for (index, edge) in definition.edges.enumerated() where edge.mapping != nil {
-                validation.edges.append(
-                    SchemaViolation(path: "spec.edges[\(index)].mapping", message: "edge mappings are not supported by this module host version"))
+            for (index, edge) in definition.edges.enumerated() {
+                guard let mapping = edge.mapping else { continue }
+                do {
+                    _ = try Template(compiling: mapping, at: "spec.edges[\(index)].mapping")
+                } catch {
+                    validation.edges.append(SchemaViolation(path: error.path, message: error.detail))
+                }
             }
             if validation.isValid {
                 valid[definition.name] = (definition, componentType)
@@ -264,6 +269,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
     /// Stops a node: sources are cancelled, queued messages drained, then the node's tasks end.
     private func stop(_ node: NodeInstance) async {
+        for channel in node.inputs.values { channel.finish() }
         node.setPhase(.draining)
         node.stopRequested.signal()
         await node.stopped.wait()
@@ -274,13 +280,14 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         let nodes = registry.withLock { $0 }
         for node in nodes.values {
             var routes: [String: [Route]] = [:]
-            for edge in node.definition.edges {
+            for (index, edge) in node.definition.edges.enumerated() {
                 guard let target = PortAddress(edge.to) else { continue }
+                let mapping = edge.mapping.flatMap { try? Template(compiling: $0, at: "spec.edges[\(index)].mapping") }
                 let route: Route
                 if let local = nodes[target.node] {
-                    route = Route(target: .local(local, port: target.port), retryPolicy: edge.retryPolicy)
+                    route = Route(target: .local(local, port: target.port), retryPolicy: edge.retryPolicy, mapping: mapping)
                 } else if let module = remoteNodes[target.node] {
-                    route = Route(target: .remote(module: module, address: target), retryPolicy: edge.retryPolicy)
+                    route = Route(target: .remote(module: module, address: target), retryPolicy: edge.retryPolicy, mapping: mapping)
                 } else {
                     continue
                 }
@@ -490,6 +497,10 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         if message.traceparent == nil { message.traceparent = current?.traceparent }
         node.count { $0.sent += 1 }
         for route in node.routes(for: port) {
+            var message = message
+            if let mapping = route.mapping {
+                message.payload = try mapping.render(root: message.expressionRoot)
+            }
             switch route.target {
             case .local(let target, let targetPort):
                 var copy = message

@@ -241,3 +241,52 @@ struct ModuleRuntimeTests {
         }
     }
 }
+
+@Suite("Edge mappings")
+struct EdgeMappingTests {
+    @Test("a mapping builds the target's payload from the source message")
+    func mappingBuildsPayload() async throws {
+        try await withRuntime(testModule) { runtime in
+            let mapping: JSONValue = ["url": "{{ $.payload.host }}/api", "count": "{{ $.payload.n + 1 }}", "from": "{{ $.from }}"]
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("pass", "forward", edges: [Edge(id: "m", port: "out", to: "sink:in", mapping: mapping)]),
+                definition("sink", "debug", settings: ["log": false]),
+            ]))
+            try await runtime.deliver(Message(to: PortAddress(node: "pass", port: "in"), payload: ["host": "http://h", "n": 41]))
+            try await eventually("the mapped message") { await !runtime.debugMessages("sink").isEmpty }
+            #expect(await runtime.debugMessages("sink").first?.payload == ["url": "http://h/api", "count": 42, "from": "pass:out"])
+        }
+    }
+
+    @Test("a mapping that fails at run time sends the error, with its path, to the source's error port")
+    func mappingFailureGoesToErrorPort() async throws {
+        try await withRuntime(testModule) { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("picky", "picky", edges: [
+                    Edge(id: "m", port: "out", to: "sink:in", mapping: ["n": "{{ $.payload.name - 1 }}"]),
+                    edge("error", to: "errors:in"),
+                ]),
+                definition("sink", "debug", settings: ["log": false]),
+                definition("errors", "debug", settings: ["log": false]),
+            ]))
+            try await runtime.deliver(Message(to: PortAddress(node: "picky", port: "in"), payload: ["name": "Ada"]))
+            try await eventually("the mapping error") { await !runtime.debugMessages("errors").isEmpty }
+            let error = await runtime.debugMessages("errors").first?.payload["error"]?.stringValue ?? ""
+            #expect(error.hasPrefix(#"spec.edges[0].mapping.n: cannot apply "-" to string "Ada" and integer 1"#))
+            #expect(runtime.counters("sink")?.received == 0)
+        }
+    }
+
+    @Test("a mapping that does not compile fails the node at sync with the field path")
+    func mappingCompileError() async throws {
+        try await withRuntime(testModule) { runtime in
+            let result = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("pass", "forward", edges: [Edge(id: "m", port: "out", to: "sink:in", mapping: ["url": "{{ $.a + }}"])]),
+                definition("sink", "debug", settings: ["log": false]),
+            ]))
+            let failed = try #require(result.nodes.first { $0.name == "pass" })
+            #expect(failed.phase == .failed)
+            #expect(failed.error?.hasPrefix("spec.edges[0].mapping.url: expected") == true)
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import ComponentKit
+import Expressions
 import Foundation
 import Logging
 import NodeChannels
@@ -20,6 +21,8 @@ struct Route: Sendable {
 
     var target: Target
     var retryPolicy: RetryPolicy?
+    /// Builds the target's payload from the message, if the edge has a mapping.
+    var mapping: Template?
 }
 
 /// A node running on this host: its component instance, input channels,
