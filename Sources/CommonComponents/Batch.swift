@@ -4,7 +4,7 @@ import Foundation
 /// Collects messages into batches by count or time window: `{"items": [...]}`
 /// goes out when `size` messages arrived or `window` milliseconds passed
 /// since the first one of the batch, whichever comes first.
-public actor Batch: Component {
+public actor Batch: RunningComponent {
     /// The batch node's settings.
     @Schema
     public struct Settings: Codable, Sendable, Hashable {

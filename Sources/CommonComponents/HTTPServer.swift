@@ -8,7 +8,7 @@ import NIOCore
 /// Serves HTTP: every request becomes a message on `request`, and the reply of
 /// the chain it starts (usually ending in `http-response`) becomes the HTTP
 /// response. A chain that does not answer within `timeout` gives 504.
-public struct HTTPServer: Component {
+public struct HTTPServer: RunningComponent {
     /// The server's settings; changing them restarts the listener.
     @Schema
     public struct Settings: Codable, Sendable, Hashable {

@@ -2,7 +2,7 @@ public import ComponentKit
 import Foundation
 
 /// Sends a message every `interval` milliseconds: the source of many flows.
-public actor Ticker: Component {
+public actor Ticker: RunningComponent {
     /// The ticker's settings.
     @Schema
     public struct Settings: Codable, Sendable, Hashable {

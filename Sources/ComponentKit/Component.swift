@@ -19,11 +19,14 @@ public struct ComponentInfo: Sendable, Hashable {
 ///
 /// The runtime creates a fresh instance (`init()`) for every node, delivers
 /// the node's `_settings` configuration to `handle` before any other message
-/// and again whenever it changes, calls `handle` for each message arriving on
-/// an input port, and runs `run` (for source components such as tickers and
-/// servers) in its own task, cancelling it when the node stops. `handle` and
-/// `run` may overlap, so state shared between them must be isolated: make a
-/// stateful component an `actor`.
+/// and again whenever it changes, and calls `handle` for each message
+/// arriving on an input port. Components with work of their own (sources
+/// such as tickers and servers, timers such as batch windows) also conform
+/// to ``RunningComponent``.
+///
+/// Handlers of different input ports (and `run`) may overlap, so state
+/// shared between them must be isolated: make a stateful component an
+/// `actor`.
 ///
 /// A handler that throws does not lose the message: the runtime sends an
 /// ``ErrorMessage`` to the node's `error` port if it is wired, else counts and
@@ -39,15 +42,21 @@ public protocol Component: Sendable {
 
     /// Handles one message that arrived on the input port `port`.
     func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws
+}
 
-    /// Produces messages on its own until cancelled (source components).
-    /// The default returns at once.
+/// A component with work of its own besides handling messages: a source
+/// (ticker, server) or a component with timers (batch windows).
+///
+/// The runtime runs `run` in its own task while the node runs, cancels it
+/// when the node stops, and restarts it when the node's settings change. A
+/// source (a component with no data input ports) runs only on the replica
+/// that leads its module, so scaling a module does not multiply its ticks.
+public protocol RunningComponent: Component {
+    /// Does the component's own work until cancelled.
     func run(context: NodeContext, output: any Output) async throws
 }
 
 extension Component {
-    public func run(context: NodeContext, output: any Output) async throws {}
-
     /// Whether the component produces messages on its own.
     public static var isSource: Bool { ports.allSatisfy { $0.direction == .output || $0.role == .settings } }
 

@@ -272,6 +272,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         for channel in node.inputs.values { channel.finish() }
         node.setPhase(.draining)
         node.stopRequested.signal()
+        node.restartRun()
         await node.stopped.wait()
         node.setPhase(.stopped)
     }
@@ -299,35 +300,43 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
     // MARK: Node tasks
 
+    /// A node's tasks: one consumer per input port and, for running
+    /// components, the run loop. The first of these runs in the lifecycle task
+    /// itself, so an idle node with one input port costs a single task.
     private func lifecycle(of node: NodeInstance) async {
         if let settings = node.context.configuration(of: PortDefinition.settingsName) {
             await deliverSettings(settings, to: node)
         }
-        await withDiscardingTaskGroup { group in
-            for (port, channel) in node.inputs {
-                group.addTask { await self.consume(port: port, channel: channel, node: node) }
+        var work: [@Sendable () async -> Void] = node.inputs.map { port, channel in
+            { await self.consume(port: port, channel: channel, node: node) }
+        }
+        if node.componentType is any RunningComponent.Type {
+            work.append { await self.runLoop(of: node) }
+        }
+        if let first = work.first {
+            await withDiscardingTaskGroup { group in
+                for extra in work.dropFirst() { group.addTask { await extra() } }
+                await first()
             }
-            group.addTask {
-                // Every component's `run` (a no-op unless it has timers or is a source),
-                // restarted when its settings change; sources run only on the replica
-                // that leads the module's election.
-                while !node.stopRequested.hasHappened {
-                    let restart = node.currentRunRestart
-                    await withDiscardingTaskGroup { runs in
-                        if node.componentType.isSource {
-                            runs.addTask { await self.election.whileLeading { await self.runSource(node) } }
-                        } else {
-                            runs.addTask { await self.runSource(node) }
-                        }
-                        await firstOf(node.stopRequested, restart)
-                        runs.cancelAll()
-                    }
-                }
-            }
-            await node.stopRequested.wait()
-            for channel in node.inputs.values { channel.finish() }
         }
         node.stopped.signal()
+    }
+
+    /// Runs the component's `run` until the node stops, restarting it when
+    /// the node's settings change; sources run only while this replica leads.
+    private func runLoop(of node: NodeInstance) async {
+        while !node.stopRequested.hasHappened {
+            let restart = node.currentRunRestart
+            await withDiscardingTaskGroup { runs in
+                if node.componentType.isSource {
+                    runs.addTask { await self.election.whileLeading { await self.runSource(node) } }
+                } else {
+                    runs.addTask { await self.runSource(node) }
+                }
+                await restart.wait()
+                runs.cancelAll()
+            }
+        }
     }
 
     private func deliverSettings(_ settings: JSONValue, to node: NodeInstance) async {
@@ -344,8 +353,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     private func runSource(_ node: NodeInstance) async {
         var restarts = 0
         while !Task.isCancelled {
+            guard let component = node.component as? any RunningComponent else { return }
             do {
-                try await node.component.run(context: node.context, output: output(of: node))
+                try await component.run(context: node.context, output: output(of: node))
                 return
             } catch is CancellationError {
                 return
@@ -550,16 +560,6 @@ private struct NodeOutput: Output {
             throw RequestError.noPendingRequest(node: node.name)
         }
         slot.succeed(payload)
-    }
-}
-
-/// Returns when either event happened (or the task is cancelled).
-private func firstOf(_ first: OneShotEvent, _ second: OneShotEvent) async {
-    await withTaskGroup(of: Void.self) { group in
-        group.addTask { await first.wait() }
-        group.addTask { await second.wait() }
-        await group.next()
-        group.cancelAll()
     }
 }
 
