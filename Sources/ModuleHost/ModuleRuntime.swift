@@ -183,10 +183,10 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             }
             let spec = TinyNodeSpec(module: module.name, component: definition.component, ports: definition.ports, edges: definition.edges)
             var validation = spec.validate(component: componentType.componentDescription) { target in
-                if let local = descriptions[target] {
-                    return module.components[local.component].map { .resolved($0.componentDescription) } ?? .unresolved
-                }
-                return desired.remoteNodes[target] == nil ? nil : .unresolved
+                // Edges to nodes this host does not know are not the node's fault: the
+                // operator reports them (EdgesResolved); sends on them fail to the error port.
+                guard let local = descriptions[target] else { return .unresolved }
+                return module.components[local.component].map { .resolved($0.componentDescription) } ?? .unresolved
             }
             for (index, edge) in definition.edges.enumerated() {
                 guard let mapping = edge.mapping else { continue }
@@ -290,7 +290,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 } else if let module = remoteNodes[target.node] {
                     route = Route(target: .remote(module: module, address: target), retryPolicy: edge.retryPolicy, mapping: mapping)
                 } else {
-                    continue
+                    route = Route(target: .missing(target), retryPolicy: edge.retryPolicy, mapping: mapping)
                 }
                 routes[edge.port, default: []].append(route)
             }
@@ -516,6 +516,8 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 var copy = message
                 copy.to = PortAddress(node: target.name, port: targetPort)
                 try await target.enqueue(Delivery(message: copy, reply: current?.reply, retryPolicy: route.retryPolicy), port: targetPort)
+            case .missing(let address):
+                throw DeliveryError.unknownNode(address.node)
             case .remote(let module, let address):
                 guard let transport else { throw DeliveryError.noTransport(module: module) }
                 var copy = message

@@ -232,7 +232,7 @@ struct ModuleRuntimeTests {
             #expect(first.nodes.map(\.name) == ["alien", "bad", "sink"])
             #expect(first.nodes.map(\.phase) == [.failed, .failed, .running])
             #expect(first.nodes[0].error?.hasPrefix(#"spec.component: module "test" has no component "teleporter""#) == true)
-            #expect(first.nodes[1].error == #"spec.ports[0].configuration.interval: expected integer >= 1, got 0; spec.edges[0].to: no node "ghost""#)
+            #expect(first.nodes[1].error == #"spec.ports[0].configuration.interval: expected integer >= 1, got 0"#)
 
             let stale = await runtime.sync(DesiredNodes(generation: 4, nodes: []))
             #expect(stale.generation == 5)
@@ -287,6 +287,23 @@ struct EdgeMappingTests {
             let failed = try #require(result.nodes.first { $0.name == "pass" })
             #expect(failed.phase == .failed)
             #expect(failed.error?.hasPrefix("spec.edges[0].mapping.url: expected") == true)
+        }
+    }
+}
+
+@Suite("Edges to unknown nodes")
+struct MissingTargetTests {
+    @Test("an edge to a node the host does not know fails only its sends, to the error port")
+    func missingTarget() async throws {
+        try await withRuntime(testModule) { runtime in
+            let result = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+                definition("pass", "picky", edges: [edge("out", to: "ghost:in"), edge("error", to: "errors:in")]),
+                definition("errors", "debug", settings: ["log": false]),
+            ]))
+            #expect(result.nodes.allSatisfy { $0.phase == .running })
+            try await runtime.deliver(Message(to: PortAddress(node: "pass", port: "in"), payload: 1))
+            try await eventually("the delivery error") { await !runtime.debugMessages("errors").isEmpty }
+            #expect(await runtime.debugMessages("errors").first?.payload["error"] == #"no node "ghost" on this host"#)
         }
     }
 }

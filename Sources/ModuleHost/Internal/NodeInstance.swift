@@ -17,6 +17,8 @@ struct Route: Sendable {
     enum Target: Sendable {
         case local(NodeInstance, port: String)
         case remote(module: String, address: PortAddress)
+        /// The edge's target is not known to this host; sends fail.
+        case missing(PortAddress)
     }
 
     var target: Target
