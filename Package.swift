@@ -126,6 +126,8 @@ let package = Package(
             name: "Operator",
             dependencies: [
                 "CRDModels",
+                "Expressions",
+                "ModuleHost",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -199,7 +201,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OperatorTests",
-            dependencies: ["Operator", "CRDModels", "TestSupport"],
+            dependencies: ["Operator", "CRDModels", "ModuleHost", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ]

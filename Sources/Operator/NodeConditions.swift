@@ -20,6 +20,22 @@ public enum NodeConditions {
         public static let unresolvedEdges = "UnresolvedEdges"
         /// The node cannot run until its spec is fixed.
         public static let invalidSpec = "InvalidSpec"
+        /// The module has not reported its catalogue yet.
+        public static let catalogueUnavailable = "CatalogueUnavailable"
+        /// The module hosts accepted the node.
+        public static let scheduled = "Scheduled"
+        /// The node waits for its module hosts.
+        public static let pending = "Pending"
+        /// A module host rejected the node.
+        public static let hostRejected = "HostRejected"
+        /// The node runs on its module hosts.
+        public static let running = "Running"
+        /// The node runs an older generation than its spec.
+        public static let updating = "Updating"
+        /// The node's handler kept failing; it is restarting.
+        public static let backingOff = "BackingOff"
+        /// The node is being deleted.
+        public static let terminating = "Terminating"
     }
 
     /// `conditions` with `ConfigValid` and `EdgesResolved` set from `validation`,

@@ -1,0 +1,100 @@
+public import CRDModels
+public import ModuleHost
+
+/// Builds a TinyNode's status from the operator's plan for it, the module
+/// hosts' answer to the last sync, and the latest status report of its host.
+/// Pure, so every path from spec to condition is unit-tested.
+public enum NodeStatusBuilder {
+    /// The status the operator should write for `plan.node`.
+    ///
+    /// - Parameters:
+    ///   - sync: the node's entry in the last `SyncNodes` answer, if it was sent.
+    ///   - report: the node's latest report from `WatchNodeStatus`, if any.
+    public static func status(
+        for plan: NodePlan, sync: NodeSyncResult?, report: NodeStatusReport?, now: Timestamp
+    ) -> TinyNodeStatus {
+        let node = plan.node
+        let generation = node.metadata.generation
+        var status = node.status ?? TinyNodeStatus()
+        status.observedGeneration = generation
+
+        switch plan.resolution {
+        case .resolved(let module, let component):
+            status.module = ModuleReference(
+                name: module.metadata.name ?? node.spec.module, version: module.spec.version,
+                address: ClusterPlan.address(of: module))
+            status.component = component.info
+            status.ports = component.ports
+        case .catalogueUnknown(let module), .componentNotFound(let module):
+            status.module = ModuleReference(
+                name: module.metadata.name ?? node.spec.module, version: module.spec.version,
+                address: ClusterPlan.address(of: module))
+            status.component = nil
+            status.ports = []
+        case .moduleNotFound:
+            status.module = nil
+            status.component = nil
+            status.ports = []
+        }
+
+        var conditions = status.conditions
+        NodeConditions.apply(plan.validation, generation: generation, now: now, to: &conditions)
+        if case .catalogueUnknown = plan.resolution {
+            conditions.set(condition(TinyNodeCondition.configValid, .unknown, NodeConditions.Reason.catalogueUnavailable,
+                                     plan.validation.configuration.map(\.description).joined(separator: "; "), generation, now))
+        }
+
+        typealias Reason = NodeConditions.Reason
+        let isSchedulable = plan.isSchedulable
+        if node.metadata.deletionTimestamp != nil {
+            conditions.set(condition(TinyNodeCondition.scheduled, .false, Reason.terminating, "the node is being deleted", generation, now))
+            conditions.set(condition(TinyNodeCondition.ready, .false, Reason.terminating, "the node is being deleted", generation, now))
+        } else if !isSchedulable {
+            let message = plan.validation.all.map(\.description).joined(separator: "; ")
+            conditions.set(condition(TinyNodeCondition.scheduled, .false, Reason.invalidSpec, message, generation, now))
+            if case .catalogueUnknown = plan.resolution {
+                conditions.set(condition(TinyNodeCondition.ready, .unknown, Reason.catalogueUnavailable, message, generation, now))
+            }
+        } else if let sync, sync.phase == .failed {
+            let message = sync.error ?? "rejected by its module host"
+            conditions.set(condition(TinyNodeCondition.scheduled, .false, Reason.hostRejected, message, generation, now))
+            conditions.set(condition(TinyNodeCondition.ready, .false, Reason.hostRejected, message, generation, now))
+        } else if sync == nil {
+            conditions.set(condition(TinyNodeCondition.scheduled, .unknown, Reason.pending, "waiting for the module hosts", generation, now))
+            conditions.set(condition(TinyNodeCondition.ready, .unknown, Reason.pending, "waiting for the module hosts", generation, now))
+        } else {
+            let module = node.spec.module
+            conditions.set(condition(TinyNodeCondition.scheduled, .true, Reason.scheduled, "running on the hosts of module \"\(module)\"", generation, now))
+            switch report {
+            case let report? where report.phase == .running && report.generation == (generation ?? report.generation):
+                conditions.set(condition(TinyNodeCondition.ready, .true, Reason.running, "the node runs", generation, now))
+            case let report? where report.phase == .backingOff:
+                conditions.set(condition(
+                    TinyNodeCondition.ready, .false, Reason.backingOff,
+                    "restarted \(report.restarts) times after failures; last error: \(report.lastError ?? "unknown")", generation, now))
+            case let report? where report.phase == .failed:
+                conditions.set(condition(TinyNodeCondition.ready, .false, Reason.hostRejected, report.lastError ?? "the node failed", generation, now))
+            case let report? where report.generation != generation:
+                conditions.set(condition(
+                    TinyNodeCondition.ready, .false, Reason.updating,
+                    "the host runs generation \(report.generation), the spec is at \(generation ?? 0)", generation, now))
+            default:
+                conditions.set(condition(TinyNodeCondition.ready, .unknown, Reason.pending, "waiting for the node to start", generation, now))
+            }
+        }
+        status.conditions = conditions
+        status.error = report?.lastError ?? sync?.error
+        if let counters = report?.counters {
+            status.metrics = NodeMetrics(
+                messagesIn: Int64(counters.received), messagesOut: Int64(counters.sent), errors: Int64(counters.errored),
+                expired: Int64(counters.expired), lastMessageTime: counters.lastMessageTime.map(Timestamp.init))
+        }
+        return status
+    }
+
+    private static func condition(
+        _ type: String, _ status: ConditionStatus, _ reason: String, _ message: String, _ generation: Int64?, _ now: Timestamp
+    ) -> Condition {
+        Condition(type: type, status: status, reason: reason, message: message, observedGeneration: generation, lastTransitionTime: now)
+    }
+}

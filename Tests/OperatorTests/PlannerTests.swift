@@ -1,0 +1,218 @@
+import CRDModels
+import Foundation
+import ModuleHost
+import Operator
+import Testing
+
+/// Catalogue entries as module hosts report them.
+enum Catalogue {
+    static let ticker = ComponentDescription(
+        info: ComponentSummary(name: "ticker"),
+        ports: [
+            PortDescription(
+                name: "_settings", direction: .input, isSettings: true,
+                configurationSchema: [
+                    "type": "object", "additionalProperties": false,
+                    "properties": ["interval": ["type": "integer", "minimum": 1, "default": 1000]],
+                ]),
+            PortDescription(name: "out", direction: .output),
+        ])
+    static let debug = ComponentDescription(
+        info: ComponentSummary(name: "debug"), ports: [PortDescription(name: "in", direction: .input)])
+    static let client = ComponentDescription(
+        info: ComponentSummary(name: "http-request"),
+        ports: [PortDescription(name: "in", direction: .input), PortDescription(name: "response", direction: .output)])
+}
+
+func module(_ name: String, components: [ComponentDescription], address: String? = nil) -> TinyModule {
+    TinyModule(
+        metadata: ObjectMeta(name: name, namespace: "default"), spec: TinyModuleSpec(image: "img", version: "1.0"),
+        status: TinyModuleStatus(components: components, address: address))
+}
+
+func node(
+    _ name: String, module: String = "common", component: String, settings: JSONValue? = nil, edges: [Edge] = [],
+    generation: Int64 = 1, deleting: Bool = false
+) -> TinyNode {
+    var metadata = ObjectMeta(name: name, namespace: "default")
+    metadata.generation = generation
+    if deleting { metadata.deletionTimestamp = Timestamp(Date(timeIntervalSince1970: 5)) }
+    return TinyNode(
+        metadata: metadata,
+        spec: TinyNodeSpec(
+            module: module, component: component,
+            ports: settings.map { [PortConfiguration(port: "_settings", configuration: $0)] } ?? [], edges: edges))
+}
+
+@Suite("Planning module hosts' node sets")
+struct PlannerTests {
+    let modules = [
+        module("common", components: [Catalogue.ticker, Catalogue.debug], address: "common:9000"),
+        module("http", components: [Catalogue.client], address: "http:9000"),
+    ]
+
+    @Test("valid nodes go to their module; cross-module targets become remote nodes with addresses")
+    func desiredNodes() {
+        let plan = ClusterPlan(
+            nodes: [
+                node("tick", component: "ticker", settings: ["interval": 5], edges: [
+                    Edge(id: "a", port: "out", to: "sink:in"), Edge(id: "b", port: "out", to: "fetch:in"),
+                ]),
+                node("sink", component: "debug"),
+                node("fetch", module: "http", component: "http-request", edges: [Edge(id: "c", port: "response", to: "sink:in")]),
+            ],
+            modules: modules)
+        #expect(plan.modules["common"]?.nodes.map(\.name) == ["sink", "tick"])
+        #expect(plan.modules["common"]?.remoteNodes == ["fetch": "http"])
+        #expect(plan.modules["common"]?.moduleAddresses == ["http": ["http:9000"]])
+        #expect(plan.modules["http"]?.nodes.map(\.name) == ["fetch"])
+        #expect(plan.modules["http"]?.remoteNodes == ["sink": "common"])
+        #expect(plan.nodes.values.allSatisfy { $0.isSchedulable })
+    }
+
+    @Test("an invalid node is left out and reported, and never affects the others")
+    func invalidNodeIsolated() {
+        let plan = ClusterPlan(
+            nodes: [
+                node("bad", component: "ticker", settings: ["interval": "fast"], edges: [Edge(id: "a", port: "out", to: "sink:in")]),
+                node("sink", component: "debug"),
+                node("lost", module: "nowhere", component: "ticker"),
+                node("alien", component: "teleporter"),
+            ],
+            modules: modules)
+        #expect(plan.modules["common"]?.nodes.map(\.name) == ["sink"])
+        #expect(plan.nodes["bad"]?.validation.configuration.map(\.description) == [
+            #"spec.ports[0].configuration.interval: expected integer >= 1, got "fast""#
+        ])
+        #expect(plan.nodes["lost"]?.resolution == .moduleNotFound)
+        #expect(plan.nodes["alien"]?.validation.configuration.first?.path == "spec.component")
+        #expect(plan.nodes["sink"]?.isSchedulable == true)
+    }
+
+    @Test("edges to missing or deleting nodes are unresolved; mappings are compiled")
+    func edges() {
+        let plan = ClusterPlan(
+            nodes: [
+                node("tick", component: "ticker", edges: [
+                    Edge(id: "a", port: "out", to: "gone:in"), Edge(id: "b", port: "out", to: "ghost:in"),
+                    Edge(id: "c", port: "out", to: "sink:in", mapping: ["x": "{{ $.payload + }}"]),
+                ]),
+                node("gone", component: "debug", deleting: true),
+                node("sink", component: "debug"),
+            ],
+            modules: modules)
+        let edges = plan.nodes["tick"]?.validation.edges.map(\.description) ?? []
+        #expect(edges.count == 3)
+        #expect(edges[0] == #"spec.edges[0].to: no node "gone""#)
+        #expect(edges[1] == #"spec.edges[1].to: no node "ghost""#)
+        #expect(edges[2].hasPrefix("spec.edges[2].mapping.x: expected"))
+        #expect(plan.modules["common"]?.nodes.map(\.name) == ["sink"], "deleting and invalid nodes are not scheduled")
+    }
+
+    @Test("a module that has not reported its catalogue leaves its nodes unscheduled")
+    func catalogueUnknown() {
+        let plan = ClusterPlan(nodes: [node("tick", component: "ticker")], modules: [module("common", components: [])])
+        guard case .catalogueUnknown? = plan.nodes["tick"]?.resolution else {
+            Issue.record("expected catalogueUnknown")
+            return
+        }
+        #expect(plan.modules["common"]?.nodes.isEmpty == true)
+    }
+}
+
+@Suite("TinyNode status")
+struct NodeStatusBuilderTests {
+    let now = Timestamp(Date(timeIntervalSince1970: 100))
+    let modules = [module("common", components: [Catalogue.ticker, Catalogue.debug], address: "common:9000")]
+
+    func plan(_ node: TinyNode) throws -> NodePlan {
+        try #require(ClusterPlan(nodes: [node], modules: modules).nodes[node.metadata.name ?? ""])
+    }
+
+    @Test("a running node is Ready with its module, component, ports and metrics")
+    func ready() throws {
+        let node = node("tick", component: "ticker", generation: 3)
+        var counters = NodeCounters(received: 0, delivered: 0, errored: 0, expired: 0, sent: 7)
+        counters.lastMessageTime = Date(timeIntervalSince1970: 90)
+        let status = NodeStatusBuilder.status(
+            for: try plan(node), sync: NodeSyncResult(name: "tick", phase: .running),
+            report: NodeStatusReport(name: "tick", generation: 3, phase: .running, counters: counters), now: now)
+        #expect(status.observedGeneration == 3)
+        #expect(status.module == ModuleReference(name: "common", version: "1.0", address: "common:9000"))
+        #expect(status.component?.name == "ticker")
+        #expect(status.ports.map(\.name) == ["_settings", "out"])
+        #expect(status.conditions.map(\.type) == ["ConfigValid", "EdgesResolved", "Scheduled", "Ready"])
+        #expect(status.conditions.allSatisfy { $0.status == .true && $0.observedGeneration == 3 })
+        #expect(status.metrics == NodeMetrics(messagesOut: 7, lastMessageTime: Timestamp(Date(timeIntervalSince1970: 90))))
+    }
+
+    @Test(
+        "Ready says why a node is not running",
+        arguments: [
+            (NodeSyncResult?.none, NodeStatusReport?.none, ConditionStatus.unknown, "Pending"),
+            (NodeSyncResult(name: "tick", phase: .failed, error: "boom"), nil, .false, "HostRejected"),
+            (NodeSyncResult(name: "tick", phase: .running), NodeStatusReport(name: "tick", generation: 1, phase: .backingOff, restarts: 2, lastError: "x"), .false, "BackingOff"),
+            (NodeSyncResult(name: "tick", phase: .running), NodeStatusReport(name: "tick", generation: 0, phase: .running), .false, "Updating"),
+            (NodeSyncResult(name: "tick", phase: .running), nil, .unknown, "Pending"),
+        ])
+    func notReady(sync: NodeSyncResult?, report: NodeStatusReport?, status expected: ConditionStatus, reason: String) throws {
+        let status = NodeStatusBuilder.status(for: try plan(node("tick", component: "ticker")), sync: sync, report: report, now: now)
+        #expect(status.conditions[type: "Ready"]?.status == expected)
+        #expect(status.conditions[type: "Ready"]?.reason == reason)
+    }
+
+    @Test("an invalid node is not scheduled and says which field is wrong")
+    func invalid() throws {
+        let status = NodeStatusBuilder.status(
+            for: try plan(node("tick", component: "ticker", settings: ["interval": 0])), sync: nil, report: nil, now: now)
+        #expect(status.conditions[type: "ConfigValid"]?.status == .false)
+        #expect(status.conditions[type: "ConfigValid"]?.message == "spec.ports[0].configuration.interval: expected integer >= 1, got 0")
+        #expect(status.conditions[type: "Scheduled"]?.reason == "InvalidSpec")
+        #expect(status.conditions[type: "Ready"]?.reason == "InvalidSpec")
+    }
+}
+
+@Suite("Flow history")
+struct FlowHistoryTests {
+    let t1 = Timestamp(Date(timeIntervalSince1970: 1))
+    let t2 = Timestamp(Date(timeIntervalSince1970: 2))
+
+    @Test("each change of the node set is a new numbered revision; no change records nothing")
+    func revisions() throws {
+        let v1 = [node("a", component: "ticker", settings: ["interval": 1]), node("b", component: "debug")]
+        let first = try #require(FlowHistory.record(v1, in: TinyFlowStatus(), author: "alice", summary: nil, now: t1, limit: 10))
+        #expect(first.currentRevision == 1)
+        #expect(first.revisions.first?.summary == "added a, b")
+        #expect(FlowHistory.record(v1, in: first, author: "alice", summary: nil, now: t2, limit: 10) == nil)
+
+        let v2 = [node("a", component: "ticker", settings: ["interval": 2]), node("c", component: "debug")]
+        let second = try #require(FlowHistory.record(v2, in: first, author: "bob", summary: "faster ticks", now: t2, limit: 10))
+        #expect(second.revisions.map(\.number) == [1, 2])
+        #expect(second.revisions.last?.summary == "faster ticks")
+        #expect(second.revisions.last?.author == "bob")
+        #expect(FlowHistory.describeChange(from: first.revisions[0].nodes, to: second.revisions[1].nodes) == "added c; changed a; removed b")
+    }
+
+    @Test("rolling back computes the specs to apply and the nodes to delete")
+    func rollback() throws {
+        let v1 = [node("a", component: "ticker", settings: ["interval": 1]), node("b", component: "debug")]
+        let status = try #require(FlowHistory.record(v1, in: TinyFlowStatus(), author: nil, summary: nil, now: t1, limit: 10))
+        let current = [node("a", component: "ticker", settings: ["interval": 2]), node("c", component: "debug")]
+        let plan = FlowHistory.rollback(to: status.revisions[0], current: current)
+        #expect(plan.apply.map(\.name) == ["a", "b"])
+        #expect(plan.apply.first?.spec.configuration(of: "_settings") == ["interval": 1])
+        #expect(plan.delete == ["c"])
+    }
+
+    @Test("the history keeps at most revisionHistoryLimit revisions")
+    func limit() throws {
+        var status = TinyFlowStatus()
+        for interval in 1...5 {
+            status = try #require(FlowHistory.record(
+                [node("a", component: "ticker", settings: ["interval": .integer(interval)])], in: status, author: nil,
+                summary: nil, now: t1, limit: 3))
+        }
+        #expect(status.revisions.map(\.number) == [3, 4, 5])
+        #expect(status.currentRevision == 5)
+    }
+}
