@@ -1,5 +1,4 @@
 // swift-tools-version:6.1
-import CompilerPluginSupport
 import PackageDescription
 
 /// Settings every Tinyflow target is compiled with: Swift 6 language mode
@@ -10,139 +9,40 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+// On the `runtime-channel` branch this manifest holds only the runtime's node channel and
+// the benchmark harness; `main` merges these targets into the full manifest by hand.
 let package = Package(
     name: "tinyflow",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "tinyflow", targets: ["tinyflow"]),
-        .library(name: "ComponentKit", targets: ["ComponentKit"]),
-        .library(name: "CRDModels", targets: ["CRDModels"]),
-        .library(name: "ModuleHost", targets: ["ModuleHost"]),
+        .library(name: "NodeChannels", targets: ["NodeChannels"]),
+        .executable(name: "tinyflow-bench", targets: ["tinyflow-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
     ],
     targets: [
-        // JSON values, JSON Schema, schema validation and the `@Schema` derivation macro.
+        // The bounded multi-producer single-consumer channel behind every in-module node input port.
         .target(
-            name: "JSONSchemaKit",
-            dependencies: ["JSONSchemaMacros"],
-            swiftSettings: strictSettings
-        ),
-        .macro(
-            name: "JSONSchemaMacros",
+            name: "NodeChannels",
             dependencies: [
-                .product(name: "SwiftSyntax", package: "swift-syntax"),
-                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
-                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
-                .product(name: "SwiftDiagnostics", package: "swift-syntax"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // Kubernetes object metadata, conditions, times and the CRD document types.
-        .target(
-            name: "KubernetesModels",
-            dependencies: ["JSONSchemaKit"],
-            swiftSettings: strictSettings
-        ),
-        // The tinyflow.dev/v1alpha1 API types and the CRDs generated from them.
-        .target(
-            name: "CRDModels",
-            dependencies: ["KubernetesModels", "JSONSchemaKit"],
-            swiftSettings: strictSettings
-        ),
-        // What component authors implement.
-        .target(
-            name: "ComponentKit",
-            dependencies: [
-                "JSONSchemaKit",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // The standard components: the `common` module.
-        .target(
-            name: "CommonComponents",
-            dependencies: [
-                "ComponentKit",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // The process that runs a module's nodes.
-        .target(
-            name: "ModuleHost",
-            dependencies: [
-                "ComponentKit",
-                "CRDModels",
                 .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),
-        // Reconciles TinyNode/TinyModule/TinyFlow resources into running nodes.
-        .target(
-            name: "Operator",
-            dependencies: [
-                "CRDModels",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // The command-line entry point: argument parsing and wiring only.
+        // `tinyflow-bench runtime`: release-built benchmarks that print one JSON line per figure.
         .executableTarget(
-            name: "tinyflow",
+            name: "tinyflow-bench",
             dependencies: [
-                "CRDModels",
-                "CommonComponents",
-                "ModuleHost",
-                "Operator",
+                "NodeChannels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // Helpers shared by the test targets.
-        .target(
-            name: "TestSupport",
-            dependencies: ["ComponentKit", "JSONSchemaKit"],
-            path: "Tests/TestSupport",
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "JSONSchemaKitTests",
-            dependencies: ["JSONSchemaKit", "TestSupport"],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "JSONSchemaMacrosTests",
-            dependencies: [
-                "JSONSchemaMacros",
-                .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "CRDModelsTests",
-            dependencies: [
-                "CRDModels", "KubernetesModels", "TestSupport",
-                .product(name: "Yams", package: "Yams"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "ComponentKitTests",
-            dependencies: ["ComponentKit", "TestSupport"],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "ModuleHostTests",
-            dependencies: ["ModuleHost", "CommonComponents", "TestSupport"],
+            name: "NodeChannelsTests",
+            dependencies: ["NodeChannels"],
             swiftSettings: strictSettings
         ),
     ]
