@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The bounded queue in front of one node input port: many producers, one consumer.
 ///
 /// A `NodeChannel` holds at most `capacity` elements. A producer that finds it full is
@@ -109,14 +111,25 @@ public struct NodeChannel<Element: Sendable>: Sendable {
 
     /// Whether ``finish()`` was called.
     public var isFinished: Bool { storage.isFinished }
+
+    /// How many producers are suspended waiting for room (for tests and metrics).
+    var suspendedProducerCount: Int { storage.state.withLock { $0.suspendedProducers.count } }
+
+    /// Whether the consumer is parked on the empty channel (for tests).
+    var hasWaitingConsumer: Bool { storage.state.withLock { $0.waitingConsumer != nil } }
 }
 
 extension NodeChannel: AsyncSequence {
+    /// Iteration does not throw: cancellation ends it like the end of the channel.
+    public typealias Failure = Never
+
     /// Iterates the channel's elements, taking them out in batches.
     ///
     /// `next()` returns `nil` once the channel is finished and drained, or when the task is
     /// cancelled while the channel is empty (the channel stays open; what it holds stays in it).
     public struct AsyncIterator: AsyncIteratorProtocol {
+        public typealias Failure = Never
+
         @usableFromInline let storage: NodeChannelStorage<Element>
         @usableFromInline let batchSize: Int
         @usableFromInline var batch: [Element] = []
