@@ -167,7 +167,72 @@ enum ChannelWorkloads {
         }
     }
 
+    /// One message in flight at a time: the producer sends a stamped message and waits for the
+    /// consumer's acknowledgement on a second channel before sending the next, so every hop
+    /// finds the consumer parked on an empty channel and measures the wake-up.
+    static func nodeChannelIdleLatency(messages: Int) async -> LatencyHistogram {
+        let forward = NodeChannel<Stamped>(capacity: 1)
+        let acknowledgements = NodeChannel<Int>(capacity: 1)
+        return await pingPong(messages: messages) { message in
+            try! await forward.send(message)
+            var iterator = acknowledgements.makeAsyncIterator()
+            _ = await iterator.next()
+        } finish: {
+            forward.finish()
+        } consumer: {
+            var histogram = LatencyHistogram()
+            for await message in forward {
+                histogram.record(monotonicNanoseconds() &- message.sentAt)
+                try! await acknowledgements.send(message.sequence)
+            }
+            return histogram
+        }
+    }
+
+    /// The same ping-pong over two `AsyncStream`s.
+    static func asyncStreamIdleLatency(messages: Int) async -> LatencyHistogram {
+        let (forward, forwardInput) = AsyncStream.makeStream(of: Stamped.self, bufferingPolicy: .bufferingOldest(1))
+        let (acknowledgements, acknowledgementInput) = AsyncStream.makeStream(of: Int.self, bufferingPolicy: .bufferingOldest(1))
+        let acknowledged = AsyncStreamBox(acknowledgements)
+        return await pingPong(messages: messages) { message in
+            await yieldWaiting(message, to: forwardInput)
+            _ = await acknowledged.next()
+        } finish: {
+            forwardInput.finish()
+        } consumer: {
+            var histogram = LatencyHistogram()
+            for await message in forward {
+                histogram.record(monotonicNanoseconds() &- message.sentAt)
+                await yieldWaiting(message.sequence, to: acknowledgementInput)
+            }
+            return histogram
+        }
+    }
+
     // MARK: Helpers
+
+    private static func pingPong(
+        messages: Int,
+        exchange: @escaping @Sendable (Stamped) async -> Void,
+        finish: @escaping @Sendable () -> Void,
+        consumer: @escaping @Sendable () async -> LatencyHistogram
+    ) async -> LatencyHistogram {
+        let histogram = await withTaskGroup(of: LatencyHistogram?.self) { group in
+            group.addTask { await consumer() }
+            group.addTask {
+                for sequence in 0..<messages {
+                    await exchange(Stamped(sequence: sequence, sentAt: monotonicNanoseconds()))
+                }
+                finish()
+                return nil
+            }
+            var result = LatencyHistogram()
+            for await value in group { if let value { result = value } }
+            return result
+        }
+        precondition(histogram.total == UInt64(messages), "received \(histogram.total) messages, expected \(messages)")
+        return histogram
+    }
 
     private static func timed(
         messages: Int,
@@ -208,7 +273,10 @@ enum ChannelWorkloads {
                 for sequence in 0..<messages {
                     let due = start &+ UInt64(Double(sequence) * interval)
                     var now = monotonicNanoseconds()
-                    while now < due { now = monotonicNanoseconds() }
+                    while now < due {
+                        await Task.yield()
+                        now = monotonicNanoseconds()
+                    }
                     await send(Stamped(sequence: sequence, sentAt: now))
                 }
                 finish()
@@ -238,5 +306,21 @@ enum ChannelWorkloads {
     /// Yields to a bounded `AsyncStream`, retrying after `Task.yield()` while it is full.
     private static func yieldWaiting<Element: Sendable>(_ element: Element, to continuation: AsyncStream<Element>.Continuation) async {
         while case .dropped = continuation.yield(element) { await Task.yield() }
+    }
+}
+
+/// Lets the ping-pong's producer task await the next acknowledgement from one iterator it
+/// keeps across messages (an `AsyncStream` allows a single iterator).
+private final class AsyncStreamBox<Element: Sendable>: @unchecked Sendable {
+    // Invariant: only the ping-pong's producer task calls `next()`, one call at a time, so
+    // the iterator is never used concurrently.
+    private var iterator: AsyncStream<Element>.AsyncIterator
+
+    init(_ stream: AsyncStream<Element>) {
+        iterator = stream.makeAsyncIterator()
+    }
+
+    func next() async -> Element? {
+        await iterator.next()
     }
 }

@@ -18,6 +18,9 @@ struct RuntimeCommand: AsyncParsableCommand {
     @Option(help: "Messages per latency run.")
     var latencyMessages = 500_000
 
+    @Option(help: "Round trips per idle-latency run (one message in flight).")
+    var idleLatencyMessages = 50_000
+
     @Option(help: "Channel capacity (also the AsyncStream buffer and Go channel buffer).")
     var capacity = 1024
 
@@ -37,7 +40,7 @@ struct RuntimeCommand: AsyncParsableCommand {
     var noGo = false
 
     func validate() throws {
-        guard messages > 0, latencyMessages > 0, capacity > 0, batch > 0, repetitions > 0 else {
+        guard messages > 0, latencyMessages > 0, idleLatencyMessages > 0, capacity > 0, batch > 0, repetitions > 0 else {
             throw ValidationError("counts must be positive")
         }
         guard latencyLoad > 0, latencyLoad <= 1 else { throw ValidationError("--latency-load must be in (0, 1]") }
@@ -74,6 +77,19 @@ struct RuntimeCommand: AsyncParsableCommand {
                 baseline: streamPipeline, baselineBench: "asyncstream-pipeline-3-stage-throughput"
             )
         )
+
+        // Latency with one message in flight: every hop wakes a parked consumer.
+        let idleMessages = self.idleLatencyMessages
+        let idle = await latency { await ChannelWorkloads.nodeChannelIdleLatency(messages: idleMessages) }
+        let idleStream = await latency { await ChannelWorkloads.asyncStreamIdleLatency(messages: idleMessages) }
+        for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
+            emit(
+                Figure(
+                    bench: "hop-latency-idle-\(name)", value: idle.at(q), unit: "us",
+                    baseline: idleStream.at(q), baselineBench: "asyncstream-hop-latency-idle-\(name)"
+                )
+            )
+        }
 
         // Latency at a fixed load, the same for both: a fraction of the channel's single-send peak.
         let load = single * latencyLoad
