@@ -45,5 +45,10 @@ let package = Package(
             dependencies: ["NodeChannels"],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "TinyflowBenchTests",
+            dependencies: ["tinyflow-bench"],
+            swiftSettings: strictSettings
+        ),
     ]
 )

@@ -136,14 +136,14 @@ struct RuntimeCommand: AsyncParsableCommand {
     }
 
     private func emit(_ figure: Figure) {
-        print(figure.jsonLine)
+        printLine(figure.jsonLine)
     }
 
     /// Builds and runs `bench/go/chanbench.go` with the same message count and capacity;
     /// returns its median rate, or prints why it was skipped.
     private func runGoBaseline() -> Double? {
         if noGo {
-            print(#"{"bench":"go-channel-hop-throughput","skipped":"--no-go"}"#)
+            printLine(#"{"bench":"go-channel-hop-throughput","skipped":"--no-go"}"#)
             return nil
         }
         switch GoBaseline.run(
@@ -152,7 +152,7 @@ struct RuntimeCommand: AsyncParsableCommand {
         case .success(let value):
             return value
         case .failure(let reason):
-            print("{\"bench\":\"go-channel-hop-throughput\",\"skipped\":\(jsonString(reason.description))}")
+            printLine("{\"bench\":\"go-channel-hop-throughput\",\"skipped\":\(jsonString(reason.description))}")
             return nil
         }
     }

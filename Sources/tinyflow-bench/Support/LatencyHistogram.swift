@@ -1,11 +1,13 @@
 /// A fixed-size log-linear histogram of nanosecond values (in the manner of HdrHistogram):
 /// 32 linear sub-buckets per power of two, so a reported quantile is within about 3 % of the
-/// true value, and memory is fixed (2,048 counters) whatever is recorded.
+/// true value, and memory is fixed (1,920 counters) whatever is recorded.
 struct LatencyHistogram {
     private static let subBucketBits = 5
     private static let subBuckets = 1 << subBucketBits
+    /// Values below `subBuckets` get one bucket each; each power of two above gets `subBuckets`.
+    private static let bucketCount = (64 - subBucketBits + 1) * subBuckets
 
-    private var counts = [UInt64](repeating: 0, count: 64 * subBuckets)
+    private var counts = [UInt64](repeating: 0, count: bucketCount)
     private(set) var total: UInt64 = 0
     private(set) var max: UInt64 = 0
 
@@ -50,6 +52,6 @@ struct LatencyHistogram {
     }
 
     static func upperBound(of index: Int) -> UInt64 {
-        index + 1 < 64 * subBuckets ? lowerBound(of: index + 1) - 1 : .max
+        index + 1 < bucketCount ? lowerBound(of: index + 1) - 1 : .max
     }
 }
