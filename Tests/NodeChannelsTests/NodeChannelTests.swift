@@ -22,7 +22,7 @@ func eventually(
 
 struct TimedOut: Error {}
 
-@Suite("NodeChannel")
+@Suite("NodeChannel", .timeLimit(.minutes(1)))
 struct NodeChannelTests {
     @Test("a full channel suspends the sender until the consumer takes a batch")
     func backpressure() async throws {
