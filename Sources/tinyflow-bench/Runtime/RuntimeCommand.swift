@@ -39,6 +39,9 @@ struct RuntimeCommand: AsyncParsableCommand {
     @Flag(help: "Skip the Go baseline.")
     var noGo = false
 
+    @Flag(help: "Measure only the channel, without the AsyncStream and Go baselines (for profiling).")
+    var noBaselines = false
+
     func validate() throws {
         guard messages > 0, latencyMessages > 0, idleLatencyMessages > 0, capacity > 0, batch > 0, repetitions > 0 else {
             throw ValidationError("counts must be positive")
@@ -51,10 +54,10 @@ struct RuntimeCommand: AsyncParsableCommand {
         let capacity = self.capacity
         let batch = self.batch
 
-        let streamRate = await rate(messages) { await ChannelWorkloads.asyncStream(messages: messages, capacity: capacity) }
-        emit(Figure(bench: "asyncstream-hop-throughput", value: streamRate, unit: "msgs/s"))
+        let streamRate = await baseline { await rate(messages) { await ChannelWorkloads.asyncStream(messages: messages, capacity: capacity) } }
+        if let streamRate { emit(Figure(bench: "asyncstream-hop-throughput", value: streamRate, unit: "msgs/s")) }
 
-        let go = runGoBaseline()
+        let go = noBaselines ? nil : runGoBaseline()
         if let go { emit(Figure(bench: "go-channel-hop-throughput", value: go, unit: "msgs/s")) }
 
         let single = await rate(messages) { await ChannelWorkloads.nodeChannelSingle(messages: messages, capacity: capacity) }
@@ -65,8 +68,8 @@ struct RuntimeCommand: AsyncParsableCommand {
         }
         emit(compared("hop-throughput-batched-\(batch)", batched, streamRate, go))
 
-        let streamPipeline = await rate(messages) {
-            await ChannelWorkloads.asyncStreamPipeline(messages: messages, capacity: capacity)
+        let streamPipeline = await baseline {
+            await rate(messages) { await ChannelWorkloads.asyncStreamPipeline(messages: messages, capacity: capacity) }
         }
         let pipeline = await rate(messages) {
             await ChannelWorkloads.nodeChannelPipeline(messages: messages, capacity: capacity)
@@ -81,12 +84,12 @@ struct RuntimeCommand: AsyncParsableCommand {
         // Latency with one message in flight: every hop wakes a parked consumer.
         let idleMessages = self.idleLatencyMessages
         let idle = await latency { await ChannelWorkloads.nodeChannelIdleLatency(messages: idleMessages) }
-        let idleStream = await latency { await ChannelWorkloads.asyncStreamIdleLatency(messages: idleMessages) }
+        let idleStream = await baseline { await latency { await ChannelWorkloads.asyncStreamIdleLatency(messages: idleMessages) } }
         for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
             emit(
                 Figure(
                     bench: "hop-latency-idle-\(name)", value: idle.at(q), unit: "us",
-                    baseline: idleStream.at(q), baselineBench: "asyncstream-hop-latency-idle-\(name)"
+                    baseline: idleStream?.at(q), baselineBench: "asyncstream-hop-latency-idle-\(name)"
                 )
             )
         }
@@ -95,11 +98,13 @@ struct RuntimeCommand: AsyncParsableCommand {
         let load = single * latencyLoad
         let latencyMessages = self.latencyMessages
         let ours = await latency { await ChannelWorkloads.nodeChannelLatency(messages: latencyMessages, capacity: capacity, rate: load) }
-        let theirs = await latency { await ChannelWorkloads.asyncStreamLatency(messages: latencyMessages, capacity: capacity, rate: load) }
+        let theirs = await baseline {
+            await latency { await ChannelWorkloads.asyncStreamLatency(messages: latencyMessages, capacity: capacity, rate: load) }
+        }
         for (name, q) in [("p50", 0.5), ("p99", 0.99)] {
             var figure = Figure(
                 bench: "hop-latency-\(name)", value: ours.at(q), unit: "us",
-                baseline: theirs.at(q), baselineBench: "asyncstream-hop-latency-\(name)"
+                baseline: theirs?.at(q), baselineBench: "asyncstream-hop-latency-\(name)"
             )
             figure.extra = [("load_msgs_per_s", load.rounded())]
             emit(figure)
@@ -126,7 +131,12 @@ struct RuntimeCommand: AsyncParsableCommand {
         return Quantiles(runs: runs)
     }
 
-    private func compared(_ bench: String, _ value: Double, _ stream: Double, _ go: Double?) -> Figure {
+    /// Measures a baseline unless `--no-baselines` was given.
+    private func baseline<T>(_ body: () async -> T) async -> T? {
+        noBaselines ? nil : await body()
+    }
+
+    private func compared(_ bench: String, _ value: Double, _ stream: Double?, _ go: Double?) -> Figure {
         var figure = Figure(
             bench: bench, value: value, unit: "msgs/s",
             baseline: stream, baselineBench: "asyncstream-hop-throughput"
