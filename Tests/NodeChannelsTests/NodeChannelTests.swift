@@ -22,6 +22,24 @@ func eventually(
 
 struct TimedOut: Error {}
 
+/// A consumer that keeps what it receives in actor state.
+actor Collector {
+    private(set) var values: [Int] = []
+
+    func collect(from channel: NodeChannel<Int>) async {
+        for await value in channel { values.append(value) }
+    }
+
+    func collectBatches(from channel: NodeChannel<Int>) async throws {
+        var batch: [Int] = []
+        while try await channel.next(into: &batch, upTo: 3) {
+            #expect(batch.count <= 3)
+            values += batch
+            batch.removeAll(keepingCapacity: true)
+        }
+    }
+}
+
 @Suite("NodeChannel", .timeLimit(.minutes(1)))
 struct NodeChannelTests {
     @Test("a full channel suspends the sender until the consumer takes a batch")
@@ -269,5 +287,35 @@ struct NodeChannelTests {
         try await waiting.value
         #expect(channel.trySend(4) == .enqueued)
         #expect(try await channel.next(upTo: 10) == [3, 4])
+    }
+
+    @Test("an actor can consume the channel, with for await or batches, into its own state")
+    func actorConsumer() async throws {
+        let channel = NodeChannel<Int>(capacity: 4)
+        let collector = Collector()
+        let consumer = Task { await collector.collect(from: channel) }
+        try await channel.send(contentsOf: 0..<10)
+        channel.finish()
+        await consumer.value
+        #expect(await collector.values == Array(0..<10))
+
+        let batches = NodeChannel<Int>(capacity: 4)
+        let batchCollector = Collector()
+        let batchConsumer = Task { try await batchCollector.collectBatches(from: batches) }
+        try await batches.send(contentsOf: 0..<10)
+        batches.finish()
+        try await batchConsumer.value
+        #expect(await batchCollector.values == Array(0..<10))
+    }
+
+    @MainActor
+    @Test("the main actor can send and receive")
+    func mainActor() async throws {
+        let channel = NodeChannel<Int>(capacity: 2)
+        try await channel.send(1)
+        #expect(channel.trySend(2) == .enqueued)
+        var iterator = channel.makeAsyncIterator()
+        #expect(await iterator.next() == 1)
+        #expect(await iterator.next() == 2)
     }
 }
