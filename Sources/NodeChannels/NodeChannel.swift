@@ -52,7 +52,7 @@ public struct NodeChannel<Element: Sendable>: Sendable {
     ///   that is already cancelled does not wait); ``NodeChannelClosedError`` if the channel
     ///   is or becomes finished. In both cases the channel did not take `element`.
     @inlinable
-    public nonisolated(nonsending) func send(_ element: Element) async throws {
+    public func send(_ element: Element) async throws {
         try await storage.send(element)
     }
 
@@ -63,7 +63,7 @@ public struct NodeChannel<Element: Sendable>: Sendable {
     /// - Throws: ``NodeChannelSendError`` with the reason (cancelled or finished) and the
     ///   elements the channel did not take, in order; those before them were accepted.
     @inlinable
-    public nonisolated(nonsending) func send(contentsOf elements: some Sequence<Element>) async throws(NodeChannelSendError<Element>) {
+    public func send(contentsOf elements: some Sequence<Element>) async throws(NodeChannelSendError<Element>) {
         try await storage.send(contentsOf: ArraySlice(elements))
     }
 
@@ -82,7 +82,7 @@ public struct NodeChannel<Element: Sendable>: Sendable {
     /// Returns `false`, appending nothing, once the channel is finished and drained.
     /// - Throws: `CancellationError` if the task is cancelled while the channel is empty.
     @inlinable
-    public nonisolated(nonsending) func next(into batch: inout [Element], upTo maxCount: Int) async throws(CancellationError) -> Bool {
+    public func next(into batch: inout [Element], upTo maxCount: Int) async throws(CancellationError) -> Bool {
         try await storage.receive(into: &batch, upTo: maxCount)
     }
 
@@ -90,7 +90,7 @@ public struct NodeChannel<Element: Sendable>: Sendable {
     /// empty; returns an empty array once the channel is finished and drained.
     /// - Throws: `CancellationError` if the task is cancelled while the channel is empty.
     @inlinable
-    public nonisolated(nonsending) func next(upTo maxCount: Int) async throws(CancellationError) -> [Element] {
+    public func next(upTo maxCount: Int) async throws(CancellationError) -> [Element] {
         var batch: [Element] = []
         batch.reserveCapacity(Swift.min(maxCount, capacity))
         _ = try await storage.receive(into: &batch, upTo: maxCount)

@@ -21,7 +21,7 @@ final class NodeChannelStorage<Element: Sendable>: Sendable {
     // MARK: Sending
 
     @inlinable
-    nonisolated(nonsending) func send(_ element: Element) async throws {
+    func send(_ element: Element) async throws {
         switch state.withLock({ $0.send(element) }) {
         case .enqueued(let wake):
             wake?.resume()
@@ -37,7 +37,7 @@ final class NodeChannelStorage<Element: Sendable>: Sendable {
     }
 
     @inlinable
-    nonisolated(nonsending) func send(contentsOf elements: ArraySlice<Element>) async throws(NodeChannelSendError<Element>) {
+    func send(contentsOf elements: ArraySlice<Element>) async throws(NodeChannelSendError<Element>) {
         var pending = elements
         let (action, wakeOnFull) = state.withLock { $0.send(contentsOf: &pending) }
         switch action {
@@ -70,7 +70,7 @@ final class NodeChannelStorage<Element: Sendable>: Sendable {
 
     /// The slow path: parks the producer with the elements it could not hand over.
     @usableFromInline
-    nonisolated(nonsending) func suspendProducer(id: UInt64, pending: ArraySlice<Element>) async -> ProducerOutcome<Element> {
+    func suspendProducer(id: UInt64, pending: ArraySlice<Element>) async -> ProducerOutcome<Element> {
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: ProducerContinuation) in
                 let action = state.withLock {
@@ -96,7 +96,7 @@ final class NodeChannelStorage<Element: Sendable>: Sendable {
     /// Appends up to `maxCount` elements to `batch`; returns `false` when the channel is
     /// finished and drained.
     @inlinable
-    nonisolated(nonsending) func receive(into batch: inout [Element], upTo maxCount: Int) async throws(CancellationError) -> Bool {
+    func receive(into batch: inout [Element], upTo maxCount: Int) async throws(CancellationError) -> Bool {
         while true {
             switch state.withLock({ $0.receive(into: &batch, upTo: maxCount) }) {
             case .received(let producers):
@@ -114,7 +114,7 @@ final class NodeChannelStorage<Element: Sendable>: Sendable {
     /// The slow path: parks the consumer until an element arrives, the channel finishes or the
     /// task is cancelled.
     @usableFromInline
-    nonisolated(nonsending) func waitUntilNotEmpty() async {
+    func waitUntilNotEmpty() async {
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: ConsumerContinuation) in
                 let action = state.withLock { $0.suspendConsumer(continuation, isCancelled: Task.isCancelled) }
