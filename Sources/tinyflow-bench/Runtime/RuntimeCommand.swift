@@ -58,7 +58,7 @@ struct RuntimeCommand: AsyncParsableCommand {
         if let streamRate { emit(Figure(bench: "asyncstream-hop-throughput", value: streamRate, unit: "msgs/s")) }
 
         let go = noBaselines ? nil : runGoBaseline()
-        if let go { emit(Figure(bench: "go-channel-hop-throughput", value: go, unit: "msgs/s")) }
+        if let go { emit(Figure(bench: "go-channel", value: go, unit: "msgs/s")) }
 
         let single = await rate(messages) { await ChannelWorkloads.nodeChannelSingle(messages: messages, capacity: capacity) }
         emit(compared("hop-throughput-single", single, streamRate, go))
@@ -153,7 +153,7 @@ struct RuntimeCommand: AsyncParsableCommand {
     /// returns its median rate, or prints why it was skipped.
     private func runGoBaseline() -> Double? {
         if noGo {
-            printLine(#"{"bench":"go-channel-hop-throughput","skipped":"--no-go"}"#)
+            printLine(#"{"bench":"go-channel","skipped":"--no-go"}"#)
             return nil
         }
         switch GoBaseline.run(
@@ -162,7 +162,7 @@ struct RuntimeCommand: AsyncParsableCommand {
         case .success(let value):
             return value
         case .failure(let reason):
-            printLine("{\"bench\":\"go-channel-hop-throughput\",\"skipped\":\(jsonString(reason.description))}")
+            printLine("{\"bench\":\"go-channel\",\"skipped\":\(jsonString(reason.description))}")
             return nil
         }
     }
