@@ -50,6 +50,30 @@ enum ChannelWorkloads {
         }
     }
 
+    /// `producers` tasks send `messages` Ints in total, one at a time, into one channel (a
+    /// fan-in port); the consumer iterates with `for await`.
+    static func nodeChannelFanIn(messages: Int, capacity: Int, producers: Int) async -> Double {
+        let channel = NodeChannel<Int>(capacity: capacity)
+        return await timed(messages: messages) {
+            await withTaskGroup(of: Void.self) { group in
+                for producer in 0..<producers {
+                    group.addTask {
+                        for value in stride(from: producer, to: messages, by: producers) { try! await channel.send(value) }
+                    }
+                }
+            }
+            channel.finish()
+        } consumer: {
+            var count = 0
+            var sum = 0
+            for await value in channel {
+                count += 1
+                sum &+= value
+            }
+            return (count, sum)
+        }
+    }
+
     /// The baseline: `AsyncStream` with a bounded buffer (`.bufferingOldest(capacity)`). It has
     /// no backpressure, so the producer yields again after `Task.yield()` when an element is
     /// dropped: every message arrives, as with the channel.

@@ -27,6 +27,9 @@ struct RuntimeCommand: AsyncParsableCommand {
     @Option(help: "Elements per send(contentsOf:) in the batched run.")
     var batch = 64
 
+    @Option(help: "Producer tasks in the fan-in run.")
+    var producers = 4
+
     @Option(help: "Measured runs per figure; the median is reported.")
     var repetitions = 5
 
@@ -43,7 +46,7 @@ struct RuntimeCommand: AsyncParsableCommand {
     var noBaselines = false
 
     func validate() throws {
-        guard messages > 0, latencyMessages > 0, idleLatencyMessages > 0, capacity > 0, batch > 0, repetitions > 0 else {
+        guard messages > 0, latencyMessages > 0, idleLatencyMessages > 0, capacity > 0, batch > 0, producers > 0, repetitions > 0 else {
             throw ValidationError("counts must be positive")
         }
         guard latencyLoad > 0, latencyLoad <= 1 else { throw ValidationError("--latency-load must be in (0, 1]") }
@@ -67,6 +70,12 @@ struct RuntimeCommand: AsyncParsableCommand {
             await ChannelWorkloads.nodeChannelBatched(messages: messages, capacity: capacity, batch: batch)
         }
         emit(compared("hop-throughput-batched-\(batch)", batched, streamRate, go))
+
+        let producers = self.producers
+        let fanIn = await rate(messages) {
+            await ChannelWorkloads.nodeChannelFanIn(messages: messages, capacity: capacity, producers: producers)
+        }
+        emit(Figure(bench: "hop-throughput-fan-in-\(producers)-producers", value: fanIn, unit: "msgs/s", baseline: single, baselineBench: "hop-throughput-single"))
 
         let streamPipeline = await baseline {
             await rate(messages) { await ChannelWorkloads.asyncStreamPipeline(messages: messages, capacity: capacity) }
