@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "CRDModels", targets: ["CRDModels"]),
         .library(name: "Expressions", targets: ["Expressions"]),
         .library(name: "ModuleHost", targets: ["ModuleHost"]),
+        .library(name: "NodeChannels", targets: ["NodeChannels"]),
+        .executable(name: "tinyflow-bench", targets: ["tinyflow-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -147,6 +149,15 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `tinyflow-bench`: release-built benchmarks that print one JSON line per figure.
+        .executableTarget(
+            name: "tinyflow-bench",
+            dependencies: [
+                "NodeChannels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Helpers shared by the test targets.
         .target(
             name: "TestSupport",
@@ -197,6 +208,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "NodeChannelsTests",
+            dependencies: ["NodeChannels"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "TinyflowBenchTests",
+            dependencies: ["tinyflow-bench"],
             swiftSettings: strictSettings
         ),
         .testTarget(

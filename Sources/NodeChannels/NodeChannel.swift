@@ -143,8 +143,10 @@ extension NodeChannel: AsyncSequence {
         }
 
         /// The next element, or `nil` at the end of the channel or on cancellation.
+        ///
+        /// Runs on the caller's actor: taking an element from the current batch never hops.
         @inlinable
-        public mutating func next() async -> Element? {
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> Element? {
             if index < batch.count {
                 defer { index += 1 }
                 return batch[index]
@@ -154,6 +156,12 @@ extension NodeChannel: AsyncSequence {
             guard (try? await storage.receive(into: &batch, upTo: batchSize)) == true else { return nil }
             index = 1
             return batch[0]
+        }
+
+        /// The next element, or `nil` at the end of the channel or on cancellation.
+        @inlinable
+        public mutating func next() async -> Element? {
+            await next(isolation: nil)
         }
     }
 

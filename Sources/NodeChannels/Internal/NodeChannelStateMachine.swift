@@ -7,7 +7,7 @@ import DequeModule
 /// tokens that stand for a suspended producer and a suspended consumer so tests can drive
 /// it with plain values, without tasks or continuations.
 ///
-/// Invariants (checked by `checkInvariants()` in debug builds and by the unit tests):
+/// Invariants (the unit tests check them with `checkInvariants()` after every step):
 /// - `buffer.count <= capacity`: the channel never holds more than its capacity; a producer
 ///   that does not fit waits in `suspendedProducers`, holding its own elements.
 /// - A producer is in `suspendedProducers` only while it has elements left to hand over, and
@@ -80,7 +80,7 @@ struct NodeChannelStateMachine<Element, Producer, Consumer> {
     @inlinable
     mutating func send(_ element: Element) -> SendAction {
         if isFinished { return .finished }
-        guard buffer.count < capacity else {
+        guard suspendedProducers.isEmpty, buffer.count < capacity else {
             return .full(producerID: makeProducerID())
         }
         buffer.append(element)
