@@ -1,5 +1,5 @@
 # Tinyflow developer commands. `make run` and `make test` are the two a
-# newcomer needs; CI runs `.ci/run`, which calls `make crds-check test`.
+# newcomer needs; CI runs `.ci/run`: `make crds-check test`, then scripts/test-charts.sh.
 SWIFT ?= swift
 FLOW ?= examples/hello-flow.yaml
 
@@ -61,7 +61,8 @@ HELM ?= $(shell command -v helm 2>/dev/null || echo .tools/bin/helm)
 helm-package: chart-crds-check
 	@test -x "$$(command -v $(HELM))" || scripts/fetch-helm.sh >/dev/null
 	mkdir -p dist/charts
-	$(HELM) lint charts/tinyflow-operator charts/tinyflow-module
+	$(HELM) lint charts/tinyflow-operator
+	$(HELM) lint charts/tinyflow-module --values charts/tinyflow-module/ci/default-values.yaml
 	$(HELM) package charts/tinyflow-operator charts/tinyflow-module --destination dist/charts
 
 # Lint and render both charts with the real helm binary and check the manifests.
