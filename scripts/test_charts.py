@@ -167,6 +167,33 @@ def expect_schema_rejection(chart, values_file, message, sets=()):
     expect(message in proc.stderr, f"stderr lacks {message!r}:\n{proc.stderr.strip()}")
 
 
+# --- Kubernetes schemas ----------------------------------------------------------
+
+
+def k8s_validator(schema_root, version):
+    """Validates a built-in object against the strict JSON schema of one Kubernetes
+    version (from kubernetes-validate, see scripts/fetch-k8s-schemas.sh).
+    Returns False for kinds it has no schema of (custom resources)."""
+    from referencing import Registry, Resource
+
+    base = os.path.join(schema_root, f"v{version}-local-strict")
+    registry = Resource.from_contents(json.load(open(os.path.join(base, "_definitions.json")))) @ Registry()
+
+    def validate(doc):
+        api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", doc["apiVersion"])
+        path = os.path.join(base, f"{doc['kind'].lower()}-{api}.json")
+        if not os.path.exists(path):
+            return False
+        validator = jsonschema.Draft202012Validator(json.load(open(path)), registry=registry)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path)
+            raise AssertionError(f"{doc['kind']} {doc['metadata']['name']}: {where}: {error.message}")
+        return True
+
+    return validate
+
+
 # --- RBAC ------------------------------------------------------------------------
 
 
@@ -231,6 +258,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--helm", default="helm")
     parser.add_argument("--hadolint", default="")
+    parser.add_argument("--k8s-schemas", default="", help="directory of v<VERSION>-local-strict schema folders")
     options = parser.parse_args()
     HELM = options.helm
 
@@ -544,6 +572,37 @@ def main():
     def _():
         proc = helm("template", "x", MODULE, "--set", "module=x,image.repository=a,tls.enabled=true", ok=False)
         expect(proc.returncode != 0 and "tls.secretName is required" in proc.stderr, proc.stderr)
+
+    # --- every rendered object against the Kubernetes API schemas ---------------------------
+    scenarios = {
+        "operator defaults": default,
+        "operator namespaced": namespaced,
+        "operator monitoring": monitoring,
+        "module defaults": module_default,
+        "module TLS": module_tls,
+    }
+    if options.k8s_schemas:
+        versions = sorted(d[1 : -len("-local-strict")] for d in os.listdir(options.k8s_schemas) if d.endswith("-local-strict"))
+        for version in versions:
+            validate = k8s_validator(options.k8s_schemas, version)
+            for label, docs in scenarios.items():
+
+                @check(f"{label}: every built-in object is valid for Kubernetes {version} (strict schema)")
+                def _():
+                    validated = [d["kind"] for d in docs if validate(d)]
+                    custom = sorted({d["kind"] for d in docs} - set(validated))
+                    expect(set(custom) <= {"TinyModule", "ServiceMonitor"}, f"no schema for {custom}")
+
+            @check(f"Kubernetes {version} schema check catches an unknown field (validator sanity)")
+            def _():
+                bad = json.loads(json.dumps(one(default, "Deployment")))
+                bad["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "A", "valu": "b"})
+                try:
+                    validate(bad)
+                except AssertionError as error:
+                    expect("valu" in str(error), str(error))
+                    return
+                raise AssertionError("a container env entry with an unknown field passed")
 
     # --- packaging and Dockerfiles -------------------------------------------------------
 
