@@ -100,8 +100,9 @@ def kinds(docs):
 # --- checks shared by both charts ----------------------------------------------
 
 
-def check_pod_security(deployment):
-    pod = deployment["spec"]["template"]["spec"]
+def check_pod_security(obj):
+    """The restricted settings on a Deployment's pod template, or on a Pod."""
+    pod = obj["spec"]["template"]["spec"] if obj["kind"] == "Deployment" else obj["spec"]
     psc = pod.get("securityContext", {})
     expect(psc.get("runAsNonRoot") is True, "pod securityContext.runAsNonRoot must be true")
     expect(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "pod seccompProfile must be RuntimeDefault")
@@ -303,7 +304,7 @@ def main():
 
     @check("operator defaults: expected kinds")
     def _():
-        want = ["ClusterRole", "ClusterRoleBinding", "Deployment", "PodDisruptionBudget", "Service", "ServiceAccount"]
+        want = ["ClusterRole", "ClusterRoleBinding", "Deployment", "Pod", "PodDisruptionBudget", "Service", "ServiceAccount"]
         expect(kinds(default) == want, f"kinds {kinds(default)}, want {want}")
 
     @check("operator defaults: ClusterRole rules equal OperatorPermissions.rules exactly")
@@ -471,7 +472,7 @@ def main():
 
     @check("module defaults: expected kinds")
     def _():
-        want = ["Deployment", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "Service", "ServiceAccount", "TinyModule"]
+        want = ["Deployment", "Pod", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "Service", "ServiceAccount", "TinyModule"]
         expect(kinds(module_default) == want, f"kinds {kinds(module_default)}, want {want}")
 
     @check("module defaults: TinyModule validates against the CRD schema and names the Service")
@@ -572,6 +573,20 @@ def main():
     def _():
         proc = helm("template", "x", MODULE, "--set", "module=x,image.repository=a,tls.enabled=true", ok=False)
         expect(proc.returncode != 0 and "tls.secretName is required" in proc.stderr, proc.stderr)
+
+    @check("helm test Pods: hooks with the same security settings")
+    def _():
+        for docs in (default, module_default):
+            pod = one(docs, "Pod")
+            expect(pod["metadata"]["annotations"].get("helm.sh/hook") == "test", "not a test hook")
+            check_pod_security(pod)
+
+    @check("operator: the helm test Pod reads /readyz through the metrics Service")
+    def _():
+        pod = one(default, "Pod")
+        svc = one(default, "Service")
+        script = " ".join(pod["spec"]["containers"][0]["args"])
+        expect(f"http://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}/readyz" in script, script)
 
     # --- every rendered object against the Kubernetes API schemas ---------------------------
     scenarios = {
