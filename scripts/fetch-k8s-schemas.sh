@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 package_version="${KUBERNETES_VALIDATE_VERSION:-1.37.0}"
-versions=(${K8S_SCHEMA_VERSIONS:-1.25.0 1.37.0})
+read -r -a versions <<<"${K8S_SCHEMA_VERSIONS:-1.25.0 1.37.0}"
 tools="${TOOLS_DIR:-$PWD/.tools}"
 out="$tools/k8s-schemas"
 
@@ -20,12 +20,15 @@ if ((complete)); then
 fi
 
 mkdir -p "$tools/download" "$out"
-wheel="$(ls "$tools"/download/kubernetes_validate-"$package_version"-*.whl 2>/dev/null | head -n1 || true)"
+shopt -s nullglob
+wheels=("$tools"/download/kubernetes_validate-"$package_version"-*.whl)
+wheel="${wheels[0]:-}"
 if [[ -z "$wheel" ]]; then
     echo "downloading kubernetes-validate==$package_version from PyPI" >&2
     python3 -m pip download --quiet --no-deps --disable-pip-version-check \
         --dest "$tools/download" "kubernetes-validate==$package_version" >&2
-    wheel="$(ls "$tools"/download/kubernetes_validate-"$package_version"-*.whl | head -n1)"
+    wheels=("$tools"/download/kubernetes_validate-"$package_version"-*.whl)
+    wheel="${wheels[0]:?pip download left no wheel}"
 fi
 python3 - "$wheel" "$out" "${versions[@]}" <<'PY'
 import os, sys, zipfile

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import traceback
@@ -656,6 +657,15 @@ def main():
             def _():
                 proc = subprocess.run([options.hadolint, "--config", os.path.join(ROOT, ".hadolint.yaml"), dockerfile], capture_output=True, text=True)
                 expect(proc.returncode == 0, proc.stdout + proc.stderr)
+
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck:
+
+        @check("shellcheck scripts/*.sh .ci/run")
+        def _():
+            scripts = sorted(os.path.join(ROOT, "scripts", f) for f in os.listdir(os.path.join(ROOT, "scripts")) if f.endswith(".sh"))
+            proc = subprocess.run([shellcheck, *scripts, os.path.join(ROOT, ".ci", "run")], capture_output=True, text=True)
+            expect(proc.returncode == 0, proc.stdout + proc.stderr)
 
     print(f"{results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0
