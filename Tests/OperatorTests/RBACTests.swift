@@ -16,7 +16,9 @@ struct RBACTests {
         let rules = try JSONDecoder().decode([PolicyRule].self, from: Data(contentsOf: file))
         #expect(
             rules == OperatorPermissions.rules,
-            "update charts/tinyflow-operator/ci/expected-rbac.json (and the chart's rules in templates/_helpers.tpl) from `tinyflow operator --print-rbac`"
-        )
+            """
+            update charts/tinyflow-operator/ci/expected-rbac.json and the chart's rules \
+            (templates/_helpers.tpl) from `tinyflow operator --print-rbac`
+            """)
     }
 }
