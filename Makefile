@@ -1,9 +1,11 @@
 # Tinyflow developer commands. `make run` and `make test` are the two a
-# newcomer needs; CI runs `.ci/run`, which calls `make crds-check test`.
+# newcomer needs; CI runs `.ci/run`: `make crds-check test`, then scripts/test-charts.sh.
 SWIFT ?= swift
 FLOW ?= examples/hello-flow.yaml
 
-.PHONY: build test crds crds-check run bench format
+CHART_CRDS := charts/tinyflow-operator/crds
+
+.PHONY: build test crds crds-check chart-crds-check run bench format image image-operator image-module-host helm-package test-charts
 
 build:
 	$(SWIFT) build
@@ -11,13 +13,24 @@ build:
 test:
 	$(SWIFT) test
 
-# Regenerate crds/ from the Swift API types (commit the result).
+# Regenerate crds/ from the Swift API types and copy them into the operator
+# chart (commit the result).
 crds:
 	$(SWIFT) run tinyflow crds --output crds
+	rm -f $(CHART_CRDS)/*.yaml
+	mkdir -p $(CHART_CRDS)
+	cp crds/*.yaml $(CHART_CRDS)/
 
-# Fail if crds/ differs from what the Swift API types generate.
-crds-check:
+# Fail if crds/ differs from what the Swift API types generate, or the
+# operator chart's copy differs from crds/.
+crds-check: chart-crds-check
 	$(SWIFT) run tinyflow crds --output crds --check
+
+# Fail if charts/tinyflow-operator/crds/ is not exactly the files of crds/.
+chart-crds-check:
+	@diff -r crds $(CHART_CRDS) >/dev/null || { \
+		diff -r crds $(CHART_CRDS); \
+		echo "$(CHART_CRDS) differs from crds/; run \`make crds\` and commit" >&2; exit 1; }
 
 # Run the example flow in one process, no cluster needed; Ctrl-C stops it.
 run:
@@ -28,3 +41,30 @@ bench:
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests
+
+# Container images of the operator and of the built-in module host. Needs a
+# Docker engine (none runs on the development machines: build in CI or on a
+# workstation). IMAGE_REGISTRY and IMAGE_TAG name the images.
+IMAGE_REGISTRY ?= ghcr.io/tinyflow
+IMAGE_TAG ?= 0.1.0
+DOCKER ?= docker
+
+image: image-operator image-module-host
+
+image-operator image-module-host: image-%:
+	@$(DOCKER) info >/dev/null 2>&1 || { \
+		echo "make image: no Docker daemon answers ('$(DOCKER) info' failed); build the images where a Docker engine runs" >&2; exit 1; }
+	$(DOCKER) build -f images/$*.Dockerfile -t $(IMAGE_REGISTRY)/tinyflow-$*:$(IMAGE_TAG) .
+
+# Package both charts into dist/charts/*.tgz.
+HELM ?= $(shell command -v helm 2>/dev/null || echo .tools/bin/helm)
+helm-package: chart-crds-check
+	@test -x "$$(command -v $(HELM))" || scripts/fetch-helm.sh >/dev/null
+	mkdir -p dist/charts
+	$(HELM) lint charts/tinyflow-operator
+	$(HELM) lint charts/tinyflow-module --values charts/tinyflow-module/ci/default-values.yaml
+	$(HELM) package charts/tinyflow-operator charts/tinyflow-module --destination dist/charts
+
+# Lint and render both charts with the real helm binary and check the manifests.
+test-charts:
+	scripts/test-charts.sh
