@@ -153,7 +153,11 @@ let package = Package(
         .executableTarget(
             name: "tinyflow-bench",
             dependencies: [
+                "CommonComponents",
+                "ComponentKit",
+                "ModuleHost",
                 "NodeChannels",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -224,7 +224,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                     await reconfigure(running, to: definition, componentType: componentType)
                 }
             } else {
-                start(definition, componentType: componentType)
+                await start(definition, componentType: componentType)
             }
         }
         rebuildRoutes(remoteNodes: desired.remoteNodes)
@@ -239,7 +239,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         componentType.componentDescription.effectiveConfigurations(of: definition.ports)
     }
 
-    private func start(_ definition: NodeDefinition, componentType: any Component.Type) {
+    private func start(_ definition: NodeDefinition, componentType: any Component.Type) async {
         let context = NodeContext(
             node: definition.name, configurations: effectiveConfigurations(definition, componentType), logger: logger)
         let node = NodeInstance(
@@ -247,9 +247,12 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             channelCapacity: configuration.channelCapacity)
         node.setPhase(.running)
         registry.withLock { $0[definition.name] = node }
-        let accepted = jobs.trySend { await self.lifecycle(of: node) }
-        if case .full = accepted {
-            Task { try? await self.jobs.send { await self.lifecycle(of: node) } }
+        do {
+            // Suspends while `run()` is behind in starting node tasks (it must be running).
+            try await jobs.send { await self.lifecycle(of: node) }
+        } catch {
+            node.setPhase(.stopped, error: "the module host is shutting down")
+            node.stopped.signal()
         }
     }
 
@@ -324,6 +327,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
     /// Runs the component's `run` until the node stops, restarting it when
     /// the node's settings change; sources run only while this replica leads.
+    @inline(never)
     private func runLoop(of node: NodeInstance) async {
         while !node.stopRequested.hasHappened {
             let restart = node.currentRunRestart
@@ -339,6 +343,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
+    @inline(never)
     private func deliverSettings(_ settings: JSONValue, to node: NodeInstance) async {
         let message = Message(to: PortAddress(node: node.name, port: PortDefinition.settingsName), payload: settings)
         do {
@@ -376,9 +381,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
     private func consume(port: String, channel: NodeChannel<Delivery>, node: NodeInstance) async {
         var batch: [Delivery] = []
-        batch.reserveCapacity(configuration.batchSize)
         while true {
-            batch.removeAll(keepingCapacity: true)
+            // Keep the buffer while full batches arrive; an idle node holds none.
+            batch.removeAll(keepingCapacity: batch.count == configuration.batchSize)
             do {
                 guard try await channel.next(into: &batch, upTo: configuration.batchSize) else { return }
             } catch {
@@ -390,6 +395,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
+    @inline(never)
     private func process(_ delivery: Delivery, port: String, node: NodeInstance) async {
         let message = delivery.message
         if message.isExpired() {
@@ -452,6 +458,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     /// Counts a handler failure; after `failureThreshold` in a row the node is
     /// restarted (a fresh component instance, settings delivered again) after
     /// an exponential backoff, during which its queued messages wait.
+    @inline(never)
     private func noteFailure(of node: NodeInstance, error: any Error) async {
         let restarts: Int? = node.status.withLock { status in
             status.lastError = "\(error)"
@@ -477,6 +484,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         return .milliseconds(Int64(seconds * 1000))
     }
 
+    @inline(never)
     private func reportFailure(_ message: Message, port: String, node: NodeInstance, error: any Error) async {
         let report = ErrorMessage(
             error: "\(error)", errorType: String(describing: type(of: error)), node: node.name, port: port,

@@ -55,7 +55,7 @@ struct NodeChannelStateMachine<Element, Producer, Consumer> {
         )
         self.capacity = capacity
         self.lowWatermark = lowWatermark
-        self.buffer = Deque(minimumCapacity: capacity)
+        self.buffer = Deque()
     }
 
     /// The number of elements the channel holds (not counting those of suspended producers).

@@ -39,6 +39,12 @@ struct RuntimeCommand: AsyncParsableCommand {
     @Option(help: "The Go baseline program (default: bench/go/chanbench.go of this package).")
     var goSource: String?
 
+    @Option(help: "Messages per run through the real module runtime (source → sink).")
+    var runtimeMessages = 500_000
+
+    @Option(help: "Idle nodes synced into one module host for the memory figure.")
+    var idleNodes = 100_000
+
     @Flag(help: "Skip the Go baseline.")
     var noGo = false
 
@@ -89,6 +95,19 @@ struct RuntimeCommand: AsyncParsableCommand {
                 baseline: streamPipeline, baselineBench: "asyncstream-pipeline-3-stage-throughput"
             )
         )
+
+        // The real runtime: source node → edge → sink node (send, channel, handler, counters).
+        let runtimeMessages = self.runtimeMessages
+        let runtimeHop = await rate(runtimeMessages) { (try? await NodeRuntimeWorkloads.hop(messages: runtimeMessages)) ?? .infinity }
+        emit(Figure(bench: "runtime-hop-throughput", value: runtimeHop, unit: "msgs/s", baseline: single, baselineBench: "hop-throughput-single"))
+
+        // Memory of idle nodes in one host, against a bare parked task per node.
+        let idleNodes = self.idleNodes
+        let nodeBytes = (try? await NodeRuntimeWorkloads.idleNodeBytes(count: idleNodes)) ?? .nan
+        let taskBytes = await NodeRuntimeWorkloads.idleTaskBytes(count: idleNodes)
+        var memory = Figure(bench: "idle-node-bytes", value: nodeBytes, unit: "bytes", baseline: taskBytes, baselineBench: "idle-parked-task-bytes")
+        memory.extra = [("nodes", Double(idleNodes))]
+        emit(memory)
 
         // Latency with one message in flight: every hop wakes a parked consumer.
         let idleMessages = self.idleLatencyMessages
