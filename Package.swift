@@ -1,5 +1,4 @@
 // swift-tools-version:6.1
-import CompilerPluginSupport
 import PackageDescription
 
 /// Settings every Tinyflow target is compiled with: Swift 6 language mode
@@ -15,81 +14,51 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tinyflow", targets: ["tinyflow"]),
-        .library(name: "ComponentKit", targets: ["ComponentKit"]),
-        .library(name: "CRDModels", targets: ["CRDModels"]),
-        .library(name: "ModuleHost", targets: ["ModuleHost"]),
+        .library(name: "ControlPlane", targets: ["ControlPlane"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // JSON values, JSON Schema, schema validation and the `@Schema` derivation macro.
         .target(
             name: "JSONSchemaKit",
-            dependencies: ["JSONSchemaMacros"],
             swiftSettings: strictSettings
         ),
-        .macro(
-            name: "JSONSchemaMacros",
-            dependencies: [
-                .product(name: "SwiftSyntax", package: "swift-syntax"),
-                .product(name: "SwiftSyntaxMacros", package: "swift-syntax"),
-                .product(name: "SwiftCompilerPlugin", package: "swift-syntax"),
-                .product(name: "SwiftDiagnostics", package: "swift-syntax"),
-            ],
-            swiftSettings: strictSettings
+        // The system SQLite library (Debian: libsqlite3-dev) for the control plane's storage.
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
         ),
-        // Kubernetes object metadata, conditions, times and the CRD document types.
+        // The embedded Kubernetes-API control plane: storage, admission, watch, HTTP.
         .target(
-            name: "KubernetesModels",
-            dependencies: ["JSONSchemaKit"],
-            swiftSettings: strictSettings
-        ),
-        // The tinyflow.dev/v1alpha1 API types and the CRDs generated from them.
-        .target(
-            name: "CRDModels",
-            dependencies: ["KubernetesModels", "JSONSchemaKit"],
-            swiftSettings: strictSettings
-        ),
-        // What component authors implement.
-        .target(
-            name: "ComponentKit",
+            name: "ControlPlane",
             dependencies: [
                 "JSONSchemaKit",
+                "CSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // The standard components: the `common` module.
-        .target(
-            name: "CommonComponents",
-            dependencies: [
-                "ComponentKit",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // The process that runs a module's nodes.
-        .target(
-            name: "ModuleHost",
-            dependencies: [
-                "ComponentKit",
-                "CRDModels",
-                .product(name: "DequeModule", package: "swift-collections"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        // Reconciles TinyNode/TinyModule/TinyFlow resources into running nodes.
-        .target(
-            name: "Operator",
-            dependencies: [
-                "CRDModels",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strictSettings
         ),
@@ -97,52 +66,25 @@ let package = Package(
         .executableTarget(
             name: "tinyflow",
             dependencies: [
-                "CRDModels",
-                "CommonComponents",
-                "ModuleHost",
-                "Operator",
+                "ControlPlane",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: [
+                "ControlPlane",
+                "JSONSchemaKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: strictSettings
-        ),
-        // Helpers shared by the test targets.
-        .target(
-            name: "TestSupport",
-            dependencies: ["ComponentKit", "JSONSchemaKit"],
-            path: "Tests/TestSupport",
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "JSONSchemaKitTests",
-            dependencies: ["JSONSchemaKit", "TestSupport"],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "JSONSchemaMacrosTests",
-            dependencies: [
-                "JSONSchemaMacros",
-                .product(name: "SwiftSyntaxMacrosTestSupport", package: "swift-syntax"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "CRDModelsTests",
-            dependencies: [
-                "CRDModels", "KubernetesModels", "TestSupport",
-                .product(name: "Yams", package: "Yams"),
-            ],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "ComponentKitTests",
-            dependencies: ["ComponentKit", "TestSupport"],
-            swiftSettings: strictSettings
-        ),
-        .testTarget(
-            name: "ModuleHostTests",
-            dependencies: ["ModuleHost", "CommonComponents", "TestSupport"],
+            resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
         ),
     ]
