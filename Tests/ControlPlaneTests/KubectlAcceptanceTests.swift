@@ -71,7 +71,7 @@ struct KubectlAcceptanceTests {
                 #expect(wait.process.isRunning, "wait returned before Ready was set: \(wait.output)")
                 let status = #"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Running","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#
                 _ = try await ok(["patch", "tn", "ticker", "--subresource=status", "--type=merge", "-p", status])
-                try await eventually("kubectl wait to exit") { !wait.process.isRunning }
+                try await eventually("kubectl wait to exit") { wait.finished }
                 #expect(wait.process.terminationStatus == 0, "\(wait.output)")
                 #expect(wait.output.contains("condition met"))
                 let ready = try await ok(["get", "tn", "ticker"])
@@ -87,7 +87,7 @@ struct KubectlAcceptanceTests {
                 #expect(gone.stderr.contains("NotFound") || gone.stderr.contains("not found"), "\(gone.output)")
 
                 // Built-in resources work too.
-                _ = try await ok(["create", "configmap", "settings", "--from-literal=a=b"], "configmap/settings created")
+                _ = try await ok(["apply", "-f", try Fixtures.url("settings-configmap.yaml").path], "configmap/settings created")
                 #expect(try await ok(["get", "configmap", "settings", "-o", "jsonpath={.data.a}"]) == "b")
                 _ = try await ok(["delete", "configmap", "settings"], "deleted")
             }

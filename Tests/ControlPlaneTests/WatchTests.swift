@@ -1,6 +1,7 @@
 @testable import ControlPlane
 import Foundation
 import JSONSchemaKit
+import Logging
 import Testing
 
 @Suite("Watch")

@@ -24,6 +24,8 @@ struct WatchRendering: Sendable {
 /// The core's answer: a JSON document, or a watch stream for the HTTP layer to send.
 enum APIResponse: Sendable {
     case json(status: Int, JSONValue)
+    /// A non-JSON document (the protobuf OpenAPI v2 document).
+    case raw(status: Int, contentType: String, Data)
     case watch(WatchRendering, AsyncStream<WatchItem>)
 }
 
@@ -129,7 +131,7 @@ extension APIServer {
                 return .json(status: 201, present(created, type, version, table: table, partial: partial))
             case "DELETE":
                 let filter = try objectFilter(type, namespace: namespace, query: query)
-                let options = request.body.isEmpty ? nil : try? JSONValue(parsing: request.body)
+                let options: JSONValue? = request.body.isEmpty ? Optional<JSONValue>.none : try? JSONValue(parsing: request.body)
                 var deleted: [JSONValue] = []
                 for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
                     guard let object = objects[type.storageKey]?[key], filter.matches(object) else { continue }
@@ -167,7 +169,7 @@ extension APIServer {
                              subresource: subresource, manager: manager, dryRun: dryRun, fieldValidation: fieldValidation, table: table)
         case "DELETE":
             guard let existing else { throw APIError.notFound(type, name) }
-            let options = request.body.isEmpty ? nil : try? JSONValue(parsing: request.body)
+            let options: JSONValue? = request.body.isEmpty ? Optional<JSONValue>.none : try? JSONValue(parsing: request.body)
             let (status, result) = try delete(type: type, old: existing, options: options, dryRun: dryRun)
             return .json(status: status, result["kind"]?.stringValue == "Status" ? result : present(result, type, version))
         default:
@@ -343,6 +345,11 @@ extension APIServer {
 
     private func decodeBody(_ request: APIRequest) throws -> JSONValue {
         guard !request.body.isEmpty else { throw APIError.badRequest("the request body is empty") }
+        let mediaType = request.contentType.lowercased()
+        if mediaType.contains("protobuf") || mediaType.contains("cbor") {
+            throw APIError(code: 415, reason: "UnsupportedMediaType",
+                           message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml")
+        }
         let first = request.body.first { ![0x20, 0x0a, 0x0d, 0x09].contains($0) }
         if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
             do { return try JSONValue(parsing: request.body) } catch {

@@ -41,7 +41,7 @@ extension APIServer {
                 causes.append(("data[\(key)]", "Invalid value: \(value.jsonString): must be base64-encoded", "FieldValueInvalid"))
             }
             object["stringData"] = nil
-            object["data"] = data.isEmpty ? nil : .object(data)
+            if data.isEmpty { object["data"] = Optional<JSONValue>.none } else { object["data"] = .object(data) }
             if object["type"] == nil { object["type"] = "Opaque" }
         case ResourceRegistry.customResourceDefinitions.storageKey:
             causes += validateCRD(object)

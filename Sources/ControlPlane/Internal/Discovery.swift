@@ -63,8 +63,9 @@ enum Discovery {
     static func openAPI(_ segments: [String], registry: ResourceRegistry, accept: String, revision: Int) throws -> APIResponse {
         guard let first = segments.first else { throw APIError.notFoundPath("/openapi") }
         if first == "v2" && segments.count == 1 {
-            if accept.contains("protobuf") && !accept.contains("application/json") {
-                throw APIError(code: 406, reason: "NotAcceptable", message: "only application/json is served for /openapi/v2")
+            if accept.contains("protobuf") {
+                return .raw(status: 200, contentType: OpenAPIv2Protobuf.contentType,
+                            OpenAPIv2Protobuf.document(registry: registry, version: "v1.\(kubernetesMinor).0"))
             }
             return .json(status: 200, ["swagger": "2.0", "info": ["title": "Kubernetes", "version": .string("v1.\(kubernetesMinor).0")],
                                        "paths": [:], "definitions": [:]])

@@ -51,6 +51,9 @@ struct HTTPGateway: Sendable {
         switch await server.handle(apiRequest) {
         case .json(let status, let document):
             return json(status, document)
+        case .raw(let status, let contentType, let data):
+            return Response(status: HTTPResponse.Status(code: status), headers: [.contentType: contentType],
+                            body: .init(byteBuffer: ByteBuffer(bytes: data)))
         case .watch(let rendering, let stream):
             return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
                 for await item in stream {

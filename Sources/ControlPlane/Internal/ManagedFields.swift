@@ -153,7 +153,11 @@ enum ManagedFields {
         var object = object
         var metadata = object["metadata"]?.objectValue ?? [:]
         let kept = entries.filter { !$0.fields.isEmpty }
-        metadata["managedFields"] = kept.isEmpty ? nil : .array(kept.map(\.json))
+        if kept.isEmpty {
+            metadata.removeValue(forKey: "managedFields")
+        } else {
+            metadata["managedFields"] = .array(kept.map(\.json))
+        }
         object["metadata"] = .object(metadata)
         return object
     }

@@ -125,7 +125,11 @@ private func remove(_ value: JSONValue, _ tokens: ArraySlice<String>, path: Stri
     switch value {
     case .object(var members):
         guard let child = members[first] else { throw JSONPatchError(message: "remove operation does not apply: doc is missing path: \"\(path)\": missing value") }
-        members[first] = rest.isEmpty ? nil : try remove(child, rest, path: path)
+        if rest.isEmpty {
+            members.removeValue(forKey: first)
+        } else {
+            members[first] = try remove(child, rest, path: path)
+        }
         return .object(members)
     case .array(var elements):
         guard let index = Int(first), elements.indices.contains(index) else { throw JSONPatchError(message: "remove operation does not apply: doc is missing path: \"\(path)\": missing value") }

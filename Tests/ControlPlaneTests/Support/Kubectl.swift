@@ -38,39 +38,76 @@ enum Kubectl {
         var output: String { stdout + stderr }
     }
 
-    /// A running kubectl whose output is collected as it arrives.
+    /// A running kubectl whose output is collected as it arrives, without blocking any
+    /// thread of the concurrency pool (pipes are drained by Foundation's readability handlers).
     ///
     /// `@unchecked Sendable`: `process` is never mutated after `init`; only `isRunning`,
-    /// `terminate()` and `waitUntilExit()` are called on it, which Foundation's `Process`
-    /// allows from any thread. The output buffer is behind a `Mutex`.
+    /// `terminationStatus` and `terminate()` are called on it, which Foundation's `Process`
+    /// allows from any thread. The output buffers are behind `Mutex`es.
     final class Running: @unchecked Sendable {
         let process: Process
-        private let buffer = Mutex("")
+        private let stdoutBuffer = OutputBuffer()
+        private let stderrBuffer = OutputBuffer()
 
-        init(binary: String, arguments: [String], environment: [String: String]) throws {
+        init(binary: String, arguments: [String], environment: [String: String], mergeOutput: Bool = true) throws {
             process = Process()
             process.executableURL = URL(fileURLWithPath: binary)
             process.arguments = arguments
             process.environment = environment
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            let buffer = self.buffer
-            pipe.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if data.isEmpty { handle.readabilityHandler = nil; return }
-                buffer.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            let out = Pipe()
+            let err = mergeOutput ? out : Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            process.standardInput = FileHandle.nullDevice
+            for (pipe, buffer) in mergeOutput ? [(out, stdoutBuffer)] : [(out, stdoutBuffer), (err, stderrBuffer)] {
+                if mergeOutput { stderrBuffer.closed.withLock { $0 = true } }
+                pipe.fileHandleForReading.readabilityHandler = { handle in
+                    let data = handle.availableData
+                    if data.isEmpty {
+                        handle.readabilityHandler = nil
+                        buffer.closed.withLock { $0 = true }
+                        return
+                    }
+                    buffer.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+                }
             }
             try process.run()
         }
 
-        var output: String { buffer.withLock { $0 } }
+        var output: String { stdoutBuffer.text.withLock { $0 } }
+        var errorOutput: String { stderrBuffer.text.withLock { $0 } }
+        var finished: Bool {
+            !process.isRunning && stdoutBuffer.closed.withLock { $0 } && stderrBuffer.closed.withLock { $0 }
+        }
+
+        /// Waits (polling, so no pool thread blocks) until the process exited and its output is
+        /// drained. A pipe another child inherited may never report end-of-file, so once the
+        /// process has exited, output gets one more second to arrive.
+        func waitForExit(timeout: Duration) async throws -> Bool {
+            let clock = ContinuousClock()
+            let deadline = clock.now + timeout
+            var exitedAt: ContinuousClock.Instant?
+            while !finished {
+                if clock.now > deadline { return false }
+                if !process.isRunning {
+                    if let exitedAt, clock.now - exitedAt > .seconds(1) { return true }
+                    exitedAt = exitedAt ?? clock.now
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return true
+        }
 
         func stop() {
             if process.isRunning { process.terminate() }
-            process.waitUntilExit()
         }
     }
+}
+
+/// Output collected from a running process.
+final class OutputBuffer: Sendable {
+    let text = Mutex("")
+    let closed = Mutex(false)
 }
 
 /// One kubectl binary pointed at one kubeconfig, with its own discovery cache.
@@ -85,38 +122,14 @@ struct KubectlRunner: Sendable {
 
     var baseArguments: [String] { ["--kubeconfig", kubeconfig, "--cache-dir", home + "/cache", "--request-timeout", "20s"] }
 
-    func run(_ arguments: [String], stdin: String? = nil, timeout: Duration = .seconds(30)) async throws -> Kubectl.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = baseArguments + arguments
-        process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        if let stdin {
-            let input = Pipe()
-            process.standardInput = input
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try input.fileHandleForWriting.close()
+    func run(_ arguments: [String], timeout: Duration = .seconds(40)) async throws -> Kubectl.Result {
+        let running = try Kubectl.Running(binary: binary, arguments: baseArguments + arguments, environment: environment, mergeOutput: false)
+        if try await !running.waitForExit(timeout: timeout) {
+            running.stop()
+            _ = try await running.waitForExit(timeout: .seconds(5))
+            return Kubectl.Result(status: -1, stdout: running.output, stderr: running.errorOutput + "\n(timed out)")
         }
-        try process.run()
-        let outData = Mutex(Data()), errData = Mutex(Data())
-        async let stdoutRead: Void = Task.detached { outData.withLock { $0 = out.fileHandleForReading.readDataToEndOfFile() } }.value
-        async let stderrRead: Void = Task.detached { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }.value
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while process.isRunning {
-            if clock.now > deadline {
-                process.terminate()
-                break
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        _ = await (stdoutRead, stderrRead)
-        process.waitUntilExit()
-        return Kubectl.Result(status: process.terminationStatus,
-                              stdout: String(decoding: outData.withLock { $0 }, as: UTF8.self),
-                              stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
+        return Kubectl.Result(status: running.process.terminationStatus, stdout: running.output, stderr: running.errorOutput)
     }
 
     func start(_ arguments: [String]) throws -> Kubectl.Running {

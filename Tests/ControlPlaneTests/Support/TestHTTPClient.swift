@@ -50,7 +50,7 @@ struct TestHTTPClient: Sendable {
     /// Sends one request and collects the whole response.
     func send(_ method: String, _ path: String, json body: JSONValue? = nil, raw: Data? = nil,
               contentType: String = "application/json", headers: [String: String] = [:]) async throws -> TestResponse {
-        let payload = raw ?? (try body.map { try $0.jsonData() } ?? Data())
+        let payload = try raw ?? body.map { try $0.jsonData() } ?? Data()
         let channel = try await connect()
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(.head(head(method, path, bodyLength: payload.count, contentType: contentType, headers: headers)))
