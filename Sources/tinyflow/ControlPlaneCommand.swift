@@ -24,6 +24,9 @@ struct ControlPlaneCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Serve HTTPS with a self-signed certificate (kubectl sends tokens only over TLS).")
     var tls: Bool = true
 
+    @Flag(help: "Acknowledge writes once the OS has them instead of after fsync (survives a crash of this process, not of the machine; much faster).")
+    var noFsync: Bool = false
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT, got \(listen)")
@@ -36,6 +39,7 @@ struct ControlPlaneCommand: AsyncParsableCommand {
         configuration.port = port
         configuration.kubeconfigPath = kubeconfig
         configuration.tls = tls
+        configuration.durability = noFsync ? .processCrash : .fsync
         let kubeconfigPath = kubeconfig
         let service = ControlPlaneService(configuration: configuration) { plane in
             let line = "control plane listening on \(plane.baseURL.absoluteString); kubeconfig written to \(kubeconfigPath)\n"

@@ -29,6 +29,7 @@ struct APIServerOptions: Sendable {
     var watchBufferSize: Int
     var bookmarkInterval: Duration
     var defaultWatchTimeout: Duration
+    var fsync: Bool = true
 }
 
 /// The heart of the control plane: the object store (write-through to SQLite, with an
@@ -60,7 +61,7 @@ actor APIServer {
     var serverAddress = "127.0.0.1:0"
 
     init(databasePath: String, options: APIServerOptions, logger: Logger) throws {
-        database = try SQLiteDatabase(path: databasePath)
+        database = try SQLiteDatabase(path: databasePath, fsync: options.fsync)
         self.options = options
         self.logger = logger
         try database.execute("""
@@ -263,7 +264,8 @@ actor APIServer {
         bookmarkTask = Task { [weak self] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: interval)
-                await self?.sendBookmarks()
+                guard let self else { return }
+                await self.sendBookmarks()
             }
         }
     }

@@ -14,9 +14,10 @@ struct SQLiteError: Error, CustomStringConvertible {
 final class SQLiteDatabase {
     private var handle: OpaquePointer?
 
-    /// Opens (creating if needed) the database at `path` in WAL mode with
-    /// `synchronous=FULL`, so a committed transaction survives a crash.
-    init(path: String) throws {
+    /// Opens (creating if needed) the database at `path` in WAL mode. With `fsync` each
+    /// commit is flushed to disk (`synchronous=FULL`) and survives power loss; without it
+    /// (`synchronous=NORMAL`) a commit survives the process crashing but not the machine.
+    init(path: String, fsync: Bool = true) throws {
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -27,7 +28,7 @@ final class SQLiteDatabase {
         }
         handle = db
         try execute("PRAGMA journal_mode=WAL")
-        try execute("PRAGMA synchronous=FULL")
+        try execute(fsync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")
         try execute("PRAGMA busy_timeout=5000")
     }
 
