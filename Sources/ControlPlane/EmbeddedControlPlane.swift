@@ -188,6 +188,7 @@ public enum ControlPlaneError: Error, CustomStringConvertible {
     /// `--listen` was not `HOST:PORT`.
     case invalidListenAddress(String)
 
+    /// A sentence saying what went wrong.
     public var description: String {
         switch self {
         case .didNotStart: "the control plane's HTTP server did not start"

@@ -90,6 +90,13 @@ struct KubectlAcceptanceTests {
                 _ = try await ok(["apply", "-f", try Fixtures.url("settings-configmap.yaml").path], "configmap/settings created")
                 #expect(try await ok(["get", "configmap", "settings", "-o", "jsonpath={.data.a}"]) == "b")
                 _ = try await ok(["delete", "configmap", "settings"], "deleted")
+                // Typed commands send protobuf bodies.
+                _ = try await ok(["create", "namespace", "demo"], "namespace/demo created")
+                _ = try await ok(["-n", "demo", "create", "configmap", "typed", "--from-literal=k=v"], "configmap/typed created")
+                _ = try await ok(["-n", "demo", "create", "secret", "generic", "typed", "--from-literal=k=v"], "secret/typed created")
+                #expect(try await ok(["-n", "demo", "get", "secret", "typed", "-o", "jsonpath={.data.k}"]) == "dg==")
+                let namespaces = try await ok(["get", "namespaces"])
+                #expect(namespaces.contains("demo") && namespaces.contains("Active"), "\(namespaces)")
             }
         }
     }

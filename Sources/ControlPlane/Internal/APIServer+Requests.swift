@@ -346,6 +346,9 @@ extension APIServer {
     private func decodeBody(_ request: APIRequest) throws -> JSONValue {
         guard !request.body.isEmpty else { throw APIError.badRequest("the request body is empty") }
         let mediaType = request.contentType.lowercased()
+        if mediaType.hasPrefix("application/vnd.kubernetes.protobuf") {
+            return try KubernetesProtobuf.decode(request.body)
+        }
         if mediaType.contains("protobuf") || mediaType.contains("cbor") {
             throw APIError(code: 415, reason: "UnsupportedMediaType",
                            message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml")

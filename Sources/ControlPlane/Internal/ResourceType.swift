@@ -70,9 +70,6 @@ struct ResourceRegistry: Sendable {
             PrinterColumn(name: "Object", type: "string", format: "", description: "The object regarded.", priority: 0, jsonPath: ".regarding.name"),
             PrinterColumn(name: "Message", type: "string", format: "", description: "The event message.", priority: 0, jsonPath: ".note"),
         ]])
-    static let coreEvents = ResourceType(
-        group: "", versions: ["v1"], plural: "events", singular: "event", kind: "Event",
-        shortNames: ["ev"], namespaced: true)
     static let customResourceDefinitions = ResourceType(
         group: "apiextensions.k8s.io", versions: ["v1"], plural: "customresourcedefinitions",
         singular: "customresourcedefinition", kind: "CustomResourceDefinition", shortNames: ["crd", "crds"],
