@@ -146,6 +146,12 @@ extension APIServer {
 
         let key = Self.objectKey(namespace: type.namespaced ? namespace : nil, name: name)
         let existing = objects[type.storageKey]?[key]
+        if request.method == "GET", subresource == .main, query["watch"] == "true" || query["watch"] == "1" {
+            // The old single-object watch form: the same as a fieldSelector on the name.
+            var filter = try objectFilter(type, namespace: namespace, query: query)
+            filter.fields = try FieldSelector(parsing: "metadata.name=\(name)", kind: type.kind)
+            return try watch(type, version: version, filter: filter, query: query, table: table)
+        }
         switch request.method {
         case "GET", "HEAD":
             guard let existing else { throw APIError.notFound(type, name) }
@@ -275,6 +281,17 @@ extension APIServer {
             listVersion = decoded.rv
             state = try snapshot(type, at: decoded.rv)
             after = decoded.start
+        } else if query["resourceVersionMatch"] == "Exact", let exact = query["resourceVersion"].flatMap(Int.init) {
+            guard exact <= resourceVersion else {
+                throw APIError(code: 504, reason: "Timeout", message: "Too large resource version: \(exact), current: \(resourceVersion)",
+                               details: ["causes": [["reason": "ResourceVersionTooLarge", "message": "Too large resource version"]], "retryAfterSeconds": 1])
+            }
+            do {
+                state = try snapshot(type, at: exact)
+            } catch {
+                throw APIError.gone("too old resource version: \(exact) (\(historyStart))")
+            }
+            listVersion = exact
         }
         let limit = query["limit"].flatMap(Int.init) ?? 0
         var items: [JSONValue] = []
@@ -329,7 +346,12 @@ extension APIServer {
             from = value
         }
         let timeout = query["timeoutSeconds"].flatMap(Int.init).map { Duration.seconds($0) }
-        let stream = startWatch(type: type, filter: filter, from: from, bookmarks: query["allowWatchBookmarks"] == "true", timeout: timeout)
+        let initialEvents = query["sendInitialEvents"] == "true"
+        if initialEvents && query["allowWatchBookmarks"] != "true" {
+            throw APIError.invalid(type, "", [("allowWatchBookmarks", "Required value: allowWatchBookmarks must be true when sendInitialEvents is set", "FieldValueRequired")])
+        }
+        let stream = startWatch(type: type, filter: filter, from: from, bookmarks: query["allowWatchBookmarks"] == "true", timeout: timeout,
+                                sendInitialEvents: initialEvents)
         return .watch(WatchRendering(type: type, version: version, table: table, includeObject: query["includeObject"] ?? "Metadata"), stream)
     }
 

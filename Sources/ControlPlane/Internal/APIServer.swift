@@ -6,8 +6,9 @@ import Logging
 enum WatchItem: Sendable {
     /// A change, with the object in storage form.
     case event(type: String, object: JSONValue)
-    /// All changes up to this resourceVersion have been sent.
-    case bookmark(resourceVersion: Int)
+    /// All changes up to this resourceVersion have been sent. `initialEventsEnd` marks the
+    /// end of the initial state of a `sendInitialEvents=true` watch.
+    case bookmark(resourceVersion: Int, initialEventsEnd: Bool = false)
     /// An `ERROR` event carrying a `Status`.
     case error(JSONValue)
 }
@@ -203,9 +204,17 @@ actor APIServer {
     }
 
     /// Starts a watch. `from` nil means "now, with synthetic ADDED events for every current object".
-    func startWatch(type: ResourceType, filter: ObjectFilter, from: Int?, bookmarks: Bool, timeout: Duration?) -> AsyncStream<WatchItem> {
+    func startWatch(type: ResourceType, filter: ObjectFilter, from: Int?, bookmarks: Bool, timeout: Duration?,
+                    sendInitialEvents: Bool = false) -> AsyncStream<WatchItem> {
         var initial: [WatchItem] = []
-        if let from {
+        if sendInitialEvents {
+            for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
+                if let object = objects[type.storageKey]?[key], filter.matches(object) {
+                    initial.append(.event(type: "ADDED", object: object))
+                }
+            }
+            initial.append(.bookmark(resourceVersion: resourceVersion, initialEventsEnd: true))
+        } else if let from {
             if from < historyStart {
                 let status = APIError.gone("too old resource version: \(from) (\(historyStart))").status
                 return AsyncStream { continuation in

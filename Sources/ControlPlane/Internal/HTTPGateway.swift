@@ -81,10 +81,12 @@ struct HTTPGateway: Sendable {
                                              continueToken: nil, includeObject: rendering.includeObject)
             }
             return ["type": .string(type), "object": object]
-        case .bookmark(let resourceVersion):
+        case .bookmark(let resourceVersion, let initialEventsEnd):
+            var metadata: [String: JSONValue] = ["resourceVersion": .string(String(resourceVersion))]
+            if initialEventsEnd { metadata["annotations"] = ["k8s.io/initial-events-end": "true"] }
             return ["type": "BOOKMARK", "object": [
                 "kind": .string(rendering.type.kind), "apiVersion": .string(rendering.type.apiVersion(rendering.version)),
-                "metadata": ["resourceVersion": .string(String(resourceVersion))],
+                "metadata": .object(metadata),
             ]]
         case .error(let status):
             return ["type": "ERROR", "object": status]
