@@ -82,7 +82,7 @@ public final class EmbeddedControlPlane: Sendable {
 
     /// The current global resourceVersion (the last committed change).
     public var resourceVersion: Int {
-        get async { await server.resourceVersion }
+        get async { await server.durableVersion }
     }
 
     /// How many watch streams are open right now.

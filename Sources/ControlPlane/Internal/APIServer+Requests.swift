@@ -30,14 +30,22 @@ enum APIResponse: Sendable {
 }
 
 extension APIServer {
-    func handle(_ request: APIRequest) -> APIResponse {
+    /// Answers one request. Whatever the answer shows — the request's own writes or
+    /// anyone else's — is on disk before it is returned.
+    func handle(_ request: APIRequest) async -> APIResponse {
+        if let storageFailure { return .json(status: 500, APIError.internalError(storageFailure).status) }
+        let response: APIResponse
         do {
-            return try route(request)
+            response = try route(request)
         } catch let error as APIError {
-            return .json(status: error.code, error.status)
+            response = .json(status: error.code, error.status)
         } catch {
-            return .json(status: 500, APIError.internalError("\(error)").status)
+            response = .json(status: 500, APIError.internalError("\(error)").status)
         }
+        if case .watch = response { return response }
+        await waitUntilDurable(resourceVersion)
+        if let storageFailure { return .json(status: 500, APIError.internalError(storageFailure).status) }
+        return response
     }
 
     private func route(_ request: APIRequest) throws -> APIResponse {
