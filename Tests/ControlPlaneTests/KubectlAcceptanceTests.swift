@@ -60,9 +60,9 @@ struct KubectlAcceptanceTests {
                 // get -w streams changes.
                 let watch = try kubectl.start(["get", "tn", "-w"])
                 defer { watch.stop() }
-                try await eventually("get -w to print the initial table") { watch.output.contains("ssa") }
+                try await eventually("get -w to print the initial table", context: { watch.output }) { watch.output.contains("ssa") }
                 _ = try await ok(["patch", "tn", "ssa", "--type=merge", "-p", #"{"spec":{"component":"watched-change"}}"#])
-                try await eventually("get -w to print the change") { watch.output.contains("watched-change") }
+                try await eventually("get -w to print the change", context: { watch.output }) { watch.output.contains("watched-change") }
 
                 // wait --for=condition=Ready returns once a status update sets it.
                 let wait = try kubectl.start(["wait", "--for=condition=Ready", "tn/ticker", "--timeout=30s"])
@@ -71,7 +71,7 @@ struct KubectlAcceptanceTests {
                 #expect(wait.process.isRunning, "wait returned before Ready was set: \(wait.output)")
                 let status = #"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Running","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#
                 _ = try await ok(["patch", "tn", "ticker", "--subresource=status", "--type=merge", "-p", status])
-                try await eventually("kubectl wait to exit") { wait.finished }
+                try await eventually("kubectl wait to exit", context: { wait.output }) { wait.finished }
                 #expect(wait.process.terminationStatus == 0, "\(wait.output)")
                 #expect(wait.output.contains("condition met"))
                 let ready = try await ok(["get", "tn", "ticker"])
