@@ -176,6 +176,7 @@ public final class EmbeddedControlPlane: Sendable {
             await prepared.server.shutdown()
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
+            configuration.logger.info("control plane stopped", metadata: ["data": "\(configuration.dataDirectory.path)"])
             return try result.get()
         }
     }
