@@ -2,6 +2,14 @@ import ControlPlane
 import Foundation
 import Testing
 
+/// CI sets `TINYFLOW_REQUIRE_KUBECTL=1` so that a missing kubectl fails instead of skipping.
+@Test("kubectl is available when the environment requires it")
+func kubectlAvailableWhenRequired() {
+    if ProcessInfo.processInfo.environment["TINYFLOW_REQUIRE_KUBECTL"] == "1" {
+        #expect(Kubectl.available, "TINYFLOW_REQUIRE_KUBECTL=1 but no kubectl was found (PATH or TINYFLOW_KUBECTL)")
+    }
+}
+
 /// Acceptance tests: real kubectl (oldest and newest available) against a running control plane,
 /// through the kubeconfig it wrote.
 @Suite("kubectl acceptance", .enabled(if: Kubectl.available, "no kubectl found (set TINYFLOW_KUBECTL)"), .serialized)
