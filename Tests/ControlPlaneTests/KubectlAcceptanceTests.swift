@@ -79,9 +79,9 @@ struct KubectlAcceptanceTests {
                 #expect(wait.process.isRunning, "wait returned before Ready was set: \(wait.output)")
                 let status = #"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Running","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#
                 _ = try await ok(["patch", "tn", "ticker", "--subresource=status", "--type=merge", "-p", status])
-                try await eventually("kubectl wait to exit", context: { wait.output }) { wait.finished }
+                try await eventually("kubectl wait to exit", context: { wait.output }) { !wait.process.isRunning }
                 #expect(wait.process.terminationStatus == 0, "\(wait.output)")
-                #expect(wait.output.contains("condition met"))
+                try await eventually("kubectl wait to report", context: { wait.output }) { wait.output.contains("condition met") }
                 let ready = try await ok(["get", "tn", "ticker"])
                 #expect(ready.contains("True"), "\(ready)")
 

@@ -215,14 +215,14 @@ extension APIServer {
             do {
                 if let existing {
                     let applied = try ManagedFields.apply(config: config, live: existing, manager: fieldManager, apiVersion: type.apiVersion(version),
-                                                          subresource: subresource.rawValue, force: force, time: now)
+                                                          subresource: subresource.rawValue, force: force, time: now, schema: type.schemas[version])
                     let (status, result) = try update(type: type, version: version, old: existing, candidate: applied, subresource: subresource,
                                                       manager: fieldManager, dryRun: dryRun, fieldValidation: fieldValidation, isApply: true, requireVersion: false)
                     return .json(status: status, present(result, type, version, table: table))
                 }
                 guard subresource == .main else { throw APIError.notFound(type, name) }
                 var applied = try ManagedFields.apply(config: config, live: nil, manager: fieldManager, apiVersion: type.apiVersion(version),
-                                                      subresource: "", force: force, time: now)
+                                                      subresource: "", force: force, time: now, schema: type.schemas[version])
                 if type.hasStatus && type.isCustom { applied["status"] = nil }
                 let created = try create(type: type, version: version, namespace: namespace, body: applied, manager: fieldManager,
                                          dryRun: dryRun, fieldValidation: fieldValidation, applyManager: true)
