@@ -116,3 +116,19 @@ struct ProtobufBodyTests {
         #expect(throws: APIError.self) { try KubernetesProtobuf.decode(Data(KubernetesProtobuf.magic + unknown.bytes)) }
     }
 }
+
+@Suite("Field ownership of metadata")
+struct MetadataOwnershipTests {
+    @Test("finalizers are a set: two appliers each own their own finalizer")
+    func finalizersAreASet() throws {
+        let user = try ManagedFields.apply(config: ["metadata": ["name": "n", "finalizers": ["user/x"]], "spec": ["a": 1]], live: nil,
+                                           manager: "user", apiVersion: "v1", subresource: "", force: false, time: "t")
+        let both = try ManagedFields.apply(config: ["metadata": ["name": "n", "finalizers": ["tinyflow.dev/cleanup"]]], live: user,
+                                           manager: "operator", apiVersion: "v1", subresource: "", force: false, time: "t")
+        #expect(both["metadata"]?["finalizers"] == ["user/x", "tinyflow.dev/cleanup"])
+        // The operator stops applying its finalizer: only that one goes.
+        let released = try ManagedFields.apply(config: ["metadata": ["name": "n"]], live: both,
+                                               manager: "operator", apiVersion: "v1", subresource: "", force: false, time: "t")
+        #expect(released["metadata"]?["finalizers"] == ["user/x"])
+    }
+}

@@ -73,7 +73,7 @@ enum ManagedFields {
             case "metadata":
                 if subresource == "status" { continue }
                 for (metaKey, metaValue) in value.objectValue ?? [:] where !ignoredMetadata.contains(metaKey) {
-                    collect(metaValue, prefix: ["metadata", metaKey], schema: nil, into: &result)
+                    collect(metaValue, prefix: ["metadata", metaKey], schema: childSchema(metadataSchema, metaKey), into: &result)
                 }
             default:
                 if subresource == "status" && key != "status" { continue }
@@ -81,6 +81,21 @@ enum ManagedFields {
             }
         }
         return result
+    }
+
+    /// ObjectMeta's list semantics: finalizers are a set, owner references are keyed by uid.
+    static let metadataSchema: JSONValue = ["type": "object", "properties": [
+        "finalizers": ["type": "array", "x-kubernetes-list-type": "set", "items": ["type": "string"]],
+        "ownerReferences": ["type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"], "items": ["type": "object"]],
+    ]]
+
+    /// `schema` (or an empty one) with `metadata` described by ``metadataSchema``.
+    static func withMetadata(_ schema: JSONValue?) -> JSONValue {
+        var root = schema ?? ["type": "object"]
+        var properties = root["properties"]?.objectValue ?? [:]
+        properties["metadata"] = metadataSchema
+        root["properties"] = .object(properties)
+        return root
     }
 
     static func childSchema(_ schema: JSONValue?, _ key: String) -> JSONValue? {
@@ -299,7 +314,7 @@ enum ManagedFields {
         where !ownedByOthers.contains(where: { overlaps($0, path) }) {
             result = removing(path, from: result)
         }
-        result = merge(result, config, schema: schema)
+        result = merge(result, config, schema: withMetadata(schema))
         if let index = entries.firstIndex(where: { $0.sameOwner(me) }) {
             entries[index] = me
         } else {
