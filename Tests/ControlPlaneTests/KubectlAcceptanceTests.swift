@@ -57,6 +57,11 @@ struct KubectlAcceptanceTests {
                 let failedTest = try await kubectl.run(["patch", "tn", "ticker", "--type=json", "-p", #"[{"op":"test","path":"/spec/module","value":"nope"}]"#])
                 #expect(failedTest.status != 0)
 
+                // `apply --server-side` takes over what client-side `apply` created, without conflicts.
+                _ = try await ok(["apply", "--server-side", "-f", try Fixtures.url("ticker-node.yaml").path], "serverside-applied")
+                #expect(try await ok(["get", "tn", "ticker", "-o", "jsonpath={.spec.module}/{.spec.component}"]) == "common/ticker")
+                _ = try await ok(["patch", "tn", "ticker", "--type=merge", "-p", #"{"spec":{"module":"http","component":"debug"}}"#])
+
                 // Server-side apply and field-manager conflicts.
                 _ = try await ok(["apply", "--server-side", "-f", try Fixtures.url("ssa-node.yaml").path], "serverside-applied")
                 let conflict = try await kubectl.run(["apply", "--server-side", "--field-manager=other", "-f", try Fixtures.url("ssa-node-conflict.yaml").path])

@@ -214,8 +214,9 @@ extension APIServer {
             let force = request.query["force"] == "true"
             do {
                 if let existing {
-                    let applied = try ManagedFields.apply(config: config, live: existing, manager: fieldManager, apiVersion: type.apiVersion(version),
-                                                          subresource: subresource.rawValue, force: force, time: now, schema: type.schemas[version])
+                    let applied = try ManagedFields.applyUpgradingClientSideApply(
+                        config: config, live: existing, manager: fieldManager, apiVersion: type.apiVersion(version),
+                        subresource: subresource.rawValue, force: force, time: now, schema: type.schemas[version])
                     let (status, result) = try update(type: type, version: version, old: existing, candidate: applied, subresource: subresource,
                                                       manager: fieldManager, dryRun: dryRun, fieldValidation: fieldValidation, isApply: true, requireVersion: false)
                     return .json(status: status, present(result, type, version, table: table))

@@ -323,6 +323,27 @@ enum ManagedFields {
         return setting(entries, on: result)
     }
 
+    /// `apply`, plus the API server's upgrade path from client-side apply: when the applier is
+    /// `kubectl` (server-side) and every conflict is on a field recorded in the object's
+    /// `kubectl.kubernetes.io/last-applied-configuration`, the apply goes through as forced,
+    /// so `kubectl apply --server-side` takes over objects `kubectl apply` created.
+    static func applyUpgradingClientSideApply(config: JSONValue, live: JSONValue, manager: String, apiVersion: String, subresource: String,
+                                              force: Bool, time: String, schema: JSONValue?) throws(ApplyConflict) -> JSONValue {
+        do {
+            return try apply(config: config, live: live, manager: manager, apiVersion: apiVersion, subresource: subresource,
+                             force: force, time: time, schema: schema)
+        } catch {
+            guard manager == "kubectl",
+                  let annotation = live["metadata"]?["annotations"]?["kubectl.kubernetes.io/last-applied-configuration"]?.stringValue,
+                  let lastApplied = try? JSONValue(parsing: Data(annotation.utf8))
+            else { throw error }
+            let allowed = paths(of: lastApplied, subresource: subresource, schema: schema)
+            guard error.conflicts.allSatisfy({ conflict in allowed.contains { clashes($0, conflict.path) } }) else { throw error }
+            return try apply(config: config, live: live, manager: manager, apiVersion: apiVersion, subresource: subresource,
+                             force: true, time: time, schema: schema)
+        }
+    }
+
     /// Deep merge: maps merge, map-lists merge by key, set-lists unite, everything else replaces.
     static func merge(_ base: JSONValue, _ overlay: JSONValue, schema: JSONValue? = nil) -> JSONValue {
         switch (base, overlay) {
