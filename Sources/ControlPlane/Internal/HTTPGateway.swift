@@ -48,7 +48,15 @@ struct HTTPGateway: Sendable {
             accept: request.headers[.accept] ?? "application/json",
             userAgent: request.headers[.userAgent] ?? "unknown",
             body: Data(body.readableBytesView))
-        switch await server.handle(apiRequest) {
+        let answer = await server.handle(apiRequest)
+        if logger.logLevel <= .debug {
+            let status: String = switch answer {
+            case .json(let code, _), .raw(let code, _, _): String(code)
+            case .watch: "watch"
+            }
+            logger.debug("request", metadata: ["method": "\(apiRequest.method)", "path": "\(path)", "status": "\(status)"])
+        }
+        switch answer {
         case .json(let status, let document):
             return json(status, document)
         case .raw(let status, let contentType, let data):
