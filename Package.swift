@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ComponentKit", targets: ["ComponentKit"]),
         .library(name: "CRDModels", targets: ["CRDModels"]),
         .library(name: "ModuleHost", targets: ["ModuleHost"]),
+        .library(name: "GRPCTransport", targets: ["GRPCTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swiftlang/swift-syntax", from: "603.0.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // JSON values, JSON Schema, schema validation and the `@Schema` derivation macro.
@@ -96,6 +101,22 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Cross-module messages and the module host's control API over gRPC (HTTP/2).
+        .target(
+            name: "GRPCTransport",
+            dependencies: [
+                "ModuleHost",
+                "ComponentKit",
+                "JSONSchemaKit",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Reconciles TinyNode/TinyModule/TinyFlow resources into running nodes.
         .target(
             name: "Operator",
@@ -152,6 +173,15 @@ let package = Package(
         .testTarget(
             name: "ModuleHostTests",
             dependencies: ["ModuleHost", "CommonComponents", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "GRPCTransportTests",
+            dependencies: [
+                "GRPCTransport", "ModuleHost", "ComponentKit", "JSONSchemaKit", "TestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

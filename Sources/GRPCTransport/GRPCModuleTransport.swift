@@ -1,0 +1,217 @@
+import ComponentKit
+import Foundation
+public import JSONSchemaKit
+public import Logging
+public import ModuleHost
+public import ServiceLifecycle
+import Synchronization
+
+/// The production ``Transport``: sends messages to other modules' hosts over
+/// gRPC, one long-lived bidirectional `Deliver` stream per replica address.
+///
+/// - Messages to a replica share its stream and are batched into frames
+///   (up to ``Configuration/maximumBatchMessages`` per frame) while the
+///   previous frame is being written, so batching costs no latency at low load.
+/// - ``send(_:toModule:)`` returns when the remote host accepted the message,
+///   so remote backpressure reaches the sender; at most
+///   ``Configuration/maximumInFlightPerReplica`` messages per replica are
+///   queued or unacknowledged, further senders wait.
+/// - Messages are spread round robin over the module's replicas whose stream
+///   is open (or opening); a broken stream fails its pending messages with
+///   ``TransportError/unavailable(module:reason:)`` and reconnects with
+///   jittered exponential backoff.
+/// - A message's `deadline` bounds its wait: ``TransportError/deadlineExceeded(module:messageID:)``.
+///
+/// The connections run inside ``run()``: run the transport in a `ServiceGroup`
+/// (or use ``withTransport(configuration:logger:_:)``).
+public final class GRPCModuleTransport: Transport, Service {
+    /// Batching, backpressure, reconnection and security settings.
+    public struct Configuration: Sendable {
+        /// Most messages in one frame.
+        public var maximumBatchMessages: Int
+        /// Most bytes in one frame (a larger single message still goes alone).
+        public var maximumBatchBytes: Int
+        /// Most messages queued or awaiting an ack per replica; further senders wait.
+        public var maximumInFlightPerReplica: Int
+        /// The first reconnection delay after a stream broke.
+        public var initialBackoff: Duration
+        /// The longest reconnection delay.
+        public var maximumBackoff: Duration
+        /// Mutual TLS, or `nil` for plaintext.
+        public var tls: MutualTLSConfiguration?
+
+        /// Creates a configuration.
+        public init(
+            maximumBatchMessages: Int = 256, maximumBatchBytes: Int = 1 << 20, maximumInFlightPerReplica: Int = 4096,
+            initialBackoff: Duration = .milliseconds(50), maximumBackoff: Duration = .seconds(5),
+            tls: MutualTLSConfiguration? = nil
+        ) {
+            self.maximumBatchMessages = max(1, maximumBatchMessages)
+            self.maximumBatchBytes = max(1024, maximumBatchBytes)
+            self.maximumInFlightPerReplica = max(1, maximumInFlightPerReplica)
+            self.initialBackoff = initialBackoff
+            self.maximumBackoff = max(initialBackoff, maximumBackoff)
+            self.tls = tls
+        }
+    }
+
+    private struct State {
+        var addresses: [String: [String]] = [:]
+        var connections: [String: ReplicaConnection] = [:]
+        var cursors: [String: Int] = [:]
+        var invalid: [String: String] = [:]
+    }
+
+    private let configuration: Configuration
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let started: AsyncStream<ReplicaConnection>
+    private let starter: AsyncStream<ReplicaConnection>.Continuation
+
+    /// Creates a transport with no known replicas; see ``updateAddresses(_:)``.
+    public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "tinyflow.grpc.transport")) {
+        self.configuration = configuration
+        self.logger = logger
+        (started, starter) = AsyncStream<ReplicaConnection>.makeStream()
+    }
+
+    /// Runs `body` with a running transport and shuts it down afterwards.
+    public static func withTransport<Result: Sendable>(
+        configuration: Configuration = Configuration(), logger: Logger = Logger(label: "tinyflow.grpc.transport"),
+        _ body: (GRPCModuleTransport) async throws -> Result
+    ) async throws -> Result {
+        let transport = GRPCModuleTransport(configuration: configuration, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await transport.run() }
+            defer { transport.shutdown() }
+            return try await body(transport)
+        }
+    }
+
+    /// Runs the replica connections until graceful shutdown (or cancellation).
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await connection in started {
+                    group.addTask { await connection.run() }
+                }
+            }
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+    }
+
+    /// Closes every replica connection; ``run()`` returns once their streams drained.
+    public func shutdown() {
+        let connections = state.withLock { state -> [ReplicaConnection] in
+            defer {
+                state.connections.removeAll()
+                state.addresses.removeAll()
+            }
+            return Array(state.connections.values)
+        }
+        for connection in connections { connection.stop(reason: "the transport shut down") }
+        starter.finish()
+    }
+
+    /// Replaces the known replica addresses per module: opens streams to new
+    /// addresses and closes those no module lists any more.
+    public func updateAddresses(_ addresses: [String: [String]]) async {
+        var created: [ReplicaConnection] = []
+        let removed = state.withLock { state -> [ReplicaConnection] in
+            state.addresses = addresses.mapValues { list in
+                var seen = Set<String>()
+                return list.filter { seen.insert($0).inserted }
+            }
+            let wanted = Set(addresses.values.joined())
+            for address in wanted where state.connections[address] == nil && state.invalid[address] == nil {
+                do {
+                    let connection = try ReplicaConnection(
+                        address: address,
+                        limits: ReplicaLimits(
+                            maximumBatchMessages: configuration.maximumBatchMessages,
+                            maximumBatchBytes: configuration.maximumBatchBytes,
+                            maximumInFlight: configuration.maximumInFlightPerReplica,
+                            initialBackoff: configuration.initialBackoff,
+                            maximumBackoff: configuration.maximumBackoff),
+                        tls: configuration.tls, logger: logger)
+                    state.connections[address] = connection
+                    created.append(connection)
+                } catch {
+                    state.invalid[address] = "cannot connect to \"\(address)\": \(error)"
+                }
+            }
+            let gone = state.connections.keys.filter { !wanted.contains($0) }
+            return gone.compactMap { state.connections.removeValue(forKey: $0) }
+        }
+        for connection in created { starter.yield(connection) }
+        for connection in removed { connection.stop(reason: "replica \(connection.address) was removed") }
+    }
+
+    /// Sends `message` to a replica of `module`; returns when that host accepted it.
+    public func send(_ message: Message, toModule module: String) async throws {
+        switch try await submit(message, kind: .send, module: module) {
+        case .accepted, .reply: return
+        case .failed(let reason): throw TransportError.rejected(module: module, reason: reason)
+        }
+    }
+
+    /// Sends a request to a replica of `module` and returns the reply.
+    public func request(_ message: Message, toModule module: String) async throws -> JSONValue {
+        switch try await submit(message, kind: .request, module: module) {
+        case .reply(let value): return value
+        case .accepted: return .null
+        case .failed(let reason): throw TransportError.rejected(module: module, reason: reason)
+        }
+    }
+
+    /// The phase of each replica connection by address (for tests and diagnostics).
+    var replicaPhases: [String: ReplicaPhase] {
+        state.withLock { $0.connections.mapValues(\.phase) }
+    }
+
+    /// Messages queued or awaiting an ack per replica address (for tests and diagnostics).
+    var replicaInFlight: [String: Int] {
+        state.withLock { $0.connections.mapValues(\.inFlight) }
+    }
+
+    private func submit(_ message: Message, kind: DeliveryKind, module: String) async throws -> DeliveryOutcome {
+        if message.isExpired() { throw TransportError.deadlineExceeded(module: module, messageID: message.id) }
+        let connection = try pick(module)
+        do {
+            return try await connection.submit(kind: kind, body: encodeMessageBody(message), deadline: message.deadline)
+        } catch SubmitFailure.unavailable(let reason) {
+            throw TransportError.unavailable(module: module, reason: reason)
+        } catch SubmitFailure.deadlineExceeded {
+            throw TransportError.deadlineExceeded(module: module, messageID: message.id)
+        }
+    }
+
+    /// Round robin over replicas with an open stream, else over those opening one.
+    private func pick(_ module: String) throws -> ReplicaConnection {
+        try state.withLock { state in
+            guard let addresses = state.addresses[module], !addresses.isEmpty else {
+                throw TransportError.noReplicas(module: module)
+            }
+            let start = state.cursors[module, default: 0]
+            state.cursors[module] = (start &+ 1) % addresses.count
+            var connecting: ReplicaConnection?
+            var reasons: [String] = []
+            for offset in 0..<addresses.count {
+                let address = addresses[(start + offset) % addresses.count]
+                guard let connection = state.connections[address] else {
+                    if let invalid = state.invalid[address] { reasons.append(invalid) }
+                    continue
+                }
+                switch connection.phase {
+                case .ready: return connection
+                case .connecting: if connecting == nil { connecting = connection }
+                case .backingOff(let reason), .closed(let reason): reasons.append(reason)
+                }
+            }
+            if let connecting { return connecting }
+            throw TransportError.unavailable(
+                module: module, reason: reasons.isEmpty ? "no replica reachable" : reasons.joined(separator: "; "))
+        }
+    }
+}
