@@ -39,13 +39,16 @@ public final class GRPCModuleTransport: Transport, Service {
         public var maximumBackoff: Duration
         /// Mutual TLS, or `nil` for plaintext.
         public var tls: MutualTLSConfiguration?
+        /// How long a shutdown waits for streams to drain before cancelling them.
+        public var shutdownGracePeriod: Duration
 
         /// Creates a configuration.
         public init(
             maximumBatchMessages: Int = 256, maximumBatchBytes: Int = 1 << 20, maximumInFlightPerReplica: Int = 4096,
             initialBackoff: Duration = .milliseconds(50), maximumBackoff: Duration = .seconds(5),
-            tls: MutualTLSConfiguration? = nil
+            tls: MutualTLSConfiguration? = nil, shutdownGracePeriod: Duration = .seconds(5)
         ) {
+            self.shutdownGracePeriod = shutdownGracePeriod
             self.maximumBatchMessages = max(1, maximumBatchMessages)
             self.maximumBatchBytes = max(1024, maximumBatchBytes)
             self.maximumInFlightPerReplica = max(1, maximumInFlightPerReplica)
@@ -60,6 +63,7 @@ public final class GRPCModuleTransport: Transport, Service {
         var connections: [String: ReplicaConnection] = [:]
         var cursors: [String: Int] = [:]
         var invalid: [String: String] = [:]
+        var isShutDown = false
     }
 
     private let configuration: Configuration
@@ -67,6 +71,7 @@ public final class GRPCModuleTransport: Transport, Service {
     private let state = Mutex(State())
     private let started: AsyncStream<ReplicaConnection>
     private let starter: AsyncStream<ReplicaConnection>.Continuation
+    private let stopped = AsyncEvent()
 
     /// Creates a transport with no known replicas; see ``updateAddresses(_:)``.
     public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "tinyflow.grpc.transport")) {
@@ -89,27 +94,45 @@ public final class GRPCModuleTransport: Transport, Service {
     }
 
     /// Runs the replica connections until graceful shutdown (or cancellation).
+    /// Call it once; messages sent before it runs wait for their stream.
     public func run() async throws {
+        let started = self.started
+        let stopped = self.stopped
+        let gracePeriod = configuration.shutdownGracePeriod
         await withGracefulShutdownHandler {
-            await withDiscardingTaskGroup { group in
-                for await connection in started {
-                    group.addTask { await connection.run() }
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await withDiscardingTaskGroup { connections in
+                        for await connection in started {
+                            connections.addTask { await connection.run() }
+                        }
+                    }
                 }
+                group.addTask {
+                    // Streams that do not drain within the grace period are cancelled.
+                    await stopped.wait()
+                    try? await Task.sleep(for: gracePeriod)
+                }
+                await group.next()
+                group.cancelAll()
             }
         } onGracefulShutdown: {
             self.shutdown()
         }
     }
 
-    /// Closes every replica connection; ``run()`` returns once their streams drained.
+    /// Closes every replica connection; ``run()`` returns once their streams
+    /// drained, or after ``Configuration/shutdownGracePeriod``. Later sends fail.
     public func shutdown() {
         let connections = state.withLock { state -> [ReplicaConnection] in
             defer {
+                state.isShutDown = true
                 state.connections.removeAll()
                 state.addresses.removeAll()
             }
             return Array(state.connections.values)
         }
+        stopped.signal()
         for connection in connections { connection.stop(reason: "the transport shut down") }
         starter.finish()
     }
@@ -119,6 +142,7 @@ public final class GRPCModuleTransport: Transport, Service {
     public func updateAddresses(_ addresses: [String: [String]]) async {
         var created: [ReplicaConnection] = []
         let removed = state.withLock { state -> [ReplicaConnection] in
+            guard !state.isShutDown else { return [] }
             state.addresses = addresses.mapValues { list in
                 var seen = Set<String>()
                 return list.filter { seen.insert($0).inserted }
@@ -190,6 +214,9 @@ public final class GRPCModuleTransport: Transport, Service {
     /// Round robin over replicas with an open stream, else over those opening one.
     private func pick(_ module: String) throws -> ReplicaConnection {
         try state.withLock { state in
+            guard !state.isShutDown else {
+                throw TransportError.unavailable(module: module, reason: "the transport shut down")
+            }
             guard let addresses = state.addresses[module], !addresses.isEmpty else {
                 throw TransportError.noReplicas(module: module)
             }

@@ -91,10 +91,10 @@ func within<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async
 
 /// Serves `control` and `sink` on loopback while `body` runs.
 func withServer<R: Sendable>(
-    port: Int = 0, control: any ModuleHostControl = FakeControl(), sink: any MessageSink,
-    _ body: (ModuleHostServer, Int) async throws -> R
+    port: Int = 0, tls: MutualTLSConfiguration? = nil, control: any ModuleHostControl = FakeControl(),
+    sink: any MessageSink, _ body: (ModuleHostServer, Int) async throws -> R
 ) async throws -> R {
-    let server = ModuleHostServer(host: "127.0.0.1", port: port, control: control, sink: sink, gracePeriod: .seconds(1))
+    let server = ModuleHostServer(host: "127.0.0.1", port: port, tls: tls, control: control, sink: sink, gracePeriod: .seconds(1))
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await server.run() }
         defer { server.beginGracefulShutdown() }
