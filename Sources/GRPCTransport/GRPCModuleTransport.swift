@@ -58,10 +58,23 @@ public final class GRPCModuleTransport: Transport, Service {
         }
     }
 
+    /// A module's replicas, resolved when addresses change, so that picking one
+    /// takes one dictionary lookup and no connection lock.
+    private final class ModuleReplicas: Sendable {
+        let connections: [ReplicaConnection]
+        let unusable: [String]
+        let cursor = Atomic<UInt>(0)
+
+        init(connections: [ReplicaConnection], unusable: [String]) {
+            self.connections = connections
+            self.unusable = unusable
+        }
+    }
+
     private struct State {
         var addresses: [String: [String]] = [:]
         var connections: [String: ReplicaConnection] = [:]
-        var cursors: [String: Int] = [:]
+        var modules: [String: ModuleReplicas] = [:]
         var invalid: [String: String] = [:]
         var isShutDown = false
     }
@@ -129,6 +142,7 @@ public final class GRPCModuleTransport: Transport, Service {
                 state.isShutDown = true
                 state.connections.removeAll()
                 state.addresses.removeAll()
+                state.modules.removeAll()
             }
             return Array(state.connections.values)
         }
@@ -164,6 +178,11 @@ public final class GRPCModuleTransport: Transport, Service {
                 } catch {
                     state.invalid[address] = "cannot connect to \"\(address)\": \(error)"
                 }
+            }
+            state.modules = state.addresses.mapValues { addresses in
+                ModuleReplicas(
+                    connections: addresses.compactMap { state.connections[$0] },
+                    unusable: addresses.compactMap { state.invalid[$0] })
             }
             let gone = state.connections.keys.filter { !wanted.contains($0) }
             return gone.compactMap { state.connections.removeValue(forKey: $0) }
@@ -213,32 +232,37 @@ public final class GRPCModuleTransport: Transport, Service {
 
     /// Round robin over replicas with an open stream, else over those opening one.
     private func pick(_ module: String) throws -> ReplicaConnection {
-        try state.withLock { state in
+        let replicas = try state.withLock { state -> ModuleReplicas in
             guard !state.isShutDown else {
                 throw TransportError.unavailable(module: module, reason: "the transport shut down")
             }
-            guard let addresses = state.addresses[module], !addresses.isEmpty else {
-                throw TransportError.noReplicas(module: module)
-            }
-            let start = state.cursors[module, default: 0]
-            state.cursors[module] = (start &+ 1) % addresses.count
-            var connecting: ReplicaConnection?
-            var reasons: [String] = []
-            for offset in 0..<addresses.count {
-                let address = addresses[(start + offset) % addresses.count]
-                guard let connection = state.connections[address] else {
-                    if let invalid = state.invalid[address] { reasons.append(invalid) }
-                    continue
-                }
-                switch connection.phase {
-                case .ready: return connection
-                case .connecting: if connecting == nil { connecting = connection }
-                case .backingOff(let reason), .closed(let reason): reasons.append(reason)
-                }
-            }
-            if let connecting { return connecting }
-            throw TransportError.unavailable(
-                module: module, reason: reasons.isEmpty ? "no replica reachable" : reasons.joined(separator: "; "))
+            guard let replicas = state.modules[module] else { throw TransportError.noReplicas(module: module) }
+            return replicas
         }
+        let connections = replicas.connections
+        guard !connections.isEmpty else {
+            if replicas.unusable.isEmpty { throw TransportError.noReplicas(module: module) }
+            throw TransportError.unavailable(module: module, reason: replicas.unusable.joined(separator: "; "))
+        }
+        let start = replicas.cursor.wrappingAdd(1, ordering: .relaxed).oldValue
+        var connecting: ReplicaConnection?
+        for offset in 0..<connections.count {
+            let connection = connections[Int((start &+ UInt(offset)) % UInt(connections.count))]
+            switch connection.isReady {
+            case true?: return connection
+            case false?: if connecting == nil { connecting = connection }
+            case nil: break
+            }
+        }
+        if let connecting { return connecting }
+        var reasons = replicas.unusable
+        for connection in connections {
+            switch connection.phase {
+            case .backingOff(let reason), .closed(let reason): reasons.append(reason)
+            case .connecting, .ready: break
+            }
+        }
+        throw TransportError.unavailable(
+            module: module, reason: reasons.isEmpty ? "no replica reachable" : reasons.joined(separator: "; "))
     }
 }

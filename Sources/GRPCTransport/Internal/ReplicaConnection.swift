@@ -24,6 +24,23 @@ enum ReplicaPhase: Sendable, Equatable {
     case closed(reason: String)
 }
 
+/// The phase as a number readable without the lock: 0 connecting, 1 ready, 2 backing off, 3 closed.
+final class PhaseCode: Sendable {
+    let value = Atomic<UInt8>(0)
+    func store(_ code: UInt8) { value.store(code, ordering: .releasing) }
+}
+
+extension ReplicaPhase {
+    var code: UInt8 {
+        switch self {
+        case .connecting: 0
+        case .ready: 1
+        case .backingOff: 2
+        case .closed: 3
+        }
+    }
+}
+
 /// Limits of one replica connection.
 struct ReplicaLimits: Sendable {
     var maximumBatchMessages: Int
@@ -55,11 +72,14 @@ final class ReplicaConnection: Sendable {
     }
 
     private struct State {
-        var phase: ReplicaPhase = .connecting
+        var phase: ReplicaPhase = .connecting {
+            didSet { code.store(phase.code) }
+        }
+        /// Mirrors `phase` for lock-free reads on the send path.
+        let code: PhaseCode
         var epoch: UInt64 = 0
         /// Whether the current stream's writer should stop once the outbox is empty.
         var closing = false
-        var nextSequence: UInt64 = 0
         var pending: [UInt64: Pending] = [:]
         var inFlight = 0
         var waiting: Deque<Waiting> = []
@@ -71,7 +91,9 @@ final class ReplicaConnection: Sendable {
     let address: String
     private let limits: ReplicaLimits
     private let client: GRPCClient<HTTP2ClientTransport.Posix>
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    private let phaseCode = PhaseCode()
+    private let sequences = Atomic<UInt64>(0)
     private let stopped = AsyncEvent()
     private let logger: Logger
 
@@ -85,12 +107,22 @@ final class ReplicaConnection: Sendable {
         let transport = try HTTP2ClientTransport.Posix(
             target: target, transportSecurity: tls?.clientSecurity ?? .plaintext, config: config)
         self.client = GRPCClient(transport: transport)
+        self.state = Mutex(State(code: phaseCode))
         self.address = address
         self.limits = limits
         self.logger = logger
     }
 
     var phase: ReplicaPhase { state.withLock { $0.phase } }
+
+    /// Whether a stream is open (`true`), opening (`false`) or neither (`nil`), without locking.
+    var isReady: Bool? {
+        switch phaseCode.value.load(ordering: .acquiring) {
+        case 0: false
+        case 1: true
+        default: nil
+        }
+    }
 
     /// Messages queued or awaiting an ack (for tests and metrics).
     var inFlight: Int { state.withLock { $0.inFlight } }
@@ -111,10 +143,7 @@ final class ReplicaConnection: Sendable {
 
     /// Queues an encoded message body and returns the remote outcome.
     func submit(kind: DeliveryKind, body: [UInt8], deadline: Date?) async throws -> DeliveryOutcome {
-        let sequence = state.withLock { state -> UInt64 in
-            state.nextSequence &+= 1
-            return state.nextSequence
-        }
+        let sequence = sequences.wrappingAdd(1, ordering: .relaxed).newValue
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DeliveryOutcome, any Error>) in
                 enum Action { case none, fail(any Error), wakeWriter(CheckedContinuation<Void, Never>) }
