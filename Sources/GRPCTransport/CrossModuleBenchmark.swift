@@ -1,5 +1,7 @@
 import ComponentKit
 import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
 public import JSONSchemaKit
 import Logging
 import ModuleHost
@@ -25,6 +27,10 @@ public enum CrossModuleBenchmark {
         public var p99Microseconds: Double
         /// Messages measured in the latency phase.
         public var latencySamples: Int
+        /// The baseline in the same run: messages per second over one plain
+        /// grpc-swift-2 bidirectional stream, one gRPC message and one ack per
+        /// message, pipelined (nobody waits for an ack before sending on).
+        public var baselineThroughput: Double
     }
 
     /// Starts a server with an accepting sink on a free loopback port, pushes
@@ -75,10 +81,11 @@ public enum CrossModuleBenchmark {
                     guard !sorted.isEmpty else { return 0 }
                     return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
                 }
+                let baseline = try await baselineThroughput(messages: messages, template: template)
                 return Result(
                     messages: messages, senders: senders, throughput: throughput, pacedRate: pacedRate,
                     p50Microseconds: percentile(0.50), p99Microseconds: percentile(0.99),
-                    latencySamples: sorted.count)
+                    latencySamples: sorted.count, baselineThroughput: baseline)
             }
         }
     }
@@ -156,4 +163,68 @@ struct IdleControl: ModuleHostControl {
         try await Task.sleep(for: .seconds(86_400 * 365))
     }
     func recentMessages(node: String) async -> [Message]? { nil }
+}
+
+// MARK: - Baseline: unbatched grpc-swift-2 streaming
+
+extension CrossModuleBenchmark {
+    /// One gRPC message per message and one ack per message over a single
+    /// bidirectional stream; the server decodes each message as `Deliver` does.
+    static func baselineThroughput(messages: Int, template: Message) async throws -> Double {
+        let server = GRPCServer(
+            transport: HTTP2ServerTransport.Posix(address: .ipv4(host: "127.0.0.1", port: 0), transportSecurity: .plaintext),
+            services: [RawEchoService()])
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.serve() }
+            defer { server.beginGracefulShutdown() }
+            guard let port = try await server.transport.listeningAddress.ipv4?.port else { return 0 }
+            let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)
+            return try await withGRPCClient(transport: transport) { client in
+                let body = encodeMessageBody(template)
+                let clock = ContinuousClock()
+                let start = clock.now
+                let acked = try await client.bidirectionalStreaming(
+                    request: StreamingClientRequest(of: [UInt8].self) { writer in
+                        for _ in 0..<messages { try await writer.write(body) }
+                    },
+                    descriptor: RawEchoService.method, serializer: RawBytesCoder(), deserializer: RawBytesCoder(),
+                    options: .defaults
+                ) { response in
+                    var count = 0
+                    for try await _ in response.messages { count += 1 }
+                    return count
+                }
+                return Double(acked) / seconds(clock.now - start)
+            }
+        }
+    }
+}
+
+/// Passes bytes through unchanged.
+struct RawBytesCoder: MessageSerializer, MessageDeserializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [UInt8] {
+        serializedMessageBytes.withUnsafeBytes { Array($0) }
+    }
+}
+
+/// Decodes every message of a bidirectional stream and answers each with a one-byte ack.
+struct RawEchoService: RegistrableRPCService {
+    static let method = MethodDescriptor(fullyQualifiedService: "tinyflow.Baseline", method: "Echo")
+
+    func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+        router.registerHandler(forMethod: Self.method, deserializer: RawBytesCoder(), serializer: RawBytesCoder()) {
+            request, _ in
+            StreamingServerResponse { writer in
+                for try await bytes in request.messages {
+                    _ = try bytes.withUnsafeBytes { buffer in
+                        var reader = ByteReader(buffer)
+                        return try reader.readMessage()
+                    }
+                    try await writer.write([0])
+                }
+                return [:]
+            }
+        }
+    }
 }
