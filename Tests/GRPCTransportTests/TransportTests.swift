@@ -210,4 +210,37 @@ struct TransportTests {
             }
         }
     }
+
+    @Test("a server whose task is cancelled (a crash) fails pending sends as unavailable instead of hanging")
+    func killed() async throws {
+        let gate = AsyncEvent()
+        let sink = RecordingSink(gate: gate)
+        let server = ModuleHostServer(host: "127.0.0.1", port: 0, control: FakeControl(), sink: sink)
+        try await GRPCModuleTransport.withTransport { transport in
+            let serverTask = Task { try await server.run() }
+            let port = try await server.boundPort
+            await transport.updateAddresses(["m": ["127.0.0.1:\(port)"]])
+            try await waitUntilReady(transport, replicas: 1)
+            let failure = try await within(.seconds(10)) {
+                try await withThrowingTaskGroup(of: (any Error)?.self) { group in
+                    group.addTask {
+                        do {
+                            try await transport.send(message(from: "s", 1), toModule: "m")
+                            return nil
+                        } catch { return error }
+                    }
+                    try await eventually("the sink holds the message") { sink.count == 1 }
+                    serverTask.cancel()
+                    return try await group.next() ?? nil
+                }
+            }
+            guard case .unavailable(let module, _)? = failure as? TransportError else {
+                Issue.record("expected unavailable, got \(String(describing: failure))")
+                return
+            }
+            #expect(module == "m")
+            _ = try? await serverTask.value
+            gate.signal()
+        }
+    }
 }
