@@ -36,10 +36,11 @@ public enum CrossModuleBenchmark {
     /// Starts a server with an accepting sink on a free loopback port, pushes
     /// `messages` messages from `senders` concurrent tasks (throughput), then
     /// sends at half that rate from up to 32 paced tasks for `latencyDuration`
-    /// and measures each `send`'s latency.
+    /// and measures each `send`'s latency; finally measures the baseline,
+    /// `baselineMessages` over one plain grpc-swift-2 stream.
     public static func run(
         messages: Int = 1_000_000, senders: Int = 256, payload: JSONValue = ["n": 1, "text": "hello"],
-        latencyDuration: Duration = .seconds(2),
+        latencyDuration: Duration = .seconds(2), baselineMessages: Int = 200_000,
         configuration: GRPCModuleTransport.Configuration = GRPCModuleTransport.Configuration()
     ) async throws -> Result {
         let server = ModuleHostServer(
@@ -81,7 +82,7 @@ public enum CrossModuleBenchmark {
                     guard !sorted.isEmpty else { return 0 }
                     return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
                 }
-                let baseline = try await baselineThroughput(messages: messages, template: template)
+                let baseline = try await baselineThroughput(messages: baselineMessages, template: template)
                 return Result(
                     messages: messages, senders: senders, throughput: throughput, pacedRate: pacedRate,
                     p50Microseconds: percentile(0.50), p99Microseconds: percentile(0.99),
