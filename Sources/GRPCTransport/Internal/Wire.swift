@@ -1,0 +1,170 @@
+import ComponentKit
+import Foundation
+import GRPCCore
+import JSONSchemaKit
+import ModuleHost
+
+/// The `tinyflow.ModuleHost` service's methods.
+enum ModuleHostMethods {
+    static let service = ServiceDescriptor(fullyQualifiedService: "tinyflow.ModuleHost")
+    static let deliver = MethodDescriptor(service: service, method: "Deliver")
+    static let catalogue = MethodDescriptor(service: service, method: "Catalogue")
+    static let syncNodes = MethodDescriptor(service: service, method: "SyncNodes")
+    static let watchNodeStatus = MethodDescriptor(service: service, method: "WatchNodeStatus")
+    static let recentMessages = MethodDescriptor(service: service, method: "RecentMessages")
+}
+
+/// Whether an entry of a `Deliver` batch is a one-way message or a request.
+enum DeliveryKind: UInt8, Sendable {
+    case send = 0
+    case request = 1
+}
+
+/// One message of an inbound `Deliver` batch, as the server decodes it.
+struct DeliveryEntry: Sendable {
+    /// The sender's sequence number, echoed in the ack.
+    var sequence: UInt64
+    var kind: DeliveryKind
+    var message: Message
+}
+
+/// A `Deliver` batch the client already encoded, entry by entry, in the
+/// sending tasks: `[varint sequence][kind][message]` repeated to the end.
+struct EncodedBatch: Sendable {
+    var bytes: [UInt8]
+    var count: Int
+}
+
+/// What happened to one delivered message.
+enum DeliveryOutcome: Sendable, Hashable {
+    /// The destination node accepted the message.
+    case accepted
+    /// The remote host could not deliver it; the reason says why.
+    case failed(String)
+    /// The reply to a request.
+    case reply(JSONValue)
+}
+
+/// One ack of a `Deliver` answer.
+struct DeliveryAck: Sendable {
+    var sequence: UInt64
+    var outcome: DeliveryOutcome
+}
+
+/// Encodes one delivery entry as it goes into an ``EncodedBatch``.
+func encodeEntry(sequence: UInt64, kind: DeliveryKind, body: [UInt8], into writer: inout ByteWriter) {
+    writer.writeVarint(sequence)
+    writer.writeByte(kind.rawValue)
+    writer.writeBytes(body)
+}
+
+/// Encodes a message's body (without sequence and kind): done in the sending task.
+func encodeMessageBody(_ message: Message) -> [UInt8] {
+    var writer = ByteWriter(capacity: 96)
+    writer.writeMessage(message)
+    return writer.bytes
+}
+
+// MARK: - Serializers for the hot path
+
+/// Client side: writes an already encoded batch as it is.
+struct EncodedBatchSerializer: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: EncodedBatch) throws -> Bytes {
+        Bytes(message.bytes)
+    }
+}
+
+/// Server side: decodes a `Deliver` batch into its entries.
+struct DeliveryBatchDeserializer: MessageDeserializer {
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [DeliveryEntry] {
+        try serializedMessageBytes.withUnsafeBytes { buffer in
+            var reader = ByteReader(buffer)
+            var entries: [DeliveryEntry] = []
+            while !reader.isAtEnd {
+                let sequence = try reader.readVarint()
+                guard let kind = DeliveryKind(rawValue: try reader.readByte()) else {
+                    throw WireFormatError(reason: "unknown delivery kind")
+                }
+                entries.append(DeliveryEntry(sequence: sequence, kind: kind, message: try reader.readMessage()))
+            }
+            return entries
+        }
+    }
+}
+
+/// Server side: encodes a batch of acks.
+struct AckBatchSerializer: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [DeliveryAck]) throws -> Bytes {
+        var writer = ByteWriter(capacity: message.count * 3)
+        for ack in message {
+            writer.writeVarint(ack.sequence)
+            switch ack.outcome {
+            case .accepted:
+                writer.writeByte(0)
+            case .failed(let reason):
+                writer.writeByte(1)
+                writer.writeString(reason)
+            case .reply(let value):
+                writer.writeByte(2)
+                writer.writeJSON(value)
+            }
+        }
+        return Bytes(writer.bytes)
+    }
+}
+
+/// Client side: decodes a batch of acks.
+struct AckBatchDeserializer: MessageDeserializer {
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> [DeliveryAck] {
+        try serializedMessageBytes.withUnsafeBytes { buffer in
+            var reader = ByteReader(buffer)
+            var acks: [DeliveryAck] = []
+            while !reader.isAtEnd {
+                let sequence = try reader.readVarint()
+                let outcome: DeliveryOutcome
+                switch try reader.readByte() {
+                case 0: outcome = .accepted
+                case 1: outcome = .failed(try reader.readString())
+                case 2: outcome = .reply(try reader.readJSON())
+                case let tag: throw WireFormatError(reason: "unknown ack tag \(tag)")
+                }
+                acks.append(DeliveryAck(sequence: sequence, outcome: outcome))
+            }
+            return acks
+        }
+    }
+}
+
+// MARK: - JSON for control calls
+
+/// Serializes a `Codable` control-call message as JSON.
+struct JSONMessageSerializer<Value: Encodable & Sendable>: MessageSerializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: Value) throws -> Bytes {
+        Bytes(try JSONEncoder().encode(message))
+    }
+}
+
+/// Deserializes a `Codable` control-call message from JSON.
+struct JSONMessageDeserializer<Value: Decodable & Sendable>: MessageDeserializer {
+    func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Value {
+        let data = serializedMessageBytes.withUnsafeBytes { Data($0) }
+        do {
+            return try JSONDecoder().decode(Value.self, from: data)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "malformed \(Value.self): \(error)")
+        }
+    }
+}
+
+/// The empty request of `Catalogue`.
+struct EmptyRequest: Codable, Sendable {}
+
+/// `WatchNodeStatus`' request: how often, at most, the client wants reports.
+struct WatchStatusRequest: Codable, Sendable {
+    var intervalMilliseconds: Int64
+}
+
+/// `RecentMessages`' request.
+struct RecentMessagesRequest: Codable, Sendable {
+    var node: String
+}

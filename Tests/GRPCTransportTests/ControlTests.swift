@@ -1,0 +1,75 @@
+import ComponentKit
+import Foundation
+import GRPCCore
+@testable import GRPCTransport
+import JSONSchemaKit
+import ModuleHost
+import Synchronization
+import Testing
+
+@Suite("Control API over loopback")
+struct ControlTests {
+    @Test("Catalogue, SyncNodes and RecentMessages round-trip through the control")
+    func unaryCalls() async throws {
+        let debugMessage = message(from: "ticker", ["tick": 3], deadline: Date(timeIntervalSince1970: 1_900_000_000.5))
+        let control = FakeControl(recent: ["debug": [debugMessage]])
+        try await withServer(control: control, sink: RecordingSink()) { _, port in
+            try await ModuleHostClient.withClient(address: "127.0.0.1:\(port)") { client in
+                let catalogue = try await client.catalogue()
+                #expect(catalogue.module == "common")
+                #expect(catalogue.version == "1.2.3")
+
+                let desired = DesiredNodes(
+                    generation: 7,
+                    nodes: [NodeDefinition(name: "t1", component: "ticker", edges: [])],
+                    remoteNodes: ["h1": "http"], moduleAddresses: ["http": ["10.0.0.1:50051"]])
+                let result = try await client.sync(desired)
+                #expect(result == SyncResult(generation: 7, nodes: [NodeSyncResult(name: "t1", phase: .running)]))
+                #expect(control.syncs.withLock { $0 } == [desired])
+
+                #expect(try await client.recentMessages(node: "debug") == [debugMessage])
+                #expect(try await client.recentMessages(node: "unknown") == nil)
+            }
+        }
+    }
+
+    @Test("WatchNodeStatus streams reports at no shorter interval than the server's minimum")
+    func watch() async throws {
+        let report = NodeStatusReport(name: "t1", generation: 1, phase: .running)
+        let control = FakeControl(reports: [report])
+        try await withServer(control: control, sink: RecordingSink()) { _, port in
+            try await ModuleHostClient.withClient(address: "127.0.0.1:\(port)") { client in
+                struct Enough: Error {}
+                let rounds = Shared<[Int]>([])
+                await #expect(throws: Enough.self) {
+                    try await client.watchStatus(interval: .milliseconds(1)) { reports in
+                        let count = rounds.withLock { rounds in
+                            rounds.append(contentsOf: reports.map(\.restarts))
+                            return rounds.count
+                        }
+                        if count == 3 { throw Enough() }
+                    }
+                }
+                #expect(rounds.value == [0, 1, 2])
+                // The client asked for 1 ms; the server's minimum (50 ms) applies.
+                #expect(control.watchIntervals.withLock { $0 } == [.milliseconds(50)])
+
+                _ = try? await within(.seconds(5)) {
+                    try await client.watchStatus(interval: .milliseconds(200)) { _ in throw Enough() }
+                }
+                #expect(control.watchIntervals.withLock { $0.last } == .milliseconds(200))
+            }
+        }
+    }
+
+    @Test("unary calls to a host that does not answer fail within their deadline")
+    func unaryDeadline() async throws {
+        // Nothing listens on this port (a server bound it and went away).
+        let port = try await withServer(sink: RecordingSink()) { _, port in port }
+        let started = ContinuousClock.now
+        _ = try await ModuleHostClient.withClient(address: "127.0.0.1:\(port)", callTimeout: .milliseconds(300)) { client in
+            await #expect(throws: RPCError.self) { _ = try await client.catalogue() }
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+    }
+}
