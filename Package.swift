@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "NodeChannels", targets: ["NodeChannels"]),
         .library(name: "ControlPlane", targets: ["ControlPlane"]),
         .library(name: "GRPCTransport", targets: ["GRPCTransport"]),
+        .library(name: "ModuleHostApp", targets: ["ModuleHostApp"]),
         .executable(name: "tinyflow-bench", targets: ["tinyflow-bench"]),
     ],
     dependencies: [
@@ -173,6 +174,21 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // A module-host process: runtime + gRPC server + transport + health, and `ModuleHost.main`.
+        .target(
+            name: "ModuleHostApp",
+            dependencies: [
+                "ComponentKit",
+                "GRPCTransport",
+                "ModuleHost",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Reconciles TinyNode/TinyModule/TinyFlow resources into running nodes.
         .target(
             name: "Operator",
@@ -194,6 +210,7 @@ let package = Package(
                 "GRPCTransport",
                 "Manifests",
                 "ModuleHost",
+                "ModuleHostApp",
                 "Operator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -290,6 +307,11 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Fixtures"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ModuleHostAppTests",
+            dependencies: ["ModuleHostApp", "GRPCTransport", "ModuleHost", "ComponentKit", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import ModuleHostApp
 
 /// The `tinyflow` command: argument parsing and wiring only; everything it
 /// runs lives in the libraries.
@@ -8,7 +9,7 @@ struct Tinyflow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tinyflow",
         abstract: "Flow-based programming on Kubernetes.",
-        subcommands: [RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self])
+        subcommands: [RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self, ModuleHostCommand.self])
 
     /// Installs the process-wide log handler once, before any command runs.
     static func bootstrapLogging(level: Logger.Level) {
@@ -20,4 +21,3 @@ struct Tinyflow: AsyncParsableCommand {
     }
 }
 
-extension Logger.Level: @retroactive ExpressibleByArgument {}

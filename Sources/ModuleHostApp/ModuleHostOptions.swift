@@ -1,0 +1,67 @@
+public import ArgumentParser
+public import Logging
+
+/// The command-line options of a module-host process: `tinyflow module-host`
+/// and every component author's own module executable share them.
+public struct ModuleHostOptions: ParsableArguments, Sendable {
+    /// `host:port` for gRPC (messages from other modules, the operator's control calls).
+    @Option(help: "Address for gRPC: messages from other modules and the operator's control calls.")
+    public var listen: String = "0.0.0.0:9000"
+
+    /// `host:port` for HTTP `/healthz` and `/readyz`; `none` disables it.
+    @Option(help: "Address for HTTP /healthz and /readyz, or 'none'.")
+    public var healthAddress: String = "0.0.0.0:8081"
+
+    /// PEM certificate chain for mutual TLS.
+    @Option(help: "PEM certificate chain; with --tls-key and --tls-ca enables mutual TLS.")
+    public var tlsCert: String?
+
+    /// PEM private key for mutual TLS.
+    @Option(help: "PEM private key for mutual TLS.")
+    public var tlsKey: String?
+
+    /// PEM trust roots for mutual TLS.
+    @Option(help: "PEM trust roots that peers' certificates must chain to.")
+    public var tlsCa: String?
+
+    /// Log level.
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    public var logLevel: Logger.Level = .info
+
+    /// Default options.
+    public init() {}
+
+    public mutating func validate() throws {
+        _ = try HostPort(parsing: listen, option: "--listen")
+        if healthAddress != "none" { _ = try HostPort(parsing: healthAddress, option: "--health-address") }
+        let tls = [tlsCert, tlsKey, tlsCa].compactMap { $0 }
+        guard tls.isEmpty || tls.count == 3 else {
+            throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
+        }
+    }
+}
+
+/// A `host:port` pair from the command line.
+public struct HostPort: Sendable, Hashable, CustomStringConvertible {
+    /// The host or IP address.
+    public var host: String
+    /// The port.
+    public var port: Int
+
+    /// Parses `host:port` (IPv6 as `[::1]:port`); errors name the option.
+    public init(parsing text: String, option: String) throws(ValidationError) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+        else {
+            throw ValidationError("\(option): expected host:port, got \"\(text)\"")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw ValidationError("\(option): expected host:port, got \"\(text)\"") }
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,0 +1,58 @@
+public import ComponentKit
+import Foundation
+import GRPCTransport
+import Hummingbird
+public import Logging
+import ModuleHost
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// Runs a module-host process: the node runtime, its gRPC server (messages
+/// and the control API), the transport to other modules and the health
+/// endpoints, in one `ServiceGroup` that shuts down gracefully on SIGTERM
+/// and SIGINT (the server stops taking calls, nodes drain, the transport
+/// closes).
+public enum ModuleHostProcess {
+    /// Runs `module` with `options` until SIGTERM/SIGINT.
+    public static func run(_ module: ModuleDefinition, options: ModuleHostOptions, logger: Logger) async throws {
+        let listen = try HostPort(parsing: options.listen, option: "--listen")
+        var tls: MutualTLSConfiguration?
+        if let cert = options.tlsCert, let key = options.tlsKey, let roots = options.tlsCa {
+            tls = .pemFiles(certificateChain: cert, privateKey: key, trustRoots: roots)
+        }
+        let transport = GRPCModuleTransport(configuration: .init(tls: tls), logger: logger)
+        let runtime = ModuleRuntime(module: module, transport: transport, logger: logger)
+        let server = ModuleHostServer(
+            host: listen.host, port: listen.port, tls: tls, control: runtime, sink: runtime, logger: logger)
+        var services: [any Service] = [transport, runtime, server]
+        if options.healthAddress != "none" {
+            let health = try HostPort(parsing: options.healthAddress, option: "--health-address")
+            services.append(HealthEndpoints.service(address: health, ready: { (try? await server.boundPort) != nil }, logger: logger))
+        }
+        logger.info(
+            "module host for \"\(module.name)\" \(module.version): \(module.components.count) components, gRPC on \(listen)")
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                cancellationSignals: [], logger: logger))
+        try await group.run()
+    }
+}
+
+/// `/healthz` (the process answers) and `/readyz` (it serves gRPC) over HTTP,
+/// for Kubernetes probes.
+enum HealthEndpoints {
+    static func service(address: HostPort, ready: @escaping @Sendable () async -> Bool, logger: Logger) -> some Service {
+        let router = Router()
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ -> Response in
+            await ready()
+                ? Response(status: .ok, body: .init(byteBuffer: .init(string: "ok\n")))
+                : Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "not ready\n")))
+        }
+        var quiet = logger
+        quiet.logLevel = max(logger.logLevel, .warning)
+        return Application(router: router, configuration: .init(address: .hostname(address.host, port: address.port)), logger: quiet)
+    }
+}
