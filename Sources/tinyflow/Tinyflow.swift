@@ -8,7 +8,7 @@ struct Tinyflow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tinyflow",
         abstract: "Flow-based programming on Kubernetes.",
-        subcommands: [RunCommand.self, CRDsCommand.self])
+        subcommands: [RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self])
 
     /// Installs the process-wide log handler once, before any command runs.
     static func bootstrapLogging(level: Logger.Level) {

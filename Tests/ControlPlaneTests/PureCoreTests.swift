@@ -1,0 +1,88 @@
+@testable import ControlPlane
+import Foundation
+import JSONSchemaKit
+import Testing
+
+@Suite("Pure pieces: JSONPath, selectors, patches, field ownership, schema")
+struct PureCoreTests {
+    static let node: JSONValue = [
+        "metadata": ["name": "n", "creationTimestamp": "2026-01-01T00:00:00Z"],
+        "spec": ["module": "common", "ports": [["port": "a"], ["port": "b"]]],
+        "status": ["conditions": [["type": "Scheduled", "status": "True"], ["type": "Ready", "status": "False"]]],
+    ]
+
+    @Test("printer-column JSONPath evaluates fields, indexes, wildcards and filters", arguments: [
+        (".spec.module", ["common"]),
+        (".status.conditions[?(@.type==\"Ready\")].status", ["False"]),
+        (".spec.ports[1].port", ["b"]),
+        (".spec.ports[*].port", ["a", "b"]),
+        (".spec.missing", []),
+    ] as [(String, [JSONValue])])
+    func jsonPath(expression: String, expected: [JSONValue]) {
+        #expect(evaluateJSONPath(expression, on: Self.node) == expected)
+    }
+
+    @Test("label selectors parse equality, set and existence requirements")
+    func labelSelectors() throws {
+        let labels: [String: JSONValue] = ["app": "x", "tier": "web"]
+        #expect(try LabelSelector(parsing: "app=x,tier!=db").matches(labels))
+        #expect(try LabelSelector(parsing: "app in (x, y), !missing").matches(labels))
+        #expect(try !LabelSelector(parsing: "app notin (x)").matches(labels))
+        #expect(try !LabelSelector(parsing: "missing").matches(labels))
+        #expect(throws: APIError.self) { try LabelSelector(parsing: "app in x") }
+    }
+
+    @Test("merge patch removes nulls and merges maps; JSON patch honours test")
+    func patches() throws {
+        let target: JSONValue = ["a": ["b": 1, "c": 2], "d": [1, 2]]
+        #expect(applyMergePatch(target, ["a": ["b": nil, "e": 3], "d": [3]]) == ["a": ["c": 2, "e": 3], "d": [3]])
+        let patched = try applyJSONPatch(target, [["op": "test", "path": "/a/b", "value": 1], ["op": "add", "path": "/d/-", "value": 3],
+                                                  ["op": "remove", "path": "/a/c"], ["op": "move", "from": "/a/b", "path": "/f"]])
+        #expect(patched == ["a": [:], "d": [1, 2, 3], "f": 1])
+        #expect(throws: JSONPatchError.self) { try applyJSONPatch(target, [["op": "test", "path": "/a/b", "value": 2]]) }
+        #expect(throws: JSONPatchError.self) { try applyJSONPatch(target, [["op": "replace", "path": "/zz", "value": 2]]) }
+    }
+
+    @Test("fieldsV1 round-trips field sets")
+    func fieldsV1() {
+        let paths: Set<FieldPath> = [["spec", "module"], ["spec", "ports"], ["metadata", "labels", "app"]]
+        let encoded = ManagedFields.fieldsV1(paths)
+        #expect(encoded["f:spec"]?["f:module"] == [:])
+        #expect(ManagedFields.paths(fromFieldsV1: encoded) == paths)
+    }
+
+    @Test("an update takes ownership of the fields it changed from other managers")
+    func updateOwnership() throws {
+        let old = try ManagedFields.apply(config: ["spec": ["a": 1, "b": 2]], live: nil, manager: "applier", apiVersion: "v1",
+                                          subresource: "", force: false, time: "t")
+        var changed = old
+        changed["spec"]?["a"] = 5
+        let new = ManagedFields.recordUpdate(old: old, new: changed, manager: "editor", apiVersion: "v1", subresource: "", time: "t")
+        let entries = ManagedFields.entries(of: new)
+        #expect(entries.first { $0.manager == "applier" }?.fields == [["spec", "b"]])
+        #expect(entries.first { $0.manager == "editor" }?.fields == [["spec", "a"]])
+        // Now the applier's next apply of a=1 conflicts with the editor.
+        #expect(throws: ApplyConflict.self) {
+            try ManagedFields.apply(config: ["spec": ["a": 1, "b": 2]], live: new, manager: "applier", apiVersion: "v1",
+                                    subresource: "", force: false, time: "t")
+        }
+    }
+
+    @Test("structural schema validation reports Kubernetes-style causes")
+    func schemaValidation() {
+        let schema: JSONValue = ["type": "object", "properties": ["spec": [
+            "type": "object", "required": ["name"],
+            "properties": ["name": ["type": "string", "maxLength": 3], "count": ["type": "integer", "minimum": 1],
+                           "mode": ["type": "string", "enum": ["a", "b"]]],
+        ]]]
+        let causes = StructuralSchema.validate(["spec": ["count": 0, "mode": "c"]], schema: schema, isRoot: true)
+        #expect(causes.map(\.field).sorted() == ["spec.count", "spec.mode", "spec.name"])
+        #expect(causes.contains { $0.type == "FieldValueRequired" })
+        #expect(StructuralSchema.validate(["spec": ["name": "abc", "count": 2]], schema: schema, isRoot: true).isEmpty)
+    }
+
+    @Test("ages print the way kubectl prints them", arguments: [(5.0, "5s"), (150.0, "2m30s"), (3600.0 * 5, "5h"), (86400.0 * 3 + 7200, "3d2h")])
+    func ages(seconds: Double, expected: String) {
+        #expect(TableRenderer.humanDuration(seconds) == expected)
+    }
+}
