@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "Expressions", targets: ["Expressions"]),
         .library(name: "ModuleHost", targets: ["ModuleHost"]),
         .library(name: "ControlPlane", targets: ["ControlPlane"]),
+        .library(name: "KubernetesClient", targets: ["KubernetesClient"]),
+        .library(name: "KubernetesRuntime", targets: ["KubernetesRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,6 +38,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // JSON values, JSON Schema, schema validation and the `@Schema` derivation macro.
@@ -163,6 +167,39 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // A Kubernetes API client: configuration, a request layer without I/O, typed `Api<K>`, watches.
+        .target(
+            name: "KubernetesClient",
+            dependencies: [
+                "KubernetesModels",
+                "JSONSchemaKit",
+                "Manifests",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The controller runtime: watcher, reflector cache, work queue, controller, leader election.
+        .target(
+            name: "KubernetesRuntime",
+            dependencies: [
+                "KubernetesClient",
+                "KubernetesModels",
+                "JSONSchemaKit",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The command-line entry point: argument parsing and wiring only.
         .executableTarget(
             name: "tinyflow",
@@ -250,6 +287,28 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ],
             resources: [.copy("Fixtures")],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KubernetesClientTests",
+            dependencies: [
+                "KubernetesClient", "KubernetesModels", "CRDModels", "ControlPlane", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KubernetesRuntimeTests",
+            dependencies: [
+                "KubernetesRuntime", "KubernetesClient", "KubernetesModels", "CRDModels", "ControlPlane",
+                "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
     ]
