@@ -266,6 +266,7 @@ struct ControlPlaneClientTests {
                 }
                 var untrusted = verified
                 untrusted.certificateAuthorityPEM = nil
+                untrusted.connectTimeout = .seconds(1)
                 try await KubernetesClient.withClient(configuration: untrusted, retryPolicy: .never) { client in
                     let error = await #expect(throws: KubernetesError.self) { try await client.api(ConfigMap.self).get("tls") }
                     #expect(error?.code == nil)
