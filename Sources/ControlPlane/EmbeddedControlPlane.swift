@@ -82,7 +82,7 @@ public final class EmbeddedControlPlane: Sendable {
 
     /// The current global resourceVersion (the last committed change).
     public var resourceVersion: Int {
-        get async { await server.resourceVersion }
+        get async { await server.durableVersion }
     }
 
     /// How many watch streams are open right now.
@@ -176,6 +176,7 @@ public final class EmbeddedControlPlane: Sendable {
             await prepared.server.shutdown()
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
+            configuration.logger.info("control plane stopped", metadata: ["data": "\(configuration.dataDirectory.path)"])
             return try result.get()
         }
     }
@@ -248,7 +249,9 @@ struct Prepared: Sendable {
     }
 
     func started(port: Int) async throws -> EmbeddedControlPlane {
-        let host = configuration.host.contains(":") ? "[\(configuration.host)]" : configuration.host
+        // A wildcard bind is reached through loopback from this machine.
+        let reachable = ["0.0.0.0", "::", ""].contains(configuration.host) ? "127.0.0.1" : configuration.host
+        let host = reachable.contains(":") ? "[\(reachable)]" : reachable
         guard let url = URL(string: "\(tls == nil ? "http" : "https")://\(host):\(port)") else { throw ControlPlaneError.invalidListenAddress("\(host):\(port)") }
         await server.setServerAddress("\(host):\(port)")
         let plane = EmbeddedControlPlane(baseURL: url, token: token, faults: faults, certificateAuthorityPEM: tls?.certificatePEM, server: server)

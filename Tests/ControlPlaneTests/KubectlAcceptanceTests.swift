@@ -2,6 +2,14 @@ import ControlPlane
 import Foundation
 import Testing
 
+/// CI sets `TINYFLOW_REQUIRE_KUBECTL=1` so that a missing kubectl fails instead of skipping.
+@Test("kubectl is available when the environment requires it")
+func kubectlAvailableWhenRequired() {
+    if ProcessInfo.processInfo.environment["TINYFLOW_REQUIRE_KUBECTL"] == "1" {
+        #expect(Kubectl.available, "TINYFLOW_REQUIRE_KUBECTL=1 but no kubectl was found (PATH or TINYFLOW_KUBECTL)")
+    }
+}
+
 /// Acceptance tests: real kubectl (oldest and newest available) against a running control plane,
 /// through the kubeconfig it wrote.
 @Suite("kubectl acceptance", .enabled(if: Kubectl.available, "no kubectl found (set TINYFLOW_KUBECTL)"), .serialized)
@@ -49,6 +57,11 @@ struct KubectlAcceptanceTests {
                 let failedTest = try await kubectl.run(["patch", "tn", "ticker", "--type=json", "-p", #"[{"op":"test","path":"/spec/module","value":"nope"}]"#])
                 #expect(failedTest.status != 0)
 
+                // `apply --server-side` takes over what client-side `apply` created, without conflicts.
+                _ = try await ok(["apply", "--server-side", "-f", try Fixtures.url("ticker-node.yaml").path], "serverside-applied")
+                #expect(try await ok(["get", "tn", "ticker", "-o", "jsonpath={.spec.module}/{.spec.component}"]) == "common/ticker")
+                _ = try await ok(["patch", "tn", "ticker", "--type=merge", "-p", #"{"spec":{"module":"http","component":"debug"}}"#])
+
                 // Server-side apply and field-manager conflicts.
                 _ = try await ok(["apply", "--server-side", "-f", try Fixtures.url("ssa-node.yaml").path], "serverside-applied")
                 let conflict = try await kubectl.run(["apply", "--server-side", "--field-manager=other", "-f", try Fixtures.url("ssa-node-conflict.yaml").path])
@@ -60,9 +73,9 @@ struct KubectlAcceptanceTests {
                 // get -w streams changes.
                 let watch = try kubectl.start(["get", "tn", "-w"])
                 defer { watch.stop() }
-                try await eventually("get -w to print the initial table") { watch.output.contains("ssa") }
+                try await eventually("get -w to print the initial table", context: { watch.output }) { watch.output.contains("ssa") }
                 _ = try await ok(["patch", "tn", "ssa", "--type=merge", "-p", #"{"spec":{"component":"watched-change"}}"#])
-                try await eventually("get -w to print the change") { watch.output.contains("watched-change") }
+                try await eventually("get -w to print the change", context: { watch.output }) { watch.output.contains("watched-change") }
 
                 // wait --for=condition=Ready returns once a status update sets it.
                 let wait = try kubectl.start(["wait", "--for=condition=Ready", "tn/ticker", "--timeout=30s"])
@@ -71,9 +84,9 @@ struct KubectlAcceptanceTests {
                 #expect(wait.process.isRunning, "wait returned before Ready was set: \(wait.output)")
                 let status = #"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Running","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#
                 _ = try await ok(["patch", "tn", "ticker", "--subresource=status", "--type=merge", "-p", status])
-                try await eventually("kubectl wait to exit") { wait.finished }
+                try await eventually("kubectl wait to exit", context: { wait.output }) { !wait.process.isRunning }
                 #expect(wait.process.terminationStatus == 0, "\(wait.output)")
-                #expect(wait.output.contains("condition met"))
+                try await eventually("kubectl wait to report", context: { wait.output }) { wait.output.contains("condition met") }
                 let ready = try await ok(["get", "tn", "ticker"])
                 #expect(ready.contains("True"), "\(ready)")
 

@@ -82,3 +82,40 @@ struct OperatorPathTests {
         }
     }
 }
+
+@Suite("Server-side apply of keyed lists")
+struct KeyedListApplyTests {
+    static func conditions(_ items: [(String, String)]) -> JSONValue {
+        ["apiVersion": "tinyflow.dev/v1alpha1", "kind": "TinyNode", "metadata": ["name": "k"],
+         "status": ["conditions": .array(items.map { ["type": .string($0.0), "status": .string($0.1), "reason": "R", "message": "",
+                                                     "lastTransitionTime": "2026-01-01T00:00:00Z"] })]]
+    }
+
+    @Test("conditions (x-kubernetes-list-type: map) are owned per element by each applier")
+    func conditionsPerElement() async throws {
+        try await withPlane { _, client in
+            try await client.installTinyNodeCRD()
+            _ = try await client.create(Fixtures.node("k"))
+            let apply = "application/apply-patch+yaml"
+            let path = Fixtures.nodes + "/k/status?fieldManager="
+            #expect(try await client.send("PATCH", path + "operator", json: Self.conditions([("Ready", "True")]), contentType: apply).status == 200)
+            let both = try await client.send("PATCH", path + "scheduler", json: Self.conditions([("Scheduled", "True")]), contentType: apply).json
+            #expect(Set(both["status"]?["conditions"]?.arrayValue?.compactMap { $0["type"]?.stringValue } ?? []) == ["Ready", "Scheduled"])
+            let operatorEntry = both["metadata"]?["managedFields"]?.arrayValue?.first { $0["manager"] == "operator" }
+            #expect(operatorEntry?["fieldsV1"]?["f:status"]?["f:conditions"]?[#"k:{"type":"Ready"}"#]?["f:status"] == [:])
+
+            let conflict = try await client.send("PATCH", path + "scheduler", json: Self.conditions([("Scheduled", "True"), ("Ready", "False")]), contentType: apply)
+            #expect(conflict.status == 409)
+            #expect(conflict.json["details"]?["causes"]?.arrayValue?.contains { $0["field"] == #".status.conditions[type="Ready"].status"# } == true)
+
+            // The operator stops applying Ready: it goes, Scheduled (the scheduler's) stays.
+            var observed = Self.conditions([])
+            observed["status"] = ["observedGeneration": 1]
+            let droppedResponse = try await client.send("PATCH", path + "operator", json: observed, contentType: apply)
+            #expect(droppedResponse.status == 200, "\(droppedResponse.json)")
+            let dropped = droppedResponse.json
+            #expect(dropped["status"]?["observedGeneration"] == 1)
+            #expect(dropped["status"]?["conditions"]?.arrayValue?.compactMap { $0["type"]?.stringValue } == ["Scheduled"])
+        }
+    }
+}

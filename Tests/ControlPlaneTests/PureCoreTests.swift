@@ -86,3 +86,49 @@ struct PureCoreTests {
         #expect(TableRenderer.humanDuration(seconds) == expected)
     }
 }
+
+@Suite("Protobuf bodies from kubectl's typed commands")
+struct ProtobufBodyTests {
+    @Test("a protobuf ConfigMap in the k8s envelope decodes to its JSON form")
+    func configMap() throws {
+        var object = ProtobufWriter()
+        object.message(1) { meta in
+            meta.string(1, "settings")
+            meta.string(3, "default")
+            meta.message(11) { $0.string(1, "app"); $0.string(2, "x") }
+        }
+        object.message(2) { $0.string(1, "a"); $0.string(2, "b") }
+        var body = KubernetesProtobuf.magic
+        var unknown = ProtobufWriter()
+        unknown.message(1) { $0.string(1, "v1"); $0.string(2, "ConfigMap") }
+        unknown.bytesField(2, object.bytes)
+        body += unknown.bytes
+        let decoded = try KubernetesProtobuf.decode(Data(body))
+        #expect(decoded == ["apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": ["name": "settings", "namespace": "default", "labels": ["app": "x"]],
+                            "data": ["a": "b"]])
+    }
+
+    @Test("other kinds are refused with 415")
+    func otherKinds() {
+        var unknown = ProtobufWriter()
+        unknown.message(1) { $0.string(1, "v1"); $0.string(2, "Pod") }
+        #expect(throws: APIError.self) { try KubernetesProtobuf.decode(Data(KubernetesProtobuf.magic + unknown.bytes)) }
+    }
+}
+
+@Suite("Field ownership of metadata")
+struct MetadataOwnershipTests {
+    @Test("finalizers are a set: two appliers each own their own finalizer")
+    func finalizersAreASet() throws {
+        let user = try ManagedFields.apply(config: ["metadata": ["name": "n", "finalizers": ["user/x"]], "spec": ["a": 1]], live: nil,
+                                           manager: "user", apiVersion: "v1", subresource: "", force: false, time: "t")
+        let both = try ManagedFields.apply(config: ["metadata": ["name": "n", "finalizers": ["tinyflow.dev/cleanup"]]], live: user,
+                                           manager: "operator", apiVersion: "v1", subresource: "", force: false, time: "t")
+        #expect(both["metadata"]?["finalizers"] == ["user/x", "tinyflow.dev/cleanup"])
+        // The operator stops applying its finalizer: only that one goes.
+        let released = try ManagedFields.apply(config: ["metadata": ["name": "n"]], live: both,
+                                               manager: "operator", apiVersion: "v1", subresource: "", force: false, time: "t")
+        #expect(released["metadata"]?["finalizers"] == ["user/x"])
+    }
+}

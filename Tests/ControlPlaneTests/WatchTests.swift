@@ -109,6 +109,7 @@ struct WatchTests {
                 _ = try await server.create(type: ResourceRegistry.configMaps, version: "v1", namespace: "default",
                                             body: ["metadata": ["name": .string("c\(index)")]], manager: "test", dryRun: false, fieldValidation: "")
             }
+            await server.waitUntilDurable()
             #expect(await server.openWatchCount == 0)
             var received = 0
             for await _ in stream { received += 1 }

@@ -30,14 +30,22 @@ enum APIResponse: Sendable {
 }
 
 extension APIServer {
-    func handle(_ request: APIRequest) -> APIResponse {
+    /// Answers one request. Whatever the answer shows — the request's own writes or
+    /// anyone else's — is on disk before it is returned.
+    func handle(_ request: APIRequest) async -> APIResponse {
+        if let storageFailure { return .json(status: 500, APIError.internalError(storageFailure).status) }
+        let response: APIResponse
         do {
-            return try route(request)
+            response = try route(request)
         } catch let error as APIError {
-            return .json(status: error.code, error.status)
+            response = .json(status: error.code, error.status)
         } catch {
-            return .json(status: 500, APIError.internalError("\(error)").status)
+            response = .json(status: 500, APIError.internalError("\(error)").status)
         }
+        if case .watch = response { return response }
+        await waitUntilDurable(resourceVersion)
+        if let storageFailure { return .json(status: 500, APIError.internalError(storageFailure).status) }
+        return response
     }
 
     private func route(_ request: APIRequest) throws -> APIResponse {
@@ -206,15 +214,16 @@ extension APIServer {
             let force = request.query["force"] == "true"
             do {
                 if let existing {
-                    let applied = try ManagedFields.apply(config: config, live: existing, manager: fieldManager, apiVersion: type.apiVersion(version),
-                                                          subresource: subresource.rawValue, force: force, time: now)
+                    let applied = try ManagedFields.applyUpgradingClientSideApply(
+                        config: config, live: existing, manager: fieldManager, apiVersion: type.apiVersion(version),
+                        subresource: subresource.rawValue, force: force, time: now, schema: type.schemas[version])
                     let (status, result) = try update(type: type, version: version, old: existing, candidate: applied, subresource: subresource,
                                                       manager: fieldManager, dryRun: dryRun, fieldValidation: fieldValidation, isApply: true, requireVersion: false)
                     return .json(status: status, present(result, type, version, table: table))
                 }
                 guard subresource == .main else { throw APIError.notFound(type, name) }
                 var applied = try ManagedFields.apply(config: config, live: nil, manager: fieldManager, apiVersion: type.apiVersion(version),
-                                                      subresource: "", force: force, time: now)
+                                                      subresource: "", force: force, time: now, schema: type.schemas[version])
                 if type.hasStatus && type.isCustom { applied["status"] = nil }
                 let created = try create(type: type, version: version, namespace: namespace, body: applied, manager: fieldManager,
                                          dryRun: dryRun, fieldValidation: fieldValidation, applyManager: true)

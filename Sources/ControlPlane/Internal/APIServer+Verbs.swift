@@ -175,7 +175,8 @@ extension APIServer {
         object = try admit(type, version: version, object, fieldValidation: fieldValidation)
         if !applyManager {
             object = ManagedFields.setting([], on: object)
-            object = ManagedFields.recordUpdate(old: nil, new: object, manager: manager, apiVersion: type.apiVersion(version), subresource: "", time: now)
+            object = ManagedFields.recordUpdate(old: nil, new: object, manager: manager, apiVersion: type.apiVersion(version), subresource: "", time: now,
+                                                schema: type.schemas[version])
         }
         if type.storageKey == ResourceRegistry.customResourceDefinitions.storageKey {
             object["status"] = crdStatus(object, now: now)
@@ -304,7 +305,7 @@ extension APIServer {
             } else {
                 new = ManagedFields.setting(ManagedFields.entries(of: old), on: new)
                 new = ManagedFields.recordUpdate(old: old, new: new, manager: manager, apiVersion: type.apiVersion(version),
-                                                 subresource: subresource.rawValue, time: now)
+                                                 subresource: subresource.rawValue, time: now, schema: type.schemas[version])
             }
         }
         if type.storageKey == ResourceRegistry.customResourceDefinitions.storageKey {

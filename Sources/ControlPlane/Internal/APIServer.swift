@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import JSONSchemaKit
 import Logging
@@ -46,7 +47,7 @@ actor APIServer {
         var timeout: Task<Void, Never>?
     }
 
-    let database: SQLiteDatabase
+    let writer: DurableWriter
     let options: APIServerOptions
     let logger: Logger
     var registry = ResourceRegistry()
@@ -60,9 +61,18 @@ actor APIServer {
     var nextWatcherID = 0
     var bookmarkTask: Task<Void, Never>?
     var serverAddress = "127.0.0.1:0"
+    /// Changes applied in memory but not yet on disk, oldest first (group commit).
+    var pending: [PendingWrite] = []
+    var flushing = false
+    /// Every change up to this resourceVersion is on disk (and has been sent to watchers).
+    var durableVersion = 0
+    var durabilityWaiters: [(version: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    /// Set when a write to disk failed: memory and disk may differ, so the server stops serving.
+    var storageFailure: String?
 
     init(databasePath: String, options: APIServerOptions, logger: Logger) throws {
-        database = try SQLiteDatabase(path: databasePath, fsync: options.fsync)
+        let database = try SQLiteDatabase(path: databasePath, fsync: options.fsync)
+        writer = DurableWriter(database: database)
         self.options = options
         self.logger = logger
         try database.execute("""
@@ -82,16 +92,18 @@ actor APIServer {
         }
         for crd in crds { if let type = ResourceRegistry.resourceType(fromCRD: crd) { registry.register(type) } }
         historyStart = resourceVersion
+        durableVersion = resourceVersion
     }
 
     /// Creates the namespaces every cluster has, on a new data directory.
-    func seedIfEmpty() {
+    func seedIfEmpty() async {
         guard objects[ResourceRegistry.namespaces.storageKey, default: [:]].isEmpty else { return }
         for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             _ = try? create(type: ResourceRegistry.namespaces, version: "v1", namespace: nil,
                             body: ["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": .string(name)]],
                             manager: "tinyflow-control-plane", dryRun: false, fieldValidation: "")
         }
+        await waitUntilDurable()
         historyStart = resourceVersion
         history.removeAll()
     }
@@ -106,53 +118,99 @@ actor APIServer {
         objectKey(namespace: object["metadata"]?["namespace"]?.stringValue, name: object["metadata"]?["name"]?.stringValue ?? "")
     }
 
-    /// Writes `object` (create or update) durably under a new resourceVersion and notifies watchers.
+    /// Stores `object` (create or update) under a new resourceVersion. The change is visible
+    /// to later requests at once; it reaches disk with the next group commit, and requests
+    /// answer only after that (see `handle`), so nothing is acknowledged before it is durable.
     func commitPut(_ type: ResourceType, _ object: JSONValue, previous: JSONValue?) throws -> JSONValue {
+        if let storageFailure { throw APIError.internalError(storageFailure) }
         let next = resourceVersion + 1
         var stored = object
         var metadata = stored["metadata"]?.objectValue ?? [:]
         metadata["resourceVersion"] = .string(String(next))
         stored["metadata"] = .object(metadata)
         let key = Self.key(of: stored)
-        let body = stored.jsonString
-        do {
-            try database.transaction {
-                try database.query(
-                    "INSERT OR REPLACE INTO objects (storage_key, object_key, resource_version, body) VALUES (?, ?, ?, ?)",
-                    [.text(type.storageKey), .text(key), .int(Int64(next)), .text(body)])
-                try database.query("INSERT OR REPLACE INTO meta (key, value) VALUES ('resourceVersion', ?)", [.int(Int64(next))])
-            }
-        } catch {
-            throw APIError.internalError("storage write failed: \(error)")
-        }
         resourceVersion = next
         objects[type.storageKey, default: [:]][key] = stored
-        record(ChangeRecord(resourceVersion: next, type: previous == nil ? "ADDED" : "MODIFIED", storageKey: type.storageKey,
-                            key: key, object: stored, previous: previous))
+        enqueue(PendingWrite(
+            operation: .put(storageKey: type.storageKey, key: key, resourceVersion: next, body: stored.jsonString),
+            change: ChangeRecord(resourceVersion: next, type: previous == nil ? "ADDED" : "MODIFIED", storageKey: type.storageKey,
+                                 key: key, object: stored, previous: previous)))
         return stored
     }
 
-    /// Removes `object` durably under a new resourceVersion and notifies watchers.
+    /// Removes `object` under a new resourceVersion (durable as for `commitPut`).
     func commitDelete(_ type: ResourceType, _ object: JSONValue) throws -> JSONValue {
+        if let storageFailure { throw APIError.internalError(storageFailure) }
         let next = resourceVersion + 1
         let key = Self.key(of: object)
-        do {
-            try database.transaction {
-                try database.query("DELETE FROM objects WHERE storage_key = ? AND object_key = ?", [.text(type.storageKey), .text(key)])
-                try database.query("INSERT OR REPLACE INTO meta (key, value) VALUES ('resourceVersion', ?)", [.int(Int64(next))])
-            }
-        } catch {
-            throw APIError.internalError("storage write failed: \(error)")
-        }
         resourceVersion = next
         objects[type.storageKey, default: [:]][key] = nil
         var final = object
         var metadata = final["metadata"]?.objectValue ?? [:]
         metadata["resourceVersion"] = .string(String(next))
         final["metadata"] = .object(metadata)
-        record(ChangeRecord(resourceVersion: next, type: "DELETED", storageKey: type.storageKey, key: key, object: final, previous: object))
+        enqueue(PendingWrite(
+            operation: .delete(storageKey: type.storageKey, key: key, resourceVersion: next),
+            change: ChangeRecord(resourceVersion: next, type: "DELETED", storageKey: type.storageKey, key: key, object: final, previous: object)))
         afterDelete(type, object)
         return final
+    }
+
+    // MARK: Group commit
+
+    private func enqueue(_ write: PendingWrite) {
+        pending.append(write)
+        startFlushIfIdle()
+    }
+
+    private func startFlushIfIdle() {
+        guard !flushing, !pending.isEmpty, storageFailure == nil else { return }
+        flushing = true
+        let batch = pending
+        pending.removeAll()
+        Task { await self.flush(batch) }
+    }
+
+    /// Writes one batch in one transaction (one fsync) off the actor, then publishes its
+    /// changes to the history and the watchers, in resourceVersion order.
+    private func flush(_ batch: [PendingWrite]) async {
+        do {
+            try await writer.write(batch.map(\.operation))
+        } catch {
+            storageFailure = "storage write failed: \(error)"
+            logger.critical("storage write failed; the control plane stops serving", metadata: ["error": "\(error)"])
+            for waiter in durabilityWaiters { waiter.continuation.resume() }
+            durabilityWaiters.removeAll()
+            flushing = false
+            return
+        }
+        for write in batch { record(write.change) }
+        durableVersion = batch.last?.change.resourceVersion ?? durableVersion
+        var remaining: [(version: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        for waiter in durabilityWaiters {
+            if waiter.version <= durableVersion { waiter.continuation.resume() } else { remaining.append(waiter) }
+        }
+        durabilityWaiters = remaining
+        flushing = false
+        startFlushIfIdle()
+    }
+
+    /// Returns once every change up to `version` is on disk (or storage failed).
+    func waitUntilDurable(_ version: Int? = nil) async {
+        let target = version ?? resourceVersion
+        guard target > durableVersion, storageFailure == nil else { return }
+        await withCheckedContinuation { continuation in
+            durabilityWaiters.append((target, continuation))
+        }
+    }
+
+    /// The objects of `type` as of `durableVersion`: memory without the changes not yet on disk.
+    func durableObjects(_ type: ResourceType) -> [String: JSONValue] {
+        var state = objects[type.storageKey] ?? [:]
+        for write in pending.reversed() where write.change.storageKey == type.storageKey {
+            state[write.change.key] = write.change.previous
+        }
+        return state
     }
 
     private func record(_ change: ChangeRecord) {
@@ -169,9 +227,10 @@ actor APIServer {
     }
 
     /// Forgets the retained history so that any watch or continue token older than now gets `410 Gone`.
-    func compactHistory() {
+    func compactHistory() async {
+        await waitUntilDurable()
         history.removeAll()
-        historyStart = resourceVersion
+        historyStart = durableVersion
     }
 
     // MARK: Watch
@@ -208,12 +267,13 @@ actor APIServer {
                     sendInitialEvents: Bool = false) -> AsyncStream<WatchItem> {
         var initial: [WatchItem] = []
         if sendInitialEvents {
-            for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
-                if let object = objects[type.storageKey]?[key], filter.matches(object) {
+            let state = durableObjects(type)
+            for key in state.keys.sorted() {
+                if let object = state[key], filter.matches(object) {
                     initial.append(.event(type: "ADDED", object: object))
                 }
             }
-            initial.append(.bookmark(resourceVersion: resourceVersion, initialEventsEnd: true))
+            initial.append(.bookmark(resourceVersion: durableVersion, initialEventsEnd: true))
         } else if let from {
             if from < historyStart {
                 let status = APIError.gone("too old resource version: \(from) (\(historyStart))").status
@@ -226,8 +286,9 @@ actor APIServer {
                 if let item = Self.filtered(change, filter) { initial.append(item) }
             }
         } else {
-            for key in (objects[type.storageKey] ?? [:]).keys.sorted() {
-                if let object = objects[type.storageKey]?[key], filter.matches(object) {
+            let state = durableObjects(type)
+            for key in state.keys.sorted() {
+                if let object = state[key], filter.matches(object) {
                     initial.append(.event(type: "ADDED", object: object))
                 }
             }
@@ -281,11 +342,12 @@ actor APIServer {
 
     private func sendBookmarks() {
         for (id, watcher) in watchers where watcher.bookmarks {
-            deliver(.bookmark(resourceVersion: resourceVersion), to: id)
+            deliver(.bookmark(resourceVersion: durableVersion), to: id)
         }
     }
 
-    func shutdown() {
+    func shutdown() async {
+        await waitUntilDurable()
         bookmarkTask?.cancel()
         bookmarkTask = nil
         closeAllWatches()
@@ -300,9 +362,64 @@ actor APIServer {
         guard version >= historyStart else {
             throw APIError.gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.")
         }
-        for change in history.reversed() where change.resourceVersion > version {
+        for change in (history + pending.map(\.change)).reversed() where change.resourceVersion > version {
             if change.storageKey == type.storageKey { state[change.key] = change.previous }
         }
         return state
+    }
+}
+
+/// A change waiting for the next group commit.
+struct PendingWrite: Sendable {
+    var operation: DurableWriter.Operation
+    var change: ChangeRecord
+}
+
+/// Owns the SQLite connection after start-up and writes batches on its own thread, so the
+/// API server keeps serving (and collecting the next batch) while a commit is fsynced.
+///
+/// `@unchecked Sendable`: the connection is used only inside `queue.async` blocks, and
+/// the API server never starts a batch before the previous one finished (`flushing`), so
+/// SQLite is never entered from two threads at once.
+final class DurableWriter: @unchecked Sendable {
+    enum Operation: Sendable {
+        case put(storageKey: String, key: String, resourceVersion: Int, body: String)
+        case delete(storageKey: String, key: String, resourceVersion: Int)
+    }
+
+    private let database: SQLiteDatabase
+    private let queue = DispatchQueue(label: "tinyflow.control-plane.sqlite")
+
+    init(database: SQLiteDatabase) {
+        self.database = database
+    }
+
+    func write(_ operations: [Operation]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            queue.async {
+                do {
+                    let database = self.database
+                    var last = 0
+                    try database.transaction {
+                        for operation in operations {
+                            switch operation {
+                            case .put(let storageKey, let key, let version, let body):
+                                try database.query(
+                                    "INSERT OR REPLACE INTO objects (storage_key, object_key, resource_version, body) VALUES (?, ?, ?, ?)",
+                                    [.text(storageKey), .text(key), .int(Int64(version)), .text(body)])
+                                last = version
+                            case .delete(let storageKey, let key, let version):
+                                try database.query("DELETE FROM objects WHERE storage_key = ? AND object_key = ?", [.text(storageKey), .text(key)])
+                                last = version
+                            }
+                        }
+                        try database.query("INSERT OR REPLACE INTO meta (key, value) VALUES ('resourceVersion', ?)", [.int(Int64(last))])
+                    }
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
     }
 }

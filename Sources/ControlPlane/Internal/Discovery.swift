@@ -28,14 +28,13 @@ enum Discovery {
     }
 
     static func groupList(registry: ResourceRegistry) -> JSONValue {
-        var groups = group(name: "x", versions: [])
-        groups = .array(registry.groups.map { entry in
+        let groups: [JSONValue] = registry.groups.map { entry in
             var g = group(name: entry.name, versions: entry.versions)
             g["kind"] = nil
             g["apiVersion"] = nil
             return g
-        })
-        return ["kind": "APIGroupList", "apiVersion": "v1", "groups": groups]
+        }
+        return ["kind": "APIGroupList", "apiVersion": "v1", "groups": .array(groups)]
     }
 
     static func resourceList(group: String, version: String, registry: ResourceRegistry) -> JSONValue {

@@ -22,7 +22,7 @@ struct HTTPGateway: Sendable {
         if ["/healthz", "/livez", "/readyz"].contains(path) {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
         }
-        guard request.headers[.authorization] == "Bearer \(token)" else {
+        guard Self.constantTimeEqual(request.headers[.authorization] ?? "", "Bearer \(token)") else {
             return json(401, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Failure",
                               "message": "Unauthorized", "reason": "Unauthorized", "code": 401])
         }
@@ -48,7 +48,15 @@ struct HTTPGateway: Sendable {
             accept: request.headers[.accept] ?? "application/json",
             userAgent: request.headers[.userAgent] ?? "unknown",
             body: Data(body.readableBytesView))
-        switch await server.handle(apiRequest) {
+        let answer = await server.handle(apiRequest)
+        if logger.logLevel <= .debug {
+            let status: String = switch answer {
+            case .json(let code, _), .raw(let code, _, _): String(code)
+            case .watch: "watch"
+            }
+            logger.debug("request", metadata: ["method": "\(apiRequest.method)", "path": "\(path)", "status": "\(status)"])
+        }
+        switch answer {
         case .json(let status, let document):
             return json(status, document)
         case .raw(let status, let contentType, let data):
@@ -91,6 +99,16 @@ struct HTTPGateway: Sendable {
         case .error(let status):
             return ["type": "ERROR", "object": status]
         }
+    }
+
+    /// Compares without stopping at the first difference, so timing does not reveal the token.
+    static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
+        let a = Array(lhs.utf8), b = Array(rhs.utf8)
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0 && a.count == b.count
     }
 
     static func parseQuery(_ query: String) -> [String: String] {

@@ -59,8 +59,11 @@ enum ManagedFields {
         "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink", "generateName",
     ]
 
-    /// Every leaf path set in `object`, excluding identity and system metadata.
-    static func paths(of object: JSONValue, subresource: String) -> Set<FieldPath> {
+    /// Every leaf path set in `object`, excluding identity and system metadata. With a
+    /// structural `schema`, lists marked `x-kubernetes-list-type: map` are owned per element
+    /// (`k:{"key":"value"}` components, plus one path for the element itself) and `set`
+    /// lists per value (`v:<json>`); other lists are atomic.
+    static func paths(of object: JSONValue, subresource: String, schema: JSONValue? = nil) -> Set<FieldPath> {
         var result: Set<FieldPath> = []
         guard let members = object.objectValue else { return result }
         for (key, value) in members {
@@ -70,20 +73,87 @@ enum ManagedFields {
             case "metadata":
                 if subresource == "status" { continue }
                 for (metaKey, metaValue) in value.objectValue ?? [:] where !ignoredMetadata.contains(metaKey) {
-                    collect(metaValue, prefix: ["metadata", metaKey], into: &result)
+                    collect(metaValue, prefix: ["metadata", metaKey], schema: childSchema(metadataSchema, metaKey), into: &result)
                 }
             default:
                 if subresource == "status" && key != "status" { continue }
-                collect(value, prefix: [key], into: &result)
+                collect(value, prefix: [key], schema: childSchema(schema, key), into: &result)
             }
         }
         return result
     }
 
-    private static func collect(_ value: JSONValue, prefix: FieldPath, into result: inout Set<FieldPath>) {
-        if case .object(let members) = value, !members.isEmpty {
-            for (key, member) in members { collect(member, prefix: prefix + [key], into: &result) }
-        } else {
+    /// ObjectMeta's list semantics: finalizers are a set, owner references are keyed by uid.
+    static let metadataSchema: JSONValue = ["type": "object", "properties": [
+        "finalizers": ["type": "array", "x-kubernetes-list-type": "set", "items": ["type": "string"]],
+        "ownerReferences": ["type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["uid"], "items": ["type": "object"]],
+    ]]
+
+    /// `schema` (or an empty one) with `metadata` described by ``metadataSchema``.
+    static func withMetadata(_ schema: JSONValue?) -> JSONValue {
+        var root = schema ?? ["type": "object"]
+        var properties = root["properties"]?.objectValue ?? [:]
+        properties["metadata"] = metadataSchema
+        root["properties"] = .object(properties)
+        return root
+    }
+
+    static func childSchema(_ schema: JSONValue?, _ key: String) -> JSONValue? {
+        guard let schema else { return nil }
+        if let property = schema["properties"]?[key] { return property }
+        if let additional = schema["additionalProperties"], additional.objectValue != nil { return additional }
+        return nil
+    }
+
+    /// `("map", keys)`, `("set", [])` or `("atomic", [])` for a list's schema.
+    static func listType(_ schema: JSONValue?) -> (type: String, keys: [String]) {
+        switch schema?["x-kubernetes-list-type"]?.stringValue {
+        case "map":
+            let keys = schema?["x-kubernetes-list-map-keys"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            return keys.isEmpty ? ("atomic", []) : ("map", keys)
+        case "set": return ("set", [])
+        default: return ("atomic", [])
+        }
+    }
+
+    /// The `k:{...}` component naming a map-list element by its keys.
+    static func elementComponent(_ element: JSONValue, keys: [String]) -> String? {
+        var identity: [String: JSONValue] = [:]
+        for key in keys {
+            guard let value = element[key] else { return nil }
+            identity[key] = value
+        }
+        return "k:" + JSONValue.object(identity).jsonString
+    }
+
+    static func isElement(_ component: String) -> Bool { component.hasPrefix("k:") || component.hasPrefix("v:") }
+
+    private static func matches(_ element: JSONValue, _ component: String) -> Bool {
+        if component.hasPrefix("v:") { return element.jsonString == String(component.dropFirst(2)) }
+        guard let identity = try? JSONValue(parsing: Data(component.dropFirst(2).utf8)).objectValue else { return false }
+        return identity.allSatisfy { element[$0.key] == $0.value }
+    }
+
+    private static func collect(_ value: JSONValue, prefix: FieldPath, schema: JSONValue?, into result: inout Set<FieldPath>) {
+        switch value {
+        case .object(let members) where !members.isEmpty:
+            for (key, member) in members { collect(member, prefix: prefix + [key], schema: childSchema(schema, key), into: &result) }
+        case .array(let elements) where elements.isEmpty && listType(schema).type != "atomic":
+            break  // An empty keyed list claims no element.
+        case .array(let elements) where listType(schema).type == "map":
+            let keys = listType(schema).keys
+            let items = schema?["items"]
+            for element in elements {
+                guard let component = elementComponent(element, keys: keys) else { result.insert(prefix); continue }
+                let path = prefix + [component]
+                result.insert(path)
+                for (key, member) in element.objectValue ?? [:] {
+                    collect(member, prefix: path + [key], schema: childSchema(items, key), into: &result)
+                }
+            }
+        case .array(let elements) where listType(schema).type == "set":
+            for element in elements { result.insert(prefix + ["v:" + element.jsonString]) }
+        default:
             result.insert(prefix)
         }
     }
@@ -91,14 +161,25 @@ enum ManagedFields {
     static func value(at path: FieldPath, in object: JSONValue) -> JSONValue? {
         var current = object
         for key in path {
-            guard let next = current[key] else { return nil }
-            current = next
+            if isElement(key), case .array(let elements) = current {
+                guard let match = elements.first(where: { matches($0, key) }) else { return nil }
+                current = match
+            } else {
+                guard let next = current[key] else { return nil }
+                current = next
+            }
         }
         return current
     }
 
     static func removing(_ path: FieldPath, from object: JSONValue) -> JSONValue {
-        guard let first = path.first, case .object(var members) = object else { return object }
+        guard let first = path.first else { return object }
+        if isElement(first), case .array(var elements) = object {
+            guard let index = elements.firstIndex(where: { matches($0, first) }) else { return object }
+            if path.count == 1 { elements.remove(at: index) } else { elements[index] = removing(Array(path.dropFirst()), from: elements[index]) }
+            return .array(elements)
+        }
+        guard case .object(var members) = object else { return object }
         if path.count == 1 {
             members[first] = nil
         } else if let child = members[first] {
@@ -109,6 +190,14 @@ enum ManagedFields {
         return .object(members)
     }
 
+    /// Whether owning `a` and `b` clash: the same field, or one inside the other, except that
+    /// owning a list element itself (`k:`/`v:`) does not own the element's fields.
+    static func clashes(_ a: FieldPath, _ b: FieldPath) -> Bool {
+        let (short, long) = a.count <= b.count ? (a, b) : (b, a)
+        guard Array(long.prefix(short.count)) == short else { return false }
+        return short.count == long.count || !(short.last.map(isElement) ?? false)
+    }
+
     static func overlaps(_ a: FieldPath, _ b: FieldPath) -> Bool {
         a.count <= b.count ? Array(b.prefix(a.count)) == a : Array(a.prefix(b.count)) == b
     }
@@ -117,7 +206,7 @@ enum ManagedFields {
         var root: [String: JSONValue] = [:]
         func insert(_ path: ArraySlice<String>, into node: inout [String: JSONValue]) {
             guard let first = path.first else { return }
-            let key = "f:" + first
+            let key = isElement(first) ? first : "f:" + first
             var child = node[key]?.objectValue ?? [:]
             if path.count == 1 {
                 if !child.isEmpty { child["."] = [:] }
@@ -164,17 +253,18 @@ enum ManagedFields {
 
     /// Records an update (create, PUT, non-apply PATCH) by `manager`: it gains every
     /// changed field; other managers lose the fields it changed or removed.
-    static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, apiVersion: String, subresource: String, time: String) -> JSONValue {
+    static func recordUpdate(old: JSONValue?, new: JSONValue, manager: String, apiVersion: String, subresource: String, time: String,
+                             schema: JSONValue? = nil) -> JSONValue {
         var entries = old.map(Self.entries(of:)) ?? []
-        let oldPaths = old.map { paths(of: $0, subresource: subresource) } ?? []
-        let newPaths = paths(of: new, subresource: subresource)
+        let oldPaths = old.map { paths(of: $0, subresource: subresource, schema: schema) } ?? []
+        let newPaths = paths(of: new, subresource: subresource, schema: schema)
         var changed: Set<FieldPath> = []
         for path in newPaths where old.flatMap({ value(at: path, in: $0) }) != value(at: path, in: new) { changed.insert(path) }
         let removed = oldPaths.subtracting(newPaths).filter { value(at: $0, in: new) == nil }
         guard !changed.isEmpty || !removed.isEmpty else { return ManagedFields.setting(entries, on: new) }
         for index in entries.indices {
             entries[index].fields = entries[index].fields.filter { owned in
-                !changed.contains(where: { overlaps($0, owned) }) && !removed.contains(where: { overlaps($0, owned) })
+                !changed.contains(where: { clashes($0, owned) }) && !removed.contains(where: { clashes($0, owned) })
             }
         }
         let mine = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: time, subresource: subresource, fields: [])
@@ -191,10 +281,11 @@ enum ManagedFields {
     }
 
     /// Server-side apply of `config` by `manager` onto `live` (nil when creating).
-    static func apply(config: JSONValue, live: JSONValue?, manager: String, apiVersion: String, subresource: String, force: Bool, time: String) throws(ApplyConflict) -> JSONValue {
+    static func apply(config: JSONValue, live: JSONValue?, manager: String, apiVersion: String, subresource: String, force: Bool, time: String,
+                      schema: JSONValue? = nil) throws(ApplyConflict) -> JSONValue {
         let base: JSONValue = live ?? .object([:])
         var entries = entries(of: base)
-        let configPaths = paths(of: config, subresource: subresource)
+        let configPaths = paths(of: config, subresource: subresource, schema: schema)
         let me = ManagedFieldsEntry(manager: manager, operation: "Apply", apiVersion: apiVersion, time: time, subresource: subresource, fields: configPaths)
         let previous = entries.first(where: { $0.sameOwner(me) })?.fields ?? []
 
@@ -202,7 +293,7 @@ enum ManagedFields {
         for (index, entry) in entries.enumerated() where !entry.sameOwner(me) && entry.subresource == subresource {
             var lost: Set<FieldPath> = []
             for owned in entry.fields {
-                for path in configPaths where overlaps(path, owned) {
+                for path in configPaths where clashes(path, owned) && !(path.last.map(isElement) ?? false) {
                     if value(at: path, in: config) != value(at: path, in: base) {
                         lost.insert(owned)
                         conflicts.append((entry.manager, entry.apiVersion, path))
@@ -219,10 +310,11 @@ enum ManagedFields {
 
         var result = base
         let ownedByOthers = entries.filter { !$0.sameOwner(me) }.flatMap(\.fields)
-        for path in previous.subtracting(configPaths) where !ownedByOthers.contains(where: { overlaps($0, path) }) {
+        for path in previous.subtracting(configPaths).sorted(by: { $0.count < $1.count })
+        where !ownedByOthers.contains(where: { overlaps($0, path) }) {
             result = removing(path, from: result)
         }
-        result = merge(result, config)
+        result = merge(result, config, schema: withMetadata(schema))
         if let index = entries.firstIndex(where: { $0.sameOwner(me) }) {
             entries[index] = me
         } else {
@@ -231,26 +323,81 @@ enum ManagedFields {
         return setting(entries, on: result)
     }
 
-    /// Deep merge where maps merge and everything else (lists included) replaces.
-    static func merge(_ base: JSONValue, _ overlay: JSONValue) -> JSONValue {
-        guard case .object(var members) = base, case .object(let overlayMembers) = overlay else { return overlay }
-        for (key, value) in overlayMembers {
-            if key == "managedFields" { continue }
-            members[key] = members[key].map { merge($0, value) } ?? value
+    /// `apply`, plus the API server's upgrade path from client-side apply: when the applier is
+    /// `kubectl` (server-side) and every conflict is on a field recorded in the object's
+    /// `kubectl.kubernetes.io/last-applied-configuration`, the apply goes through as forced,
+    /// so `kubectl apply --server-side` takes over objects `kubectl apply` created.
+    static func applyUpgradingClientSideApply(config: JSONValue, live: JSONValue, manager: String, apiVersion: String, subresource: String,
+                                              force: Bool, time: String, schema: JSONValue?) throws(ApplyConflict) -> JSONValue {
+        do {
+            return try apply(config: config, live: live, manager: manager, apiVersion: apiVersion, subresource: subresource,
+                             force: force, time: time, schema: schema)
+        } catch {
+            guard manager == "kubectl",
+                  let annotation = live["metadata"]?["annotations"]?["kubectl.kubernetes.io/last-applied-configuration"]?.stringValue,
+                  let lastApplied = try? JSONValue(parsing: Data(annotation.utf8))
+            else { throw error }
+            let allowed = paths(of: lastApplied, subresource: subresource, schema: schema)
+            guard error.conflicts.allSatisfy({ conflict in allowed.contains { clashes($0, conflict.path) } }) else { throw error }
+            return try apply(config: config, live: live, manager: manager, apiVersion: apiVersion, subresource: subresource,
+                             force: true, time: time, schema: schema)
         }
-        return .object(members)
+    }
+
+    /// Deep merge: maps merge, map-lists merge by key, set-lists unite, everything else replaces.
+    static func merge(_ base: JSONValue, _ overlay: JSONValue, schema: JSONValue? = nil) -> JSONValue {
+        switch (base, overlay) {
+        case (.object(var members), .object(let overlayMembers)):
+            for (key, value) in overlayMembers where key != "managedFields" {
+                let child = schema.flatMap { _ in childSchema(schema, key) }
+                members[key] = members[key].map { merge($0, value, schema: child) } ?? value
+            }
+            return .object(members)
+        case (.array(var elements), .array(let overlayElements)):
+            let list = listType(schema)
+            switch list.type {
+            case "map":
+                for element in overlayElements {
+                    if let component = elementComponent(element, keys: list.keys),
+                       let index = elements.firstIndex(where: { elementComponent($0, keys: list.keys) == component }) {
+                        elements[index] = merge(elements[index], element, schema: schema?["items"])
+                    } else {
+                        elements.append(element)
+                    }
+                }
+                return .array(elements)
+            case "set":
+                for element in overlayElements where !elements.contains(element) { elements.append(element) }
+                return .array(elements)
+            default:
+                return overlay
+            }
+        default:
+            return overlay
+        }
+    }
+
+    /// A path as structured-merge-diff prints it: `.status.conditions[type="Ready"].status`.
+    static func render(_ path: FieldPath) -> String {
+        path.map { component -> String in
+            if component.hasPrefix("k:"), let identity = try? JSONValue(parsing: Data(component.dropFirst(2).utf8)).objectValue {
+                return "[" + identity.keys.sorted().map { "\($0)=\(identity[$0]?.jsonString ?? "")" }.joined(separator: ",") + "]"
+            }
+            if component.hasPrefix("v:") { return "[=\(component.dropFirst(2))]" }
+            return "." + component
+        }.joined()
     }
 
     static func conflictMessage(_ conflict: ApplyConflict) -> (String, [JSONValue]) {
         let causes: [JSONValue] = conflict.conflicts.map {
             ["reason": "FieldManagerConflict", "message": .string("conflict with \"\($0.manager)\" using \($0.apiVersion)"),
-             "field": .string("." + $0.path.joined(separator: "."))]
+             "field": .string(render($0.path))]
         }
         let count = conflict.conflicts.count
         var message = "Apply failed with \(count) conflict\(count == 1 ? "" : "s"): "
         var byManager: [(String, String, [String])] = []
         for item in conflict.conflicts {
-            let field = "." + item.path.joined(separator: ".")
+            let field = render(item.path)
             if let index = byManager.firstIndex(where: { $0.0 == item.manager }) { byManager[index].2.append(field) } else { byManager.append((item.manager, item.apiVersion, [field])) }
         }
         message += byManager.map { manager, version, fields in

@@ -30,6 +30,12 @@ struct ProtobufWriter {
         varint(value ? 1 : 0)
     }
 
+    mutating func bytesField(_ field: Int, _ value: [UInt8]) {
+        tag(field, 2)
+        varint(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
     mutating func message(_ field: Int, _ build: (inout ProtobufWriter) -> Void) {
         var inner = ProtobufWriter()
         build(&inner)

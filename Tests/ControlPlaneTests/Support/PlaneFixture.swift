@@ -62,14 +62,15 @@ extension JSONValue {
 }
 
 /// Waits until `condition` holds, polling, or fails after `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ what: String = "condition", _ condition: () async throws -> Bool) async throws {
+func eventually(timeout: Duration = .seconds(10), _ what: String = "condition", context: () -> String = { "" },
+                _ condition: () async throws -> Bool) async throws {
     let clock = ContinuousClock()
     let deadline = clock.now + timeout
     while clock.now < deadline {
         if try await condition() { return }
         try await Task.sleep(for: .milliseconds(20))
     }
-    Issue.record("timed out waiting for \(what)")
+    Issue.record("timed out waiting for \(what) \(context())")
     throw CancellationError()
 }
 

@@ -4,6 +4,8 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
+struct TestClientError: Error, CustomStringConvertible { var description: String }
+
 /// A response read by ``TestHTTPClient``.
 struct TestResponse: Sendable {
     var status: Int
@@ -52,10 +54,17 @@ struct TestHTTPClient: Sendable {
               contentType: String = "application/json", headers: [String: String] = [:]) async throws -> TestResponse {
         let payload = try raw ?? body.map { try $0.jsonData() } ?? Data()
         let channel = try await connect()
+        var phase = "connected"
+        do {
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(head(method, path, bodyLength: payload.count, contentType: contentType, headers: headers)))
-            if !payload.isEmpty { try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: payload)))) }
-            try await outbound.write(.end(nil))
+            phase = "write"
+            // One write for the whole request: the server may answer and close (Connection: close)
+            // as soon as it has the body, before a separately written (empty) end part.
+            var parts: [HTTPClientRequestPart] = [.head(head(method, path, bodyLength: payload.count, contentType: contentType, headers: headers))]
+            if !payload.isEmpty { parts.append(.body(.byteBuffer(ByteBuffer(bytes: payload)))) }
+            parts.append(.end(nil))
+            try await outbound.write(contentsOf: parts)
+            phase = "read"
             var response = TestResponse(status: 0, headers: [:], body: Data())
             for try await part in inbound {
                 switch part {
@@ -70,6 +79,9 @@ struct TestHTTPClient: Sendable {
             }
             return response
         }
+        } catch {
+            throw TestClientError(description: "\(method) \(path) failed in phase \(phase): \(error)")
+        }
     }
 
     /// Opens a watch (or any streaming GET) and yields each newline-delimited JSON document.
@@ -80,8 +92,7 @@ struct TestHTTPClient: Sendable {
                 do {
                     let channel = try await connect()
                     try await channel.executeThenClose { inbound, outbound in
-                        try await outbound.write(.head(head("GET", path, bodyLength: 0, contentType: "", headers: headers)))
-                        try await outbound.write(.end(nil))
+                        try await outbound.write(contentsOf: [.head(head("GET", path, bodyLength: 0, contentType: "", headers: headers)), .end(nil)])
                         var pending = Data()
                         for try await part in inbound {
                             switch part {
