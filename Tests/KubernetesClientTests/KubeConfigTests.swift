@@ -162,6 +162,24 @@ struct KubeConfigTests {
         }
     }
 
+    @Test("exec credentials fail only when the selected user depends on them")
+    func execCredentials() throws {
+        let config = try KubeConfig.parse("""
+            current-context: plain
+            clusters: [{name: k, cluster: {server: "https://k.example"}}]
+            users:
+            - {name: cloud, user: {exec: {command: gke-gcloud-auth-plugin}}}
+            - {name: plain, user: {token: t}}
+            contexts:
+            - {name: cloud, context: {cluster: k, user: cloud}}
+            - {name: plain, context: {cluster: k, user: plain}}
+            """, file: "/tmp/kc")
+        #expect(try ClientConfiguration(kubeconfig: config).credentials == .bearerToken("t"))
+        let error = #expect(throws: ConfigurationError.self) { try ClientConfiguration(kubeconfig: config, context: "cloud") }
+        #expect(error?.field == "users[0].user.exec")
+        #expect(error?.file == "/tmp/kc")
+    }
+
     @Test("a context naming a missing cluster is an error naming the context")
     func missingCluster() throws {
         let config = try KubeConfig.parse("""

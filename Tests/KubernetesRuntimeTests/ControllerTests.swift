@@ -4,6 +4,8 @@ import Foundation
 import KubernetesClient
 import KubernetesModels
 import KubernetesRuntime
+import Logging
+import ServiceLifecycle
 import Synchronization
 import TestSupport
 import Testing
@@ -188,6 +190,37 @@ struct ControllerTests {
                     return gone && external.withLock { $0.isEmpty }
                 }
             }
+        }
+    }
+
+    @Test("owned objects reconcile their owner; graceful shutdown stops the controller")
+    func ownsAndShutdown() async throws {
+        try await withPlane { _, client in
+            let configMaps = client.api(ConfigMap.self)
+            let owner = try await configMaps.create(configMap("owner"))
+            let log = AttemptLog()
+            var configuration = ControllerConfiguration(name: "owner", workers: 1)
+            configuration.watcher = fastWatcher()
+            let controller = Controller(
+                api: configMaps, configuration: configuration,
+                predicate: Predicate { _, new in new?.metadata.ownerReferences == nil }
+            ) { object, _ in
+                log.begin(object.metadata.name ?? "")
+                log.end(object.metadata.name ?? "")
+                return .done
+            }
+            controller.owns(configMaps, configuration: fastWatcher())
+            let group = ServiceGroup(configuration: .init(services: [controller], logger: Logger(label: "test")))
+            let running = Task { try await group.run() }
+            try await eventually("owner reconciled") { log.count("owner") == 1 }
+            var child = configMap("child")
+            child.metadata.ownerReferences = [OwnerReference(
+                apiVersion: "v1", kind: "ConfigMap", name: "owner", uid: owner.metadata.uid ?? "", controller: true)]
+            _ = try await configMaps.create(child)
+            try await eventually("the owned object's change reconciles the owner") { log.count("owner") >= 2 }
+            #expect(log.count("child") == 0)
+            await group.triggerGracefulShutdown()
+            try await running.value
         }
     }
 

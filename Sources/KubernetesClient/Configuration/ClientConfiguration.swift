@@ -97,6 +97,10 @@ public struct ClientConfiguration: Sendable {
                 credentials = .tokenFile(path: tokenFile)
             } else if let token = user.token {
                 credentials = .bearerToken(token)
+            } else if let unsupported = user.unsupportedCredentials {
+                throw ConfigurationError(
+                    file: user.file, field: unsupported,
+                    message: "exec and auth-provider credentials are not supported; use a token, a token file or a client certificate")
             }
         }
     }

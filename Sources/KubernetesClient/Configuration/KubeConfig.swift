@@ -73,6 +73,9 @@ public struct KubeConfig: Sendable, Hashable {
         public var clientCertificatePEM: Data?
         /// The PEM private key of the client certificate.
         public var clientKeyPEM: Data?
+        /// The field of credentials this client cannot use (`exec`, `auth-provider`), if the
+        /// user has them; an error only when the user is selected and has nothing else.
+        public var unsupportedCredentials: String?
         /// The file this user was read from.
         public var file: String?
 
@@ -185,9 +188,8 @@ public struct KubeConfig: Sendable, Hashable {
                 let missing = user.clientKeyPEM == nil ? "client-key-data" : "client-certificate-data"
                 throw reader.error("\(bodyPath).\(missing)", "a client certificate needs both a certificate and a key")
             }
-            if body["exec"] != nil || body["auth-provider"] != nil {
-                throw reader.error(bodyPath, "exec and auth-provider credentials are not supported; use a token or a client certificate")
-            }
+            if body["exec"] != nil { user.unsupportedCredentials = "\(bodyPath).exec" }
+            if body["auth-provider"] != nil { user.unsupportedCredentials = "\(bodyPath).auth-provider" }
             user.file = file
             config.users[name] = user
         }
