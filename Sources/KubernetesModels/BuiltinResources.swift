@@ -2,9 +2,13 @@ import Foundation
 
 /// A `coordination.k8s.io/v1` Lease: the lock behind leader election.
 public struct Lease: KubernetesObject, Hashable {
+    /// `coordination.k8s.io/v1`.
     public static let apiVersion = "coordination.k8s.io/v1"
+    /// `Lease`.
     public static let kind = "Lease"
+    /// `leases`.
     public static let plural = "leases"
+    /// Leases live in namespaces.
     public static let isNamespaced = true
 
     /// Always `coordination.k8s.io/v1`.
@@ -101,9 +105,13 @@ public struct ObjectReference: Codable, Sendable, Hashable {
 
 /// An `events.k8s.io/v1` Event: a report of something notable that happened to an object.
 public struct Event: KubernetesObject, Hashable {
+    /// `events.k8s.io/v1`.
     public static let apiVersion = "events.k8s.io/v1"
+    /// `Event`.
     public static let kind = "Event"
+    /// `events`.
     public static let plural = "events"
+    /// Events live in namespaces.
     public static let isNamespaced = true
 
     /// Always `events.k8s.io/v1`.
@@ -189,9 +197,13 @@ public struct Event: KubernetesObject, Hashable {
 
 /// A core `v1` ConfigMap: string data by key.
 public struct ConfigMap: KubernetesObject, Hashable {
+    /// `v1`.
     public static let apiVersion = "v1"
+    /// `ConfigMap`.
     public static let kind = "ConfigMap"
+    /// `configmaps`.
     public static let plural = "configmaps"
+    /// ConfigMaps live in namespaces.
     public static let isNamespaced = true
 
     /// Always `v1`.

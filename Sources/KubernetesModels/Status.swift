@@ -98,6 +98,7 @@ public struct MicroTime: Sendable, Hashable, Comparable, Codable, CustomStringCo
     /// The current time.
     public static func now() -> MicroTime { MicroTime(Date()) }
 
+    /// Decodes an RFC 3339 string.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
@@ -108,6 +109,7 @@ public struct MicroTime: Sendable, Hashable, Comparable, Codable, CustomStringCo
         self.init(date)
     }
 
+    /// Encodes ``description``.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(description)
@@ -134,5 +136,6 @@ public struct MicroTime: Sendable, Hashable, Comparable, Codable, CustomStringCo
         return base.date.addingTimeInterval(fraction)
     }
 
+    /// Earlier instants sort first.
     public static func < (lhs: MicroTime, rhs: MicroTime) -> Bool { lhs.date < rhs.date }
 }

@@ -22,6 +22,7 @@ public struct ObjectKey: Hashable, Sendable, Comparable, CustomStringConvertible
     /// `namespace/name` or `name`.
     public var description: String { namespace.map { "\($0)/\(name)" } ?? name }
 
+    /// Orders keys by ``description``.
     public static func < (lhs: ObjectKey, rhs: ObjectKey) -> Bool { lhs.description < rhs.description }
 }
 
