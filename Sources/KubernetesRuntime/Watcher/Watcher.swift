@@ -59,6 +59,7 @@ public struct Watcher<K: KubernetesObject>: Sendable {
         var machine = WatcherStateMachine<K>()
         var iterator: WatchStream<K>.AsyncIterator?
         var failures = 0
+        var consecutiveGone = 0
         var listParameters = ListParameters(labelSelector: configuration.labelSelector, fieldSelector: configuration.fieldSelector)
         listParameters.limit = configuration.pageSize
         var watchParameters = WatchParameters(
@@ -82,9 +83,11 @@ public struct Watcher<K: KubernetesObject>: Sendable {
                     if let event = try await iterator?.next() {
                         if let output = machine.watchEventReceived(event) { emit(output) }
                         failures = 0
+                        consecutiveGone = 0
                     } else {
                         iterator = nil
                         machine.watchEnded()
+                        consecutiveGone = 0
                     }
                 }
             } catch {
@@ -92,8 +95,10 @@ public struct Watcher<K: KubernetesObject>: Sendable {
                 if Task.isCancelled { return }
                 machine.failed(error)
                 if (error as? KubernetesError)?.isGone == true {
+                    consecutiveGone += 1
                     logger.info("watch expired (410); relisting", metadata: ["resource": "\(K.plural)"])
-                    continue  // relist at once
+                    // Relist at once; only a server that keeps answering 410 right after a relist is backed off.
+                    if consecutiveGone == 1 { continue }
                 }
                 let delay = configuration.backoff.delay(attempt: failures)
                 failures += 1
