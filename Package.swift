@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "ControlPlane", targets: ["ControlPlane"]),
         .library(name: "GRPCTransport", targets: ["GRPCTransport"]),
         .library(name: "ModuleHostApp", targets: ["ModuleHostApp"]),
+        .library(name: "KubernetesClient", targets: ["KubernetesClient"]),
+        .library(name: "KubernetesRuntime", targets: ["KubernetesRuntime"]),
         .executable(name: "tinyflow-bench", targets: ["tinyflow-bench"]),
     ],
     dependencies: [
@@ -40,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
         .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
@@ -189,6 +193,37 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // A Kubernetes API client: configuration, a request layer without I/O, typed `Api<K>`, watches.
+        .target(
+            name: "KubernetesClient",
+            dependencies: [
+                "KubernetesModels",
+                "JSONSchemaKit",
+                "Manifests",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The controller runtime: watcher, reflector cache, work queue, controller, leader election.
+        .target(
+            name: "KubernetesRuntime",
+            dependencies: [
+                "KubernetesClient",
+                "KubernetesModels",
+                "JSONSchemaKit",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Reconciles TinyNode/TinyModule/TinyFlow resources into running nodes.
         .target(
             name: "Operator",
@@ -312,6 +347,28 @@ let package = Package(
         .testTarget(
             name: "ModuleHostAppTests",
             dependencies: ["ModuleHostApp", "GRPCTransport", "ModuleHost", "ComponentKit", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KubernetesClientTests",
+            dependencies: [
+                "KubernetesClient", "KubernetesModels", "CRDModels", "ControlPlane", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "KubernetesRuntimeTests",
+            dependencies: [
+                "KubernetesRuntime", "KubernetesClient", "KubernetesModels", "CRDModels", "ControlPlane",
+                "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

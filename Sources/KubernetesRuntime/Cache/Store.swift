@@ -1,0 +1,150 @@
+public import KubernetesModels
+import Synchronization
+
+/// Identifies an object: namespace (nil for cluster-scoped) and name.
+public struct ObjectKey: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// The namespace, nil for cluster-scoped objects.
+    public var namespace: String?
+    /// The name.
+    public var name: String
+
+    /// Creates a key.
+    public init(namespace: String?, name: String) {
+        self.namespace = namespace
+        self.name = name
+    }
+
+    /// The key of `object`.
+    public init<K: KubernetesObject>(_ object: K) {
+        self.init(namespace: object.metadata.namespace, name: object.metadata.name ?? "")
+    }
+
+    /// `namespace/name` or `name`.
+    public var description: String { namespace.map { "\($0)/\(name)" } ?? name }
+
+    /// Orders keys by ``description``.
+    public static func < (lhs: ObjectKey, rhs: ObjectKey) -> Bool { lhs.description < rhs.description }
+}
+
+/// A change the store took in: the object before and after (nil when absent).
+public struct StoreChange<K: KubernetesObject>: Sendable {
+    /// The key.
+    public var key: ObjectKey
+    /// The object before the change, if it was cached.
+    public var old: K?
+    /// The object after the change, nil if deleted.
+    public var new: K?
+}
+
+/// The reflector's cache: the objects a watcher has seen, by key and by
+/// index. A relist replaces everything at once, so readers never see a mix of
+/// the old and new lists.
+public final class Store<K: KubernetesObject>: Sendable {
+    /// Computes the index values of an object, e.g. `spec.module` for TinyNodes.
+    public typealias IndexFunction = @Sendable (K) -> [String]
+
+    private struct Contents {
+        var objects: [ObjectKey: K] = [:]
+        var indexes: [String: [String: Set<ObjectKey>]] = [:]
+        var ready = false
+        var readyWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let indexers: [String: IndexFunction]
+    private let contents = Mutex(Contents())
+
+    /// A store maintaining the named indexes.
+    public init(indexers: [String: IndexFunction] = [:]) { self.indexers = indexers }
+
+    /// Applies a watcher event; returns what changed (for predicates and mappers).
+    @discardableResult
+    public func apply(_ event: WatcherEvent<K>) -> [StoreChange<K>] {
+        switch event {
+        case .restarted(let objects):
+            var fresh: [ObjectKey: K] = [:]
+            for object in objects { fresh[ObjectKey(object)] = object }
+            var indexes: [String: [String: Set<ObjectKey>]] = [:]
+            for (key, object) in fresh { Self.index(object, key: key, into: &indexes, with: indexers) }
+            let (old, waiters) = contents.withLock { state in
+                let old = state.objects
+                state.objects = fresh
+                state.indexes = indexes
+                state.ready = true
+                let waiters = state.readyWaiters
+                state.readyWaiters = []
+                return (old, waiters)
+            }
+            for waiter in waiters { waiter.resume() }
+            var changes: [StoreChange<K>] = []
+            for (key, object) in fresh { changes.append(StoreChange(key: key, old: old[key], new: object)) }
+            for (key, object) in old where fresh[key] == nil { changes.append(StoreChange(key: key, old: object, new: nil)) }
+            return changes
+        case .applied(let object):
+            let key = ObjectKey(object)
+            let old = contents.withLock { state in
+                let old = state.objects.updateValue(object, forKey: key)
+                if let old { Self.unindex(old, key: key, from: &state.indexes, with: indexers) }
+                Self.index(object, key: key, into: &state.indexes, with: indexers)
+                return old
+            }
+            return [StoreChange(key: key, old: old, new: object)]
+        case .deleted(let object):
+            let key = ObjectKey(object)
+            let old = contents.withLock { state in
+                let old = state.objects.removeValue(forKey: key)
+                if let old { Self.unindex(old, key: key, from: &state.indexes, with: indexers) }
+                return old
+            }
+            return [StoreChange(key: key, old: old ?? object, new: nil)]
+        }
+    }
+
+    /// The cached object with `key`.
+    public func get(_ key: ObjectKey) -> K? { contents.withLock { $0.objects[key] } }
+
+    /// Every cached object.
+    public var objects: [K] { contents.withLock { Array($0.objects.values) } }
+
+    /// Every cached key.
+    public var keys: [ObjectKey] { contents.withLock { Array($0.objects.keys) } }
+
+    /// How many objects are cached.
+    public var count: Int { contents.withLock { $0.objects.count } }
+
+    /// The objects whose index `name` contains `value`.
+    public func byIndex(_ name: String, _ value: String) -> [K] {
+        contents.withLock { state in
+            (state.indexes[name]?[value] ?? []).compactMap { state.objects[$0] }
+        }
+    }
+
+    /// Whether the first list has been stored.
+    public var isReady: Bool { contents.withLock { $0.ready } }
+
+    /// Returns once the first list has been stored.
+    public func waitUntilReady() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = contents.withLock { state in
+                if state.ready { return true }
+                state.readyWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    private static func index(_ object: K, key: ObjectKey, into indexes: inout [String: [String: Set<ObjectKey>]], with indexers: [String: IndexFunction]) {
+        for (name, function) in indexers {
+            for value in function(object) { indexes[name, default: [:]][value, default: []].insert(key) }
+        }
+    }
+
+    private static func unindex(_ object: K, key: ObjectKey, from indexes: inout [String: [String: Set<ObjectKey>]], with indexers: [String: IndexFunction]) {
+        for (name, function) in indexers {
+            for value in function(object) {
+                indexes[name]?[value]?.remove(key)
+                if indexes[name]?[value]?.isEmpty == true { indexes[name]?[value] = nil }
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+public import KubernetesClient
+public import KubernetesModels
+public import Logging
+public import Metrics
+public import ServiceLifecycle
+import Synchronization
+
+/// What a reconcile asks for next.
+public enum ReconcileAction: Sendable, Hashable {
+    /// Nothing until the object (or something mapped to it) changes.
+    case done
+    /// Reconcile again after this delay (e.g. to poll external state).
+    case requeue(after: Duration)
+}
+
+/// What a reconcile is told besides the object.
+public struct ReconcileContext: Sendable {
+    /// The object's key.
+    public var key: ObjectKey
+    /// How many times in a row this key failed before.
+    public var failures: Int
+    /// A logger with the key in its metadata.
+    public var logger: Logger
+}
+
+/// How a ``Controller`` runs.
+public struct ControllerConfiguration: Sendable {
+    /// The name in logs and metrics (`controller` label).
+    public var name: String
+    /// How many keys are reconciled at once (never the same key twice).
+    public var workers: Int = 2
+    /// How the primary resource is watched.
+    public var watcher: WatcherConfiguration = WatcherConfiguration()
+    /// The first per-key retry delay after a failed reconcile.
+    public var baseRetryDelay: Duration = .milliseconds(5)
+    /// The largest per-key retry delay.
+    public var maxRetryDelay: Duration = .seconds(1000)
+    /// The overall rate of retries, keys per second.
+    public var retryRate: Double = 10
+    /// The burst of the overall retry bucket.
+    public var retryBurst: Int = 100
+    /// Only reconcile while this says the process leads (nil: always).
+    public var leadership: LeadershipState?
+    /// Where metrics go (nil: the bootstrapped `MetricsSystem`).
+    public var metricsFactory: (any MetricsFactory)?
+
+    /// A configuration named `name`.
+    public init(name: String, workers: Int = 2) {
+        self.name = name
+        self.workers = workers
+    }
+}
+
+/// Reconciles objects of kind `K`: watches them (and mapped secondary
+/// resources) into a cache, queues the keys of changes that pass the
+/// predicate, and runs `reconcile` on N workers — never two at once for one
+/// key, retrying failures with per-key exponential backoff. Only reconciles
+/// while its ``ControllerConfiguration/leadership`` (if any) says it leads;
+/// losing leadership cancels in-flight reconciles and stops taking keys.
+public final class Controller<K: KubernetesObject>: Service {
+    /// Reconciles one object.
+    public typealias Reconciler = @Sendable (K, ReconcileContext) async throws -> ReconcileAction
+
+    /// The primary API.
+    public let api: Api<K>
+    /// The primary cache.
+    public let store: Store<K>
+    /// The queue of keys to reconcile.
+    public let queue: WorkQueue<ObjectKey>
+    /// How the controller runs.
+    public let configuration: ControllerConfiguration
+    private let predicate: Predicate<K>
+    private let reconcile: Reconciler
+    private let logger: Logger
+    private let metrics: ControllerMetrics
+    private let sources = Mutex<[@Sendable (WorkQueue<ObjectKey>) async -> Void]>([])
+
+    /// A controller of `api`'s objects. The default predicate,
+    /// ``Predicate/generationChanged``, skips status-only writes (including the
+    /// controller's own).
+    public init(
+        api: Api<K>, configuration: ControllerConfiguration, predicate: Predicate<K> = .generationChanged,
+        indexers: [String: Store<K>.IndexFunction] = [:], logger: Logger = Logger(label: "tinyflow.controller"),
+        reconcile: @escaping Reconciler
+    ) {
+        self.api = api
+        self.configuration = configuration
+        self.predicate = predicate
+        self.reconcile = reconcile
+        var logger = logger
+        logger[metadataKey: "controller"] = "\(configuration.name)"
+        self.logger = logger
+        let metrics = ControllerMetrics(name: configuration.name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
+        self.metrics = metrics
+        self.store = Store(indexers: indexers)
+        self.queue = WorkQueue(
+            baseDelay: configuration.baseRetryDelay, maxDelay: configuration.maxRetryDelay, rate: configuration.retryRate,
+            burst: configuration.retryBurst, onDepthChange: { metrics.depth.record($0) })
+    }
+
+    /// Also watches `secondary` objects and reconciles the primary keys `mapper` returns for each change.
+    /// Call before ``run()``.
+    public func watches<S: KubernetesObject>(
+        _ secondary: Api<S>, configuration watcherConfiguration: WatcherConfiguration = WatcherConfiguration(),
+        predicate: Predicate<S> = .always, mapper: @escaping @Sendable (S) -> [ObjectKey]
+    ) {
+        let logger = self.logger
+        sources.withLock {
+            $0.append { queue in
+                let store = Store<S>()
+                await Watcher(api: secondary, configuration: watcherConfiguration, logger: logger).drive { event in
+                    for change in store.apply(event) where predicate.evaluate(change.old, change.new) {
+                        guard let object = change.new ?? change.old else { continue }
+                        for key in mapper(object) { queue.add(key) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Also watches `owned` objects and reconciles their controlling owner of kind `K`.
+    public func owns<S: KubernetesObject>(
+        _ owned: Api<S>, configuration watcherConfiguration: WatcherConfiguration = WatcherConfiguration(),
+        predicate: Predicate<S> = .always
+    ) {
+        watches(owned, configuration: watcherConfiguration, predicate: predicate) { object in
+            (object.metadata.ownerReferences ?? [])
+                .filter { $0.kind == K.kind && $0.apiVersion == K.apiVersion }
+                .map { ObjectKey(namespace: K.isNamespaced ? object.metadata.namespace : nil, name: $0.name) }
+        }
+    }
+
+    /// Runs until cancelled or gracefully shut down. Shutdown cancels
+    /// in-flight reconciles (they see `Task.isCancelled`) and stops the watches.
+    public func run() async throws {
+        let sources = self.sources.withLock { $0 }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.runPrimaryWatch() }
+                for source in sources { group.addTask { await source(self.queue) } }
+                group.addTask { await self.runWorkersWhileLeading() }
+                await group.waitForAll()
+            }
+        }
+        queue.shutdown()
+    }
+
+    private func runPrimaryWatch() async {
+        await Watcher(api: api, configuration: configuration.watcher, logger: logger).drive { event in
+            for change in store.apply(event) where predicate.evaluate(change.old, change.new) {
+                queue.add(change.key)
+            }
+        }
+    }
+
+    private func runWorkersWhileLeading() async {
+        // Keys only arrive once the first list is stored (a relist enqueues every object),
+        // so workers need not wait for the cache.
+        guard let leadership = configuration.leadership else {
+            await runWorkers()
+            return
+        }
+        var workers: Task<Void, Never>?
+        for await leading in leadership.changes() {
+            if leading, workers == nil {
+                logger.info("leading: reconciling")
+                workers = Task { await self.runWorkers() }
+            } else if !leading, let running = workers {
+                logger.info("lost leadership: stopping reconciles")
+                running.cancel()
+                await running.value
+                workers = nil
+            }
+            if Task.isCancelled { break }
+        }
+        workers?.cancel()
+        await workers?.value
+    }
+
+    private func runWorkers() async {
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<max(1, configuration.workers) {
+                group.addTask { await self.work() }
+            }
+        }
+    }
+
+    private func work() async {
+        while let key = await queue.next() {
+            if Task.isCancelled || (configuration.leadership.map { !$0.isLeader } ?? false) {
+                queue.add(key)
+                queue.done(key)
+                return
+            }
+            await process(key)
+            queue.done(key)
+        }
+    }
+
+    private func process(_ key: ObjectKey) async {
+        guard let object = store.get(key) else {
+            queue.forget(key)  // deleted: nothing to reconcile (finalizers handle cleanup)
+            return
+        }
+        var logger = self.logger
+        logger[metadataKey: "object"] = "\(key)"
+        let context = ReconcileContext(key: key, failures: queue.failureCount(key), logger: logger)
+        let start = ContinuousClock.now
+        do {
+            let action = try await reconcile(object, context)
+            metrics.duration.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - start))
+            queue.forget(key)
+            switch action {
+            case .done:
+                metrics.count(.success)
+            case .requeue(let delay):
+                metrics.count(.requeue)
+                queue.add(key, after: delay)
+            }
+        } catch {
+            metrics.duration.recordNanoseconds(Self.nanoseconds(ContinuousClock.now - start))
+            if Task.isCancelled {
+                queue.add(key)  // interrupted by losing leadership or shutdown: not a failure
+                return
+            }
+            metrics.count(.error)
+            let delay = queue.addRateLimited(key)
+            logger.warning("reconcile failed", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+        }
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// The controller-runtime metric set for one controller.
+struct ControllerMetrics: Sendable {
+    enum Result: String { case success, error, requeue }
+
+    let success: Counter
+    let error: Counter
+    let requeue: Counter
+    let duration: Metrics.Timer
+    let depth: Gauge
+
+    init(name: String, factory: any MetricsFactory) {
+        success = Counter(label: "tinyflow_reconcile_total", dimensions: [("controller", name), ("result", "success")], factory: factory)
+        error = Counter(label: "tinyflow_reconcile_total", dimensions: [("controller", name), ("result", "error")], factory: factory)
+        requeue = Counter(label: "tinyflow_reconcile_total", dimensions: [("controller", name), ("result", "requeue")], factory: factory)
+        duration = Metrics.Timer(label: "tinyflow_reconcile_time_seconds", dimensions: [("controller", name)], factory: factory)
+        depth = Gauge(label: "tinyflow_workqueue_depth", dimensions: [("name", name)], factory: factory)
+    }
+
+    func count(_ result: Result) {
+        switch result {
+        case .success: success.increment()
+        case .error: error.increment()
+        case .requeue: requeue.increment()
+        }
+    }
+}
