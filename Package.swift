@@ -272,7 +272,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ComponentKit", "JSONSchemaKit", "ModuleHost",
+                "ComponentKit", "ControlPlane", "JSONSchemaKit", "KubernetesClient", "KubernetesModels", "ModuleHost",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
