@@ -261,6 +261,7 @@ let package = Package(
             dependencies: [
                 "CommonComponents",
                 "ComponentKit",
+                "GRPCTransport",
                 "ModuleHost",
                 "NodeChannels",
                 .product(name: "Logging", package: "swift-log"),
