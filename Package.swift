@@ -200,6 +200,7 @@ let package = Package(
                 "KubernetesModels",
                 "JSONSchemaKit",
                 "Manifests",
+                "NodeChannels",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
