@@ -1,0 +1,160 @@
+import Foundation
+import LocalMode
+import Synchronization
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `tinyflow` binary built next to this test bundle.
+let tinyflowBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tinyflow").path
+
+/// Runs a command to completion and returns its exit status and standard output.
+@discardableResult
+func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Whether this build of `tinyflow` has the `operator` command.
+let buildHasOperator: Bool = tinyflowHasOperator(executable: tinyflowBinary)
+
+/// The process ids whose parent is `pid`.
+func childPIDs(of pid: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> Int32? in
+        guard let child = Int32(entry),
+              let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, Int32(fields[1]) == pid else { return nil }
+        return child
+    }
+}
+
+/// A running `tinyflow up` with its standard output collected.
+// Process is safe to query from any thread (isRunning, terminationStatus); the rest is immutable or locked.
+final class UpProcess: @unchecked Sendable {
+    let process: Process
+    private let collected = Recorder<String>()
+
+    /// Starts `tinyflow up` with `arguments` in the repository root.
+    init(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tinyflowBinary)
+        process.arguments = ["up"] + arguments
+        process.currentDirectoryURL = repositoryRoot
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardInput = FileHandle.nullDevice
+        self.process = process
+        pipe.fileHandleForReading.readabilityHandler = { [collected] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            collected.append(String(decoding: data, as: UTF8.self))
+        }
+        try process.run()
+    }
+
+    /// Everything it printed so far.
+    var output: String { collected.values.joined() }
+
+    /// Sends SIGINT and waits for it to exit; returns its exit status.
+    func interrupt(within deadline: Duration) async throws -> (status: Int32, exited: Bool) {
+        kill(process.processIdentifier, SIGINT)
+        try await eventually("tinyflow up exits after SIGINT", timeout: deadline) { !self.process.isRunning }
+        return (process.terminationStatus, process.terminationReason == .exit)
+    }
+
+    /// Kills it if it is still running (cleanup after a failure).
+    func killIfRunning() {
+        guard process.isRunning else { return }
+        for child in childPIDs(of: process.processIdentifier) { kill(child, SIGKILL) }
+        kill(process.processIdentifier, SIGKILL)
+    }
+}
+
+private let kubectl = "/usr/bin/kubectl"
+private let helloNodes = ["hello-ticker", "hello-transform", "hello-debug"]
+
+private func temporaryDataDirectory() throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tinyflow-up-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+private func nodeNames(kubeconfig: String) throws -> [String] {
+    let result = try runToCompletion(kubectl, ["--kubeconfig", kubeconfig, "get", "tn", "-o", "name"])
+    guard result.status == 0 else { return [] }
+    return result.output.split(separator: "\n").map { String($0.split(separator: "/").last ?? "") }
+}
+
+@Suite("tinyflow up", .serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: tinyflowBinary), "build the tinyflow product first"))
+struct UpEndToEndTests {
+    @Test("serves the flow to kubectl with the common module registered, stops cleanly on SIGINT and restores the flow on the next start")
+    func upServesKubectlAndStopsCleanly() async throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let kubeconfig = data.appendingPathComponent("kubeconfig").path
+        let up = try UpProcess(["--data", data.path, "-f", "examples/hello-flow.yaml", "--port", "0"])
+        defer { up.killIfRunning() }
+
+        try await eventually("the kubeconfig is written", timeout: .seconds(30)) {
+            FileManager.default.fileExists(atPath: kubeconfig)
+        }
+        try await eventually("kubectl lists the hello nodes", timeout: .seconds(20)) {
+            Set(try nodeNames(kubeconfig: kubeconfig)).isSuperset(of: helloNodes)
+        }
+        let module = try runToCompletion(
+            kubectl, ["--kubeconfig", kubeconfig, "get", "tinymodule", "common", "-o", "jsonpath={.spec.address}"])
+        #expect(module.status == 0)
+        #expect(module.output.hasPrefix("127.0.0.1:"))
+        #expect(up.output.contains("control plane ready at https://127.0.0.1:"))
+
+        try await eventually("the common module host runs as a child") { !childPIDs(of: up.process.processIdentifier).isEmpty }
+        let children = childPIDs(of: up.process.processIdentifier)
+        let exit = try await up.interrupt(within: .seconds(20))
+        #expect(exit.exited)
+        #expect(exit.status == 0)
+        try await eventually("no child process remains", timeout: .seconds(5)) { !children.contains(where: isAlive) }
+
+        // Start again on the same data directory without -f: the flow is still there.
+        try FileManager.default.removeItem(atPath: kubeconfig)
+        let again = try UpProcess(["--data", data.path, "--port", "0"])
+        defer { again.killIfRunning() }
+        try await eventually("the kubeconfig is written again", timeout: .seconds(30)) {
+            FileManager.default.fileExists(atPath: kubeconfig)
+        }
+        try await eventually("kubectl lists the restored hello nodes", timeout: .seconds(20)) {
+            Set(try nodeNames(kubeconfig: kubeconfig)).isSuperset(of: helloNodes)
+        }
+        let second = try await again.interrupt(within: .seconds(20))
+        #expect(second.exited && second.status == 0)
+    }
+
+    @Test(
+        "with the operator in the build, every hello node becomes Ready and the debug node's messages are printed",
+        .enabled(if: buildHasOperator, "this build has no `tinyflow operator` command yet; Ready conditions and debug output need it"))
+    func upRunsTheFlowWithTheOperator() async throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let up = try UpProcess(["--data", data.path, "-f", "examples/hello-flow.yaml", "--port", "0"])
+        defer { up.killIfRunning() }
+        try await eventually("all nodes Ready", timeout: .seconds(40)) { up.output.contains("3/3 nodes Ready") }
+        try await eventually("debug output on stdout", timeout: .seconds(20)) { up.output.contains("[hello-debug] ") }
+        let exit = try await up.interrupt(within: .seconds(20))
+        #expect(exit.exited && exit.status == 0)
+    }
+}
