@@ -404,7 +404,7 @@ let package = Package(
         ),
         .testTarget(
             name: "LocalModeTests",
-            dependencies: ["LocalMode", "Manifests", "CRDModels", "TestSupport"],
+            dependencies: ["LocalMode", "Manifests", "CRDModels", "GRPCTransport", "ModuleHost", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

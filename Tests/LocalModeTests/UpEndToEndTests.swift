@@ -1,5 +1,9 @@
+import CRDModels
 import Foundation
+import GRPCTransport
 import LocalMode
+import Manifests
+import ModuleHost
 import Synchronization
 import Testing
 import TestSupport
@@ -154,6 +158,43 @@ struct UpEndToEndTests {
         defer { up.killIfRunning() }
         try await eventually("all nodes Ready", timeout: .seconds(40)) { up.output.contains("3/3 nodes Ready") }
         try await eventually("debug output on stdout", timeout: .seconds(20)) { up.output.contains("[hello-debug] ") }
+        let exit = try await up.interrupt(within: .seconds(20))
+        #expect(exit.exited && exit.status == 0)
+    }
+    @Test(
+        "streams a debug node's messages as [node] payload once its host runs the flow, and status and logs report it",
+        .enabled(if: !buildHasOperator, "with the operator in the build, it deploys the nodes itself (see the operator test)"))
+    func upStreamsDebugOutputAndReportsStatus() async throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let kubeconfig = data.appendingPathComponent("kubeconfig").path
+        let up = try UpProcess(["--data", data.path, "-f", "examples/hello-flow.yaml", "--port", "0"])
+        defer { up.killIfRunning() }
+        try await eventually("the flow is applied", timeout: .seconds(30)) { up.output.contains("applied 3 objects") }
+        let address = try runToCompletion(
+            kubectl, ["--kubeconfig", kubeconfig, "get", "tinymodule", "common", "-o", "jsonpath={.spec.address}"]).output
+
+        // Stand in for the operator: push the flow's nodes to the module host.
+        let manifest = try FlowManifest(contentsOf: repositoryRoot.appendingPathComponent("examples/hello-flow.yaml").path)
+        let desired = DesiredNodes(generation: 1, nodes: manifest.nodes.map { node in
+            NodeDefinition(name: node.metadata.name ?? "", component: node.spec.component, ports: node.spec.ports, edges: node.spec.edges)
+        })
+        try await eventually("the module host accepts the nodes", timeout: .seconds(15)) {
+            (try? await ModuleHostClient.withClient(address: address, callTimeout: .seconds(2)) { try await $0.sync(desired) }) != nil
+        }
+
+        try await eventually("the transformed greeting is printed by tinyflow up", timeout: .seconds(15)) {
+            up.output.contains("[hello-debug] ") && up.output.contains("hello, world #")
+        }
+        let logs = try runToCompletion(tinyflowBinary, ["logs", "hello-debug", "--data", data.path])
+        #expect(logs.status == 0)
+        #expect(logs.output.contains("[hello-debug] "))
+        #expect(logs.output.contains("hello, world #"))
+        let status = try runToCompletion(tinyflowBinary, ["status", "--data", data.path])
+        #expect(status.status == 0)
+        for name in helloNodes { #expect(status.output.contains(name)) }
+        #expect(status.output.contains(address))
+
         let exit = try await up.interrupt(within: .seconds(20))
         #expect(exit.exited && exit.status == 0)
     }
