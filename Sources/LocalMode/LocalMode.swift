@@ -86,7 +86,11 @@ public struct LocalModeService: Service {
             let clientConfiguration = try ClientConfiguration(kubeconfig: try KubeConfig.read(file: options.kubeconfigPath))
             try await KubernetesClient.withClient(configuration: clientConfiguration, logger: logger) { client in
                 try await runWithClient(client, manifests: manifests, until: stopSignal)
+                // A cancelled watch keeps its connection until the server ends it; end it now
+                // so closing the client does not wait for it.
+                await plane.faults.closeWatches()
             }
+            logger.debug("API client closed")
         }
     }
 
@@ -114,6 +118,7 @@ public struct LocalModeService: Service {
         }
         console.print("shutting down")
         await supervisor.shutdown()
+        logger.debug("children stopped")
     }
 
     private func startChildrenAndReport(
@@ -198,34 +203,70 @@ func isReady(_ node: TinyNode) -> Bool {
     node.status?.conditions.contains { $0.type == "Ready" && $0.status == .true } ?? false
 }
 
-/// Polls the control plane and module hosts and prints what changed.
+/// What `tinyflow up` last reported about the nodes: turns node sets into the lines to print.
+struct NodeReadiness: Sendable {
+    private var last: (ready: Int, total: Int)?
+    private var errors: [String: String] = [:]
+
+    /// The lines to print for `nodes`: `k/n nodes Ready` when the count changed, and new errors.
+    mutating func update(_ nodes: some Collection<TinyNode>) -> [String] {
+        var lines: [String] = []
+        let ready = nodes.filter(isReady).count
+        if last?.ready != ready || last?.total != nodes.count {
+            lines.append("\(ready)/\(nodes.count) nodes Ready")
+            last = (ready, nodes.count)
+        }
+        var current: [String: String] = [:]
+        for node in nodes {
+            let name = node.metadata.name ?? "?"
+            guard let error = node.status?.error else { continue }
+            current[name] = error
+            if errors[name] != error { lines.append("node \(name): \(error)") }
+        }
+        errors = current
+        return lines
+    }
+}
+
+/// Watches and polls the control plane and module hosts and prints what changed.
 struct ProgressReporter: Sendable {
     let client: KubernetesClient
     let namespace: String
     let console: Console
     let interval: Duration
 
-    /// Prints `k/n nodes Ready` whenever it changes, and nodes' errors as they appear.
+    /// Prints `k/n nodes Ready` whenever it changes, and nodes' errors as they appear:
+    /// lists the TinyNodes, then watches them from the list's resourceVersion (relisting
+    /// after a failed or expired watch).
     func watchNodes() async {
         let api = client.api(TinyNode.self, namespace: namespace)
-        var last: (ready: Int, total: Int)?
-        var errors: [String: String] = [:]
+        var tracker = NodeReadiness()
         while !Task.isCancelled {
-            if let list = try? await api.list() {
-                let ready = list.items.filter(isReady).count
-                if last?.ready != ready || last?.total != list.items.count {
-                    console.print("\(ready)/\(list.items.count) nodes Ready")
-                    last = (ready, list.items.count)
+            do {
+                let list = try await api.list()
+                var nodes = Dictionary(list.items.map { ($0.metadata.name ?? "", $0) }, uniquingKeysWith: { $1 })
+                report(tracker.update(nodes.values))
+                var version = list.metadata.resourceVersion
+                while !Task.isCancelled {
+                    for try await event in try await api.watch(resourceVersion: version) {
+                        switch event {
+                        case .added(let node), .modified(let node): nodes[node.metadata.name ?? ""] = node
+                        case .deleted(let node): nodes[node.metadata.name ?? ""] = nil
+                        case .bookmark, .error: break
+                        }
+                        version = event.resourceVersion ?? version
+                        report(tracker.update(nodes.values))
+                    }
                 }
-                for node in list.items {
-                    let name = node.metadata.name ?? "?"
-                    let error = node.status?.error
-                    if let error, errors[name] != error { console.print("node \(name): \(error)") }
-                    errors[name] = error
-                }
+            } catch {
+                if Task.isCancelled { return }
+                try? await Task.sleep(for: interval)
             }
-            try? await Task.sleep(for: interval)
         }
+    }
+
+    private func report(_ lines: [String]) {
+        for line in lines { console.print(line) }
     }
 
     /// Prints `module NAME: N components` once the operator filled a module's status.
