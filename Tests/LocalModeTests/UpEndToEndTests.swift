@@ -105,6 +105,32 @@ private func nodeNames(kubeconfig: String) throws -> [String] {
     return result.output.split(separator: "\n").map { String($0.split(separator: "/").last ?? "") }
 }
 
+/// Stands in for the operator: pushes each module's nodes of `manifestPath` to its host
+/// (the addresses of the TinyModules), with the other modules' nodes as remote targets.
+func deploy(_ manifestPath: String, kubeconfig: String, modules: [String]) async throws {
+    var addresses: [String: String] = [:]
+    for module in modules {
+        addresses[module] = try runToCompletion(
+            "/usr/bin/kubectl", ["--kubeconfig", kubeconfig, "get", "tinymodule", module, "-o", "jsonpath={.spec.address}"]).output
+    }
+    let manifest = try FlowManifest(contentsOf: repositoryRoot.appendingPathComponent(manifestPath).path)
+    let moduleOf = Dictionary(manifest.nodes.map { ($0.metadata.name ?? "", $0.spec.module) }, uniquingKeysWith: { $1 })
+    for (module, address) in addresses {
+        let local = manifest.nodes.filter { $0.spec.module == module }
+        let remote = moduleOf.filter { $0.value != module }
+        let desired = DesiredNodes(
+            generation: 1,
+            nodes: local.map { node in
+                NodeDefinition(name: node.metadata.name ?? "", component: node.spec.component, ports: node.spec.ports, edges: node.spec.edges)
+            },
+            remoteNodes: remote,
+            moduleAddresses: addresses.filter { $0.key != module }.mapValues { [$0] })
+        try await eventually("the \(module) host accepts its nodes", timeout: .seconds(15)) {
+            (try? await ModuleHostClient.withClient(address: address, callTimeout: .seconds(2)) { try await $0.sync(desired) }) != nil
+        }
+    }
+}
+
 @Suite("tinyflow up", .serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: tinyflowBinary), "build the tinyflow product first"))
 struct UpEndToEndTests {
     @Test("serves the flow to kubectl with the common module registered, stops cleanly on SIGINT and restores the flow on the next start")
@@ -175,13 +201,7 @@ struct UpEndToEndTests {
             kubectl, ["--kubeconfig", kubeconfig, "get", "tinymodule", "common", "-o", "jsonpath={.spec.address}"]).output
 
         // Stand in for the operator: push the flow's nodes to the module host.
-        let manifest = try FlowManifest(contentsOf: repositoryRoot.appendingPathComponent("examples/hello-flow.yaml").path)
-        let desired = DesiredNodes(generation: 1, nodes: manifest.nodes.map { node in
-            NodeDefinition(name: node.metadata.name ?? "", component: node.spec.component, ports: node.spec.ports, edges: node.spec.edges)
-        })
-        try await eventually("the module host accepts the nodes", timeout: .seconds(15)) {
-            (try? await ModuleHostClient.withClient(address: address, callTimeout: .seconds(2)) { try await $0.sync(desired) }) != nil
-        }
+        try await deploy("examples/hello-flow.yaml", kubeconfig: kubeconfig, modules: ["common"])
 
         try await eventually("the transformed greeting is printed by tinyflow up", timeout: .seconds(15)) {
             up.output.contains("[hello-debug] ") && up.output.contains("hello, world #")
@@ -195,6 +215,44 @@ struct UpEndToEndTests {
         for name in helloNodes { #expect(status.output.contains(name)) }
         #expect(status.output.contains(address))
 
+        let exit = try await up.interrupt(within: .seconds(20))
+        #expect(exit.exited && exit.status == 0)
+    }
+    @Test(
+        "runs the error-port example: the failures of the transform reach the error debug node",
+        .enabled(if: !buildHasOperator, "with the operator in the build, it deploys the nodes itself"))
+    func errorPortExampleRoutesFailures() async throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let kubeconfig = data.appendingPathComponent("kubeconfig").path
+        let up = try UpProcess(["--data", data.path, "-f", "examples/error-port.yaml", "--port", "0"])
+        defer { up.killIfRunning() }
+        try await eventually("the flow is applied", timeout: .seconds(30)) { up.output.contains("applied 4 objects") }
+        try await deploy("examples/error-port.yaml", kubeconfig: kubeconfig, modules: ["common"])
+        try await eventually("a result and a failure are printed", timeout: .seconds(15)) {
+            up.output.contains("[errors-ok] ") && up.output.contains("[errors-failed] ") && up.output.contains("division by zero")
+        }
+        let exit = try await up.interrupt(within: .seconds(20))
+        #expect(exit.exited && exit.status == 0)
+    }
+
+    @Test(
+        "runs the two-modules example across the common host and the second host of examples/modules.yaml",
+        .enabled(if: !buildHasOperator, "with the operator in the build, it deploys the nodes itself"))
+    func twoModulesExampleCrossesHosts() async throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let kubeconfig = data.appendingPathComponent("kubeconfig").path
+        let up = try UpProcess([
+            "--data", data.path, "--modules", "examples/modules.yaml", "-f", "examples/two-modules.yaml", "--port", "0",
+        ])
+        defer { up.killIfRunning() }
+        try await eventually("the flow is applied", timeout: .seconds(30)) { up.output.contains("applied 3 objects") }
+        #expect(up.output.contains("module second: host starting at 127.0.0.1:"))
+        try await deploy("examples/two-modules.yaml", kubeconfig: kubeconfig, modules: ["common", "second"])
+        try await eventually("messages from common arrive at the debug node in second", timeout: .seconds(15)) {
+            up.output.contains("[two-debug] ") && up.output.contains("common -> second")
+        }
         let exit = try await up.interrupt(within: .seconds(20))
         #expect(exit.exited && exit.status == 0)
     }
