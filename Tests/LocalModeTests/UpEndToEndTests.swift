@@ -34,6 +34,21 @@ func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (sta
 /// Whether this build of `tinyflow` has the `operator` command.
 let buildHasOperator: Bool = tinyflowHasOperator(executable: tinyflowBinary)
 
+/// Whether a TCP listener could bind 127.0.0.1:`port` right now.
+func loopbackPortIsFree(_ port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return result == 0
+}
+
 /// The process ids whose parent is `pid`.
 func childPIDs(of pid: Int32) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -252,6 +267,26 @@ struct UpEndToEndTests {
         try await deploy("examples/two-modules.yaml", kubeconfig: kubeconfig, modules: ["common", "second"])
         try await eventually("messages from common arrive at the debug node in second", timeout: .seconds(15)) {
             up.output.contains("[two-debug] ") && up.output.contains("common -> second")
+        }
+        let exit = try await up.interrupt(within: .seconds(20))
+        #expect(exit.exited && exit.status == 0)
+    }
+    @Test(
+        "runs the http-echo example: a request to 127.0.0.1:8088 is answered by the flow",
+        .enabled(if: !buildHasOperator, "with the operator in the build, it deploys the nodes itself"),
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "needs curl"),
+        .enabled(if: loopbackPortIsFree(8088), "port 8088, which the example serves on, is taken"))
+    func httpEchoExampleAnswers() async throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let kubeconfig = data.appendingPathComponent("kubeconfig").path
+        let up = try UpProcess(["--data", data.path, "-f", "examples/http-echo.yaml", "--port", "0"])
+        defer { up.killIfRunning() }
+        try await eventually("the flow is applied", timeout: .seconds(30)) { up.output.contains("applied 3 objects") }
+        try await deploy("examples/http-echo.yaml", kubeconfig: kubeconfig, modules: ["common"])
+        try await eventually("the echo is answered", timeout: .seconds(15)) {
+            let answer = try runToCompletion("/usr/bin/curl", ["-sf", "--max-time", "3", "http://127.0.0.1:8088/hello?name=tinyflow"])
+            return answer.status == 0 && answer.output.contains("/hello") && answer.output.contains("tinyflow")
         }
         let exit = try await up.interrupt(within: .seconds(20))
         #expect(exit.exited && exit.status == 0)
