@@ -148,7 +148,7 @@ func deploy(_ manifestPath: String, kubeconfig: String, modules: [String]) async
 
 @Suite("tinyflow up", .serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: tinyflowBinary), "build the tinyflow product first"))
 struct UpEndToEndTests {
-    @Test("serves the flow to kubectl with the common module registered, stops cleanly on SIGINT and restores the flow on the next start")
+    @Test("serves the flow to kubectl with the common module registered, restarts a module host that dies, stops cleanly on SIGINT and restores the flow on the next start")
     func upServesKubectlAndStopsCleanly() async throws {
         let data = try temporaryDataDirectory()
         defer { try? FileManager.default.removeItem(at: data) }
@@ -169,6 +169,12 @@ struct UpEndToEndTests {
         #expect(up.output.contains("control plane ready at https://127.0.0.1:"))
 
         try await eventually("the common module host runs as a child") { !childPIDs(of: up.process.processIdentifier).isEmpty }
+        let first = childPIDs(of: up.process.processIdentifier)
+        for pid in first { kill(pid, SIGKILL) }
+        try await eventually("the supervisor reports the death and starts a new host") {
+            let now = childPIDs(of: up.process.processIdentifier)
+            return up.output.contains("module common killed by signal 9; restarting") && !now.isEmpty && Set(now).isDisjoint(with: first)
+        }
         let children = childPIDs(of: up.process.processIdentifier)
         let exit = try await up.interrupt(within: .seconds(20))
         #expect(exit.exited)
