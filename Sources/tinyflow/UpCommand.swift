@@ -19,7 +19,9 @@ struct UpCommand: AsyncParsableCommand {
             until Ctrl-C. Starting again with the same --data restores the flows.
             """)
 
-    @Option(name: .customShort("f"), help: "A manifest to apply (TinyNodes, TinyFlows); repeatable.")
+    @Option(
+        name: [.customShort("f"), .customLong("file")],
+        help: ArgumentHelp("A manifest to apply (TinyNodes, TinyFlows); repeatable.", valueName: "flow.yaml"))
     var file: [String] = []
 
     @Option(help: "Directory for state, the kubeconfig and child logs.")
@@ -28,7 +30,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Port of the control plane on 127.0.0.1 (0 picks a free one).")
     var port: Int = 0
 
-    @Option(help: "A YAML file listing extra modules: `modules: [{name, command: [...]}]`.")
+    @Option(help: ArgumentHelp("A YAML file listing extra modules: `modules: [{name, command: [...]}]`.", valueName: "modules.yaml"))
     var modules: String?
 
     @Option(help: "Namespace for modules and flows.")
