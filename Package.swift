@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "ModuleHostApp", targets: ["ModuleHostApp"]),
         .library(name: "KubernetesClient", targets: ["KubernetesClient"]),
         .library(name: "KubernetesRuntime", targets: ["KubernetesRuntime"]),
+        .library(name: "LocalMode", targets: ["LocalMode"]),
         .executable(name: "tinyflow-bench", targets: ["tinyflow-bench"]),
     ],
     dependencies: [
@@ -236,6 +237,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `tinyflow up`: control plane, module hosts and operator on one machine, supervised.
+        .target(
+            name: "LocalMode",
+            dependencies: [
+                "CRDModels",
+                "ControlPlane",
+                "GRPCTransport",
+                "KubernetesClient",
+                "KubernetesModels",
+                "Manifests",
+                "ModuleHost",
+                "ComponentKit",
+                "JSONSchemaKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The command-line entry point: argument parsing and wiring only.
         .executableTarget(
             name: "tinyflow",
@@ -244,6 +264,7 @@ let package = Package(
                 "CommonComponents",
                 "ControlPlane",
                 "GRPCTransport",
+                "LocalMode",
                 "Manifests",
                 "ModuleHost",
                 "ModuleHostApp",
@@ -381,6 +402,11 @@ let package = Package(
         .testTarget(
             name: "TinyflowBenchTests",
             dependencies: ["tinyflow-bench"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LocalModeTests",
+            dependencies: ["LocalMode", "Manifests", "CRDModels", "GRPCTransport", "ModuleHost", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
