@@ -185,6 +185,9 @@ let package = Package(
             dependencies: [
                 "ComponentKit",
                 "GRPCTransport",
+                "KubernetesClient",
+                "KubernetesModels",
+                "KubernetesRuntime",
                 "ModuleHost",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -369,7 +372,11 @@ let package = Package(
         ),
         .testTarget(
             name: "ModuleHostAppTests",
-            dependencies: ["ModuleHostApp", "GRPCTransport", "ModuleHost", "ComponentKit", "TestSupport"],
+            dependencies: [
+                "ModuleHostApp", "GRPCTransport", "ModuleHost", "ComponentKit", "CommonComponents", "TestSupport",
+                "KubernetesClient", "KubernetesModels", "KubernetesRuntime",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

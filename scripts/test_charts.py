@@ -540,6 +540,7 @@ def main():
         args = args_of(dep)
         expect(flag(args, "--module") == "common", f"args {args}")
         expect(flag(args, "--listen") == "0.0.0.0:9000", f"args {args}")
+        expect(flag(args, "--source-lease") == "tinyflow-common-sources", f"args {args}")
         expect(flag(args, "--health-address") == "0.0.0.0:8081", f"args {args}")
         expect(flag(args, "--tls-cert") is None, "TLS flags without tls.enabled")
         check_probes(dep, "health", 8081)

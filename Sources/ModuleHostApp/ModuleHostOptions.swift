@@ -24,6 +24,15 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
     @Option(help: "PEM trust roots that peers' certificates must chain to.")
     public var tlsCa: String?
 
+    /// The Lease whose holder runs the module's source nodes; without it this
+    /// replica always runs them (one replica, or local mode).
+    @Option(help: "Lease (coordination.k8s.io) whose holder runs source nodes; omit for a single replica.")
+    public var sourceLease: String?
+
+    /// The namespace of the source Lease.
+    @Option(help: "Namespace of --source-lease (default: $POD_NAMESPACE, else 'default').")
+    public var leaseNamespace: String?
+
     /// Log level.
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: Logger.Level = .info

@@ -2,6 +2,9 @@ public import ComponentKit
 import Foundation
 import GRPCTransport
 import Hummingbird
+import KubernetesClient
+import KubernetesModels
+import KubernetesRuntime
 public import Logging
 import ModuleHost
 import ServiceLifecycle
@@ -22,10 +25,23 @@ public enum ModuleHostProcess {
             tls = .pemFiles(certificateChain: cert, privateKey: key, trustRoots: roots)
         }
         let transport = GRPCModuleTransport(configuration: .init(tls: tls), logger: logger)
-        let runtime = ModuleRuntime(module: module, transport: transport, logger: logger)
+        var services: [any Service] = []
+        var election: any SourceElection = StandaloneElection()
+        if let lease = options.sourceLease {
+            let environment = ProcessInfo.processInfo.environment
+            let namespace = options.leaseNamespace ?? environment["POD_NAMESPACE"] ?? "default"
+            let identity = environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName
+            let client = try KubernetesClient(configuration: try ClientConfiguration.infer(), logger: logger)
+            let elector = LeaderElector(
+                api: client.api(Lease.self, namespace: namespace), leaseName: lease, identity: identity, logger: logger)
+            services.append(elector)
+            election = LeaseSourceElection(leadership: elector.leadership)
+            logger.info("source nodes run on the holder of lease \(namespace)/\(lease); this replica is \(identity)")
+        }
+        let runtime = ModuleRuntime(module: module, transport: transport, election: election, logger: logger)
         let server = ModuleHostServer(
             host: listen.host, port: listen.port, tls: tls, control: runtime, sink: runtime, logger: logger)
-        var services: [any Service] = [transport, runtime, server]
+        services += [transport, runtime, server]
         if options.healthAddress != "none" {
             let health = try HostPort(parsing: options.healthAddress, option: "--health-address")
             services.append(HealthEndpoints.service(address: health, ready: { (try? await server.boundPort) != nil }, logger: logger))
