@@ -94,9 +94,11 @@ struct LeaderElectionTests {
             try await withService({ try await a.run() }) {
                 try await eventually("a leads") { a.leadership.isLeader }
                 try await withService({ try await b.run() }) {
-                    try await Task.sleep(for: .milliseconds(600))
-                    #expect(a.leadership.isLeader)
-                    #expect(!b.leadership.isLeader)
+                    // b has observed a's lease and follows while a renews.
+                    try await eventually("b follows while a leads") {
+                        a.leadership.isLeader && !b.leadership.isLeader
+                            && timeline.all.allSatisfy { $0.identity == "a" }
+                    }
 
                     let cut = ContinuousClock.now
                     partitionable.partition(true)
