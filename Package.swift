@@ -231,7 +231,14 @@ let package = Package(
                 "CRDModels",
                 "Expressions",
                 "ModuleHost",
+                "ComponentKit",
+                "KubernetesModels",
+                "KubernetesClient",
+                "KubernetesRuntime",
+                "GRPCTransport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
@@ -247,6 +254,7 @@ let package = Package(
                 "ModuleHost",
                 "ModuleHostApp",
                 "Operator",
+                "KubernetesClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -383,7 +391,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OperatorTests",
-            dependencies: ["Operator", "CRDModels", "ModuleHost", "TestSupport"],
+            dependencies: [
+                "Operator", "CRDModels", "ModuleHost", "TestSupport", "ControlPlane", "CommonComponents",
+                "KubernetesClient", "KubernetesRuntime",
+            ],
             swiftSettings: strictSettings
         ),
     ]

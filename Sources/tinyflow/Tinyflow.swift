@@ -9,7 +9,9 @@ struct Tinyflow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tinyflow",
         abstract: "Flow-based programming on Kubernetes.",
-        subcommands: [RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self, ModuleHostCommand.self])
+        subcommands: [
+            RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self, ModuleHostCommand.self, OperatorCommand.self,
+        ])
 
     /// Installs the process-wide log handler once, before any command runs.
     static func bootstrapLogging(level: Logger.Level) {

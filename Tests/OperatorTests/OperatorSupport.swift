@@ -1,0 +1,123 @@
+import CRDModels
+import CommonComponents
+import ComponentKit
+import ControlPlane
+import Foundation
+import KubernetesClient
+import KubernetesModels
+import Logging
+import ModuleHost
+import Operator
+import TestSupport
+
+/// Everything an operator test needs: an API server with the CRDs, an
+/// in-process module host for module "common" at "common:0", and a running operator.
+struct OperatorHarness: Sendable {
+    /// An administrator client (not permission-checked).
+    var client: KubernetesClient
+    /// The in-process host of module "common".
+    var runtime: ModuleRuntime
+    /// The namespace the tests use.
+    var namespace = "default"
+
+    var nodes: Api<TinyNode> { client.api(TinyNode.self, namespace: namespace) }
+    var flows: Api<TinyFlow> { client.api(TinyFlow.self, namespace: namespace) }
+    var signals: Api<TinySignal> { client.api(TinySignal.self, namespace: namespace) }
+
+    /// Whether node `name`'s condition `type` is `status`.
+    func condition(_ name: String, _ type: String) async throws -> Condition? {
+        try await nodes.getOptional(name)?.status?.conditions[type: type]
+    }
+
+    /// Waits until every named node is Ready.
+    func waitUntilReady(_ names: [String], timeout: Duration = .seconds(15)) async throws {
+        for name in names {
+            try await eventually("\(name) Ready", timeout: timeout) {
+                try await condition(name, TinyNodeCondition.ready)?.status == .true
+            }
+        }
+    }
+
+    /// The payloads the debug node `name` kept.
+    func debugPayloads(_ name: String) async -> [JSONValue] {
+        (await runtime.recentMessages(node: name) ?? []).map(\.payload)
+    }
+}
+
+/// Runs `body` with an embedded control plane, the CRDs, the "common" module
+/// host and an operator on them; tears everything down afterwards.
+func withOperator(
+    namespaces: [String]? = ["default"], leaderElection: Bool = false, _ body: (OperatorHarness) async throws -> Void
+) async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tinyflow-operator-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var quiet = Logger(label: "tinyflow.test")
+    quiet.logLevel = .warning
+    let logger = quiet
+    try await EmbeddedControlPlane.withRunning(dataDirectory: directory, configure: { $0.durability = .processCrash; $0.logger = logger }) {
+        plane in
+        let client = try KubernetesClient(
+            configuration: ClientConfiguration(server: plane.baseURL, credentials: .bearerToken(plane.token)))
+        defer { Task { try? await client.shutdown() } }
+        for crd in allCustomResourceDefinitions {
+            _ = try await client.api(CustomResourceDefinition.self).create(crd)
+        }
+        try await eventually("the Tinyflow kinds served", timeout: .seconds(5)) {
+            (try? await client.api(TinyNode.self).list()) != nil && (try? await client.api(TinyModule.self).list()) != nil
+                && (try? await client.api(TinyFlow.self).list()) != nil && (try? await client.api(TinySignal.self).list()) != nil
+        }
+        let runtime = ModuleRuntime(module: CommonModule.definition, logger: logger)
+        _ = try await client.api(TinyModule.self, namespace: "default").create(
+            TinyModule(metadata: ObjectMeta(name: "common"), spec: TinyModuleSpec(image: "tinyflow/common", address: "common:0")))
+        let configuration = OperatorConfiguration(
+            namespaces: namespaces, leaderElection: leaderElection, leaseNamespace: "default", identity: "test-operator",
+            statusInterval: .milliseconds(300), moduleResyncInterval: .seconds(2), syncWindow: .milliseconds(20),
+            watchInterval: .milliseconds(50))
+        let tinyflowOperator = try TinyflowOperator(
+            client: client, configuration: configuration, hosts: LocalModuleHostConnector(hosts: ["common:0": runtime]),
+            logger: logger)
+        let harness = OperatorHarness(client: client, runtime: runtime)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await runtime.run() }
+            group.addTask { try await tinyflowOperator.run() }
+            do {
+                try await body(harness)
+            } catch {
+                group.cancelAll()
+                throw error
+            }
+            group.cancelAll()
+        }
+    }
+}
+
+/// A TinyNode of module "common" with `_settings`, edges and the flow label.
+func node(
+    _ name: String, _ component: String, settings: JSONValue, edges: [Edge] = [], flow: String? = nil,
+    annotations: [String: String]? = nil
+) -> TinyNode {
+    TinyNode(
+        metadata: ObjectMeta(name: name, labels: flow.map { [TinyflowOperator.flowLabel: $0] }, annotations: annotations),
+        spec: TinyNodeSpec(
+            module: "common", component: component, ports: [PortConfiguration(port: "_settings", configuration: settings)],
+            edges: edges, flow: flow))
+}
+
+/// The hello flow: a ticker every 20 ms sending `greeting` to a debug node.
+func helloFlow(greeting: String = "hello") -> [TinyNode] {
+    [
+        node(
+            "hello-ticker", "ticker", settings: ["interval": 20, "payload": ["greeting": .string(greeting)]],
+            edges: [Edge(id: "to-debug", port: "out", to: "hello-debug:in")], flow: "hello"),
+        node("hello-debug", "debug", settings: ["keep": 50, "log": false], flow: "hello"),
+    ]
+}
+
+/// The greeting of the latest tick a debug node kept.
+func latestGreeting(_ payloads: [JSONValue]) -> String? {
+    guard case .object(let tick)? = payloads.last, case .object(let payload)? = tick["payload"],
+        case .string(let greeting)? = payload["greeting"]
+    else { return nil }
+    return greeting
+}
