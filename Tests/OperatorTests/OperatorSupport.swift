@@ -53,7 +53,7 @@ func withOperator(
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: directory) }
     var quiet = Logger(label: "tinyflow.test")
-    quiet.logLevel = .warning
+    quiet.logLevel = ProcessInfo.processInfo.environment["TINYFLOW_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
     let logger = quiet
     try await EmbeddedControlPlane.withRunning(dataDirectory: directory, configure: { $0.durability = .processCrash; $0.logger = logger }) {
         plane in
@@ -64,8 +64,11 @@ func withOperator(
             _ = try await client.api(CustomResourceDefinition.self).create(crd)
         }
         try await eventually("the Tinyflow kinds served", timeout: .seconds(5)) {
-            (try? await client.api(TinyNode.self).list()) != nil && (try? await client.api(TinyModule.self).list()) != nil
-                && (try? await client.api(TinyFlow.self).list()) != nil && (try? await client.api(TinySignal.self).list()) != nil
+            let nodes = try? await client.api(TinyNode.self).list()
+            let modules = try? await client.api(TinyModule.self).list()
+            let flows = try? await client.api(TinyFlow.self).list()
+            let signals = try? await client.api(TinySignal.self).list()
+            return nodes != nil && modules != nil && flows != nil && signals != nil
         }
         let runtime = ModuleRuntime(module: CommonModule.definition, logger: logger)
         _ = try await client.api(TinyModule.self, namespace: "default").create(
@@ -84,10 +87,14 @@ func withOperator(
             do {
                 try await body(harness)
             } catch {
+                logger.warning("test body failed: \(error)")
                 group.cancelAll()
+                await runtime.shutdown()
                 throw error
             }
+            logger.info("test body done; stopping")
             group.cancelAll()
+            await runtime.shutdown()
         }
     }
 }
