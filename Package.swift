@@ -393,7 +393,7 @@ let package = Package(
             name: "OperatorTests",
             dependencies: [
                 "Operator", "CRDModels", "ModuleHost", "TestSupport", "ControlPlane", "CommonComponents",
-                "KubernetesClient", "KubernetesRuntime",
+                "KubernetesClient", "KubernetesRuntime", "GRPCTransport",
             ],
             swiftSettings: strictSettings
         ),
