@@ -18,8 +18,11 @@ public struct PermissionDenied: Error, Sendable, Hashable, CustomStringConvertib
 
 /// Wraps an ``HTTPTransport`` so that every request the operator sends is
 /// checked against ``OperatorPermissions/rules`` first: a call the chart's
-/// Role would not allow throws ``PermissionDenied`` instead of reaching the
-/// server. Shutting it down leaves the wrapped transport alone (its owner closes it).
+/// Role would not allow never reaches the server and is answered `403
+/// Forbidden` (reason `Forbidden`, the ``PermissionDenied`` text as message),
+/// exactly as an API server enforcing that Role would answer — so the client
+/// surfaces it as a `KubernetesError` and does not retry it. Shutting it down
+/// leaves the wrapped transport alone (its owner closes it).
 public struct PermissionCheckingTransport: HTTPTransport {
     /// The transport requests go to once allowed.
     public let base: any HTTPTransport
@@ -27,10 +30,18 @@ public struct PermissionCheckingTransport: HTTPTransport {
     /// Wraps `base`.
     public init(_ base: any HTTPTransport) { self.base = base }
 
-    /// Sends `request` if the rules allow it.
+    /// Sends `request` if the rules allow it; else answers `403 Forbidden`.
     public func execute(_ request: TransportRequest) async throws -> TransportResponse {
-        if let denied = Self.check(method: request.method, url: request.url) { throw denied }
-        return try await base.execute(request)
+        guard let denied = Self.check(method: request.method, url: request.url) else {
+            return try await base.execute(request)
+        }
+        let status: [String: Any] = [
+            "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+            "message": denied.description,
+        ]
+        let body = (try? JSONSerialization.data(withJSONObject: status, options: [.sortedKeys])) ?? Data()
+        return TransportResponse(
+            status: 403, headers: [(name: "content-type", value: "application/json")], body: ResponseBody(data: body))
     }
 
     /// Does nothing: the wrapped transport belongs to the client it came from.

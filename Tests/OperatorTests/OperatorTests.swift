@@ -6,6 +6,7 @@ import KubernetesModels
 import ModuleHost
 import Operator
 import TestSupport
+import Synchronization
 import Testing
 
 @Suite("The operator against an API server and an in-process module host")
@@ -201,11 +202,45 @@ struct PermissionTests {
         }
     }
 
-    @Test("calls inside the rules pass and calls outside them throw PermissionDenied")
+    @Test("calls inside the rules pass and calls outside them are denied")
     func denial() {
         #expect(PermissionCheckingTransport.check(method: "PATCH", url: "https://h/apis/tinyflow.dev/v1alpha1/namespaces/a/tinynodes/x") == nil)
         #expect(PermissionCheckingTransport.check(method: "GET", url: "https://h/api/v1/namespaces/a/secrets/s") != nil)
         #expect(PermissionCheckingTransport.check(method: "DELETE", url: "https://h/apis/coordination.k8s.io/v1/namespaces/a/leases/l") != nil)
         #expect(PermissionCheckingTransport.check(method: "PUT", url: "https://h/apis/tinyflow.dev/v1alpha1/namespaces/a/tinyflows/f/status") == nil)
+    }
+}
+
+/// Answers every request with an empty object and counts what reached it.
+final class CountingTransport: HTTPTransport {
+    private let count = Synchronization.Mutex(0)
+    var requests: Int { count.withLock { $0 } }
+
+    func execute(_ request: TransportRequest) async throws -> TransportResponse {
+        count.withLock { $0 += 1 }
+        let body = #"{"apiVersion":"tinyflow.dev/v1alpha1","kind":"TinyNode","metadata":{"name":"x"},"spec":{"module":"m","component":"c"}}"#
+        return TransportResponse(status: 200, headers: [("content-type", "application/json")], body: ResponseBody(data: Data(body.utf8)))
+    }
+
+    func shutdown() async throws {}
+}
+
+@Suite("The operator's client at the network seam")
+struct PermissionEnforcementTests {
+    @Test("a call the chart does not grant fails before it reaches the server; a granted one goes through")
+    func enforcedAtTheTransport() async throws {
+        let transport = CountingTransport()
+        let client = try KubernetesClient(
+            configuration: ClientConfiguration(server: try #require(URL(string: "http://127.0.0.1:1"))), transport: transport)
+        let checked = try client.enforcingOperatorPermissions()
+        let error = await #expect(throws: KubernetesError.self) {
+            _ = try await checked.api(ConfigMap.self, namespace: "a").get("settings")
+        }
+        #expect(error?.code == 403)
+        #expect(error?.reason == "Forbidden")
+        #expect(error?.status?.message?.contains("RBAC rules do not allow get on configmaps") == true)
+        #expect(transport.requests == 0)
+        _ = try await checked.api(TinyNode.self, namespace: "a").get("x")
+        #expect(transport.requests == 1)
     }
 }
