@@ -8,6 +8,7 @@ import KubernetesModels
 import Logging
 import ModuleHost
 import Operator
+import Synchronization
 import TestSupport
 
 /// Everything an operator test needs: an API server with the CRDs, an
@@ -47,7 +48,9 @@ struct OperatorHarness: Sendable {
 /// Runs `body` with an embedded control plane, the CRDs, the "common" module
 /// host and an operator on them; tears everything down afterwards.
 func withOperator(
-    namespaces: [String]? = ["default"], leaderElection: Bool = false, _ body: (OperatorHarness) async throws -> Void
+    namespaces: [String]? = ["default"], leaderElection: Bool = false,
+    hosts wrap: @Sendable (any ModuleHostConnector) -> any ModuleHostConnector = { $0 },
+    _ body: (OperatorHarness) async throws -> Void
 ) async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tinyflow-operator-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -78,7 +81,7 @@ func withOperator(
             statusInterval: .milliseconds(300), moduleResyncInterval: .seconds(2), syncWindow: .milliseconds(20),
             watchInterval: .milliseconds(50))
         let tinyflowOperator = try TinyflowOperator(
-            client: client, configuration: configuration, hosts: LocalModuleHostConnector(hosts: ["common:0": runtime]),
+            client: client, configuration: configuration, hosts: wrap(LocalModuleHostConnector(hosts: ["common:0": runtime])),
             logger: logger)
         let harness = OperatorHarness(client: client, runtime: runtime)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -127,4 +130,37 @@ func latestGreeting(_ payloads: [JSONValue]) -> String? {
         case .string(let greeting)? = payload["greeting"]
     else { return nil }
     return greeting
+}
+
+/// Counts and records the generations of the `SyncNodes` calls that pass through.
+final class SyncRecorder: ModuleHostConnector {
+    let base: any ModuleHostConnector
+    private let generations = Mutex<[Int64]>([])
+
+    init(_ base: any ModuleHostConnector) { self.base = base }
+
+    /// The generations sent, in order.
+    var sent: [Int64] { generations.withLock { $0 } }
+
+    func connection(to address: String) async throws -> any ModuleHostConnection {
+        Recording(base: try await base.connection(to: address), recorder: self)
+    }
+
+    fileprivate func record(_ generation: Int64) { generations.withLock { $0.append(generation) } }
+
+    private struct Recording: ModuleHostConnection {
+        let base: any ModuleHostConnection
+        let recorder: SyncRecorder
+
+        func catalogue() async throws -> ModuleCatalogue { try await base.catalogue() }
+        func sync(_ desired: DesiredNodes) async throws -> SyncResult {
+            recorder.record(desired.generation)
+            return try await base.sync(desired)
+        }
+        func watchStatus(interval: Duration, _ body: @escaping @Sendable ([NodeStatusReport]) async throws -> Void) async throws {
+            try await base.watchStatus(interval: interval, body)
+        }
+        func recentMessages(node: String) async throws -> [Message]? { try await base.recentMessages(node: node) }
+        func deliver(_ message: Message) async throws { try await base.deliver(message) }
+    }
 }

@@ -143,6 +143,29 @@ struct OperatorTests {
         }
     }
 
+    @Test("a burst of node changes is batched into few SyncNodes calls with increasing generations")
+    func syncsAreBatched() async throws {
+        let recorder = Mutex<SyncRecorder?>(nil)
+        try await withOperator(hosts: { base in
+            let wrapped = SyncRecorder(base)
+            recorder.withLock { $0 = wrapped }
+            return wrapped
+        }) { harness in
+            let names = (0..<30).map { "sink-\($0)" }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for name in names {
+                    group.addTask { _ = try await harness.nodes.create(node(name, "debug", settings: ["log": false])) }
+                }
+                try await group.waitForAll()
+            }
+            try await harness.waitUntilReady(names)
+            let sent = try #require(recorder.withLock { $0 }).sent
+            #expect(sent.count < names.count / 2, "\(sent.count) syncs for \(names.count) nodes")
+            #expect(sent == sent.sorted() && Set(sent).count == sent.count)
+            #expect(harness.runtime.statusReports().filter { $0.phase == .running }.count == names.count)
+        }
+    }
+
     @Test("a TinySignal is delivered to its node once and marked Delivered")
     func signalDeliveredOnce() async throws {
         try await withOperator { harness in
