@@ -335,7 +335,15 @@ public final class TinyflowOperator: Service, Sendable {
     private func reconcileNode(_ node: TinyNode, _ context: ReconcileContext) async throws -> ReconcileAction {
         guard let namespace = node.metadata.namespace, node.metadata.name != nil else { return .done }
         let api = client.api(TinyNode.self, namespace: namespace)
-        return try await finalizer(api: api, name: Self.nodeFinalizer, object: node) { event in
+        do {
+            return try await reconcileNode(node, in: namespace, api: api)
+        } catch let error as KubernetesError where error.isNotFound && node.metadata.deletionTimestamp != nil {
+            return .done  // the cache lagged behind: the node is already gone
+        }
+    }
+
+    private func reconcileNode(_ node: TinyNode, in namespace: String, api: Api<TinyNode>) async throws -> ReconcileAction {
+        try await finalizer(api: api, name: Self.nodeFinalizer, object: node) { event in
             switch event {
             case .apply(let node):
                 await scheduleSyncs(for: node, in: namespace)
