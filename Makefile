@@ -5,7 +5,7 @@ FLOW ?= examples/hello-flow.yaml
 
 CHART_CRDS := charts/tinyflow-operator/crds
 
-.PHONY: build test crds crds-check chart-crds-check run bench format image image-operator image-module-host helm-package test-charts
+.PHONY: build test crds crds-check chart-crds-check run up bench format image image-operator image-module-host helm-package test-charts
 
 build:
 	$(SWIFT) build
@@ -35,6 +35,9 @@ chart-crds-check:
 # Run the example flow in one process, no cluster needed; Ctrl-C stops it.
 run:
 	$(SWIFT) run tinyflow run $(FLOW)
+
+up:
+	$(SWIFT) run tinyflow up -f $(FLOW)
 
 bench:
 	$(SWIFT) run -c release tinyflow-bench runtime

@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "ModuleHostApp", targets: ["ModuleHostApp"]),
         .library(name: "KubernetesClient", targets: ["KubernetesClient"]),
         .library(name: "KubernetesRuntime", targets: ["KubernetesRuntime"]),
+        .library(name: "LocalMode", targets: ["LocalMode"]),
         .executable(name: "tinyflow-bench", targets: ["tinyflow-bench"]),
     ],
     dependencies: [
@@ -200,6 +201,7 @@ let package = Package(
                 "KubernetesModels",
                 "JSONSchemaKit",
                 "Manifests",
+                "NodeChannels",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -242,6 +244,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `tinyflow up`: control plane, module hosts and operator on one machine, supervised.
+        .target(
+            name: "LocalMode",
+            dependencies: [
+                "CRDModels",
+                "ControlPlane",
+                "GRPCTransport",
+                "KubernetesClient",
+                "KubernetesModels",
+                "Manifests",
+                "ModuleHost",
+                "ComponentKit",
+                "JSONSchemaKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The command-line entry point: argument parsing and wiring only.
         .executableTarget(
             name: "tinyflow",
@@ -250,6 +271,7 @@ let package = Package(
                 "CommonComponents",
                 "ControlPlane",
                 "GRPCTransport",
+                "LocalMode",
                 "Manifests",
                 "ModuleHost",
                 "ModuleHostApp",
@@ -269,6 +291,7 @@ let package = Package(
             dependencies: [
                 "CommonComponents",
                 "ComponentKit",
+                "GRPCTransport",
                 "ModuleHost",
                 "NodeChannels",
                 .product(name: "Logging", package: "swift-log"),
@@ -280,7 +303,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "ComponentKit", "JSONSchemaKit", "ModuleHost",
+                "ComponentKit", "ControlPlane", "JSONSchemaKit", "KubernetesClient", "KubernetesModels", "ModuleHost",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/TestSupport",
@@ -387,6 +410,11 @@ let package = Package(
         .testTarget(
             name: "TinyflowBenchTests",
             dependencies: ["tinyflow-bench"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "LocalModeTests",
+            dependencies: ["LocalMode", "Manifests", "CRDModels", "GRPCTransport", "ModuleHost", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

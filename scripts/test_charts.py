@@ -15,6 +15,8 @@ by values.schema.json with its message. Ends with `N passed, N failed`.
 
 import argparse
 import json
+import tempfile
+import time
 import os
 import re
 import shutil
@@ -491,6 +493,46 @@ def main():
         except jsonschema.ValidationError:
             return
         raise AssertionError("a TinyModule with replicas: 'two' passed the CRD schema")
+
+    @check("module defaults: the embedded control plane accepts the rendered TinyModule through kubectl")
+    def _():
+        binary = os.path.join(ROOT, ".build", "debug", "tinyflow")
+        expect(os.path.exists(binary), "build tinyflow first (make build): .build/debug/tinyflow is missing")
+        tm = one(module_default, "TinyModule")
+        with tempfile.TemporaryDirectory() as tmp:
+            kubeconfig = os.path.join(tmp, "kubeconfig")
+            server = subprocess.Popen(
+                [binary, "control-plane", "--listen", "127.0.0.1:0", "--data", os.path.join(tmp, "data"),
+                 "--kubeconfig", kubeconfig],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            try:
+                deadline = time.time() + 60
+                while not os.path.exists(kubeconfig):
+                    expect(server.poll() is None, "tinyflow control-plane exited early")
+                    expect(time.time() < deadline, "no kubeconfig from tinyflow control-plane within 60 s")
+                    time.sleep(0.1)
+                kubectl = ["kubectl", "--kubeconfig", kubeconfig, "--cache-dir", os.path.join(tmp, "cache")]
+                subprocess.run(kubectl + ["apply", "-f", os.path.join(ROOT, "crds")], check=True, capture_output=True)
+                subprocess.run(kubectl + ["create", "namespace", tm["metadata"]["namespace"]], check=True, capture_output=True)
+                manifest = json.dumps(tm)
+                while True:
+                    applied = subprocess.run(kubectl + ["apply", "-f", "-"], input=manifest, text=True, capture_output=True)
+                    if applied.returncode == 0:
+                        break
+                    expect(time.time() < deadline, f"kubectl apply of the TinyModule failed: {applied.stderr}")
+                    time.sleep(0.2)
+                got = subprocess.run(
+                    kubectl + ["get", "tinymodule", tm["metadata"]["name"], "-n", tm["metadata"]["namespace"], "-o", "json"],
+                    check=True, capture_output=True, text=True)
+                stored = json.loads(got.stdout)
+                expect(stored["spec"]["address"] == tm["spec"]["address"], f"stored spec {stored['spec']}")
+                wrong = json.loads(manifest)
+                wrong["spec"]["replicas"] = "two"
+                rejected = subprocess.run(kubectl + ["apply", "-f", "-"], input=json.dumps(wrong), text=True, capture_output=True)
+                expect(rejected.returncode != 0 and "replicas" in rejected.stderr, f"a wrong TinyModule was accepted: {rejected.stderr}")
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
 
     @check("module defaults: module-host args, probes on the health port, security")
     def _():

@@ -84,7 +84,7 @@ public final class GRPCModuleTransport: Transport, Service {
     private let state = Mutex(State())
     private let started: AsyncStream<ReplicaConnection>
     private let starter: AsyncStream<ReplicaConnection>.Continuation
-    private let stopped = AsyncEvent()
+    private let stopped = OneShotEvent()
 
     /// Creates a transport with no known replicas; see ``updateAddresses(_:)``.
     public init(configuration: Configuration = Configuration(), logger: Logger = Logger(label: "tinyflow.grpc.transport")) {

@@ -13,7 +13,7 @@ public import ServiceLifecycle
 public final class ModuleHostServer: Service {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let service: ModuleHostService
-    private let shutdownRequested = AsyncEvent()
+    private let shutdownRequested = OneShotEvent()
     /// How long a graceful shutdown waits for running calls before they are cancelled.
     public let gracePeriod: Duration
 

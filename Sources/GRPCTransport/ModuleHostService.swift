@@ -33,7 +33,7 @@ public struct ModuleHostService: RegistrableRPCService {
     private let configuration: Configuration
     private let logger: Logger
     /// Signalled when the server shuts down: open streams then end.
-    let shutdown = AsyncEvent()
+    let shutdown = OneShotEvent()
 
     /// Creates the service over a host's control and sink.
     public init(

@@ -316,7 +316,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         if node.componentType is any RunningComponent.Type {
             work.append { await self.runLoop(of: node) }
         }
-        if let first = work.first {
+        if work.count == 1, let only = work.first {
+            await only()
+        } else if let first = work.first {
             await withDiscardingTaskGroup { group in
                 for extra in work.dropFirst() { group.addTask { await extra() } }
                 await first()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import ModuleHostApp
 
@@ -10,8 +11,16 @@ struct Tinyflow: AsyncParsableCommand {
         commandName: "tinyflow",
         abstract: "Flow-based programming on Kubernetes.",
         subcommands: [
-            RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self, ModuleHostCommand.self, OperatorCommand.self,
+            RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self, ModuleHostCommand.self,
+            UpCommand.self, StatusCommand.self, LogsCommand.self, OperatorCommand.self,
         ])
+
+    /// The path of this executable (for starting `module-host` and `operator` children).
+    static var executablePath: String {
+        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
+        let argument = CommandLine.arguments.first ?? "tinyflow"
+        return URL(fileURLWithPath: argument).standardizedFileURL.path
+    }
 
     /// Installs the process-wide log handler once, before any command runs.
     static func bootstrapLogging(level: Logger.Level) {

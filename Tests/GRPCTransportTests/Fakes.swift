@@ -49,9 +49,9 @@ final class FakeControl: ModuleHostControl {
 /// A sink that records what it receives; optionally every delivery waits for `gate`.
 final class RecordingSink: MessageSink {
     let received = Mutex<[Message]>([])
-    let gate: AsyncEvent?
+    let gate: OneShotEvent?
 
-    init(gate: AsyncEvent? = nil) { self.gate = gate }
+    init(gate: OneShotEvent? = nil) { self.gate = gate }
 
     var count: Int { received.withLock { $0.count } }
 

@@ -69,7 +69,7 @@ struct TransportTests {
 
     @Test("a slow consumer slows the senders and keeps in-flight messages bounded")
     func slowConsumer() async throws {
-        let gate = AsyncEvent()
+        let gate = OneShotEvent()
         let sink = RecordingSink(gate: gate)
         let limit = 16
         try await withServer(sink: sink) { _, port in
@@ -103,7 +103,7 @@ struct TransportTests {
 
     @Test("a message whose deadline passes while the peer does not answer fails with deadlineExceeded")
     func deadline() async throws {
-        let gate = AsyncEvent()
+        let gate = OneShotEvent()
         try await withServer(sink: RecordingSink(gate: gate)) { _, port in
             try await GRPCModuleTransport.withTransport { transport in
                 await transport.updateAddresses(["m": ["127.0.0.1:\(port)"]])
@@ -158,7 +158,7 @@ struct TransportTests {
 
     @Test("a server shutdown fails pending sends as unavailable, and a restarted server gets messages again")
     func reconnect() async throws {
-        let gate = AsyncEvent()
+        let gate = OneShotEvent()
         let blocked = RecordingSink(gate: gate)
         let configuration = GRPCModuleTransport.Configuration(initialBackoff: .milliseconds(20), maximumBackoff: .milliseconds(200))
         try await GRPCModuleTransport.withTransport(configuration: configuration) { transport in
@@ -213,7 +213,7 @@ struct TransportTests {
 
     @Test("a server whose task is cancelled (a crash) fails pending sends as unavailable instead of hanging")
     func killed() async throws {
-        let gate = AsyncEvent()
+        let gate = OneShotEvent()
         let sink = RecordingSink(gate: gate)
         let server = ModuleHostServer(host: "127.0.0.1", port: 0, control: FakeControl(), sink: sink)
         try await GRPCModuleTransport.withTransport { transport in

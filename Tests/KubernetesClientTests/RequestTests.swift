@@ -1,3 +1,4 @@
+import TestSupport
 import CRDModels
 import Foundation
 import JSONSchemaKit

@@ -75,7 +75,7 @@ final class LeadershipTimeline: Sendable {
 
 @Suite("Lease leader election against the embedded control plane")
 struct LeaderElectionTests {
-    let timing = LeaderElectionTiming(leaseDuration: .milliseconds(1500), renewDeadline: .milliseconds(1000), retryPeriod: .milliseconds(150))
+    let timing = LeaderElectionTiming(leaseDuration: .milliseconds(3000), renewDeadline: .milliseconds(2000), retryPeriod: .milliseconds(300))
 
     @Test("when the leader stops renewing the other takes over within the lease bounds, and there is never a moment with two leaders")
     func takeover() async throws {
@@ -100,7 +100,7 @@ struct LeaderElectionTests {
 
                     let cut = ContinuousClock.now
                     partitionable.partition(true)
-                    try await eventually("b takes over", timeout: .seconds(6)) { b.leadership.isLeader }
+                    try await eventually("b takes over", timeout: .seconds(12)) { b.leadership.isLeader }
                     let takeover = ContinuousClock.now - cut
                     #expect(!a.leadership.isLeader)
                     // a stopped before its renew deadline ran out; b started only after the lease could expire.

@@ -5,19 +5,8 @@ import Testing
 
 @Suite("TinyNode conditions from validation")
 struct NodeConditionsTests {
-    static let ticker = ComponentDescription(
-        info: ComponentSummary(name: "ticker"),
-        ports: [
-            PortDescription(
-                name: "_settings", direction: .input, isSettings: true,
-                configurationSchema: [
-                    "type": "object", "additionalProperties": false,
-                    "properties": ["interval": ["type": "integer", "minimum": 1, "default": 1000]],
-                ]),
-            PortDescription(name: "out", direction: .output),
-        ])
-    static let debug = ComponentDescription(
-        info: ComponentSummary(name: "debug"), ports: [PortDescription(name: "in", direction: .input)])
+    static let ticker = Catalogue.ticker
+    static let debug = Catalogue.debug
 
     let earlier = Timestamp(Date(timeIntervalSince1970: 1_000))
     let later = Timestamp(Date(timeIntervalSince1970: 2_000))

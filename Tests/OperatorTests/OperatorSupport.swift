@@ -48,7 +48,7 @@ struct OperatorHarness: Sendable {
 /// Runs `body` with an embedded control plane, the CRDs, the "common" module
 /// host and an operator on them; tears everything down afterwards.
 func withOperator(
-    namespaces: [String]? = ["default"], leaderElection: Bool = false,
+    namespaces: [String]? = ["default"], leaderElection: Bool = false, syncWindow: Duration = .milliseconds(20),
     hosts wrap: @Sendable (any ModuleHostConnector) -> any ModuleHostConnector = { $0 },
     _ body: (OperatorHarness) async throws -> Void
 ) async throws {
@@ -78,7 +78,7 @@ func withOperator(
             TinyModule(metadata: ObjectMeta(name: "common"), spec: TinyModuleSpec(image: "tinyflow/common", address: "common:0")))
         let configuration = OperatorConfiguration(
             namespaces: namespaces, leaderElection: leaderElection, leaseNamespace: "default", identity: "test-operator",
-            statusInterval: .milliseconds(300), moduleResyncInterval: .seconds(2), syncWindow: .milliseconds(20),
+            statusInterval: .milliseconds(300), moduleResyncInterval: .seconds(2), syncWindow: syncWindow,
             watchInterval: .milliseconds(50))
         let tinyflowOperator = try TinyflowOperator(
             client: client, configuration: configuration, hosts: wrap(LocalModuleHostConnector(hosts: ["common:0": runtime])),

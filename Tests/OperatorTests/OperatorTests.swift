@@ -146,17 +146,20 @@ struct OperatorTests {
     @Test("a burst of node changes is batched into few SyncNodes calls with increasing generations")
     func syncsAreBatched() async throws {
         let recorder = Mutex<SyncRecorder?>(nil)
-        try await withOperator(hosts: { base in
+        try await withOperator(syncWindow: .milliseconds(100), hosts: { base in
             let wrapped = SyncRecorder(base)
             recorder.withLock { $0 = wrapped }
             return wrapped
         }) { harness in
             let names = (0..<30).map { "sink-\($0)" }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for name in names {
-                    group.addTask { _ = try await harness.nodes.create(node(name, "debug", settings: ["log": false])) }
+            // Five at a time: a burst, without exhausting the test client's connection pool.
+            for start in stride(from: 0, to: names.count, by: 5) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for name in names[start..<min(start + 5, names.count)] {
+                        group.addTask { _ = try await harness.nodes.create(node(name, "debug", settings: ["log": false])) }
+                    }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
             }
             try await harness.waitUntilReady(names)
             let sent = try #require(recorder.withLock { $0 }).sent

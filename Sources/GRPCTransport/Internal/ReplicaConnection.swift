@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import ModuleHost
 import Synchronization
 
 /// Why a submitted message did not get an ack; the transport turns it into a
@@ -97,7 +98,7 @@ final class ReplicaConnection: Sendable {
     private let state: Mutex<State>
     private let phaseCode = PhaseCode()
     private let sequences = Atomic<UInt64>(0)
-    private let stopped = AsyncEvent()
+    private let stopped = OneShotEvent()
     private let logger: Logger
 
     init(address: String, limits: ReplicaLimits, tls: MutualTLSConfiguration?, logger: Logger) throws {
@@ -302,7 +303,7 @@ final class ReplicaConnection: Sendable {
 
     private func maintainStream() async {
         var backoff = limits.initialBackoff
-        while !stopped.isSignalled, !Task.isCancelled {
+        while !stopped.hasHappened, !Task.isCancelled {
             let epoch = state.withLock { state -> UInt64? in
                 if case .closed = state.phase { return nil }
                 state.phase = .connecting
@@ -311,7 +312,7 @@ final class ReplicaConnection: Sendable {
             guard let epoch else { break }
             let (wasReady, reason) = await runStream(epoch: epoch)
             failAll(reason: reason)
-            if stopped.isSignalled || Task.isCancelled { break }
+            if stopped.hasHappened || Task.isCancelled { break }
             logger.debug("Deliver stream to \(address) ended: \(reason); reconnecting")
             if wasReady { backoff = limits.initialBackoff }
             // Full jitter between half and all of the backoff.

@@ -1,4 +1,5 @@
 public import Foundation
+import NodeChannels
 public import KubernetesModels
 import Synchronization
 
@@ -54,9 +55,13 @@ public struct WatchStream<K: KubernetesObject>: AsyncSequence, Sendable {
     let request: KubernetesRequest
     let idleTimeout: Duration
 
+    /// How many decoded events wait for the consumer before the reader stops
+    /// reading the response (backpressure reaches the server through TCP).
+    static var bufferCapacity: Int { 256 }
+
     /// Iterates the events.
-    public func makeAsyncIterator() -> AsyncThrowingStream<WatchEvent<K>, any Error>.Iterator {
-        let (stream, continuation) = AsyncThrowingStream<WatchEvent<K>, any Error>.makeStream()
+    public func makeAsyncIterator() -> Iterator {
+        let channel = NodeChannel<Result<WatchEvent<K>, any Error>>(capacity: Self.bufferCapacity)
         let body = self.body
         let request = self.request
         let idleTimeout = self.idleTimeout
@@ -66,34 +71,32 @@ public struct WatchStream<K: KubernetesObject>: AsyncSequence, Sendable {
                 group.addTask {
                     var splitter = LineSplitter()
                     let decoder = JSONDecoder()
+                    func deliver(_ line: Data) async throws {
+                        let event: WatchEvent<K>
+                        do {
+                            event = try WatchEvent<K>(line: line, decoder: decoder)
+                        } catch {
+                            throw KubernetesError(
+                                verb: .watch, resource: request.resource,
+                                underlying: "undecodable watch event: \(error): \(String(decoding: line.prefix(300), as: UTF8.self))")
+                        }
+                        if case .error(let status) = event {
+                            throw KubernetesError(verb: .watch, resource: request.resource, code: status.code, status: status)
+                        }
+                        try await channel.send(.success(event))
+                        // Time spent waiting for a slow consumer is not server idleness.
+                        lastActivity.touch()
+                    }
                     do {
                         for try await chunk in body {
                             lastActivity.touch()
-                            for line in splitter.append(chunk) {
-                                let event: WatchEvent<K>
-                                do {
-                                    event = try WatchEvent<K>(line: line, decoder: decoder)
-                                } catch {
-                                    throw KubernetesError(
-                                        verb: .watch, resource: request.resource,
-                                        underlying: "undecodable watch event: \(error): \(String(decoding: line.prefix(300), as: UTF8.self))")
-                                }
-                                if case .error(let status) = event {
-                                    throw KubernetesError(verb: .watch, resource: request.resource, code: status.code, status: status)
-                                }
-                                continuation.yield(event)
-                            }
+                            for line in splitter.append(chunk) { try await deliver(line) }
                         }
-                        if let rest = splitter.finish(), let event = try? WatchEvent<K>(line: rest, decoder: decoder) {
-                            if case .error(let status) = event {
-                                throw KubernetesError(verb: .watch, resource: request.resource, code: status.code, status: status)
-                            }
-                            continuation.yield(event)
-                        }
-                        continuation.finish()
+                        if let rest = splitter.finish() { try await deliver(rest) }
                     } catch {
-                        continuation.finish(throwing: Task.isCancelled ? CancellationError() : error)
+                        try? await channel.send(.failure(Task.isCancelled ? CancellationError() : error))
                     }
+                    channel.finish()
                 }
                 group.addTask {
                     let check = Swift.min(idleTimeout / 4, .seconds(1))
@@ -101,7 +104,8 @@ public struct WatchStream<K: KubernetesObject>: AsyncSequence, Sendable {
                         do { try await Task.sleep(for: check) } catch { return }
                         let idle = ContinuousClock.now - lastActivity.last
                         if idle > idleTimeout {
-                            continuation.finish(throwing: WatchIdleError(timeout: idleTimeout))
+                            try? await channel.send(.failure(WatchIdleError(timeout: idleTimeout)))
+                            channel.finish()
                             return
                         }
                     }
@@ -110,9 +114,40 @@ public struct WatchStream<K: KubernetesObject>: AsyncSequence, Sendable {
                 group.cancelAll()
             }
         }
-        continuation.onTermination = { _ in pump.cancel() }
-        return stream.makeAsyncIterator()
+        return Iterator(channel: channel, pump: PumpHandle(pump))
     }
+
+    /// Takes the decoded events; dropping the last copy stops the reader.
+    public struct Iterator: AsyncIteratorProtocol {
+        let channel: NodeChannel<Result<WatchEvent<K>, any Error>>
+        let pump: PumpHandle
+        var ended = false
+
+        /// The next event; `nil` when the server closed the stream. Throws the
+        /// watch's error (410 Gone, an `ERROR` event, idleness) once.
+        public mutating func next() async throws -> WatchEvent<K>? {
+            guard !ended else { return nil }
+            let batch = try await channel.next(upTo: 1)
+            guard let first = batch.first else {
+                ended = true
+                return nil
+            }
+            switch first {
+            case .success(let event):
+                return event
+            case .failure(let error):
+                ended = true
+                throw error
+            }
+        }
+    }
+}
+
+/// Cancels a watch's reader task when the last iterator holding it goes away.
+final class PumpHandle: Sendable {
+    private let task: Task<Void, Never>
+    init(_ task: Task<Void, Never>) { self.task = task }
+    deinit { task.cancel() }
 }
 
 /// When bytes last arrived on a watch, shared by its reader and its idle check.

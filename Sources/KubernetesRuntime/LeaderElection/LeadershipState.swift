@@ -17,9 +17,10 @@ public final class LeadershipState: Sendable {
     /// Whether this process leads right now.
     public var isLeader: Bool { state.withLock { $0.isLeader } }
 
-    /// The current value, then every change.
+    /// The current value, then changes. A slow subscriber sees the latest
+    /// value, not every flip in between (leadership is a state, not a log).
     public func changes() -> AsyncStream<Bool> {
-        let (stream, continuation) = AsyncStream<Bool>.makeStream(bufferingPolicy: .unbounded)
+        let (stream, continuation) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             state.subscribers[state.nextID] = continuation

@@ -43,17 +43,6 @@ public struct Watcher<K: KubernetesObject>: Sendable {
         self.logger = logger
     }
 
-    /// The events, until the consuming task is cancelled (then the sequence ends).
-    public func events() -> AsyncThrowingStream<WatcherEvent<K>, any Error> {
-        let (stream, continuation) = AsyncThrowingStream<WatcherEvent<K>, any Error>.makeStream()
-        let task = Task { [self] in
-            await self.drive { continuation.yield($0) }
-            continuation.finish()
-        }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
-    }
-
     /// Runs the state machine, handing each event to `emit`, until cancelled.
     public func drive(_ emit: (WatcherEvent<K>) -> Void) async {
         var machine = WatcherStateMachine<K>()

@@ -1,8 +1,9 @@
 import Synchronization
 
 /// An event that happens once; waiters suspend until it does. Waiting is
-/// cancellable: a cancelled waiter returns early.
-final class OneShotEvent: Sendable {
+/// cancellable: a cancelled waiter returns early. Shared within the package
+/// (the gRPC transport uses it too).
+package final class OneShotEvent: Sendable {
     private struct State {
         var happened = false
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
@@ -11,11 +12,14 @@ final class OneShotEvent: Sendable {
 
     private let state = Mutex(State())
 
+    /// An event that has not happened.
+    package init() {}
+
     /// Whether the event happened.
-    var hasHappened: Bool { state.withLock { $0.happened } }
+    package var hasHappened: Bool { state.withLock { $0.happened } }
 
     /// Makes the event happen and resumes every waiter; later calls do nothing.
-    func signal() {
+    package func signal() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             guard !state.happened else { return [] }
             state.happened = true
@@ -26,7 +30,7 @@ final class OneShotEvent: Sendable {
     }
 
     /// Returns once the event happened or the task is cancelled.
-    func wait() async {
+    package func wait() async {
         let id = state.withLock { state -> Int in
             state.nextID += 1
             return state.nextID

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GRPCTransport
 
 /// `tinyflow-bench runtime`: the in-module hop (DESIGN §5: ≥ 5 M msgs/s, p99 ≤ 20 µs).
 struct RuntimeCommand: AsyncParsableCommand {
@@ -41,6 +42,12 @@ struct RuntimeCommand: AsyncParsableCommand {
 
     @Option(help: "Messages per run through the real module runtime (source → sink).")
     var runtimeMessages = 500_000
+
+    @Option(help: "Messages per cross-module run (gRPC over loopback).")
+    var crossModuleMessages = 1_000_000
+
+    @Option(help: "Concurrent senders in the cross-module run.")
+    var crossModuleSenders = 256
 
     @Option(help: "Idle nodes synced into one module host for the memory figure.")
     var idleNodes = 100_000
@@ -100,6 +107,23 @@ struct RuntimeCommand: AsyncParsableCommand {
         let runtimeMessages = self.runtimeMessages
         let runtimeHop = await rate(runtimeMessages) { (try? await NodeRuntimeWorkloads.hop(messages: runtimeMessages)) ?? .infinity }
         emit(Figure(bench: "runtime-hop-throughput", value: runtimeHop, unit: "msgs/s", baseline: single, baselineBench: "hop-throughput-single"))
+
+        // Across modules: batched gRPC streams over loopback, against one plain gRPC stream
+        // with a message and an ack per message, measured in the same run.
+        if let cross = try? await CrossModuleBenchmark.run(messages: crossModuleMessages, senders: crossModuleSenders) {
+            var throughput = Figure(
+                bench: "cross-module-throughput", value: cross.throughput, unit: "msgs/s",
+                baseline: cross.baselineThroughput, baselineBench: "grpc-unbatched-stream-throughput")
+            throughput.extra = [("senders", Double(cross.senders))]
+            emit(throughput)
+            for (name, value) in [("p50", cross.p50Microseconds), ("p99", cross.p99Microseconds)] {
+                var latency = Figure(bench: "cross-module-latency-\(name)", value: value, unit: "us")
+                latency.extra = [("load_msgs_per_s", cross.pacedRate.rounded())]
+                emit(latency)
+            }
+        } else {
+            emit(Figure(bench: "cross-module-throughput", value: .nan, unit: "msgs/s"))
+        }
 
         // Memory of idle nodes in one host, against a bare parked task per node.
         let idleNodes = self.idleNodes

@@ -1,0 +1,103 @@
+import ArgumentParser
+import ComponentKit
+import Foundation
+import LocalMode
+import ModuleHostApp
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `tinyflow up`: the whole system on one machine, no cluster.
+struct UpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "up",
+        abstract: "Run Tinyflow locally: control plane, module hosts and operator; apply flows; show progress.",
+        discussion: """
+            Starts the embedded control plane (state in --data, kubeconfig at <data>/kubeconfig), \
+            the built-in `common` module host and any modules listed in --modules as child processes, \
+            and the operator; applies the -f manifests, then prints progress and debug-node output \
+            until Ctrl-C. Starting again with the same --data restores the flows.
+            """)
+
+    @Option(
+        name: [.customShort("f"), .customLong("file")],
+        help: ArgumentHelp("A manifest to apply (TinyNodes, TinyFlows); repeatable.", valueName: "flow.yaml"))
+    var file: [String] = []
+
+    @Option(help: "Directory for state, the kubeconfig and child logs.")
+    var data: String = ".tinyflow"
+
+    @Option(help: "Port of the control plane on 127.0.0.1 (0 picks a free one).")
+    var port: Int = 0
+
+    @Option(help: ArgumentHelp("A YAML file listing extra modules: `modules: [{name, command: [...]}]`.", valueName: "modules.yaml"))
+    var modules: String?
+
+    @Option(help: "Namespace for modules and flows.")
+    var namespace: String = "default"
+
+    @Option(help: "Log level of tinyflow up itself (stderr).")
+    var logLevel: Logger.Level = .warning
+
+    func run() async throws {
+        Tinyflow.bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "tinyflow.up")
+        var options = LocalModeOptions(dataDirectory: URL(fileURLWithPath: data), executable: Tinyflow.executablePath)
+        options.port = port
+        options.flowFiles = file
+        options.namespace = namespace
+        if let modules { options.modules = try ModulesFile.read(path: modules) }
+        let service = LocalModeService(options: options, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// `tinyflow status`: nodes and modules of a running `tinyflow up`.
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show the nodes and modules of a running `tinyflow up`.")
+
+    @Option(help: "The data directory `tinyflow up` runs with.")
+    var data: String = ".tinyflow"
+
+    func run() async throws {
+        Tinyflow.bootstrapLogging(level: .warning)
+        let text = try await LocalInspection.withClient(dataDirectory: URL(fileURLWithPath: data)) { client in
+            try await LocalInspection.status(client: client)
+        }
+        print(text, terminator: "")
+    }
+}
+
+/// `tinyflow logs NODE`: a debug node's recent messages.
+struct LogsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs", abstract: "Print a debug node's recent messages (from its module host).")
+
+    @Argument(help: "The debug node.")
+    var node: String
+
+    @Option(help: "The data directory `tinyflow up` runs with.")
+    var data: String = ".tinyflow"
+
+    @Flag(name: .shortAndLong, help: "Keep printing new messages.")
+    var follow: Bool = false
+
+    func run() async throws {
+        Tinyflow.bootstrapLogging(level: .warning)
+        let node = node
+        let follow = follow
+        try await LocalInspection.withClient(dataDirectory: URL(fileURLWithPath: data)) { client in
+            var seen: Set<String> = []
+            repeat {
+                for message in try await LocalInspection.recentMessages(node: node, client: client) where !seen.contains(message.id) {
+                    seen.insert(message.id)
+                    print(LocalInspection.format(message, node: node))
+                }
+                if follow { try await Task.sleep(for: .milliseconds(500)) }
+            } while follow
+        }
+    }
+}
