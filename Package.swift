@@ -236,7 +236,14 @@ let package = Package(
                 "CRDModels",
                 "Expressions",
                 "ModuleHost",
+                "ComponentKit",
+                "KubernetesModels",
+                "KubernetesClient",
+                "KubernetesRuntime",
+                "GRPCTransport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
@@ -272,6 +279,7 @@ let package = Package(
                 "ModuleHost",
                 "ModuleHostApp",
                 "Operator",
+                "KubernetesClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
@@ -418,7 +426,10 @@ let package = Package(
         ),
         .testTarget(
             name: "OperatorTests",
-            dependencies: ["Operator", "CRDModels", "ModuleHost", "TestSupport"],
+            dependencies: [
+                "Operator", "CRDModels", "ModuleHost", "TestSupport", "ControlPlane", "CommonComponents",
+                "KubernetesClient", "KubernetesRuntime", "GRPCTransport",
+            ],
             swiftSettings: strictSettings
         ),
     ]

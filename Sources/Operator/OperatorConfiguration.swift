@@ -1,0 +1,57 @@
+import Foundation
+
+/// How ``TinyflowOperator`` runs.
+public struct OperatorConfiguration: Sendable {
+    /// The namespaces to watch; `nil` watches all namespaces.
+    public var namespaces: [String]?
+    /// Whether to reconcile only while holding the lease.
+    public var leaderElection: Bool
+    /// The Lease's name.
+    public var leaseName: String
+    /// The Lease's namespace.
+    public var leaseNamespace: String
+    /// This replica's identity (the Lease holder and Events' reporting instance).
+    public var identity: String
+    /// `host:port` to serve `/metrics`, `/healthz` and `/readyz` on; `nil` serves nothing.
+    public var metricsAddress: String?
+    /// How often the module hosts' reports (counters) are folded into TinyNode status.
+    public var statusInterval: Duration
+    /// How often each TinyModule's host is asked for its catalogue again.
+    public var moduleResyncInterval: Duration
+    /// How long the syncer collects node changes before it sends one `SyncNodes` per module.
+    public var syncWindow: Duration
+    /// The interval the operator asks module hosts to stream status at.
+    public var watchInterval: Duration
+    /// Reconcile workers per controller.
+    public var workers: Int
+
+    /// A configuration; the defaults suit production.
+    public init(
+        namespaces: [String]? = nil, leaderElection: Bool = true, leaseName: String = "tinyflow-operator",
+        leaseNamespace: String = "default", identity: String = ProcessInfo.processInfo.hostName,
+        metricsAddress: String? = nil, statusInterval: Duration = .seconds(2),
+        moduleResyncInterval: Duration = .seconds(10), syncWindow: Duration = .milliseconds(50),
+        watchInterval: Duration = .milliseconds(250), workers: Int = 4
+    ) {
+        self.namespaces = namespaces
+        self.leaderElection = leaderElection
+        self.leaseName = leaseName
+        self.leaseNamespace = leaseNamespace
+        self.identity = identity
+        self.metricsAddress = metricsAddress
+        self.statusInterval = statusInterval
+        self.moduleResyncInterval = moduleResyncInterval
+        self.syncWindow = syncWindow
+        self.watchInterval = watchInterval
+        self.workers = workers
+    }
+
+    /// `metricsAddress` split into host and port, or `nil` if absent or malformed.
+    public var metricsHostAndPort: (host: String, port: Int)? {
+        guard let metricsAddress, let colon = metricsAddress.lastIndex(of: ":"),
+            let port = Int(metricsAddress[metricsAddress.index(after: colon)...])
+        else { return nil }
+        let host = String(metricsAddress[..<colon])
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import ModuleHost
+import Synchronization
+
+/// What the operator knows about the module hosts between reconciles: the
+/// last sync per module and the latest status reports per host address.
+final class OperatorState: Sendable {
+    struct SentSync: Sendable {
+        var desired: DesiredNodes
+        var address: String
+        var generation: Int64
+        var at: ContinuousClock.Instant
+        var results: [String: NodeSyncResult]
+    }
+
+    struct HostReports: Sendable {
+        var sequence = 0
+        var nodes: [String: NodeStatusReport] = [:]
+    }
+
+    private struct Contents {
+        var syncs: [ModuleKey: SentSync] = [:]
+        var reports: [String: HostReports] = [:]
+        var owners: [String: Set<ModuleKey>] = [:]
+        var delivered: Set<String> = []
+    }
+
+    private let contents = Mutex(Contents())
+
+    func lastSync(_ key: ModuleKey) -> SentSync? { contents.withLock { $0.syncs[key] } }
+
+    func forgetSync(_ key: ModuleKey) { _ = contents.withLock { $0.syncs.removeValue(forKey: key) } }
+
+    /// Records a sync; returns the names whose result changed.
+    func recordSync(_ key: ModuleKey, _ sync: SentSync) -> Set<String> {
+        contents.withLock { contents in
+            let previous = contents.syncs[key]?.results ?? [:]
+            contents.syncs[key] = sync
+            contents.owners[sync.address, default: []].insert(key)
+            let names = Set(previous.keys).union(sync.results.keys)
+            return names.filter { previous[$0] != sync.results[$0] }
+        }
+    }
+
+    func syncResult(_ key: ModuleKey, node: String) -> NodeSyncResult? {
+        contents.withLock { $0.syncs[key]?.results[node] }
+    }
+
+    func report(address: String, node: String) -> NodeStatusReport? {
+        contents.withLock { $0.reports[address]?.nodes[node] }
+    }
+
+    func owners(of address: String) -> Set<ModuleKey> { contents.withLock { $0.owners[address] ?? [] } }
+
+    /// Stores a host's reports; returns the names whose phase, generation,
+    /// restarts or error changed (counters alone are folded in periodically).
+    func recordReports(address: String, _ reports: [NodeStatusReport]) -> Set<String> {
+        contents.withLock { contents in
+            let previous = contents.reports[address]?.nodes ?? [:]
+            var host = contents.reports[address] ?? HostReports()
+            host.sequence += 1
+            host.nodes = Dictionary(reports.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+            contents.reports[address] = host
+            let names = Set(previous.keys).union(host.nodes.keys)
+            return names.filter { name in
+                let old = previous[name]
+                let new = host.nodes[name]
+                return old?.phase != new?.phase || old?.generation != new?.generation || old?.restarts != new?.restarts
+                    || old?.lastError != new?.lastError
+            }
+        }
+    }
+
+    /// Marks a TinySignal delivered; `false` if it already was.
+    func markDelivered(_ uid: String) -> Bool { contents.withLock { $0.delivered.insert(uid).inserted } }
+
+    func wasDelivered(_ uid: String) -> Bool { contents.withLock { $0.delivered.contains(uid) } }
+}

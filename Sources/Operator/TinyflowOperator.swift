@@ -1,0 +1,548 @@
+import CRDModels
+import ComponentKit
+import Foundation
+public import KubernetesClient
+import KubernetesModels
+import KubernetesRuntime
+public import Logging
+import ModuleHost
+public import Prometheus
+public import ServiceLifecycle
+import Synchronization
+
+/// The Tinyflow operator: reconciles TinyModules (catalogues), TinyNodes
+/// (scheduling onto module hosts, status), TinyFlows (revisions, health) and
+/// TinySignals (one delivery each) on the controller runtime.
+///
+/// Every API call goes through a client that enforces
+/// ``OperatorPermissions/rules``, so the chart's RBAC stays exact.
+public final class TinyflowOperator: Service, Sendable {
+    /// The finalizer that keeps a TinyNode until its module hosts stopped it.
+    public static let nodeFinalizer = "tinyflow.dev/node-finalizer"
+    /// The label naming a node's TinyFlow.
+    public static let flowLabel = "tinyflow.dev/flow"
+    /// The annotation summarising a change, copied into the flow's revision.
+    public static let changeSummaryAnnotation = "tinyflow.dev/change-summary"
+    /// The field manager of the operator's writes.
+    public static let fieldManager = "tinyflow-operator"
+
+    /// The permission-checked client the controllers use.
+    public let client: KubernetesClient
+    /// How the operator runs.
+    public let configuration: OperatorConfiguration
+    /// The registry `/metrics` serves.
+    public let registry: PrometheusCollectorRegistry
+    private let hosts: any ModuleHostConnector
+    private let logger: Logger
+    private let state = OperatorState()
+    private let recorder: EventRecorder
+    private let elector: LeaderElector?
+    private let scopes = Mutex<[String: Scope]>([:])
+    private let watchers = Mutex<[String: Task<Void, Never>]>([:])
+    private let syncerBox = Mutex<ModuleSyncer?>(nil)
+
+    /// The controllers of one watched namespace (or of all, keyed `""`).
+    struct Scope: Sendable {
+        var nodes: Controller<TinyNode>
+        var modules: Controller<TinyModule>
+        var flows: Controller<TinyFlow>
+        var signals: Controller<TinySignal>
+        var services: [any Service] { [nodes, modules, flows, signals] }
+    }
+
+    /// An operator using `client` (wrapped to enforce ``OperatorPermissions/rules``),
+    /// reaching module hosts through `hosts`.
+    public init(
+        client: KubernetesClient, configuration: OperatorConfiguration,
+        hosts: any ModuleHostConnector = GRPCModuleHostConnector(), logger: Logger
+    ) throws {
+        self.client = try client.enforcingOperatorPermissions()
+        self.configuration = configuration
+        self.hosts = hosts
+        self.logger = logger
+        self.registry = PrometheusCollectorRegistry()
+        self.recorder = EventRecorder(
+            client: self.client, reportingController: "tinyflow.dev/operator", reportingInstance: configuration.identity)
+        if configuration.leaderElection {
+            self.elector = LeaderElector(
+                api: self.client.api(Lease.self, namespace: configuration.leaseNamespace),
+                leaseName: configuration.leaseName, identity: configuration.identity, logger: logger)
+        } else {
+            self.elector = nil
+        }
+        let syncer = ModuleSyncer(window: configuration.syncWindow) { [weak self] key, force in
+            await self?.performSync(key, force: force)
+        }
+        syncerBox.withLock { $0 = syncer }
+        for namespace in configuration.namespaces ?? [""] {
+            let scope = makeScope(namespace: namespace.isEmpty ? nil : namespace)
+            scopes.withLock { $0[namespace] = scope }
+        }
+    }
+
+    private var syncer: ModuleSyncer? { syncerBox.withLock { $0 } }
+
+    private func controllerConfiguration(_ name: String) -> ControllerConfiguration {
+        var controller = ControllerConfiguration(name: name, workers: configuration.workers)
+        controller.leadership = elector?.leadership
+        controller.metricsFactory = PrometheusMetricsFactory(registry: registry)
+        return controller
+    }
+
+    private func api<K: KubernetesObject>(_ kind: K.Type, _ namespace: String?) -> Api<K> {
+        namespace.map { client.api(K.self, namespace: $0) } ?? client.apiAllNamespaces(K.self)
+    }
+
+    private func makeScope(namespace: String?) -> Scope {
+        let flows = Controller(
+            api: api(TinyFlow.self, namespace), configuration: controllerConfiguration("tinyflow"), logger: logger
+        ) { [weak self] flow, context in
+            guard let self else { return .done }
+            return try await self.reconcileFlow(flow, context)
+        }
+        // The node predicate also queues the flows of every changed node: it
+        // runs after the node cache was updated, so flow reconciles see the change.
+        let nodePredicate = Predicate<TinyNode> { old, new in
+            for node in [old, new].compactMap({ $0 }) {
+                for flow in Self.flows(of: node) {
+                    flows.queue.add(ObjectKey(namespace: node.metadata.namespace, name: flow))
+                }
+            }
+            return Predicate<TinyNode>.generationChanged.evaluate(old, new)
+                || old?.metadata.finalizers != new?.metadata.finalizers
+        }
+        let nodes = Controller(
+            api: api(TinyNode.self, namespace), configuration: controllerConfiguration("tinynode"), predicate: nodePredicate,
+            indexers: [
+                "module": { [$0.spec.module] },
+                "target": { node in node.spec.edges.compactMap { $0.target?.node } },
+            ], logger: logger
+        ) { [weak self] node, context in
+            guard let self else { return .done }
+            return try await self.reconcileNode(node, context)
+        }
+        nodes.watches(api(TinyModule.self, namespace)) { module in
+            nodes.store.byIndex("module", module.metadata.name ?? "")
+                .filter { $0.metadata.namespace == module.metadata.namespace }
+                .map { ObjectKey($0) }
+        }
+        let modules = Controller(
+            api: api(TinyModule.self, namespace), configuration: controllerConfiguration("tinymodule"), logger: logger
+        ) { [weak self] module, context in
+            guard let self else { return .done }
+            return try await self.reconcileModule(module, context)
+        }
+        let signals = Controller(
+            api: api(TinySignal.self, namespace), configuration: controllerConfiguration("tinysignal"), logger: logger
+        ) { [weak self] signal, context in
+            guard let self else { return .done }
+            return try await self.reconcileSignal(signal, context)
+        }
+        return Scope(nodes: nodes, modules: modules, flows: flows, signals: signals)
+    }
+
+    static func flows(of node: TinyNode) -> Set<String> {
+        Set([node.metadata.labels?[flowLabel], node.spec.flow].compactMap { $0 }.filter { !$0.isEmpty })
+    }
+
+    private func scope(for namespace: String) -> Scope? {
+        scopes.withLock { $0[namespace] ?? $0[""] }
+    }
+
+    /// Whether every controller's cache has listed once.
+    public var isReady: Bool {
+        scopes.withLock { scopes in
+            scopes.values.allSatisfy { $0.nodes.store.isReady && $0.modules.store.isReady && $0.flows.store.isReady }
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs the controllers (and the lease, and the HTTP endpoints) until
+    /// graceful shutdown or cancellation.
+    public func run() async throws {
+        var services: [any Service] = scopes.withLock { $0.values.flatMap(\.services) }
+        if let elector { services.append(elector) }
+        if let address = configuration.metricsHostAndPort {
+            let ready: @Sendable () -> Bool = { [weak self] in self?.isReady ?? false }
+            services.append(OperatorHTTPServer(
+                host: address.host, port: address.port, registry: registry, isReady: ready, logger: logger))
+        }
+        let runnable = services
+        defer { stopBackgroundWork() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for service in runnable { group.addTask { try await service.run() } }
+            try await group.waitForAll()
+        }
+    }
+
+    private func stopBackgroundWork() {
+        let tasks = watchers.withLock { watchers in
+            defer { watchers.removeAll() }
+            return Array(watchers.values)
+        }
+        for task in tasks { task.cancel() }
+        let syncer = self.syncer
+        Task { await syncer?.shutdown() }
+        if let grpc = hosts as? GRPCModuleHostConnector { grpc.shutdown() }
+    }
+
+    // MARK: Caches
+
+    private func cachedNodes(in namespace: String) -> [TinyNode] {
+        (scope(for: namespace)?.nodes.store.objects ?? []).filter { $0.metadata.namespace == namespace }
+    }
+
+    private func cachedModules(in namespace: String) -> [TinyModule] {
+        (scope(for: namespace)?.modules.store.objects ?? []).filter { $0.metadata.namespace == namespace }
+    }
+
+    private func enqueueNodes(_ names: Set<String>, in namespace: String) {
+        guard let scope = scope(for: namespace) else { return }
+        for name in names {
+            let key = ObjectKey(namespace: namespace, name: name)
+            if scope.nodes.store.get(key) != nil { scope.nodes.queue.add(key) }
+        }
+    }
+
+    // MARK: TinyModule
+
+    private func reconcileModule(_ module: TinyModule, _ context: ReconcileContext) async throws -> ReconcileAction {
+        guard let namespace = module.metadata.namespace, let name = module.metadata.name else { return .done }
+        let generation = module.metadata.generation
+        var status = module.status ?? TinyModuleStatus()
+        status.observedGeneration = generation
+        let now = Timestamp.now()
+        var failure: (any Error)?
+        if let address = ClusterPlan.address(of: module) {
+            do {
+                let catalogue = try await hosts.connection(to: address).catalogue()
+                status.components = catalogue.components
+                status.address = address
+                status.readyReplicas = 1
+                status.conditions.set(Condition(
+                    type: "Ready", status: .true, reason: "CatalogueReceived",
+                    message: "\(catalogue.components.count) components from \(address)", observedGeneration: generation,
+                    lastTransitionTime: now))
+                status.conditions.set(Condition(
+                    type: "Available", status: .true, reason: "HostReachable", message: "the host at \(address) answers",
+                    observedGeneration: generation, lastTransitionTime: now))
+                watchHost(address)
+            } catch {
+                failure = error
+                status.readyReplicas = 0
+                status.conditions.set(Condition(
+                    type: "Ready", status: .false, reason: "HostUnreachable", message: "\(address): \(error)",
+                    observedGeneration: generation, lastTransitionTime: now))
+                status.conditions.set(Condition(
+                    type: "Available", status: .false, reason: "HostUnreachable", message: "\(address): \(error)",
+                    observedGeneration: generation, lastTransitionTime: now))
+            }
+        } else {
+            status.readyReplicas = 0
+            for type in ["Ready", "Available"] {
+                status.conditions.set(Condition(
+                    type: type, status: .false, reason: "NoAddress", message: "neither status.address nor spec.address is set",
+                    observedGeneration: generation, lastTransitionTime: now))
+            }
+        }
+        if status != module.status {
+            _ = try await client.api(TinyModule.self, namespace: namespace).patchStatus(
+                name, .merge(["status": try JSONValue(encoding: status)]))
+        }
+        if let failure { throw failure }
+        return .requeue(after: configuration.moduleResyncInterval)
+    }
+
+    // MARK: Host status
+
+    private func watchHost(_ address: String) {
+        watchers.withLock { watchers in
+            guard watchers[address] == nil else { return }
+            watchers[address] = Task { [weak self] in
+                var delay = Duration.milliseconds(100)
+                while !Task.isCancelled {
+                    guard let self else { return }
+                    do {
+                        let connection = try await self.hosts.connection(to: address)
+                        try await connection.watchStatus(interval: self.configuration.watchInterval) { [weak self] reports in
+                            self?.received(reports, from: address)
+                        }
+                    } catch {
+                        if Task.isCancelled { return }
+                        self.logger.debug("status watch of \(address) ended: \(error)")
+                    }
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                }
+            }
+        }
+    }
+
+    private func received(_ reports: [NodeStatusReport], from address: String) {
+        let changed = state.recordReports(address: address, reports)
+        guard !changed.isEmpty else { return }
+        for key in state.owners(of: address) { enqueueNodes(changed, in: key.namespace) }
+    }
+
+    // MARK: Syncing
+
+    private func performSync(_ key: ModuleKey, force: Bool) async {
+        let modules = cachedModules(in: key.namespace)
+        guard let module = modules.first(where: { $0.metadata.name == key.module }),
+            let address = ClusterPlan.address(of: module)
+        else {
+            state.forgetSync(key)
+            return
+        }
+        let plan = ClusterPlan(nodes: cachedNodes(in: key.namespace), modules: modules)
+        let desired = plan.modules[key.module] ?? DesiredNodes(generation: 0, nodes: [])
+        let last = state.lastSync(key)
+        if !force, let last, last.desired == desired, last.address == address,
+            ContinuousClock.now - last.at < .seconds(30)
+        {
+            return
+        }
+        let milliseconds = Int64(Date().timeIntervalSince1970 * 1000)
+        let generation = max((last?.generation ?? 0) + 1, milliseconds)
+        var sent = desired
+        sent.generation = generation
+        do {
+            let result = try await hosts.connection(to: address).sync(sent)
+            let results = Dictionary(result.nodes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+            let changed = state.recordSync(
+                key, OperatorState.SentSync(desired: desired, address: address, generation: generation, at: .now, results: results))
+            watchHost(address)
+            enqueueNodes(changed, in: key.namespace)
+        } catch {
+            logger.warning("sync of module \(key) at \(address) failed: \(error)")
+            state.forgetSync(key)
+            let syncer = self.syncer
+            Task {
+                try? await Task.sleep(for: .seconds(1))
+                await syncer?.schedule(key)
+            }
+        }
+    }
+
+    // MARK: TinyNode
+
+    private struct NodeStillRunning: Error, CustomStringConvertible {
+        var node: String
+        var description: String { "module host still runs node \"\(node)\"" }
+    }
+
+    private func reconcileNode(_ node: TinyNode, _ context: ReconcileContext) async throws -> ReconcileAction {
+        guard let namespace = node.metadata.namespace, node.metadata.name != nil else { return .done }
+        let api = client.api(TinyNode.self, namespace: namespace)
+        do {
+            return try await reconcileNode(node, in: namespace, api: api)
+        } catch let error as KubernetesError where error.isNotFound && node.metadata.deletionTimestamp != nil {
+            return .done  // the cache lagged behind: the node is already gone
+        }
+    }
+
+    private func reconcileNode(_ node: TinyNode, in namespace: String, api: Api<TinyNode>) async throws -> ReconcileAction {
+        try await finalizer(api: api, name: Self.nodeFinalizer, object: node) { event in
+            switch event {
+            case .apply(let node):
+                await scheduleSyncs(for: node, in: namespace)
+                try await writeStatus(of: node, in: namespace)
+                return .requeue(after: configuration.statusInterval)
+            case .cleanup(let node):
+                try await cleanUp(node, in: namespace)
+                return .done
+            }
+        }
+    }
+
+    private func scheduleSyncs(for node: TinyNode, in namespace: String) async {
+        guard let syncer, let name = node.metadata.name, let scope = scope(for: namespace) else { return }
+        var modules: Set<String> = [node.spec.module]
+        for source in scope.nodes.store.byIndex("target", name) where source.metadata.namespace == namespace {
+            modules.insert(source.spec.module)
+        }
+        for module in modules { await syncer.schedule(ModuleKey(namespace: namespace, module: module)) }
+    }
+
+    private func cleanUp(_ node: TinyNode, in namespace: String) async throws {
+        guard let name = node.metadata.name else { return }
+        let key = ModuleKey(namespace: namespace, module: node.spec.module)
+        guard let module = cachedModules(in: namespace).first(where: { $0.metadata.name == node.spec.module }),
+            let address = ClusterPlan.address(of: module)
+        else { return }
+        let requested = ContinuousClock.now
+        await syncer?.syncNow(key)
+        guard let sync = state.lastSync(key), sync.at >= requested else {
+            throw NodeStillRunning(node: name)  // the sync failed: the host may still run it
+        }
+        // Modules with edges to the node drop them too.
+        if let scope = scope(for: namespace) {
+            for source in Set(scope.nodes.store.byIndex("target", name).map(\.spec.module)) where source != node.spec.module {
+                await syncer?.schedule(ModuleKey(namespace: namespace, module: source))
+            }
+        }
+        if state.syncResult(key, node: name) != nil {
+            throw NodeStillRunning(node: name)
+        }
+        if let report = state.report(address: address, node: name), report.phase != .stopped {
+            throw NodeStillRunning(node: name)
+        }
+        logger.debug("node \(namespace)/\(name) stopped; removing its finalizer")
+    }
+
+    private func writeStatus(of node: TinyNode, in namespace: String) async throws {
+        guard let name = node.metadata.name else { return }
+        let others = cachedNodes(in: namespace).filter { $0.metadata.name != name }
+        let modules = cachedModules(in: namespace)
+        let plan = ClusterPlan(nodes: others + [node], modules: modules)
+        guard let nodePlan = plan.nodes[name] else { return }
+        let key = ModuleKey(namespace: namespace, module: node.spec.module)
+        let address = modules.first { $0.metadata.name == node.spec.module }.flatMap(ClusterPlan.address(of:))
+        let report = address.flatMap { state.report(address: $0, node: name) }
+        let status = NodeStatusBuilder.status(
+            for: nodePlan, sync: state.syncResult(key, node: name), report: report, now: .now())
+        guard status != node.status else { return }
+        var patch = try JSONValue(encoding: status)
+        if case .object(var fields) = patch {
+            for field in ["module", "component", "error", "metrics"] where fields[field] == nil { fields[field] = .null }
+            patch = .object(fields)
+        }
+        _ = try await client.api(TinyNode.self, namespace: namespace).patchStatus(name, .merge(["status": patch]))
+        let wasReady = node.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false
+        if status.conditions.isTrue(TinyNodeCondition.ready), !wasReady {
+            _ = try? await recorder.publish(reason: "Ready", action: "Schedule", note: "the node runs", regarding: node)
+        }
+        let oldValid = node.status?.conditions[type: TinyNodeCondition.configValid]
+        if let valid = status.conditions[type: TinyNodeCondition.configValid], valid.status == .false,
+            oldValid?.status != .false || oldValid?.message != valid.message
+        {
+            _ = try? await recorder.publish(.warning, reason: "ValidationFailed", action: "Validate", note: valid.message, regarding: node)
+        }
+    }
+
+    // MARK: TinyFlow
+
+    private func reconcileFlow(_ flow: TinyFlow, _ context: ReconcileContext) async throws -> ReconcileAction {
+        guard let namespace = flow.metadata.namespace, let name = flow.metadata.name else { return .done }
+        let nodes = cachedNodes(in: namespace).filter { Self.flows(of: $0).contains(name) }
+        var status = flow.status ?? TinyFlowStatus()
+        let current = status.revisions.first { $0.number == status.currentRevision }
+        let before = Dictionary((current?.nodes ?? []).map { ($0.name, $0.spec) }, uniquingKeysWith: { first, _ in first })
+        let changed = nodes.filter { node in
+            node.metadata.name.map { before[$0] != node.spec } ?? false
+        }.sorted { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }
+        let summary =
+            flow.metadata.annotations?[Self.changeSummaryAnnotation]
+            ?? changed.compactMap { $0.metadata.annotations?[Self.changeSummaryAnnotation] }.first
+        let author = changed.compactMap(Self.lastManager(of:)).first
+        var recorded: Int?
+        if let updated = FlowHistory.record(
+            nodes, in: status, author: author, summary: summary, now: .now(), limit: flow.spec.revisionHistoryLimit)
+        {
+            status = updated
+            recorded = updated.currentRevision
+        }
+        let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
+        status.observedGeneration = flow.metadata.generation
+        status.nodeCount = live.count
+        status.readyNodes = live.filter { $0.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false }.count
+        status.health = live.isEmpty ? .unknown : (status.readyNodes == live.count ? .healthy : .degraded)
+        let now = Timestamp.now()
+        switch status.health {
+        case .healthy:
+            status.conditions.set(Condition(
+                type: "Ready", status: .true, reason: "AllNodesReady", message: "\(live.count) of \(live.count) nodes are Ready",
+                observedGeneration: flow.metadata.generation, lastTransitionTime: now))
+        case .degraded:
+            status.conditions.set(Condition(
+                type: "Ready", status: .false, reason: "NodesNotReady",
+                message: "\(status.readyNodes) of \(live.count) nodes are Ready", observedGeneration: flow.metadata.generation,
+                lastTransitionTime: now))
+        case .unknown:
+            status.conditions.set(Condition(
+                type: "Ready", status: .unknown, reason: "NoNodes", message: "the flow has no nodes",
+                observedGeneration: flow.metadata.generation, lastTransitionTime: now))
+        }
+        if status != flow.status {
+            var patch = try JSONValue(encoding: status)
+            if case .object(var fields) = patch, fields["currentRevision"] == nil {
+                fields["currentRevision"] = .null
+                patch = .object(fields)
+            }
+            _ = try await client.api(TinyFlow.self, namespace: namespace).patchStatus(name, .merge(["status": patch]))
+            if let recorded {
+                let text = status.revisions.last?.summary ?? ""
+                _ = try? await recorder.publish(
+                    reason: "RevisionRecorded", action: "Record", note: "revision \(recorded): \(text)", regarding: flow)
+            }
+        }
+        return .requeue(after: configuration.statusInterval)
+    }
+
+    /// The manager of the most recent `metadata.managedFields` entry.
+    static func lastManager(of node: TinyNode) -> String? {
+        let entries = (node.metadata.managedFields ?? []).compactMap { entry -> (String, String)? in
+            guard case .object(let fields) = entry, case .string(let manager)? = fields["manager"] else { return nil }
+            if case .string(let time)? = fields["time"] { return (manager, time) }
+            return (manager, "")
+        }
+        return entries.max { $0.1 < $1.1 }?.0
+    }
+
+    // MARK: TinySignal
+
+    private struct SignalNotDeliverable: Error, CustomStringConvertible {
+        var reason: String
+        var description: String
+    }
+
+    private func reconcileSignal(_ signal: TinySignal, _ context: ReconcileContext) async throws -> ReconcileAction {
+        guard let namespace = signal.metadata.namespace, let name = signal.metadata.name else { return .done }
+        if let phase = signal.status?.phase, phase != .pending { return .done }
+        let uid = signal.metadata.uid ?? "\(namespace)/\(name)"
+        let api = client.api(TinySignal.self, namespace: namespace)
+        if state.wasDelivered(uid) {
+            try await writeSignal(api, name, .delivered, "Delivered", "delivered to \(signal.spec.node):\(signal.spec.port)", signal)
+            return .done
+        }
+        let node = cachedNodes(in: namespace).first { $0.metadata.name == signal.spec.node && $0.metadata.deletionTimestamp == nil }
+        let module = node.flatMap { node in cachedModules(in: namespace).first { $0.metadata.name == node.spec.module } }
+        guard let node, let module, let address = ClusterPlan.address(of: module),
+            node.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false
+        else {
+            let problem =
+                node == nil
+                ? SignalNotDeliverable(reason: "NodeNotFound", description: "no TinyNode \"\(signal.spec.node)\"")
+                : SignalNotDeliverable(reason: "NodeNotReady", description: "node \"\(signal.spec.node)\" is not Ready")
+            if context.failures < 8 { throw problem }
+            try await writeSignal(api, name, .failed, problem.reason, problem.description, signal)
+            return .done
+        }
+        do {
+            let message = Message(to: PortAddress(node: signal.spec.node, port: signal.spec.port), payload: signal.spec.payload)
+            guard state.markDelivered(uid) else { return .requeue(after: .milliseconds(10)) }
+            try await hosts.connection(to: address).deliver(message)
+        } catch {
+            try await writeSignal(api, name, .failed, "DeliveryFailed", "\(error)", signal)
+            _ = try? await recorder.publish(.warning, reason: "DeliveryFailed", action: "Deliver", note: "\(error)", regarding: signal)
+            return .done
+        }
+        let note = "delivered to \(node.metadata.name ?? ""):\(signal.spec.port)"
+        try await writeSignal(api, name, .delivered, "Delivered", note, signal)
+        _ = try? await recorder.publish(reason: "Delivered", action: "Deliver", note: note, regarding: signal)
+        return .done
+    }
+
+    private func writeSignal(
+        _ api: Api<TinySignal>, _ name: String, _ phase: SignalPhase, _ reason: String, _ message: String, _ signal: TinySignal
+    ) async throws {
+        var status = signal.status ?? TinySignalStatus()
+        status.observedGeneration = signal.metadata.generation
+        status.phase = phase
+        status.reason = reason
+        status.message = message
+        status.completionTime = .now()
+        _ = try await api.patchStatus(name, .merge(["status": try JSONValue(encoding: status)]))
+    }
+}

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import KubernetesClient
+import Logging
+import ModuleHostApp
+import Operator
+import ServiceLifecycle
+import UnixSignals
+
+/// `tinyflow operator`: runs the Tinyflow operator against a cluster.
+struct OperatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operator",
+        abstract: "Run the operator: schedule TinyNodes onto module hosts, keep TinyFlow history, deliver TinySignals.")
+
+    @Option(help: "A kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).")
+    var kubeconfig: String?
+
+    @Option(help: "A namespace to watch (repeatable); none watches all namespaces.")
+    var namespace: [String] = []
+
+    @Option(help: "Reconcile only while holding the lease (true|false).")
+    var leaderElection: Bool = true
+
+    @Option(help: "The leader-election Lease's name.")
+    var leaseName: String = "tinyflow-operator"
+
+    @Option(help: "The Lease's namespace (default: POD_NAMESPACE, else default).")
+    var leaseNamespace: String?
+
+    @Option(help: "Where to serve /metrics, /healthz and /readyz (host:port).")
+    var metricsAddress: String = "0.0.0.0:8080"
+
+    @Flag(help: "Print the RBAC rules the operator needs as JSON and exit.")
+    var printRbac = false
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func run() async throws {
+        if printRbac {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let data = try encoder.encode(OperatorPermissions.rules)
+            FileHandle.standardOutput.write(data + Data("\n".utf8))
+            return
+        }
+        Tinyflow.bootstrapLogging(level: logLevel)
+        let logger = Logger(label: "tinyflow.operator")
+        let environment = ProcessInfo.processInfo.environment
+        let clientConfiguration: ClientConfiguration
+        if let kubeconfig {
+            clientConfiguration = try ClientConfiguration(kubeconfig: try KubeConfig.read(file: kubeconfig))
+        } else {
+            clientConfiguration = try ClientConfiguration.infer()
+        }
+        let configuration = OperatorConfiguration(
+            namespaces: namespace.isEmpty ? nil : namespace, leaderElection: leaderElection, leaseName: leaseName,
+            leaseNamespace: leaseNamespace ?? environment["POD_NAMESPACE"] ?? clientConfiguration.namespace,
+            identity: environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
+            metricsAddress: metricsAddress.isEmpty ? nil : metricsAddress)
+        let client = try KubernetesClient(configuration: clientConfiguration, logger: logger)
+        let tinyflowOperator = try TinyflowOperator(client: client, configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [tinyflowOperator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+}
