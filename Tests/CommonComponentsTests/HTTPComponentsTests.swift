@@ -70,7 +70,7 @@ struct HTTPComponentsTests {
                 definition("server", "http-server", settings: ["port": .integer(port)], edges: [edge("request", to: "answer:in")]),
                 definition("answer", "transform", settings: ["template": ["body": "{{ $.payload.method }} {{ $.payload.path }}"]], edges: [edge("out", to: "respond:in")]),
                 definition("respond", "http-response"),
-                definition("client", "http-request", settings: ["timeout": 500], edges: [edge("response", to: "sink:in"), edge("error", to: "errors:in")]),
+                definition("client", "http-request", edges: [edge("response", to: "sink:in"), edge("error", to: "errors:in")]),
                 definition("sink", "debug", settings: ["log": false]),
                 definition("errors", "debug", settings: ["log": false]),
             ]))
@@ -84,7 +84,10 @@ struct HTTPComponentsTests {
             #expect(response["body"] == "PUT /things")
             #expect(response["headers"]?["content-type"] == "text/plain; charset=utf-8")
 
-            try await runtime.deliver(Message(to: PortAddress(node: "client", port: "in"), payload: ["url": "http://127.0.0.1:1/nothing"]))
+            // The message deadline bounds the request (the client keeps retrying a refused connection until then).
+            try await runtime.deliver(Message(
+                to: PortAddress(node: "client", port: "in"), payload: ["url": "http://127.0.0.1:1/nothing"],
+                deadline: Date().addingTimeInterval(1)))
             try await eventually("the connection error") { await !runtime.debugMessages("errors").isEmpty }
         }
     }
