@@ -41,6 +41,7 @@ up:
 
 bench:
 	$(SWIFT) run -c release tinyflow-bench runtime
+	$(SWIFT) run -c release tinyflow-bench operator
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests

@@ -244,6 +244,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),
@@ -294,9 +295,14 @@ let package = Package(
             dependencies: [
                 "CommonComponents",
                 "ComponentKit",
+                "ControlPlane",
+                "CRDModels",
                 "GRPCTransport",
+                "KubernetesClient",
+                "KubernetesRuntime",
                 "ModuleHost",
                 "NodeChannels",
+                "Operator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

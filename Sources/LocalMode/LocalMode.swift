@@ -19,9 +19,10 @@ public struct Console: Sendable {
     /// A console that hands every line to `write`.
     public init(write: @escaping @Sendable (String) -> Void) { self.write = write }
 
-    /// Lines go to standard output, unbuffered.
+    /// Lines go to standard output, unbuffered. A closed standard output (the reader
+    /// went away) loses the lines but never stops `tinyflow up` or its shutdown.
     public static let standardOutput = Console { line in
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data((line + "\n").utf8))
     }
 
     /// Prints one line.
@@ -144,16 +145,12 @@ public struct LocalModeService: Service {
             _ = try await moduleApi.apply(resource, fieldManager: localModeFieldManager)
             console.print("module \(module.name): host starting at \(address)")
         }
-        if tinyflowHasOperator(executable: options.executable) {
-            await supervisor.start(ChildSpec(
-                name: "operator", executable: options.executable,
-                arguments: ["operator", "--kubeconfig", options.kubeconfigPath, "--leader-election=false",
-                            "--metrics-address", "127.0.0.1:\(try freeLocalPort())", "--namespace", options.namespace],
-                logFile: logs.appendingPathComponent("operator.log").path))
-            console.print("operator started")
-        } else {
-            console.print("warning: this tinyflow build has no `operator` command; nodes will not be deployed to module hosts (no Ready conditions, no debug output)")
-        }
+        await supervisor.start(ChildSpec(
+            name: "operator", executable: options.executable,
+            arguments: ["operator", "--kubeconfig", options.kubeconfigPath, "--leader-election=false",
+                        "--metrics-address", "127.0.0.1:\(try freeLocalPort())", "--namespace", options.namespace],
+            logFile: logs.appendingPathComponent("operator.log").path))
+        console.print("operator started")
         try await applyManifests(manifests, client: client)
 
         let hostAddresses = addresses
@@ -179,23 +176,6 @@ public struct LocalModeService: Service {
         }
         if !manifests.isEmpty { console.print("applied \(count) objects from \(options.flowFiles.joined(separator: ", "))") }
     }
-}
-
-/// Whether the `tinyflow` binary at `executable` has the `operator` command: `operator --help`
-/// succeeds and describes `tinyflow operator` (an unknown subcommand followed by `--help`
-/// prints the top-level help and also exits 0).
-public func tinyflowHasOperator(executable: String) -> Bool {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = ["operator", "--help"]
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
-    process.standardInput = FileHandle.nullDevice
-    do { try process.run() } catch { return false }
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    return process.terminationReason == .exit && process.terminationStatus == 0 && output.contains("tinyflow operator")
 }
 
 /// Whether `condition` of type `Ready` is `True` on `node`.

@@ -78,12 +78,15 @@ public struct NodeSyncResult: Codable, Sendable, Hashable {
     public var phase: NodePhase
     /// Why the node was rejected, with TinyNode field paths.
     public var error: String?
+    /// The generation of the node's definition the host runs, if it runs it.
+    public var generation: Int64?
 
     /// Creates a result.
-    public init(name: String, phase: NodePhase, error: String? = nil) {
+    public init(name: String, phase: NodePhase, error: String? = nil, generation: Int64? = nil) {
         self.name = name
         self.phase = phase
         self.error = error
+        self.generation = generation
     }
 }
 

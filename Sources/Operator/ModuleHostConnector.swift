@@ -78,7 +78,7 @@ public enum ModuleHostConnectionError: Error, Sendable, Hashable, CustomStringCo
 /// Reaches module hosts over gRPC: one ``ModuleHostClient`` per address (kept
 /// open), and a ``GRPCModuleTransport`` for delivering TinySignals.
 public final class GRPCModuleHostConnector: ModuleHostConnector {
-    private let connections = Mutex<[String: GRPCModuleHostConnection]>([:])
+    private let connections = Mutex<(open: [String: GRPCModuleHostConnection], isShutDown: Bool)>(([:], false))
     private let tls: MutualTLSConfiguration?
 
     /// A connector; `tls` secures the connections when given.
@@ -86,25 +86,30 @@ public final class GRPCModuleHostConnector: ModuleHostConnector {
 
     /// The (cached) connection to `address`.
     public func connection(to address: String) async throws -> any ModuleHostConnection {
-        if let existing = connections.withLock({ $0[address] }) { return existing }
+        if let existing = connections.withLock({ $0.open[address] }) { return existing }
         let client = try ModuleHostClient(address: address, tls: tls)
         let transport = GRPCModuleTransport()
         await transport.updateAddresses([address: [address]])
         let created = GRPCModuleHostConnection(client: client, transport: transport, address: address)
-        let (connection, isNew) = connections.withLock { connections -> (GRPCModuleHostConnection, Bool) in
-            if let existing = connections[address] { return (existing, false) }
-            connections[address] = created
+        let (connection, isNew) = connections.withLock { connections -> (GRPCModuleHostConnection?, Bool) in
+            if connections.isShutDown { return (nil, false) }
+            if let existing = connections.open[address] { return (existing, false) }
+            connections.open[address] = created
             return (created, true)
         }
-        if isNew { connection.start() } else { client.shutdown() }
+        if isNew { created.start() } else { client.shutdown() }
+        guard let connection else { throw ModuleHostConnectorError.shutDown(address: address) }
         return connection
     }
 
-    /// Closes every connection.
+    /// Closes every connection; later calls of ``connection(to:)`` throw.
     public func shutdown() {
         let all = connections.withLock { connections in
-            defer { connections.removeAll() }
-            return Array(connections.values)
+            defer {
+                connections.open.removeAll()
+                connections.isShutDown = true
+            }
+            return Array(connections.open.values)
         }
         for connection in all { connection.stop() }
     }
@@ -144,4 +149,16 @@ final class GRPCModuleHostConnection: ModuleHostConnection {
     }
     func recentMessages(node: String) async throws -> [Message]? { try await client.recentMessages(node: node) }
     func deliver(_ message: Message) async throws { try await transport.send(message, toModule: address) }
+}
+
+/// Why a connector gave no connection.
+public enum ModuleHostConnectorError: Error, Sendable, CustomStringConvertible {
+    /// The operator is shutting down; no new connections are opened.
+    case shutDown(address: String)
+
+    public var description: String {
+        switch self {
+        case .shutDown(let address): "not connecting to the module host at \(address): the operator is shutting down"
+        }
+    }
 }

@@ -65,8 +65,15 @@ public enum NodeStatusBuilder {
         } else {
             let module = node.spec.module
             conditions.set(condition(TinyNodeCondition.scheduled, .true, Reason.scheduled, "running on the hosts of module \"\(module)\"", generation, now))
+            // The host's sync answer says the node runs this generation; a later report says
+            // more (failures, restarts) and wins when it is about this generation.
+            let syncRuns = sync?.phase == .running && sync?.generation != nil && sync?.generation == generation
             switch report {
             case let report? where report.phase == .running && report.generation == (generation ?? report.generation):
+                conditions.set(condition(TinyNodeCondition.ready, .true, Reason.running, "the node runs", generation, now))
+            case let report? where syncRuns && report.generation != generation:
+                conditions.set(condition(TinyNodeCondition.ready, .true, Reason.running, "the node runs", generation, now))
+            case nil where syncRuns:
                 conditions.set(condition(TinyNodeCondition.ready, .true, Reason.running, "the node runs", generation, now))
             case let report? where report.phase == .backingOff:
                 conditions.set(condition(

@@ -71,6 +71,20 @@ final class OperatorState: Sendable {
         }
     }
 
+    /// The modules synced to `address` whose host no longer reports some of the
+    /// nodes it accepted: the host restarted (or lost them) and needs them again.
+    /// Only syncs made before `settled` count, so that a report produced while a
+    /// sync was on its way is not mistaken for a loss.
+    func modulesMissingNodes(at address: String, syncedBefore settled: ContinuousClock.Instant) -> [ModuleKey] {
+        contents.withLock { contents in
+            guard let reported = contents.reports[address]?.nodes else { return [] }
+            return (contents.owners[address] ?? []).filter { key in
+                guard let sync = contents.syncs[key], sync.address == address, sync.at < settled else { return false }
+                return sync.desired.nodes.contains { reported[$0.name] == nil }
+            }
+        }
+    }
+
     /// Marks a TinySignal delivered; `false` if it already was.
     func markDelivered(_ uid: String) -> Bool { contents.withLock { $0.delivered.insert(uid).inserted } }
 

@@ -2,6 +2,7 @@ public import CRDModels
 import Expressions
 import Foundation
 public import ModuleHost
+import Synchronization
 
 /// How a TinyNode's module and component resolved against the cached TinyModules.
 public enum ComponentResolution: Sendable, Hashable {
@@ -41,7 +42,12 @@ public struct ClusterPlan: Sendable {
     public var modules: [String: DesiredNodes]
 
     /// Plans the namespace of `nodes` and `modules` (all in one namespace).
-    public init(nodes: [TinyNode], modules: [TinyModule]) {
+    ///
+    /// With a `cache`, a node whose spec, module and edge targets are unchanged
+    /// since the previous plan made with that cache reuses its validation, and
+    /// the cache keeps exactly the nodes of this plan: pass one only to plans of
+    /// a whole namespace.
+    public init(nodes: [TinyNode], modules: [TinyModule], cache: ValidationCache? = nil) {
         let modulesByName = Dictionary(modules.compactMap { module in module.metadata.name.map { ($0, module) } }, uniquingKeysWith: { first, _ in first })
         let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
         var resolutions: [String: ComponentResolution] = [:]
@@ -52,8 +58,24 @@ public struct ClusterPlan: Sendable {
         let liveNames = Set(live.compactMap(\.metadata.name))
 
         var plans: [String: NodePlan] = [:]
+        var validated: [String: ValidationCache.Entry] = [:]
+        let cached = cache?.entries ?? [:]
+        var reused = 0
         for node in nodes {
             guard let name = node.metadata.name, let resolution = resolutions[name] else { continue }
+            let fingerprint = cache.map { _ in
+                ValidationCache.Fingerprint(node, resolution: resolution, targets: node.spec.edges.map { edge in
+                    edge.target.map { target in
+                        liveNames.contains(target.node) ? resolutions[target.node].map(ValidationCache.Fingerprint.Resolution.init) : nil
+                    } ?? nil
+                })
+            }
+            if let fingerprint, let entry = cached[name], entry.fingerprint == fingerprint {
+                validated[name] = entry
+                reused += 1
+                plans[name] = NodePlan(node: node, resolution: resolution, validation: entry.validation)
+                continue
+            }
             var component: ComponentDescription?
             var problem: SchemaViolation?
             switch resolution {
@@ -84,12 +106,14 @@ public struct ClusterPlan: Sendable {
                 }
             }
             plans[name] = NodePlan(node: node, resolution: resolution, validation: validation)
+            if let fingerprint { validated[name] = ValidationCache.Entry(fingerprint: fingerprint, validation: validation) }
         }
+        cache?.store(validated, reused: reused)
 
         var desired: [String: DesiredNodes] = [:]
         for module in modulesByName.keys { desired[module] = DesiredNodes(generation: 0, nodes: []) }
-        let schedulable = plans.values.filter(\.isSchedulable).sorted { ($0.node.metadata.name ?? "") < ($1.node.metadata.name ?? "") }
-        for plan in schedulable {
+        for name in plans.keys.sorted() {
+            guard let plan = plans[name], plan.isSchedulable else { continue }
             let node = plan.node
             let module = node.spec.module
             desired[module, default: DesiredNodes(generation: 0, nodes: [])].nodes.append(
@@ -111,9 +135,10 @@ public struct ClusterPlan: Sendable {
         self.modules = desired
     }
 
-    /// Where a module's hosts listen: the reported address, else the spec's.
+    /// Where a module's hosts listen: the spec's address (the declared one, which a
+    /// restarted host may have changed), else the last address the operator reached.
     public static func address(of module: TinyModule) -> String? {
-        module.status?.address ?? module.spec.address
+        module.spec.address ?? module.status?.address
     }
 
     private static func resolve(_ node: TinyNode, modules: [String: TinyModule]) -> ComponentResolution {
@@ -125,4 +150,63 @@ public struct ClusterPlan: Sendable {
         }
         return .resolved(module: module, component: component)
     }
+}
+
+/// Validations of earlier plans, so that planning a namespace after one node
+/// changed validates that node, not all of them again (see
+/// ``ClusterPlan/init(nodes:modules:cache:)``).
+public final class ValidationCache: Sendable {
+    /// What a node's validation depends on (and all it depends on): its spec, its module's catalogue
+    /// and whether and how each edge target resolved.
+    struct Fingerprint: Hashable {
+        struct Resolution: Hashable {
+            var module: String?
+            var moduleVersion: String?
+            var component: String?
+
+            init(_ resolution: ComponentResolution) {
+                switch resolution {
+                case .resolved(let module, let component):
+                    self.module = module.metadata.name
+                    moduleVersion = module.metadata.resourceVersion
+                    self.component = component.info.name
+                case .catalogueUnknown(let module), .componentNotFound(let module):
+                    self.module = module.metadata.name
+                    moduleVersion = module.metadata.resourceVersion
+                case .moduleNotFound:
+                    break
+                }
+            }
+        }
+
+        var spec: TinyNodeSpec
+        var resolution: Resolution
+        var targets: [Resolution?]
+
+        init(_ node: TinyNode, resolution: ComponentResolution, targets: [Resolution?]) {
+            spec = node.spec
+            self.resolution = Resolution(resolution)
+            self.targets = targets
+        }
+    }
+
+    struct Entry: Sendable {
+        var fingerprint: Fingerprint
+        var validation: NodeValidation
+    }
+
+    private let storage = Mutex<(entries: [String: Entry], reused: Int)>(([:], 0))
+
+    /// An empty cache.
+    public init() {}
+
+    /// How many nodes the cache holds validations for (those of the last plan).
+    public var count: Int { storage.withLock { $0.entries.count } }
+
+    /// How many nodes the last plan made with this cache did not validate again.
+    public var reusedByLastPlan: Int { storage.withLock { $0.reused } }
+
+    var entries: [String: Entry] { storage.withLock { $0.entries } }
+
+    func store(_ entries: [String: Entry], reused: Int) { storage.withLock { $0 = (entries, reused) } }
 }

@@ -40,6 +40,10 @@ public final class TinyflowOperator: Service, Sendable {
     private let scopes = Mutex<[String: Scope]>([:])
     private let watchers = Mutex<[String: Task<Void, Never>]>([:])
     private let syncerBox = Mutex<ModuleSyncer?>(nil)
+    /// What the TinyNode cache keeps of each node.
+    private let compaction = NodeCacheCompaction()
+    /// Per namespace, the validations of the last whole-namespace plan.
+    private let validationCaches = Mutex<[String: ValidationCache]>([:])
 
     /// The controllers of one watched namespace (or of all, keyed `""`).
     struct Scope: Sendable {
@@ -116,7 +120,8 @@ public final class TinyflowOperator: Service, Sendable {
             indexers: [
                 "module": { [$0.spec.module] },
                 "target": { node in node.spec.edges.compactMap { $0.target?.node } },
-            ], logger: logger
+                "flow": { Array(Self.flows(of: $0)) },
+            ], transform: { [compaction] in compaction.compact($0) }, logger: logger
         ) { [weak self] node, context in
             guard let self else { return .done }
             return try await self.reconcileNode(node, context)
@@ -170,9 +175,16 @@ public final class TinyflowOperator: Service, Sendable {
         }
         let runnable = services
         defer { stopBackgroundWork() }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for service in runnable { group.addTask { try await service.run() } }
-            try await group.waitForAll()
+        // On graceful shutdown the controllers finish their reconciles; stop the host
+        // connections and the syncer first, so that none of them waits on a module host
+        // that is going away too (in local mode every child gets SIGTERM at once).
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for service in runnable { group.addTask { try await service.run() } }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: { [weak self] in
+            self?.stopBackgroundWork()
         }
     }
 
@@ -242,7 +254,7 @@ public final class TinyflowOperator: Service, Sendable {
             status.readyReplicas = 0
             for type in ["Ready", "Available"] {
                 status.conditions.set(Condition(
-                    type: type, status: .false, reason: "NoAddress", message: "neither status.address nor spec.address is set",
+                    type: type, status: .false, reason: "NoAddress", message: "neither spec.address nor status.address is set",
                     observedGeneration: generation, lastTransitionTime: now))
             }
         }
@@ -281,6 +293,13 @@ public final class TinyflowOperator: Service, Sendable {
 
     private func received(_ reports: [NodeStatusReport], from address: String) {
         let changed = state.recordReports(address: address, reports)
+        // A report reflects every sync older than a few report intervals.
+        let settled = ContinuousClock.now - max(configuration.watchInterval * 4, .seconds(1))
+        let lost = state.modulesMissingNodes(at: address, syncedBefore: settled)
+        if !lost.isEmpty, let syncer {
+            logger.info("the host at \(address) lost nodes it had accepted (it restarted?); syncing \(lost.map(\.description).sorted()) again")
+            Task { for key in lost { await syncer.schedule(key, force: true) } }
+        }
         guard !changed.isEmpty else { return }
         for key in state.owners(of: address) { enqueueNodes(changed, in: key.namespace) }
     }
@@ -295,7 +314,13 @@ public final class TinyflowOperator: Service, Sendable {
             state.forgetSync(key)
             return
         }
-        let plan = ClusterPlan(nodes: cachedNodes(in: key.namespace), modules: modules)
+        let cache = validationCaches.withLock { caches in
+            if let cache = caches[key.namespace] { return cache }
+            let cache = ValidationCache()
+            caches[key.namespace] = cache
+            return cache
+        }
+        let plan = ClusterPlan(nodes: cachedNodes(in: key.namespace), modules: modules, cache: cache)
         let desired = plan.modules[key.module] ?? DesiredNodes(generation: 0, nodes: [])
         let last = state.lastSync(key)
         if !force, let last, last.desired == desired, last.address == address,
@@ -393,9 +418,11 @@ public final class TinyflowOperator: Service, Sendable {
 
     private func writeStatus(of node: TinyNode, in namespace: String) async throws {
         guard let name = node.metadata.name else { return }
-        let others = cachedNodes(in: namespace).filter { $0.metadata.name != name }
+        // A node's status depends on itself, its edges' targets and the modules: plan just those.
+        let targets = Set(node.spec.edges.compactMap { $0.target?.node }).subtracting([name])
+        let targetNodes = targets.compactMap { scope(for: namespace)?.nodes.store.get(ObjectKey(namespace: namespace, name: $0)) }
         let modules = cachedModules(in: namespace)
-        let plan = ClusterPlan(nodes: others + [node], modules: modules)
+        let plan = ClusterPlan(nodes: targetNodes + [node], modules: modules)
         guard let nodePlan = plan.nodes[name] else { return }
         let key = ModuleKey(namespace: namespace, module: node.spec.module)
         let address = modules.first { $0.metadata.name == node.spec.module }.flatMap(ClusterPlan.address(of:))
@@ -425,7 +452,7 @@ public final class TinyflowOperator: Service, Sendable {
 
     private func reconcileFlow(_ flow: TinyFlow, _ context: ReconcileContext) async throws -> ReconcileAction {
         guard let namespace = flow.metadata.namespace, let name = flow.metadata.name else { return .done }
-        let nodes = cachedNodes(in: namespace).filter { Self.flows(of: $0).contains(name) }
+        let nodes = (scope(for: namespace)?.nodes.store.byIndex("flow", name) ?? []).filter { $0.metadata.namespace == namespace }
         var status = flow.status ?? TinyFlowStatus()
         let current = status.revisions.first { $0.number == status.currentRevision }
         let before = Dictionary((current?.nodes ?? []).map { ($0.name, $0.spec) }, uniquingKeysWith: { first, _ in first })
@@ -506,7 +533,8 @@ public final class TinyflowOperator: Service, Sendable {
             try await writeSignal(api, name, .delivered, "Delivered", "delivered to \(signal.spec.node):\(signal.spec.port)", signal)
             return .done
         }
-        let node = cachedNodes(in: namespace).first { $0.metadata.name == signal.spec.node && $0.metadata.deletionTimestamp == nil }
+        let node = scope(for: namespace)?.nodes.store.get(ObjectKey(namespace: namespace, name: signal.spec.node))
+            .flatMap { $0.metadata.deletionTimestamp == nil ? $0 : nil }
         let module = node.flatMap { node in cachedModules(in: namespace).first { $0.metadata.name == node.spec.module } }
         guard let node, let module, let address = ClusterPlan.address(of: module),
             node.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false

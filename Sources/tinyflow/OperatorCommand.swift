@@ -4,8 +4,6 @@ import KubernetesClient
 import Logging
 import ModuleHostApp
 import Operator
-import ServiceLifecycle
-import UnixSignals
 
 /// `tinyflow operator`: runs the Tinyflow operator against a cluster.
 struct OperatorCommand: AsyncParsableCommand {
@@ -59,16 +57,6 @@ struct OperatorCommand: AsyncParsableCommand {
             leaseNamespace: leaseNamespace ?? environment["POD_NAMESPACE"] ?? clientConfiguration.namespace,
             identity: environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
             metricsAddress: metricsAddress.isEmpty ? nil : metricsAddress)
-        let client = try KubernetesClient(configuration: clientConfiguration, logger: logger)
-        let tinyflowOperator = try TinyflowOperator(client: client, configuration: configuration, logger: logger)
-        let group = ServiceGroup(configuration: .init(
-            services: [tinyflowOperator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
-        try await client.shutdown()
+        try await OperatorProcess.run(clientConfiguration: clientConfiguration, configuration: configuration, logger: logger)
     }
 }

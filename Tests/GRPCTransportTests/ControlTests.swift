@@ -66,10 +66,11 @@ struct ControlTests {
     func unaryDeadline() async throws {
         // Nothing listens on this port (a server bound it and went away).
         let port = try await withServer(sink: RecordingSink()) { _, port in port }
-        let started = ContinuousClock.now
         _ = try await ModuleHostClient.withClient(address: "127.0.0.1:\(port)", callTimeout: .milliseconds(300)) { client in
+            let started = ContinuousClock.now
             await #expect(throws: RPCError.self) { _ = try await client.catalogue() }
+            // The deadline is 300 ms; the bound leaves room for a loaded machine, not for a hang.
+            #expect(ContinuousClock.now - started < .seconds(3))
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
     }
 }

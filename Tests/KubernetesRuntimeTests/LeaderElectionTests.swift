@@ -91,6 +91,22 @@ struct LeaderElectionTests {
                 api: client.api(Lease.self), leaseName: "tinyflow-operator", identity: "b", timing: timing,
                 onTransition: timeline.record("b"))
 
+            // The client must be shut down however the test ends.
+            do {
+                try await takeover(a, b, partitionable: partitionable, timeline: timeline, client: client)
+            } catch {
+                try? await clientA.shutdown()
+                throw error
+            }
+            #expect(!timeline.hasOverlap(until: .now))
+            try await clientA.shutdown()
+        }
+    }
+
+    private func takeover(
+        _ a: LeaderElector, _ b: LeaderElector, partitionable: PartitionableTransport, timeline: LeadershipTimeline,
+        client: KubernetesClient
+    ) async throws {
             try await withService({ try await a.run() }) {
                 try await eventually("a leads") { a.leadership.isLeader }
                 try await withService({ try await b.run() }) {
@@ -120,16 +136,15 @@ struct LeaderElectionTests {
                     try await eventually("a follows b") { !a.leadership.isLeader && b.leadership.isLeader }
                 }
             }
-            #expect(!timeline.hasOverlap(until: .now))
-            try await clientA.shutdown()
-        }
     }
 
     @Test("a leader that shuts down gracefully releases the lease and the follower takes over at once")
     func releaseOnShutdown() async throws {
         try await withPlane { _, client in
             let timeline = LeadershipTimeline()
-            let slow = LeaderElectionTiming(leaseDuration: .seconds(10), renewDeadline: .seconds(5), retryPeriod: .milliseconds(100))
+            // A long lease, so that "at once" (a retry period after the release) and "after the
+            // lease expired" stay far apart even on a loaded machine.
+            let slow = LeaderElectionTiming(leaseDuration: .seconds(20), renewDeadline: .seconds(10), retryPeriod: .milliseconds(100))
             let a = LeaderElector(api: client.api(Lease.self), leaseName: "l", identity: "a", timing: slow, onTransition: timeline.record("a"))
             let b = LeaderElector(api: client.api(Lease.self), leaseName: "l", identity: "b", timing: slow, onTransition: timeline.record("b"))
             let group = ServiceGroup(configuration: .init(services: [a], logger: Logger(label: "test")))
@@ -142,7 +157,7 @@ struct LeaderElectionTests {
                 await group.triggerGracefulShutdown()
                 try await runA.value
                 #expect(!a.leadership.isLeader)
-                try await eventually("b takes over before the lease would expire", timeout: .seconds(8)) { b.leadership.isLeader }
+                try await eventually("b takes over before the lease would expire", timeout: .seconds(15)) { b.leadership.isLeader }
                 #expect(ContinuousClock.now - stop < slow.leaseDuration)
             }
             #expect(!timeline.hasOverlap(until: .now))

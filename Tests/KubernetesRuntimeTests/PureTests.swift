@@ -120,6 +120,26 @@ struct StoreTests {
         #expect(store.byIndex("module", "http").map(\.metadata.name) == ["a"])
     }
 
+    @Test("a transform shapes what is cached, on lists, updates and deletions alike")
+    func transform() {
+        let store = Store<ConfigMap>(transform: { object in
+            var object = object
+            object.data?["bulky"] = nil
+            return object
+        })
+        var a = cm("a", rv: "1")
+        a.data = ["bulky": String(repeating: "x", count: 1000), "kept": "yes"]
+        store.apply(.restarted([a]))
+        #expect(store.get(ObjectKey(a))?.data == ["kept": "yes"])
+        a.metadata.resourceVersion = "2"
+        let changes = store.apply(.applied(a))
+        #expect(changes.first?.new?.data == ["kept": "yes"], "predicates and reconcilers see the cached form")
+        #expect(changes.first?.old?.data == ["kept": "yes"])
+        let deleted = store.apply(.deleted(a))
+        #expect(deleted.first?.old?.data == ["kept": "yes"])
+        #expect(store.count == 0)
+    }
+
     @Test("waitUntilReady returns after the first list")
     func ready() async {
         let store = Store<ConfigMap>()

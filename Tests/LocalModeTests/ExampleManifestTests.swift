@@ -27,6 +27,7 @@ struct ExampleManifestTests {
         let manifest = try FlowManifest(contentsOf: repositoryRoot.appendingPathComponent("examples/hello-flow.yaml").path)
         #expect(manifest.nodes.map(\.spec.component) == ["ticker", "transform", "debug"])
         #expect(manifest.nodes[1].spec.configuration(of: "_settings")?["template"] != nil)
+        #expect(manifest.flows.map(\.metadata.name) == ["hello"], "a TinyFlow, so that its revisions are recorded")
     }
 
     @Test("two-modules spans the common module and the second module of examples/modules.yaml")

@@ -154,11 +154,24 @@ struct NodeStatusBuilderTests {
             (NodeSyncResult(name: "tick", phase: .running), NodeStatusReport(name: "tick", generation: 1, phase: .backingOff, restarts: 2, lastError: "x"), .false, "BackingOff"),
             (NodeSyncResult(name: "tick", phase: .running), NodeStatusReport(name: "tick", generation: 0, phase: .running), .false, "Updating"),
             (NodeSyncResult(name: "tick", phase: .running), nil, .unknown, "Pending"),
+            (NodeSyncResult(name: "tick", phase: .running, generation: 0), nil, .unknown, "Pending"),
         ])
     func notReady(sync: NodeSyncResult?, report: NodeStatusReport?, status expected: ConditionStatus, reason: String) throws {
         let status = NodeStatusBuilder.status(for: try plan(node("tick", component: "ticker")), sync: sync, report: report, now: now)
         #expect(status.conditions[type: "Ready"]?.status == expected)
         #expect(status.conditions[type: "Ready"]?.reason == reason)
+    }
+
+    @Test("a host's sync answer that it runs the spec's generation makes the node Ready before any report")
+    func readyFromSync() throws {
+        let node = node("tick", component: "ticker", generation: 2)
+        let sync = NodeSyncResult(name: "tick", phase: .running, generation: 2)
+        let beforeReports = NodeStatusBuilder.status(for: try plan(node), sync: sync, report: nil, now: now)
+        #expect(beforeReports.conditions[type: "Ready"]?.status == .true)
+        let staleReport = NodeStatusReport(name: "tick", generation: 1, phase: .running)
+        #expect(NodeStatusBuilder.status(for: try plan(node), sync: sync, report: staleReport, now: now).conditions[type: "Ready"]?.status == .true)
+        let failing = NodeStatusReport(name: "tick", generation: 2, phase: .backingOff, restarts: 1, lastError: "x")
+        #expect(NodeStatusBuilder.status(for: try plan(node), sync: sync, report: failing, now: now).conditions[type: "Ready"]?.reason == "BackingOff")
     }
 
     @Test("an invalid node is not scheduled and says which field is wrong")
@@ -214,5 +227,84 @@ struct FlowHistoryTests {
         }
         #expect(status.revisions.map(\.number) == [3, 4, 5])
         #expect(status.currentRevision == 5)
+    }
+}
+
+@Suite("Reusing validations between plans")
+struct ValidationCacheTests {
+    let modules = [module("common", components: [Catalogue.ticker, Catalogue.debug], address: "common:9000")]
+
+    func nodes(interval: Int = 5, sinks: Int = 3) -> [TinyNode] {
+        [node("tick", component: "ticker", settings: ["interval": .integer(interval)], edges: [Edge(id: "a", port: "out", to: "sink-0:in")])]
+            + (0..<sinks).map { node("sink-\($0)", component: "debug") }
+    }
+
+    @Test("unchanged nodes are not validated again; the cache keeps exactly the nodes of the last plan")
+    func reuse() {
+        let cache = ValidationCache()
+        let first = ClusterPlan(nodes: nodes(), modules: modules, cache: cache)
+        #expect(cache.reusedByLastPlan == 0)
+        #expect(cache.count == 4)
+        let second = ClusterPlan(nodes: nodes(), modules: modules, cache: cache)
+        #expect(cache.reusedByLastPlan == 4)
+        #expect(second.modules == first.modules)
+        _ = ClusterPlan(nodes: nodes(sinks: 2), modules: modules, cache: cache)
+        #expect(cache.count == 3, "a deleted node's validation is dropped")
+    }
+
+    @Test("a changed spec, a vanished edge target or a changed catalogue is validated again")
+    func invalidation() {
+        let cache = ValidationCache()
+        _ = ClusterPlan(nodes: nodes(), modules: modules, cache: cache)
+
+        let invalid = ClusterPlan(nodes: nodes(interval: 0), modules: modules, cache: cache)
+        #expect(cache.reusedByLastPlan == 3)
+        #expect(invalid.nodes["tick"]?.validation.configuration.first?.path == "spec.ports[0].configuration.interval")
+
+        let withoutTarget = ClusterPlan(nodes: nodes().filter { $0.metadata.name != "sink-0" }, modules: modules, cache: cache)
+        #expect(withoutTarget.nodes["tick"]?.validation.edges.first?.message == "no node \"sink-0\"")
+
+        var changed = modules
+        changed[0].metadata.resourceVersion = "2"
+        changed[0].status?.components = [Catalogue.debug]
+        let uncatalogued = ClusterPlan(nodes: nodes(), modules: changed, cache: cache)
+        #expect(cache.reusedByLastPlan == 0)
+        #expect(uncatalogued.nodes["tick"]?.isSchedulable == false)
+        #expect(uncatalogued.nodes["sink-1"]?.isSchedulable == true)
+    }
+}
+
+@Suite("What the operator caches of a TinyNode")
+struct NodeCacheCompactionTests {
+    @Test("managedFields lose fieldsV1 but keep who wrote when; kubectl's last-applied copy goes; the rest is untouched")
+    func compaction() {
+        var original = node("tick", component: "ticker", settings: ["interval": 5])
+        original.metadata.managedFields = [
+            ["manager": "kubectl", "operation": "Update", "time": "2026-11-23T10:00:00Z", "fieldsV1": ["f:spec": ["f:ports": [:]]]]
+        ]
+        original.metadata.annotations = [
+            NodeCacheCompaction.lastAppliedAnnotation: String(repeating: "{}", count: 500), "tinyflow.dev/change-summary": "why",
+        ]
+        let compacted = NodeCacheCompaction().compact(original)
+        #expect(compacted.metadata.managedFields == [["manager": "kubectl", "operation": "Update", "time": "2026-11-23T10:00:00Z"]])
+        #expect(compacted.metadata.annotations == ["tinyflow.dev/change-summary": "why"])
+        #expect(compacted.spec == original.spec)
+    }
+
+    @Test("identical port lists of many nodes are stored once, and stay equal to what was served")
+    func sharing() {
+        let compaction = NodeCacheCompaction()
+        func withPorts(_ name: String) -> TinyNode {
+            var node = node(name, component: "ticker")
+            node.status = TinyNodeStatus(ports: Catalogue.ticker.ports)
+            return node
+        }
+        let a = compaction.compact(withPorts("a"))
+        let b = compaction.compact(withPorts("b"))
+        #expect(a.status?.ports == Catalogue.ticker.ports)
+        let shared = (a.status?.ports ?? []).withUnsafeBufferPointer { first in
+            (b.status?.ports ?? []).withUnsafeBufferPointer { second in first.baseAddress == second.baseAddress }
+        }
+        #expect(shared)
     }
 }

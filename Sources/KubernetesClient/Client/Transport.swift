@@ -122,6 +122,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
             connect: .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
                 + configuration.connectTimeout.components.attoseconds / 1_000_000_000))
         http.decompression = .disabled
+        http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, configuration.maximumConnections)
         if configuration.server.scheme == "https" {
             var tls = TLSConfiguration.makeClientConfiguration()
             if let pem = configuration.certificateAuthorityPEM {

@@ -21,6 +21,11 @@ public struct ClientConfiguration: Sendable {
     public var requestTimeout: Duration = .seconds(30)
     /// How long a connection attempt may take.
     public var connectTimeout: Duration = .seconds(5)
+    /// The most HTTP/1.1 connections to the server at once. Every open watch holds
+    /// one for its lifetime (a controller watches several kinds per namespace), so
+    /// this must exceed the watches plus the requests made concurrently; over
+    /// HTTP/2 (TLS with ALPN, as kube-apiserver serves) requests share one connection.
+    public var maximumConnections: Int = 64
     /// Sent as `User-Agent`.
     public var userAgent: String = "tinyflow-kubernetes-client"
 

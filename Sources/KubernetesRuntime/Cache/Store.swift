@@ -50,15 +50,33 @@ public final class Store<K: KubernetesObject>: Sendable {
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
+    /// Turns an object as served into what the cache keeps of it.
+    public typealias Transform = @Sendable (K) -> K
+
     private let indexers: [String: IndexFunction]
+    private let transform: Transform?
     private let contents = Mutex(Contents())
 
-    /// A store maintaining the named indexes.
-    public init(indexers: [String: IndexFunction] = [:]) { self.indexers = indexers }
+    /// A store maintaining the named indexes. A `transform` (client-go's
+    /// `SetTransform`) is applied to every object before it is cached, e.g. to
+    /// drop fields the controller never reads and so bound its memory.
+    public init(indexers: [String: IndexFunction] = [:], transform: Transform? = nil) {
+        self.indexers = indexers
+        self.transform = transform
+    }
 
     /// Applies a watcher event; returns what changed (for predicates and mappers).
     @discardableResult
     public func apply(_ event: WatcherEvent<K>) -> [StoreChange<K>] {
+        guard let transform else { return store(event) }
+        switch event {
+        case .restarted(let objects): return store(.restarted(objects.map(transform)))
+        case .applied(let object): return store(.applied(transform(object)))
+        case .deleted(let object): return store(.deleted(transform(object)))
+        }
+    }
+
+    private func store(_ event: WatcherEvent<K>) -> [StoreChange<K>] {
         switch event {
         case .restarted(let objects):
             var fresh: [ObjectKey: K] = [:]

@@ -77,11 +77,12 @@ public final class Controller<K: KubernetesObject>: Service {
 
     /// A controller of `api`'s objects. The default predicate,
     /// ``Predicate/generationChanged``, skips status-only writes (including the
-    /// controller's own).
+    /// controller's own); `transform` is applied to objects before they are cached
+    /// (and before predicates and reconcilers see them).
     public init(
         api: Api<K>, configuration: ControllerConfiguration, predicate: Predicate<K> = .generationChanged,
-        indexers: [String: Store<K>.IndexFunction] = [:], logger: Logger = Logger(label: "tinyflow.controller"),
-        reconcile: @escaping Reconciler
+        indexers: [String: Store<K>.IndexFunction] = [:], transform: Store<K>.Transform? = nil,
+        logger: Logger = Logger(label: "tinyflow.controller"), reconcile: @escaping Reconciler
     ) {
         self.api = api
         self.configuration = configuration
@@ -92,7 +93,7 @@ public final class Controller<K: KubernetesObject>: Service {
         self.logger = logger
         let metrics = ControllerMetrics(name: configuration.name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.metrics = metrics
-        self.store = Store(indexers: indexers)
+        self.store = Store(indexers: indexers, transform: transform)
         self.queue = WorkQueue(
             baseDelay: configuration.baseRetryDelay, maxDelay: configuration.maxRetryDelay, rate: configuration.retryRate,
             burst: configuration.retryBurst, onDepthChange: { metrics.depth.record($0) })

@@ -19,6 +19,7 @@ final class WorkQueueStorage<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Applies `change` to the machine, then hands ready keys to waiting workers and re-arms the timer.
+    @discardableResult
     func update<R>(_ change: (inout WorkQueueStateMachine<Key>, ContinuousClock.Instant) -> R) -> R {
         let now = ContinuousClock.now
         let (result, handOff, depth) = state.withLock { state in

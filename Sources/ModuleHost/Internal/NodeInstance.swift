@@ -118,6 +118,13 @@ final class NodeInstance: Sendable {
                 restarts: status.restarts, counters: status.counters, lastError: status.lastError)
         }
     }
+
+    /// What a sync answers for this node: its phase, last error and the generation it runs.
+    var syncResult: NodeSyncResult {
+        status.withLock { status in
+            NodeSyncResult(name: name, phase: status.phase, error: status.lastError, generation: status.definition.generation)
+        }
+    }
 }
 
 /// Why a message could not be delivered to a node on this host.

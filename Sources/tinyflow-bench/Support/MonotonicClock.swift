@@ -1,15 +1,16 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Nanoseconds since an arbitrary start, from the monotonic clock (a vDSO call on Linux).
+/// Nanoseconds since an arbitrary start, from the monotonic clock (`CLOCK_MONOTONIC`
+/// through Dispatch, a vDSO call on Linux).
 @inline(__always)
 func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) &* 1_000_000_000 &+ UInt64(now.tv_nsec)
+    DispatchTime.now().uptimeNanoseconds
 }
 
 /// Prints a line and flushes, so each figure appears as soon as it is measured even when

@@ -1,0 +1,101 @@
+import ArgumentParser
+import ControlPlane
+
+/// `tinyflow-bench operator`: how fast the operator makes applied TinyNodes
+/// Ready, and how much memory it needs to cache many of them (DESIGN §5:
+/// 1,000 nodes Ready ≤ 3 s, 10,000 cached ≤ 60 MiB).
+struct OperatorBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "operator",
+        abstract: "Measure the operator: apply → all Ready for 1,000 TinyNodes, and its memory with 10,000 cached.",
+        discussion: """
+            Each run starts an embedded control plane with the CRDs, the common module's host in \
+            this process (gRPC on loopback) and the operator as a child process, then creates \
+            TinyNodes (transform → debug pairs) with --apply-concurrency requests in flight. \
+            Prints one JSON line per figure. Build with -c release.
+            """)
+
+    @Option(help: "TinyNodes applied per timed run (even: transform → debug pairs).")
+    var nodes = 1_000
+
+    @Option(help: "TinyNodes cached by the operator for the memory figure.")
+    var cachedNodes = 10_000
+
+    @Option(help: "Timed runs of the apply → Ready figure; the median is reported.")
+    var repetitions = 3
+
+    @Option(help: "Create requests in flight while applying.")
+    var applyConcurrency = 8
+
+    @Option(help: "Give up on a run after this many seconds.")
+    var timeout = 300
+
+    @Flag(help: "Make the control plane fsync every write (as etcd does) instead of surviving only process crashes.")
+    var fsync = false
+
+    @Flag(help: "Skip the memory figure.")
+    var noMemory = false
+
+    func validate() throws {
+        guard nodes > 0, nodes.isMultiple(of: 2), cachedNodes > 0, cachedNodes.isMultiple(of: 2) else {
+            throw ValidationError("--nodes and --cached-nodes must be positive and even (transform → debug pairs)")
+        }
+        guard repetitions > 0, applyConcurrency > 0, timeout > 0 else { throw ValidationError("counts must be positive") }
+    }
+
+    func run() async throws {
+        let durability: Durability = fsync ? .fsync : .processCrash
+        var applied: [Double] = []
+        var ready: [Double] = []
+        for _ in 0..<repetitions {
+            let run = try await OperatorBenchEnvironment.withEnvironment(durability: durability) { environment in
+                try await timeToReady(environment, count: nodes)
+            }
+            applied.append(run.applied)
+            ready.append(run.ready)
+        }
+        let appliedMedian = median(applied)
+        printLine(Figure(bench: "operator-apply-\(nodes)-nodes", value: appliedMedian, unit: "s").jsonLine)
+        var readyFigure = Figure(
+            bench: "operator-ready-\(nodes)-nodes", value: median(ready), unit: "s",
+            baseline: appliedMedian, baselineBench: "operator-apply-\(nodes)-nodes")
+        readyFigure.extra = [("target_s", 3), ("min_s", ready.min() ?? 0), ("max_s", ready.max() ?? 0)]
+        printLine(readyFigure.jsonLine)
+
+        guard !noMemory else { return }
+        try await OperatorBenchEnvironment.withEnvironment(durability: durability) { environment in
+            let idle = try environment.operatorMemory()
+            printLine(Figure(bench: "operator-rss-idle", value: mebibytes(idle.resident), unit: "MiB").jsonLine)
+            let run = try await timeToReady(environment, count: cachedNodes)
+            let cached = try environment.operatorMemory()
+            var figure = Figure(
+                bench: "operator-rss-\(cachedNodes)-nodes", value: mebibytes(cached.resident), unit: "MiB",
+                baseline: mebibytes(idle.resident), baselineBench: "operator-rss-idle")
+            figure.extra = [
+                ("peak_mib", mebibytes(cached.peak)), ("ready_s", run.ready),
+                ("kib_per_node", (cached.resident - idle.resident) / 1024 / Double(cachedNodes)), ("target_mib", 60),
+            ]
+            printLine(figure.jsonLine)
+        }
+    }
+
+    /// Creates `count` nodes; returns the seconds until the last create returned
+    /// and until the last node was Ready, both from the first create.
+    private func timeToReady(_ environment: OperatorBenchEnvironment, count: Int) async throws -> (applied: Double, ready: Double) {
+        let start = ContinuousClock.now
+        try await environment.createNodes(from: 0, count: count, concurrency: applyConcurrency)
+        let applied = ContinuousClock.now - start
+        let tracker = environment.tracker
+        guard let readyAt = await withDeadline(.seconds(timeout), { await tracker.waitUntilReady(count) }) else {
+            throw OperatorBenchError(
+                description: "only \(tracker.readyCount) of \(count) TinyNodes were Ready after \(timeout) s")
+        }
+        return (seconds(applied), seconds(readyAt - start))
+    }
+}
+
+private func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+private func mebibytes(_ bytes: Double) -> Double { bytes / 1_048_576 }

@@ -1,0 +1,189 @@
+import CRDModels
+import CommonComponents
+import ControlPlane
+import Foundation
+import GRPCTransport
+import KubernetesClient
+import KubernetesModels
+import KubernetesRuntime
+import Logging
+import ModuleHost
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why the operator bench could not measure.
+struct OperatorBenchError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// One measured setup: an embedded control plane with the Tinyflow CRDs, the
+/// `common` module's host in this process (served over gRPC on loopback, as a
+/// module pod would be), and the operator as a child process
+/// (`tinyflow-bench operator-process`), so that its memory is its own.
+struct OperatorBenchEnvironment: Sendable {
+    /// An administrator client of the control plane.
+    var client: KubernetesClient
+    /// The operator's process id.
+    var operatorPID: Int32
+    /// Follows the TinyNodes' Ready conditions.
+    var tracker: ReadinessTracker
+    /// The namespace everything lives in.
+    var namespace = "default"
+
+    /// Runs `body` in a fresh environment and tears it down afterwards.
+    static func withEnvironment<T: Sendable>(
+        durability: Durability, _ body: (OperatorBenchEnvironment) async throws -> T
+    ) async throws -> T {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tinyflow-bench-operator-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var logger = Logger(label: "tinyflow.bench")
+        logger.logLevel = .warning
+        let quiet = logger
+        return try await EmbeddedControlPlane.withRunning(
+            dataDirectory: directory,
+            configure: {
+                $0.durability = durability
+                $0.logger = quiet
+            }
+        ) { plane in
+            let client = try KubernetesClient(
+                configuration: ClientConfiguration(server: plane.baseURL, credentials: .bearerToken(plane.token)), logger: quiet)
+            do {
+                let result = try await run(plane: plane, client: client, directory: directory, logger: quiet, body)
+                try await client.shutdown()
+                return result
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+        }
+    }
+
+    private static func run<T: Sendable>(
+        plane: EmbeddedControlPlane, client: KubernetesClient, directory: URL, logger: Logger,
+        _ body: (OperatorBenchEnvironment) async throws -> T
+    ) async throws -> T {
+        for crd in allCustomResourceDefinitions { _ = try await client.api(CustomResourceDefinition.self).create(crd) }
+        try await waitFor("the TinyNode kind to be served", timeout: .seconds(10)) {
+            let nodes = try? await client.api(TinyNode.self, namespace: "default").list()
+            let modules = try? await client.api(TinyModule.self, namespace: "default").list()
+            return nodes != nil && modules != nil
+        }
+        let runtime = ModuleRuntime(module: CommonModule.definition, logger: logger)
+        let server = ModuleHostServer(host: "127.0.0.1", port: 0, control: runtime, sink: runtime, logger: logger)
+        let tracker = ReadinessTracker()
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await runtime.run() }
+            group.addTask { try await server.run() }
+            let nodes = client.api(TinyNode.self, namespace: "default")
+            group.addTask { await Watcher(api: nodes, logger: logger).drive { tracker.apply($0) } }
+            defer {
+                group.cancelAll()
+                server.beginGracefulShutdown()
+            }
+            let port = try await server.boundPort
+            _ = try await client.api(TinyModule.self, namespace: "default").create(
+                TinyModule(metadata: ObjectMeta(name: "common"), spec: TinyModuleSpec(image: "tinyflow/common", address: "127.0.0.1:\(port)")))
+
+            let kubeconfig = directory.appendingPathComponent("kubeconfig").path
+            try plane.writeKubeconfig(to: kubeconfig)
+            let operatorProcess = Process()
+            operatorProcess.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            operatorProcess.arguments = ["operator-process", "--kubeconfig", kubeconfig]
+            operatorProcess.standardInput = FileHandle.nullDevice
+            try operatorProcess.run()
+            defer { stop(operatorProcess) }
+
+            try await waitFor("the operator to publish module common's catalogue", timeout: .seconds(60)) {
+                guard operatorProcess.isRunning else { throw OperatorBenchError(description: "the operator process exited") }
+                let module = try? await client.api(TinyModule.self, namespace: "default").get("common")
+                return !(module?.status?.components ?? []).isEmpty
+            }
+            let environment = OperatorBenchEnvironment(client: client, operatorPID: operatorProcess.processIdentifier, tracker: tracker)
+            let result = try await body(environment)
+            await runtime.shutdown()
+            return result
+        }
+    }
+
+    /// Stops the operator: SIGTERM (graceful shutdown), SIGKILL if it lingers.
+    private static func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Creates TinyNodes `bench-<first>` … `bench-<first + count - 1>` with
+    /// `concurrency` requests in flight, as a pipelined `kubectl apply` would:
+    /// pairs of a transform with an edge to a debug node.
+    func createNodes(from first: Int, count: Int, concurrency: Int) async throws {
+        let api = client.api(TinyNode.self, namespace: namespace)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in first..<(first + count) {
+                if index - first >= concurrency { try await group.next() }
+                group.addTask { _ = try await api.create(Self.node(index)) }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Node `index`: an even index is a transform sending to the next (odd) index, a debug node.
+    static func node(_ index: Int) -> TinyNode {
+        let name = "bench-\(index)"
+        let labels = ["tinyflow.dev/flow": "bench-\(index / 200)"]
+        if index.isMultiple(of: 2) {
+            return TinyNode(
+                metadata: ObjectMeta(name: name, labels: labels),
+                spec: TinyNodeSpec(
+                    module: "common", component: "transform",
+                    ports: [PortConfiguration(port: "_settings", configuration: ["template": ["value": "{{ $.payload }}"]])],
+                    edges: [Edge(id: "to-debug", port: "out", to: "bench-\(index + 1):in")]))
+        }
+        return TinyNode(
+            metadata: ObjectMeta(name: name, labels: labels),
+            spec: TinyNodeSpec(
+                module: "common", component: "debug",
+                ports: [PortConfiguration(port: "_settings", configuration: ["keep": 1, "log": false])]))
+    }
+
+    /// The operator's resident set now and at its peak, in bytes (`/proc/PID/status`).
+    func operatorMemory() throws -> (resident: Double, peak: Double) {
+        let status = try String(contentsOfFile: "/proc/\(operatorPID)/status", encoding: .utf8)
+        func kilobytes(_ field: String) throws -> Double {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+                let value = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Double($0) })
+            else { throw OperatorBenchError(description: "no \(field) in /proc/\(operatorPID)/status") }
+            return value * 1024
+        }
+        return (try kilobytes("VmRSS"), try kilobytes("VmHWM"))
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; throws after `timeout`.
+func waitFor(_ what: String, timeout: Duration, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw OperatorBenchError(description: "timed out after \(timeout) waiting for \(what)")
+}
+
+/// Runs `body`, or returns `nil` once `timeout` passed (cancelling it).
+func withDeadline<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async -> T?) async -> T? {
+    await withTaskGroup(of: T?.self) { group in
+        group.addTask { await body() }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        defer { group.cancelAll() }
+        return await group.next() ?? nil
+    }
+}

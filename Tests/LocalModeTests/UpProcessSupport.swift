@@ -1,0 +1,166 @@
+import CRDModels
+import Foundation
+import GRPCTransport
+import LocalMode
+import Manifests
+import ModuleHost
+import Synchronization
+import Testing
+import TestSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `tinyflow` binary built next to this test bundle.
+let tinyflowBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tinyflow").path
+
+/// Runs a command to completion and returns its exit status and standard output.
+@discardableResult
+func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Whether a TCP listener could bind 127.0.0.1:`port` right now.
+func loopbackPortIsFree(_ port: Int) -> Bool {
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = UInt16(port).bigEndian
+    let result = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    return result == 0
+}
+
+/// The process ids whose parent is `pid`.
+func childPIDs(of pid: Int32) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> Int32? in
+        guard let child = Int32(entry),
+              let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, Int32(fields[1]) == pid else { return nil }
+        return child
+    }
+}
+
+/// A running `tinyflow up` with its standard output collected.
+// Process is safe to query from any thread (isRunning, terminationStatus); the rest is immutable or locked.
+final class UpProcess: @unchecked Sendable {
+    let process: Process
+    private let collected = Recorder<String>()
+
+    /// Starts `tinyflow up` with `arguments` in the repository root.
+    init(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tinyflowBinary)
+        process.arguments = ["up"] + arguments
+        process.currentDirectoryURL = repositoryRoot
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardInput = FileHandle.nullDevice
+        self.process = process
+        pipe.fileHandleForReading.readabilityHandler = { [collected] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
+            collected.append(String(decoding: data, as: UTF8.self))
+        }
+        try process.run()
+    }
+
+    /// Everything it printed so far.
+    var output: String { collected.values.joined() }
+
+    /// Sends SIGINT and waits for it to exit; returns its exit status.
+    func interrupt(within deadline: Duration) async throws -> (status: Int32, exited: Bool) {
+        kill(process.processIdentifier, SIGINT)
+        try await eventually("tinyflow up exits after SIGINT", timeout: deadline) { !self.process.isRunning }
+        return (process.terminationStatus, process.terminationReason == .exit)
+    }
+
+    /// Kills it if it is still running (cleanup after a failure).
+    func killIfRunning() {
+        guard process.isRunning else { return }
+        for child in childPIDs(of: process.processIdentifier) { kill(child, SIGKILL) }
+        kill(process.processIdentifier, SIGKILL)
+    }
+}
+
+
+extension UpProcess {
+    /// The pid of its child whose command line contains `argument` (`module-host`, `operator`).
+    func child(running argument: String) -> Int32? {
+        childPIDs(of: process.processIdentifier).first { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return data.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == argument }
+        }
+    }
+
+    /// The `count` fields of the payloads printed for debug node `node`, in order.
+    func printedCounts(of node: String) -> [Int] {
+        output.split(separator: "\n").filter { $0.hasPrefix("[\(node)] ") }.compactMap { line in
+            guard let match = line.firstMatch(of: /"count"\s*:\s*"?(\d+)/) else { return nil }
+            return Int(match.1)
+        }
+    }
+}
+
+/// A fresh data directory for one `tinyflow up`.
+func temporaryDataDirectory() throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tinyflow-up-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
+}
+
+/// The real kubectl, pointed at one control plane.
+struct Kubectl {
+    static let path = "/usr/bin/kubectl"
+    var kubeconfig: String
+
+    /// Runs `kubectl --kubeconfig … arguments`; returns its exit status and standard output.
+    @discardableResult
+    func callAsFunction(_ arguments: String...) throws -> (status: Int32, output: String) {
+        try runToCompletion(Self.path, ["--kubeconfig", kubeconfig] + arguments)
+    }
+
+    /// The TinyNode names `kubectl get tn` lists (none if it fails).
+    func nodeNames() throws -> [String] {
+        let result = try self("get", "tn", "-o", "name")
+        guard result.status == 0 else { return [] }
+        return result.output.split(separator: "\n").map { String($0.split(separator: "/").last ?? "") }
+    }
+
+    /// A node's condition `type` as kubectl shows it: status and message (empty if absent).
+    func condition(_ node: String, _ type: String) throws -> (status: String, message: String) {
+        let status = try self("get", "tn", node, "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].status}").output
+        let message = try self("get", "tn", node, "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].message}").output
+        return (status, message)
+    }
+
+    /// Whether every one of `nodes` is Ready.
+    func allReady(_ nodes: [String]) throws -> Bool {
+        try nodes.allSatisfy { try condition($0, "Ready").status == "True" }
+    }
+}
+
+/// Whether `counts` (as printed, possibly starting mid-stream) go up by exactly one each time:
+/// no tick lost, none repeated, no second ticker interleaving its own.
+func isContiguous(_ counts: [Int]) -> Bool {
+    zip(counts, counts.dropFirst()).allSatisfy { $1 == $0 + 1 }
+}
