@@ -541,6 +541,95 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
+    /// Sends a batch from `port` to every route, in order. Local targets take
+    /// the messages one by one (their channels suspend the sender when full);
+    /// a remote module gets them in one ``Transport/send(contentsOf:toModule:)``.
+    /// Within a request (a reply is pending) every message goes alone, as
+    /// ``send(_:from:port:)`` does, so each reply reaches the request. A message
+    /// that fails on any route is named in the thrown error; the others were
+    /// accepted by every route.
+    fileprivate func send(contentsOf messages: [Message], from node: NodeInstance, port: String) async throws(BatchSendError) {
+        guard !messages.isEmpty else { return }
+        let current = DeliveryContext.current
+        var failures: [BatchSendError.Failure] = []
+        if current?.reply != nil {
+            for (index, message) in messages.enumerated() {
+                do {
+                    try await send(message, from: node, port: port)
+                } catch {
+                    failures.append(BatchSendError.Failure(index: index, messageID: message.id, error: error))
+                }
+            }
+            if !failures.isEmpty { throw BatchSendError(count: messages.count, failures: failures) }
+            return
+        }
+        let from = PortAddress(node: node.name, port: port)
+        let prepared = messages.map { message in
+            var message = message
+            message.from = from
+            if message.deadline == nil { message.deadline = current?.deadline }
+            if message.traceparent == nil { message.traceparent = current?.traceparent }
+            return message
+        }
+        node.count { $0.sent += prepared.count }
+        for route in node.routes(for: port) {
+            // The messages for this route (mapped) and their indices in the batch.
+            var outgoing: [Message] = []
+            var indices: [Int] = []
+            outgoing.reserveCapacity(prepared.count)
+            indices.reserveCapacity(prepared.count)
+            for (index, message) in prepared.enumerated() {
+                var message = message
+                if let mapping = route.mapping {
+                    do {
+                        message.payload = try mapping.render(root: message.expressionRoot)
+                    } catch {
+                        failures.append(BatchSendError.Failure(index: index, messageID: message.id, error: error))
+                        continue
+                    }
+                }
+                outgoing.append(message)
+                indices.append(index)
+            }
+            switch route.target {
+            case .local(let target, let targetPort):
+                let to = PortAddress(node: target.name, port: targetPort)
+                for (offset, message) in outgoing.enumerated() {
+                    var copy = message
+                    copy.to = to
+                    do {
+                        try await target.enqueue(Delivery(message: copy, reply: nil, retryPolicy: route.retryPolicy), port: targetPort)
+                    } catch {
+                        failures.append(BatchSendError.Failure(index: indices[offset], messageID: message.id, error: error))
+                    }
+                }
+            case .missing(let address):
+                for (offset, message) in outgoing.enumerated() {
+                    failures.append(BatchSendError.Failure(
+                        index: indices[offset], messageID: message.id, error: DeliveryError.unknownNode(address.node)))
+                }
+            case .remote(let module, let address):
+                guard let transport else {
+                    for (offset, message) in outgoing.enumerated() {
+                        failures.append(BatchSendError.Failure(
+                            index: indices[offset], messageID: message.id, error: DeliveryError.noTransport(module: module)))
+                    }
+                    continue
+                }
+                for offset in outgoing.indices { outgoing[offset].to = address }
+                do {
+                    try await transport.send(contentsOf: outgoing, toModule: module)
+                } catch {
+                    for failure in error.failures where failure.index < indices.count {
+                        failures.append(BatchSendError.Failure(
+                            index: indices[failure.index], messageID: failure.messageID, error: failure.error))
+                    }
+                }
+            }
+        }
+        if !failures.isEmpty { throw BatchSendError(count: messages.count, failures: failures) }
+    }
+
     fileprivate func request(_ message: Message, from node: NodeInstance, port: String) async throws -> JSONValue {
         var message = message
         let deadline = message.deadline ?? DeliveryContext.current?.deadline
@@ -561,6 +650,10 @@ private struct NodeOutput: Output {
 
     func send(_ port: String, _ message: Message) async throws {
         try await runtime.send(message, from: node, port: port)
+    }
+
+    func send(_ port: String, contentsOf messages: [Message]) async throws(BatchSendError) {
+        try await runtime.send(contentsOf: messages, from: node, port: port)
     }
 
     func request(_ port: String, _ message: Message) async throws -> JSONValue {
