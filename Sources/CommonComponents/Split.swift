@@ -1,6 +1,8 @@
 public import ComponentKit
 
-/// Sends each element of an array payload as its own message, in order.
+/// Sends each element of an array payload as its own message, in order, as
+/// one batch (``Output/send(_:contentsOf:)``): if some elements are not
+/// accepted, the input message fails with a ``BatchSendError`` naming them.
 public struct Split: Component {
     /// What an array payload is not.
     public struct NotAnArray: Error, CustomStringConvertible {
@@ -21,8 +23,8 @@ public struct Split: Component {
 
     public func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
         guard let elements = message.payload.arrayValue else { throw NotAnArray(type: message.payload.typeName) }
-        for element in elements {
-            try await output.send("out", Message(payload: element, priority: message.priority))
-        }
+        // One batch: across modules the elements travel together and the node
+        // waits once for all their acknowledgements.
+        try await output.send("out", contentsOf: elements.map { Message(payload: $0, priority: message.priority) })
     }
 }

@@ -9,16 +9,22 @@ public final class NodeContext: Sendable {
     /// The node's namespace.
     public let namespace: String
     /// Logs with the node's name attached.
-    public let logger: Logger
+    ///
+    /// Built on each access: a host runs up to 100,000 nodes, and a logger
+    /// kept per node with its own metadata costs a few hundred bytes each.
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "node"] = .string(node)
+        return logger
+    }
+    private let baseLogger: Logger
     private let configurations: Mutex<[String: JSONValue]>
 
     /// Creates a context with the given effective port configurations.
     public init(node: String, namespace: String = "default", configurations: [String: JSONValue] = [:], logger: Logger) {
         self.node = node
         self.namespace = namespace
-        var logger = logger
-        logger[metadataKey: "node"] = "\(node)"
-        self.logger = logger
+        self.baseLogger = logger
         self.configurations = Mutex(configurations)
     }
 

@@ -17,8 +17,15 @@ public enum CrossModuleBenchmark {
         public var messages: Int
         /// Concurrent sending tasks.
         public var senders: Int
-        /// Acked messages per second at full speed.
+        /// Acked messages per second at full speed, one `send` per message.
         public var throughput: Double
+        /// Messages per batch in the batched phase (0: not measured).
+        public var batchSize: Int
+        /// Concurrent sending tasks in the batched phase.
+        public var batchSenders: Int
+        /// Acked messages per second at full speed, each sender sending batches
+        /// of ``batchSize`` with ``GRPCModuleTransport/send(contentsOf:toModule:)``.
+        public var batchedThroughput: Double
         /// The paced rate of the latency phase (half of ``throughput``).
         public var pacedRate: Double
         /// Median `send` latency at the paced rate, in microseconds.
@@ -35,11 +42,14 @@ public enum CrossModuleBenchmark {
 
     /// Starts a server with an accepting sink on a free loopback port, pushes
     /// `messages` messages from `senders` concurrent tasks (throughput), then
-    /// sends at half that rate from up to 32 paced tasks for `latencyDuration`
-    /// and measures each `send`'s latency; finally measures the baseline,
+    /// the same number in batches of `batch` from `batchSenders` tasks (batched
+    /// throughput; `batch` 0 skips it), then sends single messages at half the
+    /// unbatched rate from up to 32 paced tasks for `latencyDuration` and
+    /// measures each `send`'s latency; finally measures the baseline,
     /// `baselineMessages` over one plain grpc-swift-2 stream.
     public static func run(
-        messages: Int = 1_000_000, senders: Int = 256, payload: JSONValue = ["n": 1, "text": "hello"],
+        messages: Int = 1_000_000, senders: Int = 256, batch: Int = 256, batchSenders: Int = 16,
+        payload: JSONValue = ["n": 1, "text": "hello"],
         latencyDuration: Duration = .seconds(2), baselineMessages: Int = 200_000,
         configuration: GRPCModuleTransport.Configuration = GRPCModuleTransport.Configuration()
     ) async throws -> Result {
@@ -73,6 +83,15 @@ public enum CrossModuleBenchmark {
                 let elapsed = clock.now - start
                 let throughput = Double(messages) / seconds(elapsed)
 
+                var batchedThroughput = 0.0
+                if batch > 0 {
+                    try await pushBatches(
+                        transport, template: template, messages: min(messages, 50_000), batch: batch, senders: batchSenders)
+                    let batchedStart = clock.now
+                    try await pushBatches(transport, template: template, messages: messages, batch: batch, senders: batchSenders)
+                    batchedThroughput = Double(messages) / seconds(clock.now - batchedStart)
+                }
+
                 let pacedRate = throughput / 2
                 let latencies = try await paced(
                     transport, template: template, rate: pacedRate, senders: min(senders, 32),
@@ -84,7 +103,8 @@ public enum CrossModuleBenchmark {
                 }
                 let baseline = try await baselineThroughput(messages: baselineMessages, template: template)
                 return Result(
-                    messages: messages, senders: senders, throughput: throughput, pacedRate: pacedRate,
+                    messages: messages, senders: senders, throughput: throughput, batchSize: max(0, batch),
+                    batchSenders: batchSenders, batchedThroughput: batchedThroughput, pacedRate: pacedRate,
                     p50Microseconds: percentile(0.50), p99Microseconds: percentile(0.99),
                     latencySamples: sorted.count, baselineThroughput: baseline)
             }
@@ -104,6 +124,33 @@ public enum CrossModuleBenchmark {
                     for index in 0..<count {
                         message.id = "\(sender)-\(index)"
                         try await transport.send(message, toModule: "bench")
+                    }
+                }
+            }
+        }
+    }
+
+    /// `senders` tasks share `messages`, each sending them in batches of `batch`
+    /// and waiting for each batch's acks before the next; a failed message fails the run.
+    private static func pushBatches(
+        _ transport: GRPCModuleTransport, template: Message, messages: Int, batch: Int, senders: Int
+    ) async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            for sender in 0..<senders {
+                let count = messages / senders + (sender < messages % senders ? 1 : 0)
+                group.addTask {
+                    var buffer: [Message] = []
+                    buffer.reserveCapacity(batch)
+                    var index = 0
+                    while index < count {
+                        buffer.removeAll(keepingCapacity: true)
+                        for _ in 0..<min(batch, count - index) {
+                            var message = template
+                            message.id = "b\(sender)-\(index)"
+                            buffer.append(message)
+                            index += 1
+                        }
+                        try await transport.send(contentsOf: buffer, toModule: "bench")
                     }
                 }
             }

@@ -21,6 +21,8 @@ import Synchronization
 ///   ``TransportError/unavailable(module:reason:)`` and reconnects with
 ///   jittered exponential backoff.
 /// - A message's `deadline` bounds its wait: ``TransportError/deadlineExceeded(module:messageID:)``.
+/// - ``send(contentsOf:toModule:)`` sends a batch to one replica, in order, and
+///   waits once for all of its acks: the way to move many messages cheaply.
 ///
 /// The connections run inside ``run()``: run the transport in a `ServiceGroup`
 /// (or use ``withTransport(configuration:logger:_:)``).
@@ -199,6 +201,57 @@ public final class GRPCModuleTransport: Transport, Service {
         }
     }
 
+    /// Sends `messages` to one replica of `module` as one batch, in order:
+    /// they are queued under one lock acquisition (as many as the in-flight
+    /// window takes; the rest wait in line) and the caller waits once, until
+    /// every message was acked or failed. Throws a ``BatchSendError`` naming
+    /// each message that was not accepted, with its ``TransportError`` (or
+    /// `CancellationError`); messages whose deadline already passed fail at
+    /// once with ``TransportError/deadlineExceeded(module:messageID:)``.
+    public func send(contentsOf messages: [Message], toModule module: String) async throws(BatchSendError) {
+        guard !messages.isEmpty else { return }
+        var failures: [BatchSendError.Failure] = []
+        let connection: ReplicaConnection
+        do {
+            connection = try pick(module)
+        } catch {
+            throw BatchSendError(
+                count: messages.count,
+                failures: messages.enumerated().map { BatchSendError.Failure(index: $0, messageID: $1.id, error: error) })
+        }
+        let now = Date()
+        var indices: [Int] = []
+        var bodies: [[UInt8]] = []
+        var deadlines: [Date?] = []
+        indices.reserveCapacity(messages.count)
+        bodies.reserveCapacity(messages.count)
+        deadlines.reserveCapacity(messages.count)
+        for (index, message) in messages.enumerated() {
+            if message.isExpired(at: now) {
+                failures.append(BatchSendError.Failure(
+                    index: index, messageID: message.id,
+                    error: TransportError.deadlineExceeded(module: module, messageID: message.id)))
+                continue
+            }
+            indices.append(index)
+            bodies.append(encodeMessageBody(message))
+            deadlines.append(message.deadline)
+        }
+        for member in await connection.submitBatch(bodies: bodies, deadlines: deadlines) {
+            let index = indices[member.offset]
+            let id = messages[index].id
+            let error: any Error
+            switch member.reason {
+            case .unavailable(let reason): error = TransportError.unavailable(module: module, reason: reason)
+            case .deadlineExceeded: error = TransportError.deadlineExceeded(module: module, messageID: id)
+            case .rejected(let reason): error = TransportError.rejected(module: module, reason: reason)
+            case .cancelled: error = CancellationError()
+            }
+            failures.append(BatchSendError.Failure(index: index, messageID: id, error: error))
+        }
+        if !failures.isEmpty { throw BatchSendError(count: messages.count, failures: failures) }
+    }
+
     /// Sends a request to a replica of `module` and returns the reply.
     public func request(_ message: Message, toModule module: String) async throws -> JSONValue {
         switch try await submit(message, kind: .request, module: module) {
@@ -227,6 +280,10 @@ public final class GRPCModuleTransport: Transport, Service {
             throw TransportError.unavailable(module: module, reason: reason)
         } catch SubmitFailure.deadlineExceeded {
             throw TransportError.deadlineExceeded(module: module, messageID: message.id)
+        } catch SubmitFailure.rejected(let reason) {
+            throw TransportError.rejected(module: module, reason: reason)
+        } catch SubmitFailure.cancelled {
+            throw CancellationError()
         }
     }
 

@@ -176,10 +176,32 @@ public protocol Transport: Sendable {
     /// Sends `message` (addressed by `message.to`) to a replica of `module`;
     /// returns when that host accepted it. Throws ``TransportError``.
     func send(_ message: Message, toModule module: String) async throws
+    /// Sends `messages` (each addressed by its `to`) to `module` as one batch:
+    /// they go to one replica, in order, and the call returns when every one
+    /// was accepted or failed. Throws a ``BatchSendError`` naming every message
+    /// that was not accepted (with a ``TransportError`` or `CancellationError`);
+    /// all others were accepted. The default sends them one at a time.
+    func send(contentsOf messages: [Message], toModule module: String) async throws(BatchSendError)
     /// Sends a request to a replica of `module` and returns the reply.
     func request(_ message: Message, toModule module: String) async throws -> JSONValue
     /// Replaces the known replica addresses (`host:port`) per module.
     func updateAddresses(_ addresses: [String: [String]]) async
+}
+
+extension Transport {
+    /// Sends the messages one at a time with ``send(_:toModule:)``, going on
+    /// after a failure; throws a ``BatchSendError`` naming those that failed.
+    public func send(contentsOf messages: [Message], toModule module: String) async throws(BatchSendError) {
+        var failures: [BatchSendError.Failure] = []
+        for (index, message) in messages.enumerated() {
+            do {
+                try await send(message, toModule: module)
+            } catch {
+                failures.append(BatchSendError.Failure(index: index, messageID: message.id, error: error))
+            }
+        }
+        if !failures.isEmpty { throw BatchSendError(count: messages.count, failures: failures) }
+    }
 }
 
 /// Why a message could not cross to another module.

@@ -42,7 +42,17 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     private let registry = Mutex<[String: NodeInstance]>([:])
     private let syncLock = AsyncLock()
     private let appliedGeneration = Mutex<Int64>(.min)
-    private let jobs: NodeChannel<@Sendable () async -> Void>
+    private let jobs: NodeChannel<Job>
+
+    /// A task for ``run()`` to start in its task group.
+    private enum Job: Sendable {
+        /// Any work.
+        case work(@Sendable () async -> Void)
+        /// The whole life of a plain one-input node: its consumer, started
+        /// directly so that the suspended chain of frames an idle node keeps
+        /// is as short as it can be (see ``startTasks(of:)``).
+        case consumer(NodeInstance, port: String, channel: NodeChannel<Delivery>)
+    }
 
     /// Creates a runtime for `module`.
     public init(
@@ -72,7 +82,15 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 }
             }
             for await job in jobs {
-                group.addTask { await job() }
+                switch job {
+                case .work(let work):
+                    group.addTask { await work() }
+                case .consumer(let node, let port, let channel):
+                    group.addTask {
+                        await self.consume(port: port, channel: channel, node: node)
+                        node.stopped.signal()
+                    }
+                }
             }
             group.cancelAll()
         }
@@ -258,11 +276,43 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         registry.withLock { $0[definition.name] = node }
         do {
             // Suspends while `run()` is behind in starting node tasks (it must be running).
-            try await jobs.send { await self.lifecycle(of: node) }
+            try await jobs.send(.work { await self.startTasks(of: node) })
         } catch {
-            node.setPhase(.stopped, error: "the module host is shutting down")
-            node.stopped.signal()
+            nodeNotStarted(node)
         }
+    }
+
+    /// Delivers a new node's settings, then hands its long-lived tasks to ``run()``.
+    ///
+    /// This runs in a short-lived task of its own: a task keeps the memory of
+    /// its deepest chain of calls for as long as it lives (the task allocator
+    /// keeps its slabs), so the settings handler's frames must not be part of
+    /// the task an idle node keeps.
+    private func startTasks(of node: NodeInstance) async {
+        if let settings = node.context.configuration(of: PortDefinition.settingsName) {
+            await deliverSettings(settings, to: node)
+        }
+        // A plain one-input node's task only ever runs the consumer, whose
+        // chain of frames fits the task allocator's first slab; anything else
+        // goes through `lifecycle(of:)`.
+        let job: Job
+        if node.inputs.count == 1, let (port, channel) = node.inputs.first,
+            !(node.componentType is any RunningComponent.Type)
+        {
+            job = .consumer(node, port: port, channel: channel)
+        } else {
+            job = .work { await self.lifecycle(of: node) }
+        }
+        do {
+            try await jobs.send(job)
+        } catch {
+            nodeNotStarted(node)
+        }
+    }
+
+    private func nodeNotStarted(_ node: NodeInstance) {
+        node.setPhase(.stopped, error: "the module host is shutting down")
+        node.stopped.signal()
     }
 
     private func reconfigure(_ node: NodeInstance, to definition: NodeDefinition, componentType: any Component.Type) async {
@@ -315,10 +365,10 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     /// A node's tasks: one consumer per input port and, for running
     /// components, the run loop. The first of these runs in the lifecycle task
     /// itself, so an idle node with one input port costs a single task.
+    ///
+    /// The settings were delivered before (``startTasks(of:)``), and a plain
+    /// one-input node runs only its consumer instead (``Job/consumer(_:port:channel:)``).
     private func lifecycle(of node: NodeInstance) async {
-        if let settings = node.context.configuration(of: PortDefinition.settingsName) {
-            await deliverSettings(settings, to: node)
-        }
         var work: [@Sendable () async -> Void] = node.inputs.map { port, channel in
             { await self.consume(port: port, channel: channel, node: node) }
         }
@@ -400,9 +450,16 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             } catch {
                 return
             }
-            for delivery in batch {
-                await process(delivery, port: port, node: node)
-            }
+            await process(batch, port: port, node: node)
+        }
+    }
+
+    /// Handles a batch in order. A function of its own, so that the consumer's
+    /// frame, which an idle node keeps while it waits, holds no delivery.
+    @inline(never)
+    private func process(_ batch: [Delivery], port: String, node: NodeInstance) async {
+        for delivery in batch {
+            await process(delivery, port: port, node: node)
         }
     }
 
@@ -550,6 +607,95 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
+    /// Sends a batch from `port` to every route, in order. Local targets take
+    /// the messages one by one (their channels suspend the sender when full);
+    /// a remote module gets them in one ``Transport/send(contentsOf:toModule:)``.
+    /// Within a request (a reply is pending) every message goes alone, as
+    /// ``send(_:from:port:)`` does, so each reply reaches the request. A message
+    /// that fails on any route is named in the thrown error; the others were
+    /// accepted by every route.
+    fileprivate func send(contentsOf messages: [Message], from node: NodeInstance, port: String) async throws(BatchSendError) {
+        guard !messages.isEmpty else { return }
+        let current = DeliveryContext.current
+        var failures: [BatchSendError.Failure] = []
+        if current?.reply != nil {
+            for (index, message) in messages.enumerated() {
+                do {
+                    try await send(message, from: node, port: port)
+                } catch {
+                    failures.append(BatchSendError.Failure(index: index, messageID: message.id, error: error))
+                }
+            }
+            if !failures.isEmpty { throw BatchSendError(count: messages.count, failures: failures) }
+            return
+        }
+        let from = PortAddress(node: node.name, port: port)
+        let prepared = messages.map { message in
+            var message = message
+            message.from = from
+            if message.deadline == nil { message.deadline = current?.deadline }
+            if message.traceparent == nil { message.traceparent = current?.traceparent }
+            return message
+        }
+        node.count { $0.sent += prepared.count }
+        for route in node.routes(for: port) {
+            // The messages for this route (mapped) and their indices in the batch.
+            var outgoing: [Message] = []
+            var indices: [Int] = []
+            outgoing.reserveCapacity(prepared.count)
+            indices.reserveCapacity(prepared.count)
+            for (index, message) in prepared.enumerated() {
+                var message = message
+                if let mapping = route.mapping {
+                    do {
+                        message.payload = try mapping.render(root: message.expressionRoot)
+                    } catch {
+                        failures.append(BatchSendError.Failure(index: index, messageID: message.id, error: error))
+                        continue
+                    }
+                }
+                outgoing.append(message)
+                indices.append(index)
+            }
+            switch route.target {
+            case .local(let target, let targetPort):
+                let to = PortAddress(node: target.name, port: targetPort)
+                for (offset, message) in outgoing.enumerated() {
+                    var copy = message
+                    copy.to = to
+                    do {
+                        try await target.enqueue(Delivery(message: copy, reply: nil, retryPolicy: route.retryPolicy), port: targetPort)
+                    } catch {
+                        failures.append(BatchSendError.Failure(index: indices[offset], messageID: message.id, error: error))
+                    }
+                }
+            case .missing(let address):
+                for (offset, message) in outgoing.enumerated() {
+                    failures.append(BatchSendError.Failure(
+                        index: indices[offset], messageID: message.id, error: DeliveryError.unknownNode(address.node)))
+                }
+            case .remote(let module, let address):
+                guard let transport else {
+                    for (offset, message) in outgoing.enumerated() {
+                        failures.append(BatchSendError.Failure(
+                            index: indices[offset], messageID: message.id, error: DeliveryError.noTransport(module: module)))
+                    }
+                    continue
+                }
+                for offset in outgoing.indices { outgoing[offset].to = address }
+                do {
+                    try await transport.send(contentsOf: outgoing, toModule: module)
+                } catch {
+                    for failure in error.failures where failure.index < indices.count {
+                        failures.append(BatchSendError.Failure(
+                            index: indices[failure.index], messageID: failure.messageID, error: failure.error))
+                    }
+                }
+            }
+        }
+        if !failures.isEmpty { throw BatchSendError(count: messages.count, failures: failures) }
+    }
+
     fileprivate func request(_ message: Message, from node: NodeInstance, port: String) async throws -> JSONValue {
         var message = message
         let deadline = message.deadline ?? DeliveryContext.current?.deadline
@@ -570,6 +716,10 @@ private struct NodeOutput: Output {
 
     func send(_ port: String, _ message: Message) async throws {
         try await runtime.send(message, from: node, port: port)
+    }
+
+    func send(_ port: String, contentsOf messages: [Message]) async throws(BatchSendError) {
+        try await runtime.send(contentsOf: messages, from: node, port: port)
     }
 
     func request(_ port: String, _ message: Message) async throws -> JSONValue {

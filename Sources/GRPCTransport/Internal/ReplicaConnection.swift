@@ -11,6 +11,17 @@ import Synchronization
 enum SubmitFailure: Error {
     case unavailable(String)
     case deadlineExceeded
+    /// The remote host could not deliver it (batch members only; a lone
+    /// message gets ``DeliveryOutcome/failed(_:)``).
+    case rejected(String)
+    /// The sending task was cancelled.
+    case cancelled
+}
+
+/// A member of a batch that was not accepted: its offset in the batch and why.
+struct BatchMemberFailure: Sendable {
+    var offset: Int
+    var reason: SubmitFailure
 }
 
 /// Where a replica connection is in its life.
@@ -61,12 +72,31 @@ struct ReplicaLimits: Sendable {
 /// messages are queued or unacknowledged; further senders wait in line
 /// (one entry per suspended sender), so memory stays bounded.
 final class ReplicaConnection: Sendable {
-    private struct Pending {
+    /// A message awaiting its ack: a lone `submit`, or one member of a batch.
+    private enum Pending {
         /// Unchecked for speed (no canary allocation per message). Invariant: an entry
         /// is resumed only by whoever removed it from `pending` under the lock, so
         /// exactly once.
-        var continuation: UnsafeContinuation<DeliveryOutcome, any Error>
-        var deadline: Date?
+        case single(UnsafeContinuation<DeliveryOutcome, any Error>, deadline: Date?)
+        /// A member of the batch whose first sequence number is `batch`.
+        case member(batch: UInt64, deadline: Date?)
+
+        var deadline: Date? {
+            switch self {
+            case .single(_, let deadline), .member(_, let deadline): deadline
+            }
+        }
+    }
+
+    /// A batch awaiting the outcomes of its members (sequence numbers
+    /// `first ..< first + count`), resumed once when the last member settles.
+    private struct BatchWaiter {
+        /// Unchecked for speed. Invariant: resumed only by whoever settled the
+        /// batch's last member (so removed the waiter from `batches`) under the lock.
+        var continuation: UnsafeContinuation<[BatchMemberFailure], Never>
+        /// Members not yet settled; each is in `pending` until it settles.
+        var remaining: Int
+        var failures: [BatchMemberFailure] = []
     }
 
     private struct Waiting {
@@ -85,11 +115,61 @@ final class ReplicaConnection: Sendable {
         /// Whether the current stream's writer should stop once the outbox is empty.
         var closing = false
         var pending: [UInt64: Pending] = [:]
+        /// Batches by their first sequence number.
+        var batches: [UInt64: BatchWaiter] = [:]
         var inFlight = 0
         var waiting: Deque<Waiting> = []
         var frames: Deque<EncodedBatch> = []
         var writerWaiter: CheckedContinuation<Void, Never>?
         var earliestDeadline: Date?
+
+        /// Settles a message removed from `pending`: a lone sender is collected
+        /// for resumption, a batch member counted (and its batch collected once
+        /// its last member settled).
+        mutating func settle(
+            _ entry: Pending, sequence: UInt64, _ outcome: Result<DeliveryOutcome, SubmitFailure>, into resumes: inout Resumes
+        ) {
+            switch entry {
+            case .single(let continuation, _):
+                resumes.singles.append((continuation, outcome))
+            case .member(let first, _):
+                guard let index = batches.index(forKey: first) else { return }
+                switch outcome {
+                case .success(.accepted), .success(.reply): break
+                case .success(.failed(let reason)):
+                    batches.values[index].failures.append(
+                        BatchMemberFailure(offset: Int(sequence &- first), reason: .rejected(reason)))
+                case .failure(let failure):
+                    batches.values[index].failures.append(BatchMemberFailure(offset: Int(sequence &- first), reason: failure))
+                }
+                batches.values[index].remaining -= 1
+                if batches.values[index].remaining == 0 {
+                    let batch = batches.remove(at: index).value
+                    resumes.batches.append((batch.continuation, batch.failures))
+                }
+            }
+        }
+    }
+
+    /// Continuations to resume once the lock is released.
+    private struct Resumes {
+        var singles: [(UnsafeContinuation<DeliveryOutcome, any Error>, Result<DeliveryOutcome, SubmitFailure>)] = []
+        var batches: [(UnsafeContinuation<[BatchMemberFailure], Never>, [BatchMemberFailure])] = []
+
+        var isEmpty: Bool { singles.isEmpty && batches.isEmpty }
+
+        func resume() {
+            for (continuation, outcome) in singles {
+                switch outcome {
+                case .success(let outcome): continuation.resume(returning: outcome)
+                case .failure(.cancelled): continuation.resume(throwing: CancellationError())
+                case .failure(let failure): continuation.resume(throwing: failure)
+                }
+            }
+            for (continuation, failures) in batches {
+                continuation.resume(returning: failures.sorted { $0.offset < $1.offset })
+            }
+        }
     }
 
     let address: String
@@ -157,7 +237,7 @@ final class ReplicaConnection: Sendable {
                     case .connecting, .ready: break
                     }
                     if Task.isCancelled { return .fail(CancellationError()) }
-                    state.pending[sequence] = Pending(continuation: continuation, deadline: deadline)
+                    state.pending[sequence] = .single(continuation, deadline: deadline)
                     if let deadline, state.earliestDeadline.map({ deadline < $0 }) ?? true {
                         state.earliestDeadline = deadline
                     }
@@ -180,8 +260,79 @@ final class ReplicaConnection: Sendable {
                 }
             }
         } onCancel: {
-            let pending = state.withLock { $0.pending.removeValue(forKey: sequence) }
-            pending?.continuation.resume(throwing: CancellationError())
+            var resumes = Resumes()
+            state.withLock { state in
+                if let entry = state.pending.removeValue(forKey: sequence) {
+                    state.settle(entry, sequence: sequence, .failure(.cancelled), into: &resumes)
+                }
+            }
+            resumes.resume()
+        }
+    }
+
+    /// Queues the encoded bodies of a batch of one-way messages, in order, under
+    /// one lock acquisition, and waits once until every one was acked or failed.
+    /// Returns the members that were not accepted, by ascending offset. Members
+    /// beyond the in-flight window wait in line like lone senders, so the window
+    /// holds for batches too.
+    func submitBatch(bodies: [[UInt8]], deadlines: [Date?]) async -> [BatchMemberFailure] {
+        precondition(bodies.count == deadlines.count)
+        let count = bodies.count
+        guard count > 0 else { return [] }
+        let first = sequences.wrappingAdd(UInt64(count), ordering: .relaxed).newValue &- UInt64(count) &+ 1
+        func all(_ reason: SubmitFailure) -> [BatchMemberFailure] {
+            (0..<count).map { BatchMemberFailure(offset: $0, reason: reason) }
+        }
+        return await withTaskCancellationHandler {
+            await withUnsafeContinuation { (continuation: UnsafeContinuation<[BatchMemberFailure], Never>) in
+                enum Action { case none, fail(SubmitFailure), wakeWriter(CheckedContinuation<Void, Never>) }
+                let action = state.withLock { state -> Action in
+                    switch state.phase {
+                    case .backingOff(let reason), .closed(let reason): return .fail(.unavailable(reason))
+                    case .connecting, .ready: break
+                    }
+                    if Task.isCancelled { return .fail(.cancelled) }
+                    state.batches[first] = BatchWaiter(continuation: continuation, remaining: count)
+                    state.pending.reserveCapacity(state.pending.count + count)
+                    var appended = false
+                    for offset in 0..<count {
+                        let sequence = first &+ UInt64(offset)
+                        let deadline = deadlines[offset]
+                        state.pending[sequence] = .member(batch: first, deadline: deadline)
+                        if let deadline, state.earliestDeadline.map({ deadline < $0 }) ?? true {
+                            state.earliestDeadline = deadline
+                        }
+                        if state.inFlight < limits.maximumInFlight, state.waiting.isEmpty {
+                            state.inFlight += 1
+                            Self.append(sequence: sequence, kind: .send, body: bodies[offset], to: &state, limits: limits)
+                            appended = true
+                        } else {
+                            state.waiting.append(Waiting(sequence: sequence, kind: .send, body: bodies[offset]))
+                        }
+                    }
+                    if appended, let writer = state.writerWaiter {
+                        state.writerWaiter = nil
+                        return .wakeWriter(writer)
+                    }
+                    return .none
+                }
+                switch action {
+                case .none: break
+                case .fail(let reason): continuation.resume(returning: all(reason))
+                case .wakeWriter(let writer): writer.resume()
+                }
+            }
+        } onCancel: {
+            var resumes = Resumes()
+            state.withLock { state in
+                for offset in 0..<count {
+                    let sequence = first &+ UInt64(offset)
+                    if let entry = state.pending.removeValue(forKey: sequence) {
+                        state.settle(entry, sequence: sequence, .failure(.cancelled), into: &resumes)
+                    }
+                }
+            }
+            resumes.resume()
         }
     }
 
@@ -242,13 +393,12 @@ final class ReplicaConnection: Sendable {
     }
 
     private func handle(_ acks: [DeliveryAck]) {
-        var resumes: [(UnsafeContinuation<DeliveryOutcome, any Error>, DeliveryOutcome)] = []
-        resumes.reserveCapacity(acks.count)
+        var resumes = Resumes()
         let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
             for ack in acks {
                 if state.inFlight > 0 { state.inFlight -= 1 }
-                if let pending = state.pending.removeValue(forKey: ack.sequence) {
-                    resumes.append((pending.continuation, ack.outcome))
+                if let entry = state.pending.removeValue(forKey: ack.sequence) {
+                    state.settle(entry, sequence: ack.sequence, .success(ack.outcome), into: &resumes)
                 }
             }
             var promoted = false
@@ -263,25 +413,31 @@ final class ReplicaConnection: Sendable {
             return writer
         }
         writer?.resume()
-        for (continuation, outcome) in resumes { continuation.resume(returning: outcome) }
+        resumes.resume()
     }
 
     /// Fails everything queued or unacknowledged; the stream of the current epoch is over.
     private func failAll(reason: String) {
-        let (pending, writer) = state.withLock { state -> ([Pending], CheckedContinuation<Void, Never>?) in
+        var resumes = Resumes()
+        let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if case .closed = state.phase {} else { state.phase = .backingOff(reason: reason) }
             state.epoch += 1
-            let pending = Array(state.pending.values)
+            let pending = state.pending
             state.pending.removeAll()
+            for (sequence, entry) in pending {
+                state.settle(entry, sequence: sequence, .failure(.unavailable(reason)), into: &resumes)
+            }
+            // Every member of every batch was pending, so every batch settled.
+            assert(state.batches.isEmpty)
             state.waiting.removeAll()
             state.frames.removeAll()
             state.inFlight = 0
             state.earliestDeadline = nil
             defer { state.writerWaiter = nil }
-            return (pending, state.writerWaiter)
+            return state.writerWaiter
         }
         writer?.resume()
-        for entry in pending { entry.continuation.resume(throwing: SubmitFailure.unavailable(reason)) }
+        resumes.resume()
     }
 
     // MARK: Running
@@ -375,30 +531,34 @@ final class ReplicaConnection: Sendable {
     private func expireDeadlines() async {
         while !Task.isCancelled {
             let now = Date()
-            let (expired, earliest) = state.withLock { state -> ([Pending], Date?) in
+            var resumes = Resumes()
+            let earliest = state.withLock { state -> Date? in
                 // Drop the bodies of waiting messages whose senders gave up (deadline or cancellation).
                 if state.waiting.count > state.pending.count {
                     let pending = state.pending
                     state.waiting.removeAll { pending[$0.sequence] == nil }
                 }
                 guard let earliest = state.earliestDeadline, earliest <= now else {
-                    return ([], state.earliestDeadline)
+                    return state.earliestDeadline
                 }
-                var expired: [Pending] = []
+                var expired: [(UInt64, Pending)] = []
                 var nextEarliest: Date?
                 for (sequence, entry) in state.pending {
                     guard let deadline = entry.deadline else { continue }
                     if deadline <= now {
-                        expired.append(entry)
-                        state.pending.removeValue(forKey: sequence)
+                        expired.append((sequence, entry))
                     } else if nextEarliest.map({ deadline < $0 }) ?? true {
                         nextEarliest = deadline
                     }
                 }
+                for (sequence, entry) in expired {
+                    state.pending.removeValue(forKey: sequence)
+                    state.settle(entry, sequence: sequence, .failure(.deadlineExceeded), into: &resumes)
+                }
                 state.earliestDeadline = nextEarliest
-                return (expired, nextEarliest)
+                return nextEarliest
             }
-            for entry in expired { entry.continuation.resume(throwing: SubmitFailure.deadlineExceeded) }
+            resumes.resume()
             var wait = 0.010
             if let earliest { wait = min(wait, max(0.000_5, earliest.timeIntervalSince(now))) }
             do { try await Task.sleep(for: .microseconds(Int64(wait * 1_000_000))) } catch { return }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import GRPCTransport
 
 /// `tinyflow-bench runtime`: the in-module hop (DESIGN §5: ≥ 5 M msgs/s, p99 ≤ 20 µs).
@@ -49,8 +50,21 @@ struct RuntimeCommand: AsyncParsableCommand {
     @Option(help: "Concurrent senders in the cross-module run.")
     var crossModuleSenders = 256
 
+    @Option(help: "Messages per send(contentsOf:) in the batched cross-module run (0 skips it).")
+    var crossModuleBatch = 256
+
+    @Option(help: "Concurrent senders in the batched cross-module run.")
+    var crossModuleBatchSenders = 16
+
     @Option(help: "Idle nodes synced into one module host for the memory figure.")
     var idleNodes = 100_000
+
+    @Option(
+        help: """
+            Measure only these groups (comma-separated): channel (hops, pipeline, latencies and their \
+            baselines), runtime (runtime-hop-throughput), cross-module, idle-node. Default: all.
+            """)
+    var only: String?
 
     @Flag(help: "Skip the Go baseline.")
     var noGo = false
@@ -63,9 +77,34 @@ struct RuntimeCommand: AsyncParsableCommand {
             throw ValidationError("counts must be positive")
         }
         guard latencyLoad > 0, latencyLoad <= 1 else { throw ValidationError("--latency-load must be in (0, 1]") }
+        guard crossModuleBatch >= 0, crossModuleBatchSenders > 0 else {
+            throw ValidationError("--cross-module-batch must be ≥ 0 and --cross-module-batch-senders positive")
+        }
+        let unknown = selectedGroups.subtracting(Self.groups)
+        guard unknown.isEmpty else {
+            throw ValidationError("unknown group(s) \(unknown.sorted().joined(separator: ", ")); groups: \(Self.groups.sorted().joined(separator: ", "))")
+        }
     }
 
+    /// The figure groups `--only` selects from.
+    static let groups: Set<String> = ["channel", "runtime", "cross-module", "idle-node"]
+
+    private var selectedGroups: Set<String> {
+        guard let only else { return Self.groups }
+        return Set(only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
+    private func wants(_ group: String) -> Bool { selectedGroups.contains(group) }
+
     func run() async throws {
+        let single = wants("channel") ? await measureChannel() : nil
+        if wants("runtime") { await measureRuntimeHop(single: single) }
+        if wants("cross-module") { await measureCrossModule() }
+        if wants("idle-node") { await measureIdleNodes() }
+    }
+
+    /// The in-module channel hop, its baselines and latencies; returns the single-send rate.
+    private func measureChannel() async -> Double {
         let messages = self.messages
         let capacity = self.capacity
         let batch = self.batch
@@ -103,36 +142,6 @@ struct RuntimeCommand: AsyncParsableCommand {
             )
         )
 
-        // The real runtime: source node → edge → sink node (send, channel, handler, counters).
-        let runtimeMessages = self.runtimeMessages
-        let runtimeHop = await rate(runtimeMessages) { (try? await NodeRuntimeWorkloads.hop(messages: runtimeMessages)) ?? .infinity }
-        emit(Figure(bench: "runtime-hop-throughput", value: runtimeHop, unit: "msgs/s", baseline: single, baselineBench: "hop-throughput-single"))
-
-        // Across modules: batched gRPC streams over loopback, against one plain gRPC stream
-        // with a message and an ack per message, measured in the same run.
-        if let cross = try? await CrossModuleBenchmark.run(messages: crossModuleMessages, senders: crossModuleSenders) {
-            var throughput = Figure(
-                bench: "cross-module-throughput", value: cross.throughput, unit: "msgs/s",
-                baseline: cross.baselineThroughput, baselineBench: "grpc-unbatched-stream-throughput")
-            throughput.extra = [("senders", Double(cross.senders))]
-            emit(throughput)
-            for (name, value) in [("p50", cross.p50Microseconds), ("p99", cross.p99Microseconds)] {
-                var latency = Figure(bench: "cross-module-latency-\(name)", value: value, unit: "us")
-                latency.extra = [("load_msgs_per_s", cross.pacedRate.rounded())]
-                emit(latency)
-            }
-        } else {
-            emit(Figure(bench: "cross-module-throughput", value: .nan, unit: "msgs/s"))
-        }
-
-        // Memory of idle nodes in one host, against a bare parked task per node.
-        let idleNodes = self.idleNodes
-        let nodeBytes = (try? await NodeRuntimeWorkloads.idleNodeBytes(count: idleNodes)) ?? .nan
-        let taskBytes = await NodeRuntimeWorkloads.idleTaskBytes(count: idleNodes)
-        var memory = Figure(bench: "idle-node-bytes", value: nodeBytes, unit: "bytes", baseline: taskBytes, baselineBench: "idle-parked-task-bytes")
-        memory.extra = [("nodes", Double(idleNodes))]
-        emit(memory)
-
         // Latency with one message in flight: every hop wakes a parked consumer.
         let idleMessages = self.idleLatencyMessages
         let idle = await latency { await ChannelWorkloads.nodeChannelIdleLatency(messages: idleMessages) }
@@ -161,6 +170,63 @@ struct RuntimeCommand: AsyncParsableCommand {
             figure.extra = [("load_msgs_per_s", load.rounded())]
             emit(figure)
         }
+        return single
+    }
+
+    /// The real runtime: source node → edge → sink node (send, channel, handler, counters),
+    /// against the bare channel's single-send hop of the same run (measured here if not yet).
+    private func measureRuntimeHop(single: Double?) async {
+        let messages = self.messages
+        let capacity = self.capacity
+        var single = single
+        if single == nil {
+            single = await rate(messages) { await ChannelWorkloads.nodeChannelSingle(messages: messages, capacity: capacity) }
+        }
+        let runtimeMessages = self.runtimeMessages
+        let runtimeHop = await rate(runtimeMessages) { (try? await NodeRuntimeWorkloads.hop(messages: runtimeMessages)) ?? .infinity }
+        emit(Figure(bench: "runtime-hop-throughput", value: runtimeHop, unit: "msgs/s", baseline: single, baselineBench: "hop-throughput-single"))
+    }
+
+    private func measureCrossModule() async {
+        // Across modules: batched gRPC streams over loopback, against one plain gRPC stream
+        // with a message and an ack per message, measured in the same run.
+        do {
+            let cross = try await CrossModuleBenchmark.run(
+                messages: crossModuleMessages, senders: crossModuleSenders, batch: crossModuleBatch,
+                batchSenders: crossModuleBatchSenders)
+            var throughput = Figure(
+                bench: "cross-module-throughput", value: cross.throughput, unit: "msgs/s",
+                baseline: cross.baselineThroughput, baselineBench: "grpc-unbatched-stream-throughput")
+            throughput.extra = [("senders", Double(cross.senders))]
+            emit(throughput)
+            if cross.batchSize > 0 {
+                var batched = Figure(
+                    bench: "cross-module-throughput-batched", value: cross.batchedThroughput, unit: "msgs/s",
+                    baseline: cross.baselineThroughput, baselineBench: "grpc-unbatched-stream-throughput")
+                batched.extra = [
+                    ("batch", Double(cross.batchSize)), ("senders", Double(cross.batchSenders)),
+                    ("single_send_msgs_per_s", cross.throughput.rounded()),
+                ]
+                emit(batched)
+            }
+            for (name, value) in [("p50", cross.p50Microseconds), ("p99", cross.p99Microseconds)] {
+                var latency = Figure(bench: "cross-module-latency-\(name)", value: value, unit: "us")
+                latency.extra = [("load_msgs_per_s", cross.pacedRate.rounded())]
+                emit(latency)
+            }
+        } catch {
+            printLine("{\"bench\":\"cross-module-throughput\",\"skipped\":\(jsonString("failed: \(error)"))}")
+        }
+    }
+
+    private func measureIdleNodes() async {
+        // Memory of idle nodes in one host, against a bare parked task per node.
+        let idleNodes = self.idleNodes
+        let nodeBytes = (try? await NodeRuntimeWorkloads.idleNodeBytes(count: idleNodes)) ?? .nan
+        let taskBytes = await NodeRuntimeWorkloads.idleTaskBytes(count: idleNodes)
+        var memory = Figure(bench: "idle-node-bytes", value: nodeBytes, unit: "bytes", baseline: taskBytes, baselineBench: "idle-parked-task-bytes")
+        memory.extra = [("nodes", Double(idleNodes))]
+        emit(memory)
     }
 
     // MARK: Measuring
