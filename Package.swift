@@ -347,7 +347,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ModuleHostTests",
-            dependencies: ["ModuleHost", "CommonComponents", "TestSupport"],
+            dependencies: ["ModuleHost", "CommonComponents", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSettings
         ),
         .testTarget(

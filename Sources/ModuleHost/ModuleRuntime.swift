@@ -390,7 +390,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     /// the node's settings change; sources run only while this replica leads.
     @inline(never)
     private func runLoop(of node: NodeInstance) async {
-        while !node.stopRequested.hasHappened {
+        // `restart.wait()` also returns when this task is cancelled (the host's task tree
+        // was cancelled without a graceful shutdown): then stop, do not start `run` again.
+        while !node.stopRequested.hasHappened, !Task.isCancelled {
             let restart = node.currentRunRestart
             await withDiscardingTaskGroup { runs in
                 if node.componentType.isSource {

@@ -125,7 +125,8 @@ struct LeaderElectionTests {
                     let aStopped = try #require(timeline.all.first { $0.identity == "a" && !$0.leading })
                     #expect(aStopped.at - cut < timing.leaseDuration)
                     #expect(takeover >= timing.leaseDuration - timing.retryPeriod * 2)
-                    #expect(takeover <= timing.leaseDuration + timing.renewDeadline + .seconds(3))
+                    // The upper bound leaves room for retries delayed on a loaded machine.
+                    #expect(takeover <= timing.leaseDuration + timing.renewDeadline + .seconds(5))
 
                     let lease = try await client.api(Lease.self).get("tinyflow-operator")
                     #expect(lease.spec.holderIdentity == "b")

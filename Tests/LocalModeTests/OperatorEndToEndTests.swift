@@ -89,6 +89,34 @@ private func history(_ flow: String, kubeconfig: String) throws -> [(number: Int
     }
 }
 
+/// Starts `tinyflow up` with the fast hello flow in a fresh data directory and waits
+/// until kubectl shows every node Ready.
+private func startFlow() async throws -> (up: UpProcess, kubectl: Kubectl, data: URL) {
+    let data = try temporaryDataDirectory()
+    let kubectl = Kubectl(kubeconfig: data.appendingPathComponent("kubeconfig").path)
+    let flowFile = data.appendingPathComponent("flow.yaml")
+    try flowManifest.write(to: flowFile, atomically: true, encoding: .utf8)
+    let up = try UpProcess(["--data", data.path, "-f", flowFile.path, "--port", "0"])
+    do {
+        try await eventually("the kubeconfig is written", timeout: .seconds(30)) {
+            FileManager.default.fileExists(atPath: kubectl.kubeconfig)
+        }
+        try await eventually("every node Ready", timeout: .seconds(40)) { try kubectl.allReady(accNodes) }
+    } catch {
+        up.stop(removing: data)
+        throw error
+    }
+    return (up, kubectl, data)
+}
+
+extension UpProcess {
+    /// Kills it if it still runs and removes its data directory (cleanup, also after a failure).
+    fileprivate func stop(removing data: URL) {
+        killIfRunning()
+        try? FileManager.default.removeItem(at: data)
+    }
+}
+
 @Suite(
     "the operator end to end: tinyflow up, the real kubectl, real processes", .serialized,
     .enabled(if: FileManager.default.isExecutableFile(atPath: tinyflowBinary), "build the tinyflow product first"),
@@ -101,18 +129,11 @@ struct OperatorEndToEndTests {
         before the resource disappears
         """)
     func applyPatchRollbackInvalidDelete() async throws {
-        let data = try temporaryDataDirectory()
-        defer { try? FileManager.default.removeItem(at: data) }
-        let kubeconfig = data.appendingPathComponent("kubeconfig").path
-        let kubectl = Kubectl(kubeconfig: kubeconfig)
-        let flowFile = data.appendingPathComponent("flow.yaml")
-        try flowManifest.write(to: flowFile, atomically: true, encoding: .utf8)
-        let up = try UpProcess(["--data", data.path, "-f", flowFile.path, "--port", "0"])
-        defer { up.killIfRunning() }
+        let (up, kubectl, data) = try await startFlow()
+        defer { up.stop(removing: data) }
+        let kubeconfig = kubectl.kubeconfig
 
-        // Applied: every node Ready, debug output observed.
-        try await eventually("the kubeconfig is written", timeout: .seconds(30)) { FileManager.default.fileExists(atPath: kubeconfig) }
-        try await eventually("every node Ready", timeout: .seconds(40)) { try kubectl.allReady(accNodes) }
+        // Applied: every node Ready (startFlow waited for that), debug output observed.
         try await eventually("greetings printed", timeout: .seconds(20)) { up.output.contains("[acc-debug] ") && up.output.contains("hello #") }
         let host = try #require(up.child(running: "module-host"))
         try await eventually("a revision holding the three nodes", timeout: .seconds(20)) {
@@ -187,16 +208,8 @@ struct OperatorEndToEndTests {
         killing the module host: its nodes are pushed to the new host and are Ready again
         """)
     func operatorAndHostDeaths() async throws {
-        let data = try temporaryDataDirectory()
-        defer { try? FileManager.default.removeItem(at: data) }
-        let kubeconfig = data.appendingPathComponent("kubeconfig").path
-        let kubectl = Kubectl(kubeconfig: kubeconfig)
-        let flowFile = data.appendingPathComponent("flow.yaml")
-        try flowManifest.write(to: flowFile, atomically: true, encoding: .utf8)
-        let up = try UpProcess(["--data", data.path, "-f", flowFile.path, "--port", "0"])
-        defer { up.killIfRunning() }
-        try await eventually("the kubeconfig is written", timeout: .seconds(30)) { FileManager.default.fileExists(atPath: kubeconfig) }
-        try await eventually("every node Ready", timeout: .seconds(40)) { try kubectl.allReady(accNodes) }
+        let (up, kubectl, data) = try await startFlow()
+        defer { up.stop(removing: data) }
         try await eventually("ticks printed", timeout: .seconds(20)) { up.printedCounts(of: "acc-debug").count >= 3 }
         let host = try #require(up.child(running: "module-host"))
 

@@ -1,6 +1,7 @@
 import CommonComponents
 import ComponentKit
 import Foundation
+import Logging
 import ModuleHost
 import Synchronization
 import TestSupport
@@ -305,5 +306,27 @@ struct MissingTargetTests {
             try await eventually("the delivery error") { await !runtime.debugMessages("errors").isEmpty }
             #expect(await runtime.debugMessages("errors").first?.payload["error"] == #"no node "ghost" on this host"#)
         }
+    }
+}
+
+@Suite("Cancelling a host")
+struct CancellationTests {
+    @Test("cancelling run() without a graceful shutdown ends it, sources included, instead of restarting them")
+    func cancelledRunEnds() async throws {
+        let runtime = ModuleRuntime(module: CommonModule.definition, logger: Logger(label: "test"))
+        let running = Task { try await runtime.run() }
+        _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [
+            definition("tick", "ticker", settings: ["interval": 5], edges: [edge("out", to: "sink:in")]),
+            definition("sink", "debug", settings: ["log": false]),
+        ]))
+        try await eventually("ticks arrive") { (runtime.counters("sink")?.delivered ?? 0) > 0 }
+        running.cancel()
+        let ended = Mutex(false)
+        let watcher = Task {
+            _ = await running.result
+            ended.withLock { $0 = true }
+        }
+        try await eventually("run() returned", timeout: .seconds(10)) { ended.withLock { $0 } }
+        watcher.cancel()
     }
 }
