@@ -99,8 +99,21 @@ extension JSONValue {
 }
 
 extension JSONValue: Codable {
+    /// Set to `true` in a decoder's `userInfo` when its input is JSON text, whose scalars are
+    /// typed (a JSON string never decodes as a number or a boolean, nor the other way round).
+    /// Then ``init(from:)`` tries the common kinds first — strings, objects, integers — which
+    /// makes decoding several times cheaper: every failed try of a `Decoder` throws an error
+    /// carrying its coding path. YAML scalars are untyped (`5` also decodes as a string), so
+    /// without the key the order is the safe one for every decoder. See
+    /// `JSONDecoder.forJSONValues()`.
+    public static let typedScalarsKey = CodingUserInfoKey(rawValue: "dev.tinyflow.json-value.typed-scalars")!
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
+        if decoder.userInfo[Self.typedScalarsKey] as? Bool == true {
+            self = try Self.decodeTyped(container)
+            return
+        }
         if container.decodeNil() {
             self = .null
         } else if let value = try? container.decode(Bool.self) {
@@ -119,6 +132,17 @@ extension JSONValue: Codable {
             throw DecodingError.dataCorruptedError(
                 in: container, debugDescription: "expected a JSON value")
         }
+    }
+
+    private static func decodeTyped(_ container: any SingleValueDecodingContainer) throws -> JSONValue {
+        if container.decodeNil() { return .null }
+        if let value = try? container.decode(String.self) { return .string(value) }
+        if let value = try? container.decode([String: JSONValue].self) { return .object(value) }
+        if let value = try? container.decode(Int.self) { return .integer(value) }
+        if let value = try? container.decode(Bool.self) { return .bool(value) }
+        if let value = try? container.decode([JSONValue].self) { return .array(value) }
+        if let value = try? container.decode(Double.self) { return .number(value) }
+        throw DecodingError.dataCorruptedError(in: container, debugDescription: "expected a JSON value")
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -185,8 +209,18 @@ extension JSONValue {
     }
 
     private static var decoder: JSONDecoder {
-        let decoder = JSONDecoder()
+        let decoder = JSONDecoder.forJSONValues()
         decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}
+
+extension JSONDecoder {
+    /// A JSON decoder that tells ``JSONValue`` its input has typed scalars
+    /// (``JSONValue/typedScalarsKey``), so values decode with the fewest failed tries.
+    public static func forJSONValues() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.userInfo[JSONValue.typedScalarsKey] = true
         return decoder
     }
 }

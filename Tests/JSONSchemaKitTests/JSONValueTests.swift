@@ -29,3 +29,30 @@ struct JSONValueTests {
         #expect(value.jsonString == #"{"a":{"c":3,"d":2},"b":1}"#)
     }
 }
+
+@Suite("JSONValue decoding with typed scalars")
+struct TypedScalarDecodingTests {
+    static let documents = [
+        #"{"a":"5","b":5,"c":5.5,"d":true,"e":null,"f":[1,"1",false,{"g":[]}],"h":{"i":{"j":"k"}},"l":-0.0,"m":1e3}"#,
+        #"["true",true,"null",null,"",0,"0"]"#, #""text""#, "12", "12.25", "false", "null",
+    ]
+
+    @Test("gives the same values as the decoder-agnostic order, kind for kind", arguments: documents)
+    func sameValues(document: String) throws {
+        let data = Data(document.utf8)
+        let plain = try JSONDecoder().decode(JSONValue.self, from: data)
+        let typed = try JSONDecoder.forJSONValues().decode(JSONValue.self, from: data)
+        #expect(typed == plain)
+        #expect(try typed.jsonData() == plain.jsonData())
+    }
+
+    @Test("keeps strings that look like numbers strings, and integers integers")
+    func kinds() throws {
+        let value = try JSONDecoder.forJSONValues().decode(JSONValue.self, from: Data(#"{"s":"5","i":5,"n":5.5}"#.utf8))
+        #expect(value == ["s": "5", "i": 5, "n": 5.5])
+        guard case .object(let fields) = value, case .integer? = fields["i"], case .number? = fields["n"], case .string? = fields["s"] else {
+            Issue.record("unexpected kinds in \(value)")
+            return
+        }
+    }
+}

@@ -1,4 +1,5 @@
 public import Foundation
+import JSONSchemaKit
 import NodeChannels
 public import KubernetesModels
 import Synchronization
@@ -70,7 +71,7 @@ public struct WatchStream<K: KubernetesObject>: AsyncSequence, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     var splitter = LineSplitter()
-                    let decoder = JSONDecoder()
+                    let decoder = JSONDecoder.forJSONValues()
                     func deliver(_ line: Data) async throws {
                         let event: WatchEvent<K>
                         do {
