@@ -80,7 +80,11 @@ final class OperatorState: Sendable {
             guard let reported = contents.reports[address]?.nodes else { return [] }
             return (contents.owners[address] ?? []).filter { key in
                 guard let sync = contents.syncs[key], sync.address == address, sync.at < settled else { return false }
-                return sync.desired.nodes.contains { reported[$0.name] == nil }
+                // Nodes the host rejected at the sync are not expected in its reports.
+                return sync.desired.nodes.contains { node in
+                    guard let result = sync.results[node.name], result.phase != .failed else { return false }
+                    return reported[node.name] == nil
+                }
             }
         }
     }
