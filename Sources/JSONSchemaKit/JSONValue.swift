@@ -191,9 +191,14 @@ extension JSONValue {
         self = try JSONValue.decoder.decode(JSONValue.self, from: data)
     }
 
-    /// Compact JSON text with sorted keys: the same value always gives the same bytes.
+    /// Compact JSON text with sorted keys: the same value always gives the same bytes
+    /// (the bytes `JSONEncoder` writes with `.sortedKeys` and `.withoutEscapingSlashes`,
+    /// written directly, several times faster). Throws for a non-finite number.
     public func jsonData() throws -> Data {
-        try JSONValue.encoder.encode(self)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(64)
+        try JSONTextWriter.write(self, into: &bytes)
+        return Data(bytes)
     }
 
     /// Compact JSON text with sorted keys, for messages and logs.
@@ -227,4 +232,77 @@ extension JSONDecoder {
 
 extension JSONValue: CustomStringConvertible {
     public var description: String { jsonString }
+}
+
+/// Writes ``JSONValue``s as compact JSON text, byte for byte as Foundation's
+/// `JSONEncoder` does with `.sortedKeys` and `.withoutEscapingSlashes`: keys in
+/// UTF-8 order, integral doubles below 2⁵³ without a fraction, the shortest
+/// round-tripping form otherwise, and only `"`, `\\` and control characters escaped.
+enum JSONTextWriter {
+    static func write(_ value: JSONValue, into bytes: inout [UInt8]) throws {
+        switch value {
+        case .null: bytes.append(contentsOf: "null".utf8)
+        case .bool(let flag): bytes.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .integer(let number): bytes.append(contentsOf: String(number).utf8)
+        case .number(let number): try write(number, into: &bytes)
+        case .string(let text): write(text, into: &bytes)
+        case .array(let elements):
+            bytes.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                try write(element, into: &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let fields):
+            bytes.append(UInt8(ascii: "{"))
+            let keys = fields.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            for (index, key) in keys.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                write(key, into: &bytes)
+                bytes.append(UInt8(ascii: ":"))
+                if let field = fields[key] { try write(field, into: &bytes) }
+            }
+            bytes.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func write(_ number: Double, into bytes: inout [UInt8]) throws {
+        guard number.isFinite else {
+            throw EncodingError.invalidValue(number, .init(codingPath: [], debugDescription: "\(number) is not valid JSON"))
+        }
+        if number.rounded(.towardZero) == number, abs(number) <= 9_007_199_254_740_992 {
+            if number == 0, number.sign == .minus {
+                bytes.append(contentsOf: "-0".utf8)
+            } else {
+                bytes.append(contentsOf: String(Int64(number)).utf8)
+            }
+            return
+        }
+        var text = number.description
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        bytes.append(contentsOf: text.utf8)
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    private static func write(_ text: String, into bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x0A: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0D: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x09: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x08: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x0C: bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x00..<0x20:
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                bytes.append(hexDigits[Int(byte >> 4)])
+                bytes.append(hexDigits[Int(byte & 0x0F)])
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
 }

@@ -56,3 +56,42 @@ struct TypedScalarDecodingTests {
         }
     }
 }
+
+@Suite("JSON text of a JSONValue")
+struct JSONTextTests {
+    /// What Foundation's encoder writes with the same options: the reference.
+    func foundation(_ value: JSONValue) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+
+    static let samples: [JSONValue] = [
+        nil, true, false, 0, -7, .integer(Int.max), .integer(Int.min),
+        [5.0, 1e-5, 1e20, 0.1, -0.0, 1.5, 123456789.125, 1e300, 2.5e-300, 9007199254740993.0, 1e16, 1e15, 123.0, -2.75, 4.0e-320],
+        ["b": 1, "a": 2, "B": 3, "é": 4, "aa": 5, "a1": 6, "a10": 7, "a2": 8, "_": 9, "Z": 10, "": 11, "😀": 12, "ä": 13],
+        ["\u{0}\u{1}\u{1f}\"\\/\n\r\t\u{8}\u{c}\u{7f}\u{2028}é😀", "", "plain"],
+        ["nested": ["deeper": [["k": "v"], [], [:], nil]]],
+    ]
+
+    @Test("is byte for byte what JSONEncoder writes with sorted keys", arguments: samples)
+    func matchesFoundation(value: JSONValue) throws {
+        #expect(try value.jsonData() == foundation(value))
+    }
+
+    @Test("matches JSONEncoder for random doubles, and round-trips them")
+    func randomDoubles() throws {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let value = JSONValue.number(Double(bitPattern: generator.next()))
+            guard case .number(let number) = value, number.isFinite else { continue }
+            #expect(try value.jsonData() == foundation(value), "\(number)")
+        }
+    }
+
+    @Test("a non-finite number is an error, as with JSONEncoder")
+    func nonFinite() {
+        #expect(throws: EncodingError.self) { try JSONValue.number(.infinity).jsonData() }
+        #expect(throws: EncodingError.self) { try JSONValue.number(.nan).jsonData() }
+    }
+}

@@ -129,7 +129,10 @@ public final class LeaderElector: Service {
         guard box.machine.isLeader else { return }
         transition(box.machine.resign())
         do {
-            _ = try await withTimeout(timing.retryPeriod) { [api, leaseName, identity] in
+            // Up to 2 s (within the renew deadline): a release that times out makes the
+            // successor wait for the whole lease, so a loaded API server deserves some patience.
+            let limit = min(timing.renewDeadline, max(timing.retryPeriod, .seconds(2)))
+            _ = try await withTimeout(limit) { [api, leaseName, identity] in
                 var lease = try await api.get(leaseName)
                 guard lease.spec.holderIdentity == identity else { return lease }
                 lease.spec.holderIdentity = nil
