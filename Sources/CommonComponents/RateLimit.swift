@@ -39,8 +39,7 @@ public actor RateLimit: Component {
     private func takeToken(_ settings: Settings) async throws {
         let burst = Double(settings.burst)
         let now = ContinuousClock.now
-        let elapsed = now - refilledAt
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = (now - refilledAt) / .seconds(1)
         var available = min(burst, (tokens ?? burst) + seconds * settings.rate)
         refilledAt = now
         if available < 1 {

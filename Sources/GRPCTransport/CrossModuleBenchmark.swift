@@ -112,7 +112,7 @@ public enum CrossModuleBenchmark {
     }
 
     private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration / .seconds(1)
     }
 
     private static func push(_ transport: GRPCModuleTransport, template: Message, messages: Int, senders: Int) async throws {

@@ -30,7 +30,7 @@ public struct Backoff: Sendable, Hashable {
     public func delay(attempt: Int) -> Duration { delay(attempt: attempt, random: Double.random(in: 0...1)) }
 
     static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        duration / .seconds(1)
     }
 
     private func pow(_ base: Double, _ exponent: Double) -> Double {

@@ -20,8 +20,7 @@ public struct TokenBucket: Sendable, Hashable {
     /// Takes a token at `now`; returns how long the caller must wait for it.
     public mutating func reserve(now: ContinuousClock.Instant) -> Duration {
         if let updated {
-            let interval = now - updated
-            let elapsed = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+            let elapsed = (now - updated) / .seconds(1)
             tokens = min(burst, tokens + max(0, elapsed) * rate)
         }
         updated = now

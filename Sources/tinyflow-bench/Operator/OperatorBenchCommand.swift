@@ -95,7 +95,7 @@ struct OperatorBenchCommand: AsyncParsableCommand {
 }
 
 private func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    duration / .seconds(1)
 }
 
 private func mebibytes(_ bytes: Double) -> Double { bytes / 1_048_576 }

@@ -19,13 +19,7 @@ enum ChannelWorkloads {
             for value in 0..<messages { try! await channel.send(value) }
             channel.finish()
         } consumer: {
-            var count = 0
-            var sum = 0
-            for await value in channel {
-                count += 1
-                sum &+= value
-            }
-            return (count, sum)
+            await countAndSum(channel)
         }
     }
 
@@ -64,13 +58,7 @@ enum ChannelWorkloads {
             }
             channel.finish()
         } consumer: {
-            var count = 0
-            var sum = 0
-            for await value in channel {
-                count += 1
-                sum &+= value
-            }
-            return (count, sum)
+            await countAndSum(channel)
         }
     }
 
@@ -83,13 +71,7 @@ enum ChannelWorkloads {
             for value in 0..<messages { await yieldWaiting(value, to: continuation) }
             continuation.finish()
         } consumer: {
-            var count = 0
-            var sum = 0
-            for await value in stream {
-                count += 1
-                sum &+= value
-            }
-            return (count, sum)
+            await countAndSum(stream)
         }
     }
 
@@ -256,6 +238,18 @@ enum ChannelWorkloads {
         }
         precondition(histogram.total == UInt64(messages), "received \(histogram.total) messages, expected \(messages)")
         return histogram
+    }
+
+    /// Counts and sums what `values` yields until it ends: the consumer's check that every
+    /// message arrived once.
+    private static func countAndSum<Values: AsyncSequence<Int, Never>>(_ values: Values) async -> (count: Int, sum: Int) {
+        var count = 0
+        var sum = 0
+        for await value in values {
+            count += 1
+            sum &+= value
+        }
+        return (count, sum)
     }
 
     private static func timed(

@@ -110,8 +110,7 @@ enum NodeRuntimeWorkloads {
                 NodeDefinition(name: "sink", component: "counting-sink"),
             ]))
             await done.wait()
-            let elapsed = clock.now - started
-            return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            return (clock.now - started) / .seconds(1)
         }
     }
 }
