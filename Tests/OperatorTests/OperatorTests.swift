@@ -152,7 +152,7 @@ struct OperatorTests {
             return wrapped
         }) { harness in
             let names = (0..<30).map { "sink-\($0)" }
-            // Five at a time: a burst, without exhausting the test client's connection pool.
+            // Five at a time: a burst, as a pipelined apply sends it.
             for start in stride(from: 0, to: names.count, by: 5) {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     for name in names[start..<min(start + 5, names.count)] {
