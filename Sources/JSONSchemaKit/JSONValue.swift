@@ -109,6 +109,10 @@ extension JSONValue: Codable {
     public static let typedScalarsKey = CodingUserInfoKey(rawValue: "dev.tinyflow.json-value.typed-scalars")!
 
     public init(from decoder: any Decoder) throws {
+        if let tree = decoder as? TreeDecoder {
+            self = tree.value  // already parsed: no need to probe
+            return
+        }
         let container = try decoder.singleValueContainer()
         if decoder.userInfo[Self.typedScalarsKey] as? Bool == true {
             self = try Self.decodeTyped(container)
@@ -178,17 +182,18 @@ extension JSONValue {
     /// Encodes any `Encodable` value into a `JSONValue`.
     public init(encoding value: some Encodable) throws {
         let data = try JSONValue.encoder.encode(value)
-        self = try JSONValue.decoder.decode(JSONValue.self, from: data)
+        self = try JSONParser.parse(data)
     }
 
-    /// Decodes this value as `type`.
+    /// Decodes this value as `type` (with ``JSONValueDecoder``; dates from ISO 8601
+    /// strings, as ``init(encoding:)`` writes them).
     public func decode<T: Decodable>(as type: T.Type = T.self) throws -> T {
-        try JSONValue.decoder.decode(T.self, from: JSONValue.encoder.encode(self))
+        try JSONValueDecoder(dateDecodingStrategy: .iso8601).decode(T.self, from: self)
     }
 
-    /// Parses JSON text.
-    public init(parsing data: Data) throws {
-        self = try JSONValue.decoder.decode(JSONValue.self, from: data)
+    /// Parses JSON text; throws a ``JSONParsingError`` saying where and why it is not JSON.
+    public init(parsing data: Data) throws(JSONParsingError) {
+        self = try JSONParser.parse(data)
     }
 
     /// Compact JSON text with sorted keys: the same value always gives the same bytes
@@ -211,12 +216,6 @@ extension JSONValue {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
         return encoder
-    }
-
-    private static var decoder: JSONDecoder {
-        let decoder = JSONDecoder.forJSONValues()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
     }
 }
 

@@ -38,8 +38,8 @@ public enum WatchEvent<K: KubernetesObject>: Sendable {
     }
 
     /// Decodes one line of a watch stream (`{"type": …, "object": …}`).
-    public init(line: Data, decoder: JSONDecoder = .forJSONValues()) throws {
-        let envelope = try decoder.decode(RawWatchEvent.self, from: line)
+    public init(line: Data) throws {
+        let envelope = try JSONValueDecoder().decode(RawWatchEvent.self, from: line)
         switch envelope.type {
         case .added: self = .added(try envelope.object.decode(as: K.self))
         case .modified: self = .modified(try envelope.object.decode(as: K.self))

@@ -149,7 +149,7 @@ struct JSONMessageDeserializer<Value: Decodable & Sendable>: MessageDeserializer
     func deserialize<Bytes: GRPCContiguousBytes>(_ serializedMessageBytes: Bytes) throws -> Value {
         let data = serializedMessageBytes.withUnsafeBytes { Data($0) }
         do {
-            return try JSONDecoder.forJSONValues().decode(Value.self, from: data)
+            return try JSONValueDecoder().decode(Value.self, from: data)
         } catch {
             throw RPCError(code: .invalidArgument, message: "malformed \(Value.self): \(error)")
         }

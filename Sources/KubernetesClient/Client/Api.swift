@@ -84,7 +84,7 @@ public struct Api<K: KubernetesObject>: Sendable {
     @discardableResult
     public func delete(_ name: String, _ options: DeleteOptions = DeleteOptions()) async throws -> K? {
         let data = try await client.send(try requests.delete(name, options))
-        return try? JSONDecoder.forJSONValues().decode(K.self, from: data)
+        return try? JSONValueDecoder().decode(K.self, from: data)
     }
 
     /// Patches the object.

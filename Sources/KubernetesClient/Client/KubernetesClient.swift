@@ -79,7 +79,7 @@ public final class KubernetesClient: Sendable {
     public func send<T: Decodable>(_ request: KubernetesRequest, as type: T.Type) async throws -> T {
         let data = try await send(request)
         do {
-            return try JSONDecoder.forJSONValues().decode(T.self, from: data)
+            return try JSONValueDecoder().decode(T.self, from: data)
         } catch {
             throw KubernetesError(verb: request.verb, resource: request.resource, code: 200, underlying: "cannot decode \(T.self): \(error)")
         }

@@ -71,11 +71,10 @@ public struct WatchStream<K: KubernetesObject>: AsyncSequence, Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     var splitter = LineSplitter()
-                    let decoder = JSONDecoder.forJSONValues()
                     func deliver(_ line: Data) async throws {
                         let event: WatchEvent<K>
                         do {
-                            event = try WatchEvent<K>(line: line, decoder: decoder)
+                            event = try WatchEvent<K>(line: line)
                         } catch {
                             throw KubernetesError(
                                 verb: .watch, resource: request.resource,
