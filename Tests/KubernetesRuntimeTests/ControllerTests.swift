@@ -245,4 +245,24 @@ struct ControllerTests {
             #expect(warning.series?.count == 3)
         }
     }
+
+    @Test("the recorder remembers a bounded number of series, forgetting the least recent")
+    func eventSeriesAreBounded() async throws {
+        try await withPlane { _, client in
+            let recorder = EventRecorder(
+                client: client, reportingController: "tinyflow.dev/operator", reportingInstance: "test-0", seriesCapacity: 8)
+            var subjects: [ConfigMap] = []
+            for index in 0..<20 {
+                let subject = try await client.api(ConfigMap.self).create(configMap("subject-\(index)"))
+                subjects.append(subject)
+                _ = try await recorder.publish(reason: "Ready", action: "Reconcile", regarding: subject)
+                #expect(recorder.rememberedSeries <= 8)
+            }
+            // The most recent series is still counted; the first one was forgotten and starts anew.
+            let recent = try await recorder.publish(reason: "Ready", action: "Reconcile", regarding: subjects[19])
+            #expect(recent.series?.count == 2)
+            let restarted = try await recorder.publish(reason: "Ready", action: "Reconcile", regarding: subjects[0])
+            #expect(restarted.series == nil)
+        }
+    }
 }

@@ -7,7 +7,8 @@ import Synchronization
 /// Publishes `events.k8s.io/v1` Events about objects. The same event about
 /// the same object within `seriesWindow` is not created again: the existing
 /// Event's `series` (count, last observed time) is updated instead, as
-/// client-go's event recorder does.
+/// client-go's event recorder does. At most ``seriesCapacity`` series are remembered:
+/// past that, expired ones and then the least recently observed are forgotten.
 public final class EventRecorder: Sendable {
     /// `Normal` or `Warning`.
     public enum EventType: String, Sendable, Hashable {
@@ -39,11 +40,17 @@ public final class EventRecorder: Sendable {
     public let reportingInstance: String
     /// How long after an event the same one counts as a repetition.
     public let seriesWindow: Duration
+    /// How many event series are remembered at most.
+    public let seriesCapacity: Int
     private let cache = Mutex<[SeriesKey: Entry]>([:])
 
     /// A recorder writing through `client`.
-    public init(client: KubernetesClient, reportingController: String, reportingInstance: String, seriesWindow: Duration = .seconds(360)) {
+    public init(
+        client: KubernetesClient, reportingController: String, reportingInstance: String, seriesWindow: Duration = .seconds(360),
+        seriesCapacity: Int = 4096
+    ) {
         self.client = client
+        self.seriesCapacity = max(1, seriesCapacity)
         self.reportingController = reportingController
         self.reportingInstance = reportingInstance
         self.seriesWindow = seriesWindow
@@ -90,7 +97,23 @@ public final class EventRecorder: Sendable {
             reportingController: reportingController, reportingInstance: reportingInstance, action: action, reason: reason,
             regarding: reference, note: note.isEmpty ? nil : String(note.prefix(1024)), type: type.rawValue)
         let stored = try await client.api(Event.self, namespace: namespace).create(event)
-        cache.withLock { $0[key] = Entry(namespace: namespace, name: name, count: 1, lastObserved: now) }
+        cache.withLock { cache in
+            cache[key] = Entry(namespace: namespace, name: name, count: 1, lastObserved: now)
+            if cache.count > seriesCapacity { Self.evict(from: &cache, now: now, window: window, capacity: seriesCapacity) }
+        }
         return stored
+    }
+
+    /// The number of event series remembered now.
+    public var rememberedSeries: Int { cache.withLock { $0.count } }
+
+    /// Forgets expired series, then the least recently observed, down to 3/4 of
+    /// `capacity` (so that eviction runs once per many events, not on each).
+    private static func evict(from cache: inout [SeriesKey: Entry], now: Date, window: Double, capacity: Int) {
+        cache = cache.filter { now.timeIntervalSince($0.value.lastObserved) < window }
+        let keep = capacity * 3 / 4
+        guard cache.count > keep else { return }
+        let oldest = cache.sorted { $0.value.lastObserved < $1.value.lastObserved }.prefix(cache.count - keep)
+        for (key, _) in oldest { cache[key] = nil }
     }
 }
