@@ -4,12 +4,16 @@ import Synchronization
 /// What the operator keeps of a TinyNode in its cache, so that 10,000 cached
 /// nodes fit in tens of MiB (the cache holds every node of every watched namespace):
 ///
-/// - `metadata.managedFields` keep manager, operation and time (the flow history
-///   names the last writer) but not `fieldsV1`, the field sets server-side apply needs;
+/// - of `metadata.managedFields` only the most recent entry's manager, operation and
+///   time stay (the flow history names the last writer), not the other entries nor
+///   `fieldsV1`, the field sets server-side apply needs;
 /// - the `kubectl.kubernetes.io/last-applied-configuration` annotation, a
 ///   copy of the whole object kubectl keeps for client-side apply, is dropped;
 /// - `status.ports`, the component's ports with their JSON schemas, is the same
-///   for every node of a component: identical lists share one copy.
+///   for every node of a component: identical lists share one copy;
+/// - strings that repeat from node to node (API version, label keys and values,
+///   finalizers, module and component names, condition reasons and messages,
+///   managers) share one copy each.
 ///
 /// Nothing the operator reads is removed; writes never send cached objects back.
 public final class NodeCacheCompaction: Sendable {
@@ -17,6 +21,9 @@ public final class NodeCacheCompaction: Sendable {
     /// distinct lists (new module versions), which only costs sharing.
     private let portLists = Mutex<Set<[PortDescription]>>([])
     private let maximumPortLists = 512
+    /// Strings seen, each stored once; bounded the same way.
+    private let strings = Mutex<Set<String>>([])
+    private let maximumStrings = 4096
 
     /// kubectl's copy of the object for client-side apply.
     public static let lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
@@ -28,10 +35,12 @@ public final class NodeCacheCompaction: Sendable {
     public func compact(_ node: TinyNode) -> TinyNode {
         var node = node
         if let entries = node.metadata.managedFields {
-            node.metadata.managedFields = entries.map { entry in
-                guard case .object(var fields) = entry else { return entry }
-                fields["fieldsV1"] = nil
-                return .object(fields)
+            node.metadata.managedFields = Self.mostRecent(entries).map { entry in
+                var kept: [String: JSONValue] = [:]
+                for key in ["manager", "operation", "time"] {
+                    if case .string(let text)? = entry[key] { kept[key] = .string(key == "time" ? text : shared(text)) }
+                }
+                return [.object(kept)]
             }
         }
         if node.metadata.annotations?[Self.lastAppliedAnnotation] != nil {
@@ -40,7 +49,59 @@ public final class NodeCacheCompaction: Sendable {
         if let ports = node.status?.ports, !ports.isEmpty {
             node.status?.ports = shared(ports)
         }
+        internStrings(of: &node)
         return node
+    }
+
+    /// The entry with the latest `time` (the last of equals).
+    static func mostRecent(_ entries: [JSONValue]) -> JSONValue? {
+        entries.enumerated().max { first, second in
+            let (a, b) = (first.element["time"]?.stringValue ?? "", second.element["time"]?.stringValue ?? "")
+            return a == b ? first.offset < second.offset : a < b
+        }?.element
+    }
+
+    private func internStrings(of node: inout TinyNode) {
+        node.apiVersion = shared(node.apiVersion)
+        node.kind = shared(node.kind)
+        if let namespace = node.metadata.namespace { node.metadata.namespace = shared(namespace) }
+        if let labels = node.metadata.labels {
+            node.metadata.labels = Dictionary(uniqueKeysWithValues: labels.map { (shared($0.key), shared($0.value)) })
+        }
+        node.metadata.finalizers = node.metadata.finalizers?.map(shared)
+        node.spec.module = shared(node.spec.module)
+        node.spec.component = shared(node.spec.component)
+        guard var status = node.status else { return }
+        status.conditions = status.conditions.map { condition in
+            var condition = condition
+            condition.type = shared(condition.type)
+            condition.reason = shared(condition.reason)
+            condition.message = shared(condition.message)
+            return condition
+        }
+        if var module = status.module {
+            module.name = shared(module.name)
+            module.version = module.version.map(shared)
+            module.address = module.address.map(shared)
+            status.module = module
+        }
+        if var component = status.component {
+            component.name = shared(component.name)
+            component.description = shared(component.description)
+            component.tags = component.tags.map(shared)
+            status.component = component
+        }
+        node.status = status
+    }
+
+    private func shared(_ text: String) -> String {
+        guard text.utf8.count > 15 else { return text }  // shorter ones are stored inline anyway
+        return strings.withLock { strings in
+            if let existing = strings.firstIndex(of: text) { return strings[existing] }
+            if strings.count >= maximumStrings { strings.removeAll() }
+            strings.insert(text)
+            return text
+        }
     }
 
     private func shared(_ ports: [PortDescription]) -> [PortDescription] {

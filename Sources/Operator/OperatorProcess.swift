@@ -7,10 +7,12 @@ import UnixSignals
 /// that shuts down gracefully on SIGTERM and SIGINT.
 public enum OperatorProcess {
     /// Runs the operator against the API server of `clientConfiguration`
-    /// until SIGTERM or SIGINT, then closes the API client.
+    /// until SIGTERM or SIGINT, then closes the API client. Tunes the C
+    /// allocator for a large, long-lived cache first (see `MemoryTuning`).
     public static func run(
         clientConfiguration: ClientConfiguration, configuration: OperatorConfiguration, logger: Logger
     ) async throws {
+        MemoryTuning.apply()
         let client = try KubernetesClient(configuration: clientConfiguration, logger: logger)
         do {
             let tinyflowOperator = try TinyflowOperator(client: client, configuration: configuration, logger: logger)

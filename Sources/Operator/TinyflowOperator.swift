@@ -509,12 +509,7 @@ public final class TinyflowOperator: Service, Sendable {
 
     /// The manager of the most recent `metadata.managedFields` entry.
     static func lastManager(of node: TinyNode) -> String? {
-        let entries = (node.metadata.managedFields ?? []).compactMap { entry -> (String, String)? in
-            guard case .object(let fields) = entry, case .string(let manager)? = fields["manager"] else { return nil }
-            if case .string(let time)? = fields["time"] { return (manager, time) }
-            return (manager, "")
-        }
-        return entries.max { $0.1 < $1.1 }?.0
+        NodeCacheCompaction.mostRecent(node.metadata.managedFields ?? [])?["manager"]?.stringValue
     }
 
     // MARK: TinySignal

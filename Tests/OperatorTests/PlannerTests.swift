@@ -276,19 +276,48 @@ struct ValidationCacheTests {
 
 @Suite("What the operator caches of a TinyNode")
 struct NodeCacheCompactionTests {
-    @Test("managedFields lose fieldsV1 but keep who wrote when; kubectl's last-applied copy goes; the rest is untouched")
+    @Test("managedFields shrink to who wrote last and when; kubectl's last-applied copy goes; the rest is untouched")
     func compaction() {
         var original = node("tick", component: "ticker", settings: ["interval": 5])
         original.metadata.managedFields = [
-            ["manager": "kubectl", "operation": "Update", "time": "2026-11-23T10:00:00Z", "fieldsV1": ["f:spec": ["f:ports": [:]]]]
+            ["manager": "kubectl", "operation": "Update", "time": "2026-11-23T10:00:00Z", "fieldsV1": ["f:spec": ["f:ports": [:]]]],
+            ["manager": "tinyflow-operator", "operation": "Update", "subresource": "status", "time": "2026-11-23T10:05:00Z",
+             "fieldsV1": ["f:status": [:]]],
+            ["manager": "helm", "operation": "Apply", "time": "2026-11-23T09:00:00Z"],
         ]
         original.metadata.annotations = [
             NodeCacheCompaction.lastAppliedAnnotation: String(repeating: "{}", count: 500), "tinyflow.dev/change-summary": "why",
         ]
         let compacted = NodeCacheCompaction().compact(original)
-        #expect(compacted.metadata.managedFields == [["manager": "kubectl", "operation": "Update", "time": "2026-11-23T10:00:00Z"]])
+        #expect(compacted.metadata.managedFields == [["manager": "tinyflow-operator", "operation": "Update", "time": "2026-11-23T10:05:00Z"]])
         #expect(compacted.metadata.annotations == ["tinyflow.dev/change-summary": "why"])
         #expect(compacted.spec == original.spec)
+        #expect(compacted.status == original.status)
+        #expect(compacted.metadata.labels == original.metadata.labels)
+    }
+
+    @Test("strings repeated from node to node are stored once, and equal what was served")
+    func stringSharing() {
+        let compaction = NodeCacheCompaction()
+        func served(_ name: String) -> TinyNode {
+            var node = node(name, component: "ticker")
+            node.metadata.labels = ["tinyflow.dev/flow": "a-rather-long-flow-name"]
+            node.metadata.finalizers = [TinyflowOperator.nodeFinalizer]
+            node.status = TinyNodeStatus(conditions: [Condition(
+                type: "ConfigValid", status: .true, reason: "ConfigurationMatchesSchemas",
+                message: "the configuration of every port matches its schema", lastTransitionTime: .now())])
+            return node
+        }
+        let (a, b) = (compaction.compact(served("a")), compaction.compact(served("b")))
+        #expect(a.metadata.finalizers == [TinyflowOperator.nodeFinalizer])
+        #expect(b.status?.conditions.first?.message == "the configuration of every port matches its schema")
+        func storage(_ text: String?) -> UnsafeRawPointer? {
+            var text = text ?? ""
+            return text.withUTF8 { UnsafeRawPointer($0.baseAddress) }
+        }
+        #expect(storage(a.status?.conditions.first?.message) == storage(b.status?.conditions.first?.message))
+        #expect(storage(a.metadata.labels?["tinyflow.dev/flow"]) == storage(b.metadata.labels?["tinyflow.dev/flow"]))
+        #expect(storage(a.apiVersion) == storage(b.apiVersion))
     }
 
     @Test("identical port lists of many nodes are stored once, and stay equal to what was served")
