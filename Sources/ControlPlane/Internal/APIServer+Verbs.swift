@@ -101,6 +101,22 @@ extension APIServer {
         return .object(members)
     }
 
+    /// Whether storing `new` over `old` changes nothing but the resourceVersion and
+    /// managedFields timestamps. Most writes change something else, which the
+    /// first comparison finds without reducing managedFields.
+    static func isNoOpWrite(_ new: JSONValue, over old: JSONValue) -> Bool {
+        func withoutManagedFields(_ object: JSONValue) -> JSONValue {
+            var object = object
+            var metadata = object["metadata"]?.objectValue ?? [:]
+            metadata["resourceVersion"] = nil
+            metadata["managedFields"] = nil
+            object["metadata"] = .object(metadata)
+            return object
+        }
+        guard withoutManagedFields(new) == withoutManagedFields(old) else { return false }
+        return withoutVolatileMetadata(new) == withoutVolatileMetadata(old)
+    }
+
     /// The object without its resourceVersion and with managedFields reduced to who owns
     /// what (timestamps dropped): two objects equal in this form make a no-op write.
     static func withoutVolatileMetadata(_ object: JSONValue) -> JSONValue {
@@ -311,7 +327,7 @@ extension APIServer {
         if type.storageKey == ResourceRegistry.customResourceDefinitions.storageKey {
             new["status"] = crdStatus(new, now: now)
         }
-        if Self.withoutVolatileMetadata(new) == Self.withoutVolatileMetadata(old) {
+        if Self.isNoOpWrite(new, over: old) {
             return (200, old)  // A no-op write does not change the resourceVersion.
         }
         if dryRun { return (200, new) }

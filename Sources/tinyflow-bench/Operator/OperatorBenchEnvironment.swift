@@ -78,7 +78,7 @@ struct OperatorBenchEnvironment: Sendable {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await runtime.run() }
             group.addTask { try await server.run() }
-            let nodes = client.api(TinyNode.self, namespace: "default")
+            let nodes = client.api(NodeReadiness.self, namespace: "default")
             group.addTask { await Watcher(api: nodes, logger: logger).drive { tracker.apply($0) } }
             defer {
                 group.cancelAll()
