@@ -5,7 +5,10 @@ public import ModuleHost
 import Synchronization
 
 /// How a TinyNode's module and component resolved against the cached TinyModules.
-public enum ComponentResolution: Sendable, Hashable {
+///
+/// Indirect, and resolved once per module and component in a plan: the nodes of one
+/// component share one copy of their module and its catalogue entry.
+public indirect enum ComponentResolution: Sendable, Hashable {
     /// The component was found in its module's catalogue.
     case resolved(module: TinyModule, component: ComponentDescription)
     /// No TinyModule has the node's `spec.module` name in its namespace.
@@ -51,9 +54,17 @@ public struct ClusterPlan: Sendable {
         let modulesByName = Dictionary(modules.compactMap { module in module.metadata.name.map { ($0, module) } }, uniquingKeysWith: { first, _ in first })
         let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
         var resolutions: [String: ComponentResolution] = [:]
+        var resolved: [ComponentKey: ComponentResolution] = [:]
         for node in nodes {
             guard let name = node.metadata.name else { continue }
-            resolutions[name] = Self.resolve(node, modules: modulesByName)
+            let key = ComponentKey(module: node.spec.module, component: node.spec.component)
+            if let resolution = resolved[key] {
+                resolutions[name] = resolution
+            } else {
+                let resolution = Self.resolve(node, modules: modulesByName)
+                resolved[key] = resolution
+                resolutions[name] = resolution
+            }
         }
         let liveNames = Set(live.compactMap(\.metadata.name))
 
@@ -139,6 +150,11 @@ public struct ClusterPlan: Sendable {
     /// restarted host may have changed), else the last address the operator reached.
     public static func address(of module: TinyModule) -> String? {
         module.spec.address ?? module.status?.address
+    }
+
+    private struct ComponentKey: Hashable {
+        var module: String
+        var component: String
     }
 
     private static func resolve(_ node: TinyNode, modules: [String: TinyModule]) -> ComponentResolution {

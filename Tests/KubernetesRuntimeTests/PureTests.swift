@@ -216,6 +216,30 @@ struct WorkQueueStateMachineTests {
         #expect(machine.next() == "b")
     }
 
+    @Test("many delayed keys come out in the order of their times, superseded times never")
+    func delayedOrder() {
+        var machine = WorkQueueStateMachine<Int>()
+        let times = (0..<1_000).map { ($0 * 7_919) % 1_000 }  // a permutation of 0..<1000
+        for (key, time) in times.enumerated() { machine.add(key, after: .milliseconds(time + 1), now: t0) }
+        machine.add(0, after: .milliseconds(1), now: t0)  // earlier than its first time: wins
+        machine.add(1)  // now: its delayed time is dropped
+        #expect(machine.waiting == 999)
+        #expect(machine.nextDeadline == t0 + .milliseconds(1))
+        var order: [Int] = []
+        while let key = machine.next() { order.append(key) }
+        #expect(order == [1])
+        for step in 1...1_001 {
+            machine.promoteDue(now: t0 + .milliseconds(step))
+            while let key = machine.next() { order.append(key) }
+        }
+        #expect(order.count == 1_000)
+        #expect(Set(order).count == 1_000)
+        #expect(order.first == 1 && order.dropFirst().first == 0)
+        let due = order.dropFirst(2).map { times[$0] }
+        #expect(due == due.sorted())
+        #expect(machine.waiting == 0 && machine.nextDeadline == nil)
+    }
+
     @Test("after shutdown nothing is handed out")
     func shutdown() {
         var machine = WorkQueueStateMachine<String>()

@@ -1,4 +1,5 @@
 import DequeModule
+import HeapModule
 
 /// A token bucket: `rate` tokens a second up to `burst`; each item takes one,
 /// and an item arriving with the bucket empty waits for its token.
@@ -42,6 +43,10 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
     private(set) var processing: Set<Key> = []
     /// Keys to add once their time comes.
     private(set) var delayed: [Key: ContinuousClock.Instant] = [:]
+    /// The times of `delayed`, earliest first, so that finding the due keys does not
+    /// scan them all. An entry whose key is no longer delayed at that time is stale
+    /// and dropped when it comes first; the first entry is never stale.
+    private var deadlines = Heap<Deadline<Key>>()
     /// Consecutive failures per key.
     private(set) var failures: [Key: Int] = [:]
     private var bucket: TokenBucket
@@ -78,7 +83,7 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
     public mutating func add(_ key: Key) -> Bool {
         guard !isShutDown, !dirty.contains(key) else { return false }
         dirty.insert(key)
-        delayed[key] = nil
+        if delayed.removeValue(forKey: key) != nil { dropStaleDeadlines() }
         guard !processing.contains(key) else { return false }
         queue.append(key)
         return true
@@ -93,6 +98,8 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
         let due = now + delay
         if let existing = delayed[key], existing <= due { return false }
         delayed[key] = due
+        deadlines.insert(Deadline(due: due, key: key))
+        dropStaleDeadlines()
         return false
     }
 
@@ -124,17 +131,23 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
     /// Moves delayed keys whose time has come into the queue; returns how many became ready.
     @discardableResult
     public mutating func promoteDue(now: ContinuousClock.Instant) -> Int {
-        let due = delayed.filter { $0.value <= now }.sorted { $0.value < $1.value }
         var ready = 0
-        for (key, _) in due {
-            delayed[key] = nil
-            if add(key) { ready += 1 }
+        while let first = deadlines.min, first.due <= now {
+            deadlines.removeMin()
+            guard delayed[first.key] == first.due else { continue }  // stale
+            delayed[first.key] = nil
+            if add(first.key) { ready += 1 }
         }
+        dropStaleDeadlines()
         return ready
     }
 
     /// When the next delayed key is due.
-    public var nextDeadline: ContinuousClock.Instant? { delayed.values.min() }
+    public var nextDeadline: ContinuousClock.Instant? { deadlines.min?.due }
+
+    private mutating func dropStaleDeadlines() {
+        while let first = deadlines.min, delayed[first.key] != first.due { deadlines.removeMin() }
+    }
 
     /// Hands out the next key and marks it in flight; nil if none is ready or the queue is shut down.
     public mutating func next() -> Key? {
@@ -157,5 +170,15 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
     public mutating func shutdown() {
         isShutDown = true
         delayed = [:]
+        deadlines = Heap()
     }
+}
+
+/// A delayed key and when it is due, ordered by that time.
+private struct Deadline<Key: Hashable & Sendable>: Comparable, Sendable {
+    var due: ContinuousClock.Instant
+    var key: Key
+
+    static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.due < rhs.due }
+    static func == (lhs: Deadline, rhs: Deadline) -> Bool { lhs.due == rhs.due && lhs.key == rhs.key }
 }
