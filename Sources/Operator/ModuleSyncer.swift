@@ -19,7 +19,9 @@ public struct ModuleKey: Hashable, Sendable, CustomStringConvertible {
 /// `window` of the first become one call of `perform`, and at most one
 /// `perform` per module runs at a time (requests made meanwhile are batched
 /// into the next one). So a burst of node changes costs one `SyncNodes` per
-/// module, never one per node.
+/// module, never one per node. The window stretches to the duration of the
+/// module's last sync: a sync of a large namespace then takes at most about
+/// half of the time, and its batches grow with the namespace.
 actor ModuleSyncer {
     private struct Entry {
         var scheduled = false
@@ -27,6 +29,7 @@ actor ModuleSyncer {
         var pending = false
         var force = false
         var waiters: [CheckedContinuation<Void, Never>] = []
+        var lastDuration = Duration.zero
     }
 
     private let window: Duration
@@ -49,7 +52,7 @@ actor ModuleSyncer {
             entry.pending = true
         } else if !entry.scheduled {
             entry.scheduled = true
-            let window = self.window
+            let window = max(self.window, entry.lastDuration)
             Task { [weak self] in
                 try? await Task.sleep(for: window)
                 await self?.fire(key)
@@ -87,9 +90,11 @@ actor ModuleSyncer {
         let waiters = entry.waiters
         entry.waiters = []
         entries[key] = entry
+        let started = ContinuousClock.now
         if !isShutDown { await perform(key, force) }
         for waiter in waiters { waiter.resume() }
         entries[key]?.running = false
+        entries[key]?.lastDuration = ContinuousClock.now - started
         if entries[key]?.pending == true || !(entries[key]?.waiters.isEmpty ?? true) {
             entries[key]?.pending = false
             schedule(key, force: entries[key]?.force ?? false)
