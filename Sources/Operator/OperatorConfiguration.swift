@@ -24,6 +24,10 @@ public struct OperatorConfiguration: Sendable {
     public var watchInterval: Duration
     /// Reconcile workers per controller.
     public var workers: Int
+    /// How long a flow's node set must stay unchanged before it is recorded as a
+    /// revision, so that applying a flow node by node makes one revision, not one
+    /// per node.
+    public var revisionSettleTime: Duration
 
     /// A configuration; the defaults suit production.
     public init(
@@ -31,7 +35,7 @@ public struct OperatorConfiguration: Sendable {
         leaseNamespace: String = "default", identity: String = ProcessInfo.processInfo.hostName,
         metricsAddress: String? = nil, statusInterval: Duration = .seconds(2),
         moduleResyncInterval: Duration = .seconds(10), syncWindow: Duration = .milliseconds(50),
-        watchInterval: Duration = .milliseconds(250), workers: Int = 4
+        watchInterval: Duration = .milliseconds(250), workers: Int = 4, revisionSettleTime: Duration = .seconds(1)
     ) {
         self.namespaces = namespaces
         self.leaderElection = leaderElection
@@ -44,6 +48,7 @@ public struct OperatorConfiguration: Sendable {
         self.syncWindow = syncWindow
         self.watchInterval = watchInterval
         self.workers = workers
+        self.revisionSettleTime = revisionSettleTime
     }
 
     /// `metricsAddress` split into host and port, or `nil` if absent or malformed.

@@ -44,6 +44,8 @@ public final class TinyflowOperator: Service, Sendable {
     private let compaction = NodeCacheCompaction()
     /// Per namespace, the validations of the last whole-namespace plan.
     private let validationCaches = Mutex<[String: ValidationCache]>([:])
+    /// Per flow, a node set not yet recorded as a revision and since when it has been the flow's.
+    private let unsettledRevisions = Mutex<[ObjectKey: (nodes: [FlowNodeSnapshot], since: ContinuousClock.Instant)]>([:])
 
     /// The controllers of one watched namespace (or of all, keyed `""`).
     struct Scope: Sendable {
@@ -464,12 +466,18 @@ public final class TinyflowOperator: Service, Sendable {
             ?? changed.compactMap { $0.metadata.annotations?[Self.changeSummaryAnnotation] }.first
         let author = changed.compactMap(Self.lastManager(of:)).first
         var recorded: Int?
+        var settlesIn: Duration?
+        let key = ObjectKey(namespace: namespace, name: name)
         if let updated = FlowHistory.record(
             nodes, in: status, author: author, summary: summary, now: .now(), limit: flow.spec.revisionHistoryLimit)
         {
-            status = updated
-            recorded = updated.currentRevision
+            settlesIn = unsettledTime(of: key, nodes: updated.revisions.last?.nodes ?? [], in: namespace)
+            if settlesIn == nil {
+                status = updated
+                recorded = updated.currentRevision
+            }
         }
+        if settlesIn == nil { _ = unsettledRevisions.withLock { $0.removeValue(forKey: key) } }
         let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
         status.observedGeneration = flow.metadata.generation
         status.nodeCount = live.count
@@ -504,7 +512,22 @@ public final class TinyflowOperator: Service, Sendable {
                     reason: "RevisionRecorded", action: "Record", note: "revision \(recorded): \(text)", regarding: flow)
             }
         }
-        return .requeue(after: configuration.statusInterval)
+        return .requeue(after: min(configuration.statusInterval, settlesIn ?? configuration.statusInterval))
+    }
+
+    /// How long until the flow's node set `nodes` has been unchanged for
+    /// `revisionSettleTime`; `nil` once it has.
+    private func unsettledTime(of flow: ObjectKey, nodes: [FlowNodeSnapshot], in namespace: String) -> Duration? {
+        let now = ContinuousClock.now
+        let liveFlows = Set((scope(for: namespace)?.flows.store.keys ?? []))
+        let since = unsettledRevisions.withLock { table in
+            if let entry = table[flow], entry.nodes == nodes { return entry.since }
+            table = table.filter { liveFlows.contains($0.key) }  // forget deleted flows
+            table[flow] = (nodes, now)
+            return now
+        }
+        let remaining = configuration.revisionSettleTime - (now - since)
+        return remaining > .zero ? remaining : nil
     }
 
     /// The manager of the most recent `metadata.managedFields` entry.

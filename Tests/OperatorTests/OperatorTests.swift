@@ -143,6 +143,22 @@ struct OperatorTests {
         }
     }
 
+    @Test("a flow applied node by node becomes one revision once its node set settles")
+    func revisionsSettle() async throws {
+        try await withOperator(revisionSettleTime: .seconds(2)) { harness in
+            _ = try await harness.flows.create(TinyFlow(metadata: ObjectMeta(name: "many")))
+            let names = (0..<20).map { "many-\($0)" }
+            for name in names {
+                _ = try await harness.nodes.create(node(name, "debug", settings: ["keep": 1, "log": false], flow: "many"))
+            }
+            try await eventually("a revision") { try await harness.flows.get("many").status?.currentRevision != nil }
+            let revisions = try await harness.flows.get("many").status?.revisions ?? []
+            #expect(revisions.count == 1)
+            #expect(revisions.first?.nodes.map(\.name) == names.sorted())
+            #expect(revisions.first?.summary == "added " + names.sorted().joined(separator: ", "))
+        }
+    }
+
     @Test("a burst of node changes is batched into few SyncNodes calls with increasing generations")
     func syncsAreBatched() async throws {
         let recorder = Mutex<SyncRecorder?>(nil)
