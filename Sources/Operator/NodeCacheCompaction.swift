@@ -4,9 +4,10 @@ import Synchronization
 /// What the operator keeps of a TinyNode in its cache, so that 10,000 cached
 /// nodes fit in tens of MiB (the cache holds every node of every watched namespace):
 ///
-/// - of `metadata.managedFields` only the most recent entry's manager, operation and
-///   time stay (the flow history names the last writer), not the other entries nor
-///   `fieldsV1`, the field sets server-side apply needs;
+/// - of `metadata.managedFields` only the manager, operation and time of the most
+///   recent write of the object itself (not of its status) stay: the flow history
+///   names the last writer; the other entries and `fieldsV1`, the field sets
+///   server-side apply needs, go;
 /// - the `kubectl.kubernetes.io/last-applied-configuration` annotation, a
 ///   copy of the whole object kubectl keeps for client-side apply, is dropped;
 /// - `status.ports`, the component's ports with their JSON schemas, is the same
@@ -53,9 +54,10 @@ public final class NodeCacheCompaction: Sendable {
         return node
     }
 
-    /// The entry with the latest `time` (the last of equals).
+    /// The entry with the latest `time` (the last of equals) among those of writes
+    /// to the object itself, not to its status subresource.
     static func mostRecent(_ entries: [JSONValue]) -> JSONValue? {
-        entries.enumerated().max { first, second in
+        entries.enumerated().filter { ($0.element["subresource"]?.stringValue ?? "") != "status" }.max { first, second in
             let (a, b) = (first.element["time"]?.stringValue ?? "", second.element["time"]?.stringValue ?? "")
             return a == b ? first.offset < second.offset : a < b
         }?.element

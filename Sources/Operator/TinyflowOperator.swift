@@ -519,18 +519,21 @@ public final class TinyflowOperator: Service, Sendable {
     /// `revisionSettleTime`; `nil` once it has.
     private func unsettledTime(of flow: ObjectKey, nodes: [FlowNodeSnapshot], in namespace: String) -> Duration? {
         let now = ContinuousClock.now
-        let liveFlows = Set((scope(for: namespace)?.flows.store.keys ?? []))
-        let since = unsettledRevisions.withLock { table in
-            if let entry = table[flow], entry.nodes == nodes { return entry.since }
-            table = table.filter { liveFlows.contains($0.key) }  // forget deleted flows
-            table[flow] = (nodes, now)
-            return now
+        var since = unsettledRevisions.withLock { table in table[flow].flatMap { $0.nodes == nodes ? $0.since : nil } }
+        if since == nil {
+            let liveFlows = Set(scope(for: namespace)?.flows.store.keys ?? [])
+            unsettledRevisions.withLock { table in
+                table = table.filter { liveFlows.contains($0.key) }  // forget deleted flows
+                table[flow] = (nodes, now)
+            }
+            since = now
         }
-        let remaining = configuration.revisionSettleTime - (now - since)
+        let remaining = configuration.revisionSettleTime - (now - (since ?? now))
         return remaining > .zero ? remaining : nil
     }
 
-    /// The manager of the most recent `metadata.managedFields` entry.
+    /// The manager of the most recent `metadata.managedFields` entry of a write to
+    /// the node itself (status writes are the operator's).
     static func lastManager(of node: TinyNode) -> String? {
         NodeCacheCompaction.mostRecent(node.metadata.managedFields ?? [])?["manager"]?.stringValue
     }
