@@ -10,7 +10,7 @@ import Foundation
 /// decoded again one `Codable` call per node.
 public struct JSONValueDecoder: Sendable {
     /// Values handed to the types being decoded (`Decoder.userInfo`).
-    public var userInfo: [CodingUserInfoKey: any Sendable] = [JSONValue.typedScalarsKey: true]
+    public var userInfo: [CodingUserInfoKey: any Sendable] = [:]
 
     /// How `Date` values are decoded.
     public enum DateDecodingStrategy: Sendable {
