@@ -22,6 +22,9 @@ public protocol CustomResource: KubernetesObject {
     static var resourceDescription: String { get }
     /// Columns `kubectl get` shows besides NAME.
     static var printerColumns: [CustomResourceDefinition.PrinterColumn] { get }
+    /// The spec of an object written without one; `nil` (the default) when every
+    /// object must have a spec, which the CRD then requires.
+    static var defaultSpec: Spec? { get }
 
     /// The object's metadata.
     var metadata: ObjectMeta { get set }
@@ -34,6 +37,9 @@ public protocol CustomResource: KubernetesObject {
 extension CustomResource {
     /// Tinyflow resources are namespaced.
     public static var isNamespaced: Bool { true }
+
+    /// A spec is required.
+    public static var defaultSpec: Spec? { nil }
 
     /// The CustomResourceDefinition for this type.
     public static var customResourceDefinition: CustomResourceDefinition {
@@ -48,7 +54,7 @@ extension CustomResource {
             "spec": Spec.jsonSchema,
             "status": Status.jsonSchema,
         ]
-        root.required = ["spec"]
+        root.required = defaultSpec == nil ? ["spec"] : []
         return CustomResourceDefinition(
             spec: .init(
                 group: tinyflowGroup,

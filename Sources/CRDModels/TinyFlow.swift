@@ -34,11 +34,24 @@ public struct TinyFlow: CustomResource, Hashable {
     /// The flow as the operator last observed it.
     public var status: TinyFlowStatus?
 
+    /// A flow needs no spec: `kind: TinyFlow` with a name is a flow.
+    public static var defaultSpec: TinyFlowSpec? { TinyFlowSpec() }
+
     /// Creates a flow.
     public init(metadata: ObjectMeta, spec: TinyFlowSpec = TinyFlowSpec(), status: TinyFlowStatus? = nil) {
         self.metadata = metadata
         self.spec = spec
         self.status = status
+    }
+
+    /// Decodes a flow; an absent `spec` is the default spec.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? Self.apiVersion
+        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? Self.kind
+        metadata = try container.decode(ObjectMeta.self, forKey: .metadata)
+        spec = try container.decodeIfPresent(TinyFlowSpec.self, forKey: .spec) ?? TinyFlowSpec()
+        status = try container.decodeIfPresent(TinyFlowStatus.self, forKey: .status)
     }
 }
 

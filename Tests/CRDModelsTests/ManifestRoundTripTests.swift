@@ -112,4 +112,28 @@ struct ManifestRoundTripTests {
             "\(error)".hasPrefix("f.yaml#1: unsupported object v1/ConfigMap")
         }
     }
+
+    @Test("a TinyFlow needs no spec (its CRD does not require one); a TinyNode does")
+    func flowWithoutSpec() throws {
+        let parsed = try FlowManifest(yaml: """
+            apiVersion: tinyflow.dev/v1alpha1
+            kind: TinyFlow
+            metadata:
+              name: weather
+            """)
+        #expect(parsed.flows.first?.spec == TinyFlowSpec())
+        #expect(parsed.flows.first?.spec.revisionHistoryLimit == 10)
+        let flowSchema = TinyFlow.customResourceDefinition.spec.versions.first?.schema.openAPIV3Schema
+        let nodeSchema = TinyNode.customResourceDefinition.spec.versions.first?.schema.openAPIV3Schema
+        #expect(flowSchema?["required"] == nil)
+        #expect(nodeSchema?["required"] == ["spec"])
+        #expect(throws: (any Error).self) {
+            try FlowManifest(yaml: """
+                apiVersion: tinyflow.dev/v1alpha1
+                kind: TinyNode
+                metadata:
+                  name: lonely
+                """)
+        }
+    }
 }
