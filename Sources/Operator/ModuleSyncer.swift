@@ -20,8 +20,8 @@ public struct ModuleKey: Hashable, Sendable, CustomStringConvertible {
 /// `perform` per module runs at a time (requests made meanwhile are batched
 /// into the next one). So a burst of node changes costs one `SyncNodes` per
 /// module, never one per node. The window stretches to the duration of the
-/// module's last sync: a sync of a large namespace then takes at most about
-/// half of the time, and its batches grow with the namespace.
+/// module's last sync, up to ``maximumWindow``: a sync of a large namespace then
+/// takes at most about half of the time, and its batches grow with the namespace.
 actor ModuleSyncer {
     private struct Entry {
         var scheduled = false
@@ -33,6 +33,8 @@ actor ModuleSyncer {
     }
 
     private let window: Duration
+    /// The longest the window stretches to (a slow, failed sync must not delay the next for long).
+    static let maximumWindow = Duration.seconds(1)
     private let perform: @Sendable (ModuleKey, _ force: Bool) async -> Void
     private var entries: [ModuleKey: Entry] = [:]
     private var isShutDown = false
@@ -52,7 +54,7 @@ actor ModuleSyncer {
             entry.pending = true
         } else if !entry.scheduled {
             entry.scheduled = true
-            let window = max(self.window, entry.lastDuration)
+            let window = max(self.window, min(entry.lastDuration, Self.maximumWindow))
             Task { [weak self] in
                 try? await Task.sleep(for: window)
                 await self?.fire(key)
