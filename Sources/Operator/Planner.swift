@@ -58,13 +58,9 @@ public struct ClusterPlan: Sendable {
         for node in nodes {
             guard let name = node.metadata.name else { continue }
             let key = ComponentKey(module: node.spec.module, component: node.spec.component)
-            if let resolution = resolved[key] {
-                resolutions[name] = resolution
-            } else {
-                let resolution = Self.resolve(node, modules: modulesByName)
-                resolved[key] = resolution
-                resolutions[name] = resolution
-            }
+            let resolution = resolved[key] ?? Self.resolve(node, modules: modulesByName)
+            resolved[key] = resolution
+            resolutions[name] = resolution
         }
         let liveNames = Set(live.compactMap(\.metadata.name))
 
