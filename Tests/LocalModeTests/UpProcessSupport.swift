@@ -15,9 +15,20 @@ import Glibc
 /// The `tinyflow` binary built next to this test bundle.
 let tinyflowBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tinyflow").path
 
+/// A command `runToCompletion` had to kill.
+struct CommandTimedOut: Error, CustomStringConvertible {
+    var command: [String]
+    var timeout: Duration
+    var description: String { "\(command.joined(separator: " ")) did not finish within \(timeout); killed it" }
+}
+
 /// Runs a command to completion and returns its exit status and standard output.
+/// A command still running after `timeout` is killed and the call throws
+/// ``CommandTimedOut``: a stuck child fails the test instead of hanging the run.
 @discardableResult
-func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+func runToCompletion(
+    _ executable: String, _ arguments: [String], timeout: Duration = .seconds(90)
+) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -26,8 +37,19 @@ func runToCompletion(_ executable: String, _ arguments: [String]) throws -> (sta
     process.standardError = FileHandle.nullDevice
     process.standardInput = FileHandle.nullDevice
     try process.run()
+    let killed = Mutex(false)
+    let pid = process.processIdentifier
+    let watchdog = DispatchWorkItem {
+        killed.withLock { $0 = true }
+        kill(pid, SIGKILL)
+    }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout / .seconds(1), execute: watchdog)
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    watchdog.cancel()
+    if killed.withLock({ $0 }), process.terminationReason == .uncaughtSignal {
+        throw CommandTimedOut(command: [executable] + arguments, timeout: timeout)
+    }
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 

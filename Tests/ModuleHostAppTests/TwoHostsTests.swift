@@ -29,8 +29,15 @@ final class HostProcess: Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGTERM, then SIGKILL if it has not exited within 10 s (the test then fails).
     func terminate() {
         process.terminate()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.isRunning, ContinuousClock.now < deadline { usleep(10_000) }
+        if process.isRunning {
+            Issue.record("the module host did not exit within 10 s of SIGTERM")
+            kill()
+        }
         process.waitUntilExit()
     }
 }
