@@ -392,8 +392,13 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     private func runLoop(of node: NodeInstance) async {
         // `restart.wait()` also returns when this task is cancelled (the host's task tree
         // was cancelled without a graceful shutdown): then stop, do not start `run` again.
-        while !node.stopRequested.hasHappened, !Task.isCancelled {
+        while true {
+            // Take the restart event before looking at the stop request: `stop` requests
+            // the stop, then signals the current event and installs a fresh one. Looked at
+            // the other way round, a stop between the two reads left this loop waiting on
+            // the fresh event for ever, and the host's shutdown waiting on this node.
             let restart = node.currentRunRestart
+            guard !node.stopRequested.hasHappened, !Task.isCancelled else { return }
             await withDiscardingTaskGroup { runs in
                 if node.componentType.isSource {
                     runs.addTask { await self.election.whileLeading { await self.runSource(node) } }
