@@ -103,6 +103,16 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     public func shutdown() async -> [NodeStatusReport] {
         await syncLock.withLock {
             let nodes = registry.withLock { $0 }
+            // Names the nodes that have not stopped after 10 s: a node that never stops
+            // would otherwise hold the shutdown without a word.
+            let watchdog = Task { [logger] in
+                try? await Task.sleep(for: .seconds(10))
+                guard !Task.isCancelled else { return }
+                let stuck = nodes.values.filter { !$0.stopped.hasHappened }.map(\.name).sorted()
+                guard !stuck.isEmpty else { return }
+                logger.warning("shutdown: \(stuck.count) node(s) not stopped 10 s after they were asked to: \(stuck.prefix(20).joined(separator: ", "))")
+            }
+            defer { watchdog.cancel() }
             await withDiscardingTaskGroup { group in
                 for node in nodes.values { group.addTask { await self.stop(node) } }
             }
