@@ -26,7 +26,7 @@ struct LeaseSourceElectionTests {
             let a = LeaderElector(api: client.api(Lease.self), leaseName: "common-sources", identity: "a", timing: timing)
             let b = LeaderElector(api: client.api(Lease.self), leaseName: "common-sources", identity: "b", timing: timing)
             let electorA = Task { try await a.run() }
-            try await eventually("a leads") { a.leadership.isLeader }
+            try await eventually("a leads", timeout: .seconds(30)) { a.leadership.isLeader }
             let electorB = Task { try await b.run() }
             defer { electorB.cancel() }
             let module = CommonModule.definition
