@@ -1,5 +1,6 @@
 @testable import Operator
 import Synchronization
+import TestSupport
 import Testing
 
 @Suite("Batching module syncs")
@@ -9,17 +10,6 @@ struct ModuleSyncerTests {
         let calls = Mutex<[(start: ContinuousClock.Instant, end: ContinuousClock.Instant?)]>([])
         var count: Int { calls.withLock { $0.count } }
         var finished: Int { calls.withLock { $0.filter { $0.end != nil }.count } }
-    }
-
-    func waitUntil(_ what: String, _ condition: () -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting for \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(5))
-        }
     }
 
     @Test("a burst of requests is one sync; requests during a sync are one more, a window after it")
@@ -35,9 +25,9 @@ struct ModuleSyncerTests {
             log.calls.withLock { $0[index].end = .now }
         }
         for _ in 0..<100 { await syncer.schedule(key) }
-        try await waitUntil("the first sync to start") { log.count == 1 }
+        try await eventually("the first sync to start") { log.count == 1 }
         for _ in 0..<100 { await syncer.schedule(key) }  // while it runs
-        try await waitUntil("two syncs to finish") { log.finished == 2 }
+        try await eventually("two syncs to finish") { log.finished == 2 }
         let calls = log.calls.withLock { $0 }
         #expect(calls.count == 2)
         // The window after a 300 ms sync stretched to its duration.
