@@ -145,8 +145,15 @@ struct ModuleRuntimeTests {
                 definition("sink", "debug", settings: ["keep": 1000, "log": false]),
             ]))
             let gate = Gates.shared.gate("slow-bp")
-            try await eventually("the slow node to hold a message and its queue to fill") {
-                gate.arrived.withLock { $0 } == 1 && runtime.counters("slow-bp")?.received == 5
+            // Opened whatever happens: a held message would keep the runtime's shutdown waiting.
+            defer { gate.openGate() }
+            do {
+                try await eventually("the slow node to hold a message and its queue to fill") {
+                    gate.arrived.withLock { $0 } == 1 && runtime.counters("slow-bp")?.received == 5
+                }
+            } catch {
+                Issue.record("arrived \(gate.arrived.withLock { $0 }), reports \(runtime.statusReports())")
+                throw error
             }
             // The ticker keeps trying every millisecond but is suspended: nothing more gets in.
             try await Task.sleep(for: .milliseconds(50))
@@ -184,6 +191,7 @@ struct ModuleRuntimeTests {
                 definition("sink", "debug", settings: ["keep": 100, "log": false]),
             ]))
             let gate = Gates.shared.gate("slow-drain")
+            defer { gate.openGate() }
             for index in 1...5 {
                 try await runtime.deliver(Message(to: PortAddress(node: "slow-drain", port: "in"), payload: .integer(index)))
             }
