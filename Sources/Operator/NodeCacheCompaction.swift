@@ -4,17 +4,17 @@ import Synchronization
 /// What the operator keeps of a TinyNode in its cache, so that 10,000 cached
 /// nodes fit in tens of MiB (the cache holds every node of every watched namespace):
 ///
-/// - of `metadata.managedFields` only the manager, operation and time of the most
-///   recent write of the object itself (not of its status) stay: the flow history
-///   names the last writer; the other entries and `fieldsV1`, the field sets
-///   server-side apply needs, go;
+/// - of `metadata.managedFields` only the manager of the most recent write of the
+///   object itself (not of its status) stays, one shared copy per manager: the flow
+///   history names the last writer; the other entries, times and `fieldsV1`, the
+///   field sets server-side apply needs, go;
 /// - the `kubectl.kubernetes.io/last-applied-configuration` annotation, a
 ///   copy of the whole object kubectl keeps for client-side apply, is dropped;
 /// - `status.ports`, the component's ports with their JSON schemas, is the same
 ///   for every node of a component: identical lists share one copy;
-/// - strings that repeat from node to node (API version, label keys and values,
-///   finalizers, module and component names, condition reasons and messages,
-///   managers) share one copy each.
+/// - label sets that repeat from node to node (a flow's nodes share theirs) share one
+///   copy, and so do strings that repeat (API version, finalizers, module and
+///   component names, condition reasons and messages).
 ///
 /// Nothing the operator reads is removed; writes never send cached objects back.
 public final class NodeCacheCompaction: Sendable {
@@ -25,6 +25,10 @@ public final class NodeCacheCompaction: Sendable {
     /// Strings seen, each stored once; bounded the same way.
     private let strings = Mutex<Set<String>>([])
     private let maximumStrings = 4096
+    /// Label sets seen, each stored once; bounded the same way.
+    private let labelSets = Mutex<Set<[String: String]>>([])
+    /// The kept managedFields of each manager seen; bounded the same way.
+    private let writers = Mutex<[String: [JSONValue]]>([:])
 
     /// kubectl's copy of the object for client-side apply.
     public static let lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
@@ -37,11 +41,8 @@ public final class NodeCacheCompaction: Sendable {
         var node = node
         if let entries = node.metadata.managedFields {
             node.metadata.managedFields = Self.mostRecent(entries).map { entry in
-                var kept: [String: JSONValue] = [:]
-                for key in ["manager", "operation", "time"] {
-                    if case .string(let text)? = entry[key] { kept[key] = .string(key == "time" ? text : shared(text)) }
-                }
-                return [.object(kept)]
+                guard case .string(let manager)? = entry["manager"] else { return [] }
+                return managedFields(of: manager)
             }
         }
         if node.metadata.annotations?[Self.lastAppliedAnnotation] != nil {
@@ -67,9 +68,7 @@ public final class NodeCacheCompaction: Sendable {
         node.apiVersion = shared(node.apiVersion)
         node.kind = shared(node.kind)
         if let namespace = node.metadata.namespace { node.metadata.namespace = shared(namespace) }
-        if let labels = node.metadata.labels {
-            node.metadata.labels = Dictionary(uniqueKeysWithValues: labels.map { (shared($0.key), shared($0.value)) })
-        }
+        if let labels = node.metadata.labels { node.metadata.labels = shared(labels) }
         node.metadata.finalizers = node.metadata.finalizers?.map(shared)
         node.spec.module = shared(node.spec.module)
         node.spec.component = shared(node.spec.component)
@@ -103,6 +102,26 @@ public final class NodeCacheCompaction: Sendable {
             if strings.count >= maximumStrings { strings.removeAll() }
             strings.insert(text)
             return text
+        }
+    }
+
+    private func shared(_ labels: [String: String]) -> [String: String] {
+        labelSets.withLock { sets in
+            if let existing = sets.firstIndex(of: labels) { return sets[existing] }
+            if sets.count >= maximumStrings { sets.removeAll() }
+            sets.insert(labels)
+            return labels
+        }
+    }
+
+    /// The managedFields kept for a write by `manager`: one entry naming it.
+    private func managedFields(of manager: String) -> [JSONValue] {
+        writers.withLock { writers in
+            if let kept = writers[manager] { return kept }
+            if writers.count >= maximumPortLists { writers.removeAll() }
+            let kept: [JSONValue] = [["manager": .string(manager)]]
+            writers[manager] = kept
+            return kept
         }
     }
 

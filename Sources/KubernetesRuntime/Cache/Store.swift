@@ -43,8 +43,16 @@ public final class Store<K: KubernetesObject>: Sendable {
     /// Computes the index values of an object, e.g. `spec.module` for TinyNodes.
     public typealias IndexFunction = @Sendable (K) -> [String]
 
+    /// A cached object, boxed: the table then holds a reference per slot instead of
+    /// the whole (often several hundred bytes) value, and a hash table keeps a quarter
+    /// or more of its slots empty.
+    private final class Stored: Sendable {
+        let object: K
+        init(_ object: K) { self.object = object }
+    }
+
     private struct Contents {
-        var objects: [ObjectKey: K] = [:]
+        var objects: [ObjectKey: Stored] = [:]
         var indexes: [String: [String: Set<ObjectKey>]] = [:]
         var ready = false
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
@@ -79,10 +87,10 @@ public final class Store<K: KubernetesObject>: Sendable {
     private func store(_ event: WatcherEvent<K>) -> [StoreChange<K>] {
         switch event {
         case .restarted(let objects):
-            var fresh: [ObjectKey: K] = [:]
-            for object in objects { fresh[ObjectKey(object)] = object }
+            var fresh: [ObjectKey: Stored] = [:]
+            for object in objects { fresh[ObjectKey(object)] = Stored(object) }
             var indexes: [String: [String: Set<ObjectKey>]] = [:]
-            for (key, object) in fresh { Self.index(object, key: key, into: &indexes, with: indexers) }
+            for (key, stored) in fresh { Self.index(stored.object, key: key, into: &indexes, with: indexers) }
             let (old, waiters) = contents.withLock { state in
                 let old = state.objects
                 state.objects = fresh
@@ -94,13 +102,13 @@ public final class Store<K: KubernetesObject>: Sendable {
             }
             for waiter in waiters { waiter.resume() }
             var changes: [StoreChange<K>] = []
-            for (key, object) in fresh { changes.append(StoreChange(key: key, old: old[key], new: object)) }
-            for (key, object) in old where fresh[key] == nil { changes.append(StoreChange(key: key, old: object, new: nil)) }
+            for (key, stored) in fresh { changes.append(StoreChange(key: key, old: old[key]?.object, new: stored.object)) }
+            for (key, stored) in old where fresh[key] == nil { changes.append(StoreChange(key: key, old: stored.object, new: nil)) }
             return changes
         case .applied(let object):
             let key = ObjectKey(object)
             let old = contents.withLock { state in
-                let old = state.objects.updateValue(object, forKey: key)
+                let old = state.objects.updateValue(Stored(object), forKey: key)?.object
                 if let old { Self.unindex(old, key: key, from: &state.indexes, with: indexers) }
                 Self.index(object, key: key, into: &state.indexes, with: indexers)
                 return old
@@ -109,7 +117,7 @@ public final class Store<K: KubernetesObject>: Sendable {
         case .deleted(let object):
             let key = ObjectKey(object)
             let old = contents.withLock { state in
-                let old = state.objects.removeValue(forKey: key)
+                let old = state.objects.removeValue(forKey: key)?.object
                 if let old { Self.unindex(old, key: key, from: &state.indexes, with: indexers) }
                 return old
             }
@@ -118,10 +126,10 @@ public final class Store<K: KubernetesObject>: Sendable {
     }
 
     /// The cached object with `key`.
-    public func get(_ key: ObjectKey) -> K? { contents.withLock { $0.objects[key] } }
+    public func get(_ key: ObjectKey) -> K? { contents.withLock { $0.objects[key]?.object } }
 
     /// Every cached object.
-    public var objects: [K] { contents.withLock { Array($0.objects.values) } }
+    public var objects: [K] { contents.withLock { $0.objects.values.map(\.object) } }
 
     /// Every cached key.
     public var keys: [ObjectKey] { contents.withLock { Array($0.objects.keys) } }
@@ -132,7 +140,7 @@ public final class Store<K: KubernetesObject>: Sendable {
     /// The objects whose index `name` contains `value`.
     public func byIndex(_ name: String, _ value: String) -> [K] {
         contents.withLock { state in
-            (state.indexes[name]?[value] ?? []).compactMap { state.objects[$0] }
+            (state.indexes[name]?[value] ?? []).compactMap { state.objects[$0]?.object }
         }
     }
 
