@@ -1,5 +1,6 @@
 public import CRDModels
 import Foundation
+public import KubernetesClient
 
 /// A TinyFlow's revision history: each change of the flow's node set is a
 /// numbered revision; rolling back re-applies one and becomes a new revision.
@@ -36,6 +37,60 @@ public enum FlowHistory {
         }
         updated.currentRevision = number
         return updated
+    }
+
+    /// What the operator caches of a TinyFlow: every revision's number, author, time
+    /// and summary, but the nodes of the current revision only — the one new node
+    /// sets are compared with. (A flow of 200 nodes with 10 revisions carries 2,000
+    /// node specs; the history command and rollback read them from the API server.)
+    /// Status writes of cached flows go through ``statusPatch(from:to:)``, which never
+    /// sends a revision back.
+    public static func cachedForm(of flow: TinyFlow) -> TinyFlow {
+        guard var status = flow.status, status.revisions.contains(where: { $0.number != status.currentRevision && !$0.nodes.isEmpty })
+        else { return flow }
+        for index in status.revisions.indices where status.revisions[index].number != status.currentRevision {
+            status.revisions[index].nodes = []
+        }
+        var flow = flow
+        flow.status = status
+        return flow
+    }
+
+    /// The JSON patch of the status subresource that turns `old`, a status as
+    /// cached (``cachedForm(of:)``), into `new`: changed fields are set, revisions
+    /// that `new` no longer has are removed from the front and new ones appended.
+    /// Revisions both have are left as stored, so the nodes the cache dropped stay.
+    /// The patch fails (422) if the stored history moved on meanwhile.
+    public static func statusPatch(from old: TinyFlowStatus?, to new: TinyFlowStatus) throws -> [JSONPatchOperation] {
+        guard let old else { return [.add("/status", try JSONValue(encoding: new))] }
+        var operations: [JSONPatchOperation] = []
+        if let current = old.currentRevision { operations.append(.test("/status/currentRevision", .integer(current))) }
+        let (before, after) = (try JSONValue(encoding: old).objectValue ?? [:], try JSONValue(encoding: new).objectValue ?? [:])
+        for field in Set(before.keys).union(after.keys).sorted() where field != "revisions" {
+            switch (before[field], after[field]) {
+            case (let stored, let wanted?) where stored != wanted: operations.append(.add("/status/\(field)", wanted))
+            case (_?, nil): operations.append(.remove("/status/\(field)"))
+            default: break
+            }
+        }
+        let kept = Set(new.revisions.map(\.number))
+        var index = 0
+        for revision in old.revisions {
+            guard kept.contains(revision.number) else {
+                operations.append(.test("/status/revisions/\(index)/number", .integer(revision.number)))
+                operations.append(.remove("/status/revisions/\(index)"))
+                continue
+            }
+            index += 1
+        }
+        let known = Set(old.revisions.map(\.number))
+        let added = new.revisions.filter { !known.contains($0.number) }
+        if index == 0, !added.isEmpty {
+            operations.append(.add("/status/revisions", try JSONValue(encoding: added)))
+        } else {
+            for revision in added { operations.append(.add("/status/revisions/-", try JSONValue(encoding: revision))) }
+        }
+        return operations
     }
 
     /// What rolling back to `revision` means for the flow's current nodes:

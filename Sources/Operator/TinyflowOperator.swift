@@ -101,7 +101,8 @@ public final class TinyflowOperator: Service, Sendable {
 
     private func makeScope(namespace: String?) -> Scope {
         let flows = Controller(
-            api: api(TinyFlow.self, namespace), configuration: controllerConfiguration("tinyflow"), logger: logger
+            api: api(TinyFlow.self, namespace), configuration: controllerConfiguration("tinyflow"),
+            transform: { FlowHistory.cachedForm(of: $0) }, logger: logger
         ) { [weak self] flow, context in
             guard let self else { return .done }
             return try await self.reconcileFlow(flow, context)
@@ -500,12 +501,8 @@ public final class TinyflowOperator: Service, Sendable {
                 observedGeneration: flow.metadata.generation, lastTransitionTime: now))
         }
         if status != flow.status {
-            var patch = try JSONValue(encoding: status)
-            if case .object(var fields) = patch, fields["currentRevision"] == nil {
-                fields["currentRevision"] = .null
-                patch = .object(fields)
-            }
-            _ = try await client.api(TinyFlow.self, namespace: namespace).patchStatus(name, .merge(["status": patch]))
+            let patch = try FlowHistory.statusPatch(from: flow.status, to: status)
+            _ = try await client.api(TinyFlow.self, namespace: namespace).patchStatus(name, .json(patch))
             if let recorded {
                 let text = status.revisions.last?.summary ?? ""
                 _ = try? await recorder.publish(

@@ -1,5 +1,7 @@
 import CRDModels
+@testable import ControlPlane
 import Foundation
+import KubernetesClient
 import ModuleHost
 import Operator
 import Testing
@@ -227,6 +229,55 @@ struct FlowHistoryTests {
         }
         #expect(status.revisions.map(\.number) == [3, 4, 5])
         #expect(status.currentRevision == 5)
+    }
+
+    /// A flow's stored status after `limit`-bounded revisions of node `a` with intervals `intervals`.
+    func history(_ intervals: ClosedRange<Int>, limit: Int = 3) throws -> TinyFlowStatus {
+        var status = TinyFlowStatus()
+        for interval in intervals {
+            status = try #require(FlowHistory.record(
+                [node("a", component: "ticker", settings: ["interval": .integer(interval)])], in: status, author: nil,
+                summary: nil, now: t1, limit: limit))
+        }
+        return status
+    }
+
+    @Test("the operator caches the nodes of the current revision only, and every revision's number and summary")
+    func cachedForm() throws {
+        let flow = TinyFlow(metadata: ObjectMeta(name: "f"), spec: TinyFlowSpec(), status: try history(1...3))
+        let cached = FlowHistory.cachedForm(of: flow)
+        #expect(cached.status?.revisions.map(\.number) == [1, 2, 3])
+        #expect(cached.status?.revisions.map(\.summary) == flow.status?.revisions.map(\.summary))
+        #expect(cached.status?.revisions.map(\.nodes.count) == [0, 0, 1])
+        #expect(cached.status?.revisions.last == flow.status?.revisions.last)
+    }
+
+    @Test("a status write from the cached form appends the new revision, drops the oldest, and keeps the stored nodes of the rest")
+    func statusPatch() throws {
+        let stored = try history(1...3)
+        let cached = try #require(FlowHistory.cachedForm(of: TinyFlow(metadata: ObjectMeta(name: "f"), spec: TinyFlowSpec(), status: stored)).status)
+        var next = try #require(FlowHistory.record(
+            [node("a", component: "ticker", settings: ["interval": 9])], in: cached, author: "bob", summary: nil, now: t2, limit: 3))
+        next.readyNodes = 1
+        let patch = try FlowHistory.statusPatch(from: cached, to: next)
+        let document: JSONValue = ["status": try JSONValue(encoding: stored)]
+        let written = try applyJSONPatch(document, try JSONValue(encoding: patch))
+        let result = try #require(try written["status"].map { try $0.decode(as: TinyFlowStatus.self) })
+        #expect(result.revisions.map(\.number) == [2, 3, 4])
+        #expect(result.revisions.prefix(2).map(\.nodes) == stored.revisions.suffix(2).map(\.nodes), "the nodes the cache dropped are still stored")
+        #expect(result.revisions.last?.nodes.first?.spec.configuration(of: "_settings") == ["interval": 9])
+        #expect(result.currentRevision == 4)
+        #expect(result.readyNodes == 1)
+
+        // Written over a history that moved on meanwhile, the patch fails instead of losing a revision.
+        let movedOn: JSONValue = ["status": try JSONValue(encoding: try history(1...4))]
+        #expect(throws: JSONPatchError.self) { try applyJSONPatch(movedOn, try JSONValue(encoding: patch)) }
+    }
+
+    @Test("the first status of a flow is written whole")
+    func firstStatusPatch() throws {
+        let status = try history(1...1)
+        #expect(try FlowHistory.statusPatch(from: nil, to: status) == [.add("/status", try JSONValue(encoding: status))])
     }
 }
 

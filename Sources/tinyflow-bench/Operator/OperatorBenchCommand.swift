@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlPlane
+import Foundation
 
 /// `tinyflow-bench operator`: how fast the operator makes applied TinyNodes
 /// Ready, and how much memory it needs to cache many of them (DESIGN §5:
@@ -36,19 +37,28 @@ struct OperatorBenchCommand: AsyncParsableCommand {
     @Flag(help: "Skip the memory figure.")
     var noMemory = false
 
+    @Option(help: ArgumentHelp(
+        "A tinyflow executable to measure, run as `tinyflow operator` (default: this bench's own operator).",
+        discussion: "`make bench` passes the release `tinyflow` built as the operator image builds it (--static-swift-stdlib)."))
+    var operatorExecutable: String?
+
     func validate() throws {
         guard nodes > 0, nodes.isMultiple(of: 2), cachedNodes > 0, cachedNodes.isMultiple(of: 2) else {
             throw ValidationError("--nodes and --cached-nodes must be positive and even (transform → debug pairs)")
         }
         guard repetitions > 0, applyConcurrency > 0, timeout > 0 else { throw ValidationError("counts must be positive") }
+        if let operatorExecutable, !FileManager.default.isExecutableFile(atPath: operatorExecutable) {
+            throw ValidationError("--operator-executable \(operatorExecutable): no executable file there")
+        }
     }
 
     func run() async throws {
         let durability: Durability = fsync ? .fsync : .processCrash
+        let operatorUnderTest: OperatorUnderTest = operatorExecutable.map { .executable($0) } ?? .benchProcess
         var applied: [Double] = []
         var ready: [Double] = []
         for _ in 0..<repetitions {
-            let run = try await OperatorBenchEnvironment.withEnvironment(durability: durability) { environment in
+            let run = try await OperatorBenchEnvironment.withEnvironment(durability: durability, operatorUnderTest: operatorUnderTest) { environment in
                 try await timeToReady(environment, count: nodes)
             }
             applied.append(run.applied)
@@ -63,16 +73,19 @@ struct OperatorBenchCommand: AsyncParsableCommand {
         printLine(readyFigure.jsonLine)
 
         guard !noMemory else { return }
-        try await OperatorBenchEnvironment.withEnvironment(durability: durability) { environment in
+        try await OperatorBenchEnvironment.withEnvironment(durability: durability, operatorUnderTest: operatorUnderTest) { environment in
             let idle = try environment.operatorMemory()
             printLine(Figure(bench: "operator-rss-idle", value: mebibytes(idle.resident), unit: "MiB").jsonLine)
             let run = try await timeToReady(environment, count: cachedNodes)
+            let atReady = try environment.operatorMemory()
+            // The figure is the steady state: after the last status write, not amid them.
+            try await environment.tracker.waitUntilQuiet(for: .seconds(2), timeout: .seconds(120))
             let cached = try environment.operatorMemory()
             var figure = Figure(
                 bench: "operator-rss-\(cachedNodes)-nodes", value: mebibytes(cached.resident), unit: "MiB",
                 baseline: mebibytes(idle.resident), baselineBench: "operator-rss-idle")
             figure.extra = [
-                ("peak_mib", mebibytes(cached.peak)), ("ready_s", run.ready),
+                ("peak_mib", mebibytes(cached.peak)), ("at_ready_mib", mebibytes(atReady.resident)), ("ready_s", run.ready),
                 ("kib_per_node", (cached.resident - idle.resident) / 1024 / Double(cachedNodes)), ("target_mib", 60),
             ]
             printLine(figure.jsonLine)

@@ -18,10 +18,31 @@ struct OperatorBenchError: Error, CustomStringConvertible {
     var description: String
 }
 
+/// The operator a bench run measures.
+enum OperatorUnderTest: Sendable {
+    /// This bench's own copy of the operator (`tinyflow-bench operator-process`).
+    case benchProcess
+    /// A `tinyflow` executable, run as `tinyflow operator` (as the operator image runs it).
+    case executable(String)
+
+    /// The child process's executable and arguments for a control plane's kubeconfig.
+    func command(kubeconfig: String, namespace: String) -> (executable: URL, arguments: [String]) {
+        switch self {
+        case .benchProcess:
+            return (URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath(), ["operator-process", "--kubeconfig", kubeconfig])
+        case .executable(let path):
+            return (URL(fileURLWithPath: path), [
+                "operator", "--kubeconfig", kubeconfig, "--namespace", namespace, "--leader-election", "false",
+                "--metrics-address", "", "--log-level", "warning",
+            ])
+        }
+    }
+}
+
 /// One measured setup: an embedded control plane with the Tinyflow CRDs, the
 /// `common` module's host in this process (served over gRPC on loopback, as a
-/// module pod would be), and the operator as a child process
-/// (`tinyflow-bench operator-process`), so that its memory is its own.
+/// module pod would be), and the operator as a child process (see
+/// ``OperatorUnderTest``), so that its memory is its own.
 struct OperatorBenchEnvironment: Sendable {
     /// An administrator client of the control plane.
     var client: KubernetesClient
@@ -34,7 +55,7 @@ struct OperatorBenchEnvironment: Sendable {
 
     /// Runs `body` in a fresh environment and tears it down afterwards.
     static func withEnvironment<T: Sendable>(
-        durability: Durability, _ body: (OperatorBenchEnvironment) async throws -> T
+        durability: Durability, operatorUnderTest: OperatorUnderTest, _ body: (OperatorBenchEnvironment) async throws -> T
     ) async throws -> T {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tinyflow-bench-operator-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -52,7 +73,8 @@ struct OperatorBenchEnvironment: Sendable {
             let client = try KubernetesClient(
                 configuration: ClientConfiguration(server: plane.baseURL, credentials: .bearerToken(plane.token)), logger: quiet)
             do {
-                let result = try await run(plane: plane, client: client, directory: directory, logger: quiet, body)
+                let result = try await run(
+                    plane: plane, client: client, operatorUnderTest: operatorUnderTest, directory: directory, logger: quiet, body)
                 try await client.shutdown()
                 return result
             } catch {
@@ -63,7 +85,7 @@ struct OperatorBenchEnvironment: Sendable {
     }
 
     private static func run<T: Sendable>(
-        plane: EmbeddedControlPlane, client: KubernetesClient, directory: URL, logger: Logger,
+        plane: EmbeddedControlPlane, client: KubernetesClient, operatorUnderTest: OperatorUnderTest, directory: URL, logger: Logger,
         _ body: (OperatorBenchEnvironment) async throws -> T
     ) async throws -> T {
         for crd in allCustomResourceDefinitions { _ = try await client.api(CustomResourceDefinition.self).create(crd) }
@@ -91,8 +113,7 @@ struct OperatorBenchEnvironment: Sendable {
             let kubeconfig = directory.appendingPathComponent("kubeconfig").path
             try plane.writeKubeconfig(to: kubeconfig)
             let operatorProcess = Process()
-            operatorProcess.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            operatorProcess.arguments = ["operator-process", "--kubeconfig", kubeconfig]
+            (operatorProcess.executableURL, operatorProcess.arguments) = operatorUnderTest.command(kubeconfig: kubeconfig, namespace: "default")
             operatorProcess.standardInput = FileHandle.nullDevice
             try operatorProcess.run()
             defer { stop(operatorProcess) }

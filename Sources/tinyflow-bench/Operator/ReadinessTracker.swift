@@ -23,6 +23,7 @@ struct NodeReadiness: KubernetesObject {
 final class ReadinessTracker: Sendable {
     private struct State {
         var ready: Set<String> = []
+        var lastChange = ContinuousClock.now
         var waiters: [(id: Int, count: Int, continuation: CheckedContinuation<ContinuousClock.Instant?, Never>)] = []
         var nextID = 0
     }
@@ -39,6 +40,7 @@ final class ReadinessTracker: Sendable {
         guard !changes.isEmpty else { return }
         let now = ContinuousClock.now
         let resumed: [CheckedContinuation<ContinuousClock.Instant?, Never>] = state.withLock { state in
+            state.lastChange = now
             for change in changes {
                 if let new = change.new, new.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false {
                     state.ready.insert(change.key.name)
@@ -56,6 +58,14 @@ final class ReadinessTracker: Sendable {
             return due
         }
         for continuation in resumed { continuation.resume(returning: now) }
+    }
+
+    /// Waits until no TinyNode has changed for `quiet` (the operator has written
+    /// every status it had to): what follows is its steady state.
+    func waitUntilQuiet(for quiet: Duration, timeout: Duration) async throws {
+        try await waitFor("the TinyNodes to stop changing", timeout: timeout) {
+            ContinuousClock.now - state.withLock { $0.lastChange } >= quiet
+        }
     }
 
     /// Waits until at least `count` nodes are Ready; returns when the event
