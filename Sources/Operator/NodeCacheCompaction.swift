@@ -13,22 +13,20 @@ import Synchronization
 /// - `status.ports`, the component's ports with their JSON schemas, is the same
 ///   for every node of a component: identical lists share one copy;
 /// - label sets that repeat from node to node (a flow's nodes share theirs) share one
-///   copy, and so do strings that repeat (API version, finalizers, module and
-///   component names, condition reasons and messages).
+///   copy, and so do lists of finalizers and of conditions (those of nodes that changed
+///   within the same second are equal) and strings that repeat (API version, module
+///   and component names, condition reasons and messages).
 ///
 /// Nothing the operator reads is removed; writes never send cached objects back.
 public final class NodeCacheCompaction: Sendable {
-    /// Port lists seen, each stored once. Bounded: cleared when it holds too many
-    /// distinct lists (new module versions), which only costs sharing.
-    private let portLists = Mutex<Set<[PortDescription]>>([])
-    private let maximumPortLists = 512
-    /// Strings seen, each stored once; bounded the same way.
-    private let strings = Mutex<Set<String>>([])
-    private let maximumStrings = 4096
-    /// Label sets seen, each stored once; bounded the same way.
-    private let labelSets = Mutex<Set<[String: String]>>([])
-    /// The kept managedFields of each manager seen; bounded the same way.
-    private let writers = Mutex<[String: [JSONValue]]>([:])
+    /// Values seen, each stored once: a value equal to one seen before is replaced
+    /// by that one, so that both share storage.
+    private let portLists = SharedValues<[PortDescription]>(capacity: 512)
+    private let strings = SharedValues<String>(capacity: 4096)
+    private let labelSets = SharedValues<[String: String]>(capacity: 4096)
+    private let stringLists = SharedValues<[String]>(capacity: 512)
+    private let conditionLists = SharedValues<[Condition]>(capacity: 4096)
+    private let writers = SharedValues<[JSONValue]>(capacity: 512)
 
     /// kubectl's copy of the object for client-side apply.
     public static let lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
@@ -42,14 +40,14 @@ public final class NodeCacheCompaction: Sendable {
         if let entries = node.metadata.managedFields {
             node.metadata.managedFields = Self.mostRecent(entries).map { entry in
                 guard case .string(let manager)? = entry["manager"] else { return [] }
-                return managedFields(of: manager)
+                return writers.shared([["manager": .string(manager)]])
             }
         }
         if node.metadata.annotations?[Self.lastAppliedAnnotation] != nil {
             node.metadata.annotations?[Self.lastAppliedAnnotation] = nil
         }
         if let ports = node.status?.ports, !ports.isEmpty {
-            node.status?.ports = shared(ports)
+            node.status?.ports = portLists.shared(ports)
         }
         internStrings(of: &node)
         return node
@@ -68,18 +66,19 @@ public final class NodeCacheCompaction: Sendable {
         node.apiVersion = shared(node.apiVersion)
         node.kind = shared(node.kind)
         if let namespace = node.metadata.namespace { node.metadata.namespace = shared(namespace) }
-        if let labels = node.metadata.labels { node.metadata.labels = shared(labels) }
-        node.metadata.finalizers = node.metadata.finalizers?.map(shared)
+        if let labels = node.metadata.labels { node.metadata.labels = labelSets.shared(labels) }
+        if let finalizers = node.metadata.finalizers { node.metadata.finalizers = stringLists.shared(finalizers.map(shared)) }
         node.spec.module = shared(node.spec.module)
         node.spec.component = shared(node.spec.component)
         guard var status = node.status else { return }
-        status.conditions = status.conditions.map { condition in
+        // Nodes whose conditions changed within the same second share their list.
+        status.conditions = conditionLists.shared(status.conditions.map { condition in
             var condition = condition
             condition.type = shared(condition.type)
             condition.reason = shared(condition.reason)
             condition.message = shared(condition.message)
             return condition
-        }
+        })
         if var module = status.module {
             module.name = shared(module.name)
             module.version = module.version.map(shared)
@@ -96,41 +95,25 @@ public final class NodeCacheCompaction: Sendable {
     }
 
     private func shared(_ text: String) -> String {
-        guard text.utf8.count > 15 else { return text }  // shorter ones are stored inline anyway
-        return strings.withLock { strings in
-            if let existing = strings.firstIndex(of: text) { return strings[existing] }
-            if strings.count >= maximumStrings { strings.removeAll() }
-            strings.insert(text)
-            return text
-        }
+        text.utf8.count > 15 ? strings.shared(text) : text  // shorter ones are stored inline anyway
     }
+}
 
-    private func shared(_ labels: [String: String]) -> [String: String] {
-        labelSets.withLock { sets in
-            if let existing = sets.firstIndex(of: labels) { return sets[existing] }
-            if sets.count >= maximumStrings { sets.removeAll() }
-            sets.insert(labels)
-            return labels
-        }
-    }
+/// A bounded table of values stored once (interning). When it holds `capacity`
+/// distinct values it starts afresh, which only costs sharing.
+private final class SharedValues<Value: Hashable & Sendable>: Sendable {
+    private let values = Mutex<Set<Value>>([])
+    private let capacity: Int
 
-    /// The managedFields kept for a write by `manager`: one entry naming it.
-    private func managedFields(of manager: String) -> [JSONValue] {
-        writers.withLock { writers in
-            if let kept = writers[manager] { return kept }
-            if writers.count >= maximumPortLists { writers.removeAll() }
-            let kept: [JSONValue] = [["manager": .string(manager)]]
-            writers[manager] = kept
-            return kept
-        }
-    }
+    init(capacity: Int) { self.capacity = capacity }
 
-    private func shared(_ ports: [PortDescription]) -> [PortDescription] {
-        portLists.withLock { lists in
-            if let existing = lists.firstIndex(of: ports) { return lists[existing] }
-            if lists.count >= maximumPortLists { lists.removeAll() }
-            lists.insert(ports)
-            return ports
+    /// The stored value equal to `value`, or `value`, now stored.
+    func shared(_ value: Value) -> Value {
+        values.withLock { values in
+            if let existing = values.firstIndex(of: value) { return values[existing] }
+            if values.count >= capacity { values.removeAll() }
+            values.insert(value)
+            return value
         }
     }
 }

@@ -351,7 +351,7 @@ struct NodeCacheCompactionTests {
         #expect(compacted.metadata.labels == original.metadata.labels)
     }
 
-    @Test("label sets, writers and strings repeated from node to node are stored once, and equal what was served")
+    @Test("label sets, writers, finalizers, conditions and strings repeated from node to node are stored once, and equal what was served")
     func stringSharing() {
         let compaction = NodeCacheCompaction()
         func served(_ name: String) -> TinyNode {
@@ -361,7 +361,7 @@ struct NodeCacheCompactionTests {
             node.metadata.managedFields = [["manager": "kubectl", "operation": "Update", "time": .string("2026-11-23T10:00:0\(name.count)Z")]]
             node.status = TinyNodeStatus(conditions: [Condition(
                 type: "ConfigValid", status: .true, reason: "ConfigurationMatchesSchemas",
-                message: "the configuration of every port matches its schema", lastTransitionTime: .now())])
+                message: "the configuration of every port matches its schema", lastTransitionTime: Timestamp(Date(timeIntervalSince1970: 1_000)))])
             return node
         }
         let (a, b) = (compaction.compact(served("a")), compaction.compact(served("b")))
@@ -378,6 +378,8 @@ struct NodeCacheCompactionTests {
         #expect(identity(of: a.metadata.labels) == identity(of: b.metadata.labels))
         #expect(b.metadata.managedFields == [["manager": "kubectl"]])
         #expect(identity(of: a.metadata.managedFields) == identity(of: b.metadata.managedFields))
+        #expect(identity(of: a.metadata.finalizers) == identity(of: b.metadata.finalizers))
+        #expect(identity(of: a.status?.conditions) == identity(of: b.status?.conditions))
     }
 
     @Test("identical port lists of many nodes are stored once, and stay equal to what was served")
