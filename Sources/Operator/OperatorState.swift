@@ -3,7 +3,8 @@ import ModuleHost
 import Synchronization
 
 /// What the operator knows about the module hosts between reconciles: the
-/// last sync per module and the latest status reports per host address.
+/// last sync per module, the latest status reports per host address, and how
+/// often each namespace's plan inputs changed.
 final class OperatorState: Sendable {
     struct SentSync: Sendable {
         var desired: DesiredNodes
@@ -11,6 +12,8 @@ final class OperatorState: Sendable {
         var generation: Int64
         var at: ContinuousClock.Instant
         var results: [String: NodeSyncResult]
+        /// The namespace's ``OperatorState/planInputs(_:)`` the desired nodes were planned from.
+        var inputs: Int
     }
 
     struct HostReports: Sendable {
@@ -23,6 +26,7 @@ final class OperatorState: Sendable {
         var reports: [String: HostReports] = [:]
         var owners: [String: Set<ModuleKey>] = [:]
         var delivered: Set<String> = []
+        var planInputs: [String: Int] = [:]
     }
 
     private let contents = Mutex(Contents())
@@ -30,6 +34,18 @@ final class OperatorState: Sendable {
     func lastSync(_ key: ModuleKey) -> SentSync? { contents.withLock { $0.syncs[key] } }
 
     func forgetSync(_ key: ModuleKey) { _ = contents.withLock { $0.syncs.removeValue(forKey: key) } }
+
+    /// Counts the changes of what a namespace's plan is made from: TinyNode specs,
+    /// finalizers, creations and deletions, and any TinyModule change. Status writes
+    /// of nodes do not count, so a module whose inputs did not change need not be
+    /// planned again.
+    func planInputsChanged(in namespace: String) { contents.withLock { $0.planInputs[namespace, default: 0] += 1 } }
+
+    /// The count of ``planInputsChanged(in:)`` for `namespace`.
+    func planInputs(_ namespace: String) -> Int { contents.withLock { $0.planInputs[namespace] ?? 0 } }
+
+    /// Notes that the last sync of `key` is still what a plan from `inputs` gives.
+    func notePlanned(_ key: ModuleKey, inputs: Int) { contents.withLock { $0.syncs[key]?.inputs = inputs } }
 
     /// Records a sync; returns the names whose result changed.
     func recordSync(_ key: ModuleKey, _ sync: SentSync) -> Set<String> {
@@ -53,21 +69,29 @@ final class OperatorState: Sendable {
     func owners(of address: String) -> Set<ModuleKey> { contents.withLock { $0.owners[address] ?? [] } }
 
     /// Stores a host's reports; returns the names whose phase, generation,
-    /// restarts or error changed (counters alone are folded in periodically).
-    func recordReports(address: String, _ reports: [NodeStatusReport]) -> Set<String> {
+    /// restarts or error changed, and those whose counters alone changed (folded
+    /// into their status at a bounded rate).
+    func recordReports(address: String, _ reports: [NodeStatusReport]) -> (changed: Set<String>, countersChanged: Set<String>) {
         contents.withLock { contents in
             let previous = contents.reports[address]?.nodes ?? [:]
             var host = contents.reports[address] ?? HostReports()
             host.sequence += 1
             host.nodes = Dictionary(reports.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
             contents.reports[address] = host
-            let names = Set(previous.keys).union(host.nodes.keys)
-            return names.filter { name in
+            var changed: Set<String> = []
+            var countersChanged: Set<String> = []
+            for name in Set(previous.keys).union(host.nodes.keys) {
                 let old = previous[name]
                 let new = host.nodes[name]
-                return old?.phase != new?.phase || old?.generation != new?.generation || old?.restarts != new?.restarts
+                if old?.phase != new?.phase || old?.generation != new?.generation || old?.restarts != new?.restarts
                     || old?.lastError != new?.lastError
+                {
+                    changed.insert(name)
+                } else if old?.counters != new?.counters {
+                    countersChanged.insert(name)
+                }
             }
+            return (changed, countersChanged)
         }
     }
 

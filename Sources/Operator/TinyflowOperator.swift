@@ -109,14 +109,17 @@ public final class TinyflowOperator: Service, Sendable {
         }
         // The node predicate also queues the flows of every changed node: it
         // runs after the node cache was updated, so flow reconciles see the change.
+        let state = self.state
         let nodePredicate = Predicate<TinyNode> { old, new in
             for node in [old, new].compactMap({ $0 }) {
                 for flow in Self.flows(of: node) {
                     flows.queue.add(ObjectKey(namespace: node.metadata.namespace, name: flow))
                 }
             }
-            return Predicate<TinyNode>.generationChanged.evaluate(old, new)
+            let relevant = Predicate<TinyNode>.generationChanged.evaluate(old, new)
                 || old?.metadata.finalizers != new?.metadata.finalizers
+            if relevant { state.planInputsChanged(in: (new ?? old)?.metadata.namespace ?? "") }
+            return relevant
         }
         let nodes = Controller(
             api: api(TinyNode.self, namespace), configuration: controllerConfiguration("tinynode"), predicate: nodePredicate,
@@ -129,13 +132,22 @@ public final class TinyflowOperator: Service, Sendable {
             guard let self else { return .done }
             return try await self.reconcileNode(node, context)
         }
-        nodes.watches(api(TinyModule.self, namespace)) { module in
-            nodes.store.byIndex("module", module.metadata.name ?? "")
-                .filter { $0.metadata.namespace == module.metadata.namespace }
-                .map { ObjectKey($0) }
+        // Runs after the module cache took the change, so the node reconciles it queues (and the
+        // syncs they ask for) plan with it: a watch of its own would race with that cache.
+        let modulePredicate = Predicate<TinyModule> { old, new in
+            for module in [old, new].compactMap({ $0 }) {
+                for node in nodes.store.byIndex("module", module.metadata.name ?? "")
+                where node.metadata.namespace == module.metadata.namespace {
+                    nodes.queue.add(ObjectKey(node))
+                }
+            }
+            // A catalogue or address in the status changes plans too, but only spec changes reconcile the module.
+            state.planInputsChanged(in: (new ?? old)?.metadata.namespace ?? "")
+            return Predicate<TinyModule>.generationChanged.evaluate(old, new)
         }
         let modules = Controller(
-            api: api(TinyModule.self, namespace), configuration: controllerConfiguration("tinymodule"), logger: logger
+            api: api(TinyModule.self, namespace), configuration: controllerConfiguration("tinymodule"), predicate: modulePredicate,
+            logger: logger
         ) { [weak self] module, context in
             guard let self else { return .done }
             return try await self.reconcileModule(module, context)
@@ -212,11 +224,11 @@ public final class TinyflowOperator: Service, Sendable {
         (scope(for: namespace)?.modules.store.objects ?? []).filter { $0.metadata.namespace == namespace }
     }
 
-    private func enqueueNodes(_ names: Set<String>, in namespace: String) {
+    private func enqueueNodes(_ names: Set<String>, in namespace: String, after delay: Duration = .zero) {
         guard let scope = scope(for: namespace) else { return }
         for name in names {
             let key = ObjectKey(namespace: namespace, name: name)
-            if scope.nodes.store.get(key) != nil { scope.nodes.queue.add(key) }
+            if scope.nodes.store.get(key) != nil { scope.nodes.queue.add(key, after: delay) }
         }
     }
 
@@ -295,26 +307,51 @@ public final class TinyflowOperator: Service, Sendable {
     }
 
     private func received(_ reports: [NodeStatusReport], from address: String) {
-        let changed = state.recordReports(address: address, reports)
-        // A report reflects every sync older than a few report intervals.
-        let settled = ContinuousClock.now - max(configuration.watchInterval * 4, .seconds(1))
-        let lost = state.modulesMissingNodes(at: address, syncedBefore: settled)
+        let (changed, countersChanged) = state.recordReports(address: address, reports)
+        checkForLostNodes(at: address)
+        guard !changed.isEmpty || !countersChanged.isEmpty else { return }
+        for key in state.owners(of: address) {
+            enqueueNodes(changed, in: key.namespace)
+            // Counters change with every message: folded in at most once per statusInterval.
+            enqueueNodes(countersChanged, in: key.namespace, after: configuration.statusInterval)
+        }
+    }
+
+    /// Syncs again the modules whose host at `address` no longer reports nodes it
+    /// accepted (it restarted). A report reflects every sync older than a few report
+    /// intervals; if a more recent sync may explain the difference, looks again once
+    /// that sync is old enough, since a host sends its reports only when they change.
+    private func checkForLostNodes(at address: String) {
+        let settling = max(configuration.watchInterval * 4, .seconds(1))
+        let now = ContinuousClock.now
+        let lost = state.modulesMissingNodes(at: address, syncedBefore: now - settling)
         if !lost.isEmpty, let syncer {
             logger.info("the host at \(address) lost nodes it had accepted (it restarted?); syncing \(lost.map(\.description).sorted()) again")
             Task { for key in lost { await syncer.schedule(key, force: true) } }
         }
-        guard !changed.isEmpty else { return }
-        for key in state.owners(of: address) { enqueueNodes(changed, in: key.namespace) }
+        if state.modulesMissingNodes(at: address, syncedBefore: now).count > lost.count {
+            Task { [weak self] in
+                try? await Task.sleep(for: settling)
+                self?.checkForLostNodes(at: address)
+            }
+        }
     }
 
     // MARK: Syncing
 
     private func performSync(_ key: ModuleKey, force: Bool) async {
+        // Read before the caches: a change while planning counts for the next sync.
+        let inputs = state.planInputs(key.namespace)
         let modules = cachedModules(in: key.namespace)
         guard let module = modules.first(where: { $0.metadata.name == key.module }),
             let address = ClusterPlan.address(of: module)
         else {
             state.forgetSync(key)
+            return
+        }
+        let last = state.lastSync(key)
+        // Nothing the plan is made from changed: it would give what was sent.
+        if !force, let last, last.inputs == inputs, last.address == address, ContinuousClock.now - last.at < .seconds(30) {
             return
         }
         let cache = validationCaches.withLock { caches in
@@ -325,10 +362,10 @@ public final class TinyflowOperator: Service, Sendable {
         }
         let plan = ClusterPlan(nodes: cachedNodes(in: key.namespace), modules: modules, cache: cache)
         let desired = plan.modules[key.module] ?? DesiredNodes(generation: 0, nodes: [])
-        let last = state.lastSync(key)
         if !force, let last, last.desired == desired, last.address == address,
             ContinuousClock.now - last.at < .seconds(30)
         {
+            state.notePlanned(key, inputs: inputs)
             return
         }
         let milliseconds = Int64(Date().timeIntervalSince1970 * 1000)
@@ -339,7 +376,8 @@ public final class TinyflowOperator: Service, Sendable {
             let result = try await hosts.connection(to: address).sync(sent)
             let results = Dictionary(result.nodes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
             let changed = state.recordSync(
-                key, OperatorState.SentSync(desired: desired, address: address, generation: generation, at: .now, results: results))
+                key, OperatorState.SentSync(
+                    desired: desired, address: address, generation: generation, at: .now, results: results, inputs: inputs))
             watchHost(address)
             enqueueNodes(changed, in: key.namespace)
         } catch {
@@ -376,7 +414,7 @@ public final class TinyflowOperator: Service, Sendable {
             case .apply(let node):
                 await scheduleSyncs(for: node, in: namespace)
                 try await writeStatus(of: node, in: namespace)
-                return .requeue(after: configuration.statusInterval)
+                return .done  // queued again when the node, its sync result or its host's report changes
             case .cleanup(let node):
                 try await cleanUp(node, in: namespace)
                 return .done
@@ -509,7 +547,8 @@ public final class TinyflowOperator: Service, Sendable {
                     reason: "RevisionRecorded", action: "Record", note: "revision \(recorded): \(text)", regarding: flow)
             }
         }
-        return .requeue(after: min(configuration.statusInterval, settlesIn ?? configuration.statusInterval))
+        // Queued again whenever one of its nodes changes; until a new node set settles, when it may have.
+        return settlesIn.map { .requeue(after: $0) } ?? .done
     }
 
     /// How long until the flow's node set `nodes` has been unchanged for
