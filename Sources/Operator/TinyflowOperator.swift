@@ -42,6 +42,8 @@ public final class TinyflowOperator: Service, Sendable {
     private let syncerBox = Mutex<ModuleSyncer?>(nil)
     /// What the TinyNode cache keeps of each node.
     private let compaction = NodeCacheCompaction()
+    /// Reconciles and syncs started, for ``IdleMemoryRelease``.
+    private let workDone = Atomic<Int>(0)
     /// Per namespace, the validations of the last whole-namespace plan.
     private let validationCaches = Mutex<[String: ValidationCache]>([:])
     /// Per flow, a node set not yet recorded as a revision and since when it has been the flow's.
@@ -124,7 +126,6 @@ public final class TinyflowOperator: Service, Sendable {
         let nodes = Controller(
             api: api(TinyNode.self, namespace), configuration: controllerConfiguration("tinynode"), predicate: nodePredicate,
             indexers: [
-                "module": { [$0.spec.module] },
                 "target": { node in node.spec.edges.compactMap { $0.target?.node } },
                 "flow": { Array(Self.flows(of: $0)) },
             ], transform: { [compaction] in compaction.compact($0) }, logger: logger
@@ -135,11 +136,11 @@ public final class TinyflowOperator: Service, Sendable {
         // Runs after the module cache took the change, so the node reconciles it queues (and the
         // syncs they ask for) plan with it: a watch of its own would race with that cache.
         let modulePredicate = Predicate<TinyModule> { old, new in
-            for module in [old, new].compactMap({ $0 }) {
-                for node in nodes.store.byIndex("module", module.metadata.name ?? "")
-                where node.metadata.namespace == module.metadata.namespace {
-                    nodes.queue.add(ObjectKey(node))
-                }
+            // Module changes are rare: a scan of the cache costs less than an index of every node.
+            let changed = Set([old, new].compactMap { $0.map { ObjectKey($0) } })
+            for node in nodes.store.objects
+            where changed.contains(ObjectKey(namespace: node.metadata.namespace, name: node.spec.module)) {
+                nodes.queue.add(ObjectKey(node))
             }
             // A catalogue or address in the status changes plans too, but only spec changes reconcile the module.
             state.planInputsChanged(in: (new ?? old)?.metadata.namespace ?? "")
@@ -183,6 +184,10 @@ public final class TinyflowOperator: Service, Sendable {
     public func run() async throws {
         var services: [any Service] = scopes.withLock { $0.values.flatMap(\.services) }
         if let elector { services.append(elector) }
+        services.append(IdleMemoryRelease(
+            workDone: { [weak self] in self?.workDone.load(ordering: .relaxed) ?? 0 },
+            // Validations are reused by the plans of a burst of changes; at rest they only take memory.
+            dropCaches: { [weak self] in self?.validationCaches.withLock { $0.removeAll() } }))
         if let address = configuration.metricsHostAndPort {
             let ready: @Sendable () -> Bool = { [weak self] in self?.isReady ?? false }
             services.append(OperatorHTTPServer(
@@ -340,6 +345,7 @@ public final class TinyflowOperator: Service, Sendable {
     // MARK: Syncing
 
     private func performSync(_ key: ModuleKey, force: Bool) async {
+        workDone.add(1, ordering: .relaxed)
         // Read before the caches: a change while planning counts for the next sync.
         let inputs = state.planInputs(key.namespace)
         let modules = cachedModules(in: key.namespace)
@@ -399,6 +405,7 @@ public final class TinyflowOperator: Service, Sendable {
     }
 
     private func reconcileNode(_ node: TinyNode, _ context: ReconcileContext) async throws -> ReconcileAction {
+        workDone.add(1, ordering: .relaxed)
         guard let namespace = node.metadata.namespace, node.metadata.name != nil else { return .done }
         let api = client.api(TinyNode.self, namespace: namespace)
         do {
@@ -492,6 +499,7 @@ public final class TinyflowOperator: Service, Sendable {
     // MARK: TinyFlow
 
     private func reconcileFlow(_ flow: TinyFlow, _ context: ReconcileContext) async throws -> ReconcileAction {
+        workDone.add(1, ordering: .relaxed)
         guard let namespace = flow.metadata.namespace, let name = flow.metadata.name else { return .done }
         let nodes = (scope(for: namespace)?.nodes.store.byIndex("flow", name) ?? []).filter { $0.metadata.namespace == namespace }
         var status = flow.status ?? TinyFlowStatus()

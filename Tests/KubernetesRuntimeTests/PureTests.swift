@@ -166,6 +166,28 @@ struct WorkQueueStateMachineTests {
         #expect(machine.next() == nil)
     }
 
+    @Test("a drained queue keeps no tables sized for the keys it once held")
+    func releasesStorage() {
+        var machine = WorkQueueStateMachine<String>()
+        let keys = (0..<5_000).map { "key-\($0)" }
+        for key in keys { machine.add(key) }
+        for key in keys { machine.add("later-" + key, after: .seconds(1), now: t0) }
+        var handedOut: [String] = []
+        while let key = machine.next() { handedOut.append(key) }
+        #expect(machine.dirty.capacity == 0 && machine.queue.isEmpty)
+        #expect(machine.processing.count == 5_000)
+        for key in handedOut {
+            _ = machine.nextBackoff(key, now: t0)
+            machine.forget(key)
+            machine.done(key)
+        }
+        #expect(machine.processing.capacity == 0)
+        #expect(machine.failures.capacity == 0)
+        #expect(machine.promoteDue(now: t0 + .seconds(2)) == 5_000, "the delayed adds still come due")
+        while let key = machine.next() { machine.done(key) }
+        #expect(machine.delayed.capacity == 0 && machine.dirty.capacity == 0 && machine.processing.capacity == 0)
+    }
+
     @Test("a key added while being processed is handed out again only after done")
     func neverTwiceAtOnce() {
         var machine = WorkQueueStateMachine<String>()

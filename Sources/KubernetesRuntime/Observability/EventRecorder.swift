@@ -18,8 +18,11 @@ public final class EventRecorder: Sendable {
         case warning = "Warning"
     }
 
+    /// What makes events one series: the object (its uid, else kind, namespace and
+    /// name), the type, reason, action and note. Kept small: the recorder holds
+    /// thousands of them.
     private struct SeriesKey: Hashable {
-        var regarding: ObjectReference
+        var regarding: String
         var type: EventType
         var reason: String
         var action: String
@@ -71,7 +74,9 @@ public final class EventRecorder: Sendable {
     ) async throws -> Event {
         var reference = regarding
         reference.resourceVersion = nil
-        let key = SeriesKey(regarding: reference, type: type, reason: reason, action: action, note: note)
+        let key = SeriesKey(
+            regarding: reference.uid ?? "\(reference.kind ?? "")/\(reference.namespace ?? "")/\(reference.name ?? "")",
+            type: type, reason: reason, action: action, note: note)
         let now = Date()
         let window = Double(seriesWindow.components.seconds)
         let existing = cache.withLock { cache -> Entry? in

@@ -126,7 +126,10 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
     }
 
     /// Forgets `key`'s failures (after a success).
-    public mutating func forget(_ key: Key) { failures[key] = nil }
+    public mutating func forget(_ key: Key) {
+        failures[key] = nil
+        if failures.isEmpty { failures = [:] }
+    }
 
     /// Moves delayed keys whose time has come into the queue; returns how many became ready.
     @discardableResult
@@ -154,14 +157,32 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
         guard !isShutDown, let key = queue.popFirst() else { return nil }
         dirty.remove(key)
         processing.insert(key)
+        releaseEmptyStorage()
         return key
+    }
+
+    /// Frees the tables of empty containers: a hash table or deque keeps the
+    /// capacity of the most keys it ever held (every cached object, after a relist)
+    /// until it is replaced.
+    private mutating func releaseEmptyStorage() {
+        if queue.isEmpty { queue = [] }
+        if dirty.isEmpty { dirty = [] }
+        if processing.isEmpty { processing = [] }
+        if delayed.isEmpty {
+            delayed = [:]
+            deadlines = Heap()
+        }
+        if failures.isEmpty { failures = [:] }
     }
 
     /// Marks `key` processed; if it was added meanwhile it is queued again (returns true).
     @discardableResult
     public mutating func done(_ key: Key) -> Bool {
         processing.remove(key)
-        guard dirty.contains(key), !isShutDown else { return false }
+        guard dirty.contains(key), !isShutDown else {
+            releaseEmptyStorage()
+            return false
+        }
         queue.append(key)
         return true
     }
