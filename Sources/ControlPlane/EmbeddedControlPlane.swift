@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdHTTP2
 import HummingbirdTLS
 import Logging
 import NIOCore
@@ -236,7 +237,9 @@ struct Prepared: Sendable {
         let gateway = HTTPGateway(server: server, faults: faults, token: token, logger: configuration.logger)
         let builder: HTTPServerBuilder
         if let tls {
-            builder = try HTTPServerBuilder.tls(HTTPServerBuilder.http1(), tlsConfiguration: try tls.serverConfiguration())
+            // HTTP/2 when the client offers it (ALPN), as kube-apiserver does: a client then
+            // multiplexes its requests and watches over one connection. HTTP/1.1 otherwise.
+            builder = try HTTPServerBuilder.http2Upgrade(tlsConfiguration: try tls.serverConfiguration())
         } else {
             builder = HTTPServerBuilder.http1()
         }
