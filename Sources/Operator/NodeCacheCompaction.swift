@@ -13,9 +13,10 @@ import Synchronization
 /// - `status.ports`, the component's ports with their JSON schemas, is the same
 ///   for every node of a component: identical lists share one copy;
 /// - label sets that repeat from node to node (a flow's nodes share theirs) share one
-///   copy, and so do lists of finalizers and of conditions (those of nodes that changed
-///   within the same second are equal) and strings that repeat (API version, module
-///   and component names, condition reasons and messages).
+///   copy, and so do port configurations (nodes made from one template), lists of
+///   finalizers and of conditions (those of nodes that changed within the same second
+///   are equal) and strings that repeat (API version, module and component names,
+///   condition reasons and messages).
 ///
 /// Nothing the operator reads is removed; writes never send cached objects back.
 public final class NodeCacheCompaction: Sendable {
@@ -26,6 +27,7 @@ public final class NodeCacheCompaction: Sendable {
     private let labelSets = SharedValues<[String: String]>(capacity: 4096)
     private let stringLists = SharedValues<[String]>(capacity: 512)
     private let conditionLists = SharedValues<[Condition]>(capacity: 4096)
+    private let portConfigurations = SharedValues<[PortConfiguration]>(capacity: 4096)
     private let writers = SharedValues<[JSONValue]>(capacity: 512)
 
     /// kubectl's copy of the object for client-side apply.
@@ -70,6 +72,7 @@ public final class NodeCacheCompaction: Sendable {
         if let finalizers = node.metadata.finalizers { node.metadata.finalizers = stringLists.shared(finalizers.map(shared)) }
         node.spec.module = shared(node.spec.module)
         node.spec.component = shared(node.spec.component)
+        if !node.spec.ports.isEmpty { node.spec.ports = portConfigurations.shared(node.spec.ports) }
         guard var status = node.status else { return }
         // Nodes whose conditions changed within the same second share their list.
         status.conditions = conditionLists.shared(status.conditions.map { condition in

@@ -7,7 +7,9 @@ import Synchronization
 /// often each namespace's plan inputs changed.
 final class OperatorState: Sendable {
     struct SentSync: Sendable {
-        var desired: DesiredNodes
+        /// The `hashValue` of the desired nodes sent (they are kept by the host, not
+        /// here: equal hashes of two plans mean an unchanged plan, but for a 2⁻⁶⁴ chance).
+        var desiredHash: Int
         var address: String
         var generation: Int64
         var at: ContinuousClock.Instant
@@ -105,10 +107,7 @@ final class OperatorState: Sendable {
             return (contents.owners[address] ?? []).filter { key in
                 guard let sync = contents.syncs[key], sync.address == address, sync.at < settled else { return false }
                 // Nodes the host rejected at the sync are not expected in its reports.
-                return sync.desired.nodes.contains { node in
-                    guard let result = sync.results[node.name], result.phase != .failed else { return false }
-                    return reported[node.name] == nil
-                }
+                return sync.results.contains { name, result in result.phase != .failed && reported[name] == nil }
             }
         }
     }

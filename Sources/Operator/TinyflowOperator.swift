@@ -368,7 +368,7 @@ public final class TinyflowOperator: Service, Sendable {
         }
         let plan = ClusterPlan(nodes: cachedNodes(in: key.namespace), modules: modules, cache: cache)
         let desired = plan.modules[key.module] ?? DesiredNodes(generation: 0, nodes: [])
-        if !force, let last, last.desired == desired, last.address == address,
+        if !force, let last, last.desiredHash == desired.hashValue, last.address == address,
             ContinuousClock.now - last.at < .seconds(30)
         {
             state.notePlanned(key, inputs: inputs)
@@ -383,7 +383,8 @@ public final class TinyflowOperator: Service, Sendable {
             let results = Dictionary(result.nodes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
             let changed = state.recordSync(
                 key, OperatorState.SentSync(
-                    desired: desired, address: address, generation: generation, at: .now, results: results, inputs: inputs))
+                    desiredHash: desired.hashValue, address: address, generation: generation, at: .now, results: results,
+                    inputs: inputs))
             watchHost(address)
             enqueueNodes(changed, in: key.namespace)
         } catch {

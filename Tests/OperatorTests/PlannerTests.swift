@@ -351,11 +351,11 @@ struct NodeCacheCompactionTests {
         #expect(compacted.metadata.labels == original.metadata.labels)
     }
 
-    @Test("label sets, writers, finalizers, conditions and strings repeated from node to node are stored once, and equal what was served")
+    @Test("label sets, writers, port configurations, finalizers, conditions and strings repeated from node to node are stored once, and equal what was served")
     func stringSharing() {
         let compaction = NodeCacheCompaction()
         func served(_ name: String) -> TinyNode {
-            var node = node(name, component: "ticker")
+            var node = node(name, component: "ticker", settings: ["interval": 1000])
             node.metadata.labels = ["tinyflow.dev/flow": "a-rather-long-flow-name"]
             node.metadata.finalizers = [TinyflowOperator.nodeFinalizer]
             node.metadata.managedFields = [["manager": "kubectl", "operation": "Update", "time": .string("2026-11-23T10:00:0\(name.count)Z")]]
@@ -380,6 +380,8 @@ struct NodeCacheCompactionTests {
         #expect(identity(of: a.metadata.managedFields) == identity(of: b.metadata.managedFields))
         #expect(identity(of: a.metadata.finalizers) == identity(of: b.metadata.finalizers))
         #expect(identity(of: a.status?.conditions) == identity(of: b.status?.conditions))
+        #expect(a.spec.ports == [PortConfiguration(port: "_settings", configuration: ["interval": 1000])])
+        #expect(identity(of: a.spec.ports) == identity(of: b.spec.ports))
     }
 
     @Test("identical port lists of many nodes are stored once, and stay equal to what was served")
