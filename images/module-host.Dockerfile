@@ -6,7 +6,9 @@
 #   docker build -f images/module-host.Dockerfile -t ghcr.io/tinyflow/tinyflow-module-host:0.1.0 .
 #
 # Build stage: the release binary with the Swift runtime and Foundation linked
-# in statically (--static-swift-stdlib), so the runtime image needs no Swift.
+# in statically (--static-swift-stdlib), so the runtime image needs no Swift;
+# linked as `make release` does (lld, packed relative relocations, no exported
+# symbols: less code resident per process, see docs/performance.md).
 ARG SWIFT_IMAGE=swift:6.3-noble
 ARG RUNTIME_IMAGE=ubuntu:24.04
 
@@ -19,6 +21,7 @@ COPY Sources ./Sources
 COPY Tests ./Tests
 RUN --mount=type=cache,target=/src/.build,id=tinyflow-build \
     swift build -c release --static-swift-stdlib --product tinyflow \
+        -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic \
     && mkdir -p /out \
     && cp "$(swift build -c release --show-bin-path)/tinyflow" /out/tinyflow \
     && strip /out/tinyflow

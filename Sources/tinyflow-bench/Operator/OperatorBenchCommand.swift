@@ -37,9 +37,16 @@ struct OperatorBenchCommand: AsyncParsableCommand {
     @Flag(help: "Skip the memory figure.")
     var noMemory = false
 
+    @Flag(help: "Give every node a configuration of its own (by default the transforms share one, as do the debug nodes).")
+    var distinctConfigurations = false
+
     @Option(help: ArgumentHelp(
         "A tinyflow executable to measure, run as `tinyflow operator` (default: this bench's own operator).",
-        discussion: "`make bench` passes the release `tinyflow` built as the operator image builds it (--static-swift-stdlib)."))
+        discussion: """
+            `make bench` passes the `tinyflow` of `make release`, linked as the images link it. This bench's own \
+            operator is the same code, but linked against the toolchain's shared Swift libraries: its resident \
+            set is about 10 MiB larger.
+            """))
     var operatorExecutable: String?
 
     func validate() throws {
@@ -70,12 +77,15 @@ struct OperatorBenchCommand: AsyncParsableCommand {
             bench: "operator-ready-\(nodes)-nodes", value: median(ready), unit: "s",
             baseline: appliedMedian, baselineBench: "operator-apply-\(nodes)-nodes")
         readyFigure.extra = [("target_s", 3), ("min_s", ready.min() ?? 0), ("max_s", ready.max() ?? 0)]
+        readyFigure.labels = [("operator", operatorUnderTest.label)]
         printLine(readyFigure.jsonLine)
 
         guard !noMemory else { return }
         try await OperatorBenchEnvironment.withEnvironment(durability: durability, operatorUnderTest: operatorUnderTest) { environment in
             let idle = try environment.operatorMemory()
-            printLine(Figure(bench: "operator-rss-idle", value: mebibytes(idle.resident), unit: "MiB").jsonLine)
+            var idleFigure = Figure(bench: "operator-rss-idle", value: mebibytes(idle.resident), unit: "MiB")
+            idleFigure.labels = [("operator", operatorUnderTest.label)]
+            printLine(idleFigure.jsonLine)
             let run = try await timeToReady(environment, count: cachedNodes)
             let atReady = try environment.operatorMemory()
             // The figure is the steady state: after the last status write, not amid them.
@@ -86,8 +96,10 @@ struct OperatorBenchCommand: AsyncParsableCommand {
                 baseline: mebibytes(idle.resident), baselineBench: "operator-rss-idle")
             figure.extra = [
                 ("peak_mib", mebibytes(cached.peak)), ("at_ready_mib", mebibytes(atReady.resident)), ("ready_s", run.ready),
-                ("kib_per_node", (cached.resident - idle.resident) / 1024 / Double(cachedNodes)), ("target_mib", 60),
+                ("kib_per_node", (cached.resident - idle.resident) / 1024 / Double(cachedNodes)),
+                ("distinct_configurations", distinctConfigurations ? 1 : 0), ("target_mib", 60),
             ]
+            figure.labels = [("operator", operatorUnderTest.label)]
             printLine(figure.jsonLine)
         }
     }
@@ -96,7 +108,8 @@ struct OperatorBenchCommand: AsyncParsableCommand {
     /// and until the last node was Ready, both from the first create.
     private func timeToReady(_ environment: OperatorBenchEnvironment, count: Int) async throws -> (applied: Double, ready: Double) {
         let start = ContinuousClock.now
-        try await environment.createNodes(from: 0, count: count, concurrency: applyConcurrency)
+        try await environment.createNodes(
+            from: 0, count: count, concurrency: applyConcurrency, distinctConfigurations: distinctConfigurations)
         let applied = ContinuousClock.now - start
         let tracker = environment.tracker
         guard let readyAt = await withDeadline(.seconds(timeout), { await tracker.waitUntilReady(count) }) else {

@@ -25,6 +25,14 @@ enum OperatorUnderTest: Sendable {
     /// A `tinyflow` executable, run as `tinyflow operator` (as the operator image runs it).
     case executable(String)
 
+    /// How the JSON lines name it.
+    var label: String {
+        switch self {
+        case .benchProcess: "tinyflow-bench operator-process"
+        case .executable(let path): "\(path) operator"
+        }
+    }
+
     /// The child process's executable and arguments for a control plane's kubeconfig.
     func command(kubeconfig: String, namespace: String) -> (executable: URL, arguments: [String]) {
         switch self {
@@ -143,19 +151,21 @@ struct OperatorBenchEnvironment: Sendable {
     /// Creates TinyNodes `bench-<first>` … `bench-<first + count - 1>` with
     /// `concurrency` requests in flight, as a pipelined `kubectl apply` would:
     /// pairs of a transform with an edge to a debug node.
-    func createNodes(from first: Int, count: Int, concurrency: Int) async throws {
+    func createNodes(from first: Int, count: Int, concurrency: Int, distinctConfigurations: Bool = false) async throws {
         let api = client.api(TinyNode.self, namespace: namespace)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in first..<(first + count) {
                 if index - first >= concurrency { try await group.next() }
-                group.addTask { _ = try await api.create(Self.node(index)) }
+                group.addTask { _ = try await api.create(Self.node(index, distinctConfiguration: distinctConfigurations)) }
             }
             try await group.waitForAll()
         }
     }
 
     /// Node `index`: an even index is a transform sending to the next (odd) index, a debug node.
-    static func node(_ index: Int) -> TinyNode {
+    /// The transforms share one configuration and so do the debug nodes, unless
+    /// `distinctConfiguration` (then each is its own, as in flows made by hand).
+    static func node(_ index: Int, distinctConfiguration: Bool = false) -> TinyNode {
         let name = "bench-\(index)"
         let labels = ["tinyflow.dev/flow": "bench-\(index / 200)"]
         if index.isMultiple(of: 2) {
@@ -163,14 +173,16 @@ struct OperatorBenchEnvironment: Sendable {
                 metadata: ObjectMeta(name: name, labels: labels),
                 spec: TinyNodeSpec(
                     module: "common", component: "transform",
-                    ports: [PortConfiguration(port: "_settings", configuration: ["template": ["value": "{{ $.payload }}"]])],
+                    ports: [PortConfiguration(port: "_settings", configuration: [
+                        "template": distinctConfiguration ? ["value": "{{ $.payload }}", "node": .integer(index)] : ["value": "{{ $.payload }}"],
+                    ])],
                     edges: [Edge(id: "to-debug", port: "out", to: "bench-\(index + 1):in")]))
         }
         return TinyNode(
             metadata: ObjectMeta(name: name, labels: labels),
             spec: TinyNodeSpec(
                 module: "common", component: "debug",
-                ports: [PortConfiguration(port: "_settings", configuration: ["keep": 1, "log": false])]))
+                ports: [PortConfiguration(port: "_settings", configuration: ["keep": distinctConfiguration ? .integer(1 + index % 100) : 1, "log": false])]))
     }
 
     /// The operator's resident set now and at its peak, in bytes (`/proc/PID/status`).

@@ -9,6 +9,8 @@ struct Figure {
     var baselineBench: String?
     /// More comparison figures: name → value (for example the Go channel).
     var extra: [(String, Double)] = []
+    /// What was measured, in words: name → text (for example which executable).
+    var labels: [(String, String)] = []
 
     /// The JSON line: `{"bench": …, "value": …, "unit": …, "baseline": …, "ratio": …}`.
     var jsonLine: String {
@@ -23,6 +25,7 @@ struct Figure {
             if baseline > 0 { fields.append("\"ratio\":\(jsonNumber(value / baseline))") }
         }
         for (key, number) in extra { fields.append("\(jsonString(key)):\(jsonNumber(number))") }
+        for (key, text) in labels { fields.append("\(jsonString(key)):\(jsonString(text))") }
         return "{" + fields.joined(separator: ",") + "}"
     }
 }
