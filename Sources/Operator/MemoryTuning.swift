@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import ServiceLifecycle
-import Synchronization
 
 /// How the operator process asks the C allocator to behave.
 enum MemoryTuning {
@@ -59,7 +58,7 @@ struct IdleMemoryRelease: Service {
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
-                var seen = workDone()
+                var seen = 0  // work done before this started counts as a burst too
                 var released = true
                 while true {
                     try await Task.sleep(for: quiet)

@@ -14,7 +14,8 @@ public struct OperatorConfiguration: Sendable {
     public var identity: String
     /// `host:port` to serve `/metrics`, `/healthz` and `/readyz` on; `nil` serves nothing.
     public var metricsAddress: String?
-    /// How often the module hosts' reports (counters) are folded into TinyNode status.
+    /// How long after a host reported new counters of a node they are folded into its
+    /// status: at most one status write per node and interval for counters alone.
     public var statusInterval: Duration
     /// How often each TinyModule's host is asked for its catalogue again.
     public var moduleResyncInterval: Duration

@@ -1,5 +1,7 @@
 import ModuleHost
 @testable import Operator
+import Synchronization
+import TestSupport
 import Testing
 
 @Suite("What the operator remembers between reconciles")
@@ -56,5 +58,25 @@ struct OperatorStateTests {
         #expect(state.modulesMissingNodes(at: "host:1", syncedBefore: syncedAt + .seconds(1)) == [key])
         _ = state.recordReports(address: "host:1", [report("a")])
         #expect(state.modulesMissingNodes(at: "host:1", syncedBefore: syncedAt + .seconds(1)).isEmpty)
+    }
+}
+
+@Suite("Handing memory back once a burst of work is over")
+struct IdleMemoryReleaseTests {
+    @Test("caches are dropped once the work count stops changing, once per burst")
+    func dropsAfterBurst() async throws {
+        let work = Mutex(0)
+        let drops = Mutex(0)
+        let release = IdleMemoryRelease(
+            workDone: { work.withLock { $0 } }, dropCaches: { drops.withLock { $0 += 1 } }, quiet: .milliseconds(20))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await release.run() }
+            work.withLock { $0 += 5 }
+            try await eventually("the first burst to be over") { drops.withLock { $0 } == 1 }
+            work.withLock { $0 += 1 }
+            try await eventually("the second burst to be over") { drops.withLock { $0 } == 2 }
+            group.cancelAll()
+        }
+        #expect(drops.withLock { $0 } == 2, "no drop without new work")
     }
 }
