@@ -39,21 +39,15 @@ run:
 up:
 	$(SWIFT) run tinyflow up -f $(FLOW)
 
-# `tinyflow` as the images ship it (images/*.Dockerfile use the same flags): the
-# Swift runtime and Foundation linked in, linked by lld with packed relative
-# relocations (glibc 2.36 or later) and no exported symbols, which keeps the
-# code a process maps small. Built apart, in $(RELEASE_BUILD).
-RELEASE_BUILD ?= .build-release-static
-RELEASE_FLAGS := -c release --static-swift-stdlib -Xswiftc -use-ld=lld \
-	-Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
-
+# `tinyflow` as the images ship it (scripts/build-release.sh), in .build-release-static.
 release:
-	$(SWIFT) build $(RELEASE_FLAGS) --scratch-path $(RELEASE_BUILD) --product tinyflow
+	./scripts/build-release.sh
 
-# The operator figures are measured on the shipped `tinyflow operator`.
-bench: release
+# The operator figures are measured on that `tinyflow operator`, which
+# `tinyflow-bench operator` builds with scripts/build-release.sh first.
+bench:
 	$(SWIFT) run -c release tinyflow-bench runtime
-	$(SWIFT) run -c release tinyflow-bench operator --operator-executable $(RELEASE_BUILD)/release/tinyflow
+	$(SWIFT) run -c release tinyflow-bench operator
 
 format:
 	$(SWIFT) format --in-place --recursive Package.swift Sources Tests

@@ -6,8 +6,8 @@
 #
 # Build stage: the release binary with the Swift runtime and Foundation linked
 # in statically (--static-swift-stdlib), so the runtime image needs no Swift;
-# linked as `make release` does (lld, packed relative relocations, no exported
-# symbols: less code resident per process, see docs/performance.md).
+# linked as scripts/build-release.sh links it (lld, packed relative relocations,
+# no exported symbols: less code resident per process, see docs/performance.md).
 ARG SWIFT_IMAGE=swift:6.3-noble
 ARG RUNTIME_IMAGE=ubuntu:24.04
 

@@ -41,11 +41,12 @@ struct OperatorBenchCommand: AsyncParsableCommand {
     var distinctConfigurations = false
 
     @Option(help: ArgumentHelp(
-        "A tinyflow executable to measure, run as `tinyflow operator` (default: this bench's own operator).",
+        "The operator to measure: a tinyflow executable (run as `tinyflow operator`), or `self`.",
         discussion: """
-            `make bench` passes the `tinyflow` of `make release`, linked as the images link it. This bench's own \
-            operator is the same code, but linked against the toolchain's shared Swift libraries: its resident \
-            set is about 10 MiB larger.
+            By default the bench first builds `tinyflow` as the images ship it, with \
+            scripts/build-release.sh (minutes the first time, seconds after), and measures that. \
+            `self` measures this bench's own copy of the operator: the same code, linked against \
+            the toolchain's shared Swift libraries, which costs about 10 MiB more resident memory.
             """))
     var operatorExecutable: String?
 
@@ -54,14 +55,19 @@ struct OperatorBenchCommand: AsyncParsableCommand {
             throw ValidationError("--nodes and --cached-nodes must be positive and even (transform → debug pairs)")
         }
         guard repetitions > 0, applyConcurrency > 0, timeout > 0 else { throw ValidationError("counts must be positive") }
-        if let operatorExecutable, !FileManager.default.isExecutableFile(atPath: operatorExecutable) {
+        if let operatorExecutable, operatorExecutable != "self", !FileManager.default.isExecutableFile(atPath: operatorExecutable) {
             throw ValidationError("--operator-executable \(operatorExecutable): no executable file there")
         }
     }
 
     func run() async throws {
         let durability: Durability = fsync ? .fsync : .processCrash
-        let operatorUnderTest: OperatorUnderTest = operatorExecutable.map { .executable($0) } ?? .benchProcess
+        let operatorUnderTest: OperatorUnderTest
+        switch operatorExecutable {
+        case "self": operatorUnderTest = .benchProcess
+        case let path?: operatorUnderTest = .executable(path)
+        case nil: operatorUnderTest = .executable(try await OperatorUnderTest.buildShipped())
+        }
         var applied: [Double] = []
         var ready: [Double] = []
         for _ in 0..<repetitions {

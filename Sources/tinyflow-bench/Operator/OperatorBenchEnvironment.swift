@@ -25,6 +25,35 @@ enum OperatorUnderTest: Sendable {
     /// A `tinyflow` executable, run as `tinyflow operator` (as the operator image runs it).
     case executable(String)
 
+    /// Builds `tinyflow` as the images ship it (`scripts/build-release.sh`, run from
+    /// the package in the working directory, as `swift run` leaves it); returns its path.
+    static func buildShipped() async throws -> String {
+        let script = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("scripts/build-release.sh")
+        guard FileManager.default.isExecutableFile(atPath: script.path) else {
+            throw OperatorBenchError(description: """
+                no \(script.path): run the bench from the Tinyflow package, pass --operator-executable PATH, \
+                or --operator-executable self to measure this bench's own operator
+                """)
+        }
+        FileHandle.standardError.write(Data("building the operator as shipped: scripts/build-release.sh\n".utf8))
+        let build = Process()
+        build.executableURL = script
+        let output = Pipe()
+        build.standardOutput = output
+        build.standardInput = FileHandle.nullDevice
+        // The script prints one line (SwiftPM writes to stderr): the pipe never fills.
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            build.terminationHandler = { _ in done.resume() }
+            do { try build.run() } catch { done.resume(throwing: error) }
+        }
+        let printed = try output.fileHandleForReading.readToEnd() ?? Data()
+        let path = String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard build.terminationStatus == 0, FileManager.default.isExecutableFile(atPath: path) else {
+            throw OperatorBenchError(description: "scripts/build-release.sh failed (status \(build.terminationStatus))")
+        }
+        return path
+    }
+
     /// How the JSON lines name it.
     var label: String {
         switch self {

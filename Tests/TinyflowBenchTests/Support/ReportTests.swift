@@ -14,6 +14,17 @@ struct ReportTests {
         #expect(Figure(bench: "go", value: 1.23456, unit: "us").jsonLine == #"{"bench":"go","value":1.235,"unit":"us","baseline":null}"#)
     }
 
+    @Test("extra figures and labels follow, labels as JSON strings")
+    func extrasAndLabels() {
+        var figure = Figure(bench: "rss", value: 53, unit: "MiB")
+        figure.extra = [("target_mib", 60)]
+        figure.labels = [("operator", "/path/with \"quote\" operator")]
+        #expect(
+            figure.jsonLine
+                == #"{"bench":"rss","value":53,"unit":"MiB","baseline":null,"target_mib":60,"operator":"/path/with \"quote\" operator"}"#
+        )
+    }
+
     @Test("the median of an odd and an even number of runs")
     func medians() {
         #expect(median([3, 1, 2]) == 2)
