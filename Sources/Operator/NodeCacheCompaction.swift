@@ -33,7 +33,7 @@ public final class NodeCacheCompaction: Sendable {
     /// kubectl's copy of the object for client-side apply.
     public static let lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
-    /// A compaction with an empty table of port lists.
+    /// A compaction with empty tables of shared values.
     public init() {}
 
     /// The cached form of `node`.
@@ -51,7 +51,7 @@ public final class NodeCacheCompaction: Sendable {
         if let ports = node.status?.ports, !ports.isEmpty {
             node.status?.ports = portLists.shared(ports)
         }
-        internStrings(of: &node)
+        shareRepeatedValues(of: &node)
         return node
     }
 
@@ -64,7 +64,7 @@ public final class NodeCacheCompaction: Sendable {
         }?.element
     }
 
-    private func internStrings(of node: inout TinyNode) {
+    private func shareRepeatedValues(of node: inout TinyNode) {
         node.apiVersion = shared(node.apiVersion)
         node.kind = shared(node.kind)
         if let namespace = node.metadata.namespace { node.metadata.namespace = shared(namespace) }
