@@ -367,6 +367,7 @@ let package = Package(
             dependencies: [
                 "ControlPlane",
                 "JSONSchemaKit",
+                "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -86,7 +86,7 @@ func childPIDs(of pid: Int32) -> [Int32] {
 // Process is safe to query from any thread (isRunning, terminationStatus); the rest is immutable or locked.
 final class UpProcess: @unchecked Sendable {
     let process: Process
-    private let collected = Recorder<String>()
+    private let reader: PipeReader
 
     /// Starts `tinyflow up` with `arguments` in the repository root.
     init(_ arguments: [String]) throws {
@@ -98,16 +98,12 @@ final class UpProcess: @unchecked Sendable {
         process.standardOutput = pipe
         process.standardInput = FileHandle.nullDevice
         self.process = process
-        pipe.fileHandleForReading.readabilityHandler = { [collected] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else { handle.readabilityHandler = nil; return }
-            collected.append(String(decoding: data, as: UTF8.self))
-        }
         try process.run()
+        reader = PipeReader(pipe.fileHandleForReading)
     }
 
     /// Everything it printed so far.
-    var output: String { collected.values.joined() }
+    var output: String { reader.text }
 
     /// Sends SIGINT and waits for it to exit; returns its exit status.
     func interrupt(within deadline: Duration) async throws -> (status: Int32, exited: Bool) {

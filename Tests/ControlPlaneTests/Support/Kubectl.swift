@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// Finds and runs real kubectl binaries for the acceptance tests.
 ///
@@ -39,15 +40,15 @@ enum Kubectl {
     }
 
     /// A running kubectl whose output is collected as it arrives, without blocking any
-    /// thread of the concurrency pool (pipes are drained by Foundation's readability handlers).
+    /// thread of the concurrency pool (each pipe is drained by a ``PipeReader`` thread).
     ///
     /// `@unchecked Sendable`: `process` is never mutated after `init`; only `isRunning`,
     /// `terminationStatus` and `terminate()` are called on it, which Foundation's `Process`
-    /// allows from any thread. The output buffers are behind `Mutex`es.
+    /// allows from any thread. The readers are `Sendable`.
     final class Running: @unchecked Sendable {
         let process: Process
-        private let stdoutBuffer = OutputBuffer()
-        private let stderrBuffer = OutputBuffer()
+        private let stdoutReader: PipeReader
+        private let stderrReader: PipeReader?
 
         init(binary: String, arguments: [String], environment: [String: String], mergeOutput: Bool = true) throws {
             process = Process()
@@ -59,26 +60,14 @@ enum Kubectl {
             process.standardOutput = out
             process.standardError = err
             process.standardInput = FileHandle.nullDevice
-            for (pipe, buffer) in mergeOutput ? [(out, stdoutBuffer)] : [(out, stdoutBuffer), (err, stderrBuffer)] {
-                if mergeOutput { stderrBuffer.closed.withLock { $0 = true } }
-                pipe.fileHandleForReading.readabilityHandler = { handle in
-                    let data = handle.availableData
-                    if data.isEmpty {
-                        handle.readabilityHandler = nil
-                        buffer.closed.withLock { $0 = true }
-                        return
-                    }
-                    buffer.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
-                }
-            }
             try process.run()
+            stdoutReader = PipeReader(out.fileHandleForReading)
+            stderrReader = mergeOutput ? nil : PipeReader(err.fileHandleForReading)
         }
 
-        var output: String { stdoutBuffer.text.withLock { $0 } }
-        var errorOutput: String { stderrBuffer.text.withLock { $0 } }
-        var finished: Bool {
-            !process.isRunning && stdoutBuffer.closed.withLock { $0 } && stderrBuffer.closed.withLock { $0 }
-        }
+        var output: String { stdoutReader.text }
+        var errorOutput: String { stderrReader?.text ?? "" }
+        var finished: Bool { !process.isRunning && stdoutReader.finished && (stderrReader?.finished ?? true) }
 
         /// Waits (polling, so no pool thread blocks) until the process exited and its output is
         /// drained. A pipe another child inherited may never report end-of-file, so once the
@@ -102,12 +91,6 @@ enum Kubectl {
             if process.isRunning { process.terminate() }
         }
     }
-}
-
-/// Output collected from a running process.
-final class OutputBuffer: Sendable {
-    let text = Mutex("")
-    let closed = Mutex(false)
 }
 
 /// One kubectl binary pointed at one kubeconfig, with its own discovery cache.
