@@ -138,10 +138,8 @@ public final class TinyflowOperator: Service, Sendable {
         let modulePredicate = Predicate<TinyModule> { old, new in
             // Module changes are rare: a scan of the cache costs less than an index of every node.
             let changed = Set([old, new].compactMap { $0.map { ObjectKey($0) } })
-            for node in nodes.store.objects
-            where changed.contains(ObjectKey(namespace: node.metadata.namespace, name: node.spec.module)) {
-                nodes.queue.add(ObjectKey(node))
-            }
+            let affected = nodes.store.keys(where: { changed.contains(ObjectKey(namespace: $0.metadata.namespace, name: $0.spec.module)) })
+            for key in affected { nodes.queue.add(key) }
             // A catalogue or address in the status changes plans too, but only spec changes reconcile the module.
             state.planInputsChanged(in: (new ?? old)?.metadata.namespace ?? "")
             return Predicate<TinyModule>.generationChanged.evaluate(old, new)
@@ -329,12 +327,13 @@ public final class TinyflowOperator: Service, Sendable {
     private func checkForLostNodes(at address: String) {
         let settling = max(configuration.watchInterval * 4, .seconds(1))
         let now = ContinuousClock.now
-        let lost = state.modulesMissingNodes(at: address, syncedBefore: now - settling)
+        let missing = state.modulesMissingNodes(at: address, syncedBefore: now)
+        let lost = missing.filter { (state.lastSync($0)?.at ?? now) < now - settling }
         if !lost.isEmpty, let syncer {
             logger.info("the host at \(address) lost nodes it had accepted (it restarted?); syncing \(lost.map(\.description).sorted()) again")
             Task { for key in lost { await syncer.schedule(key, force: true) } }
         }
-        if state.modulesMissingNodes(at: address, syncedBefore: now).count > lost.count {
+        if missing.count > lost.count {
             Task { [weak self] in
                 try? await Task.sleep(for: settling)
                 self?.checkForLostNodes(at: address)
@@ -356,10 +355,10 @@ public final class TinyflowOperator: Service, Sendable {
             return
         }
         let last = state.lastSync(key)
+        // A recent sync to this address may be the one to keep (re-sent after 30 s regardless).
+        let recent = !force && (last.map { $0.address == address && ContinuousClock.now - $0.at < .seconds(30) } ?? false)
         // Nothing the plan is made from changed: it would give what was sent.
-        if !force, let last, last.inputs == inputs, last.address == address, ContinuousClock.now - last.at < .seconds(30) {
-            return
-        }
+        if recent, last?.inputs == inputs { return }
         let cache = validationCaches.withLock { caches in
             if let cache = caches[key.namespace] { return cache }
             let cache = ValidationCache()
@@ -368,9 +367,7 @@ public final class TinyflowOperator: Service, Sendable {
         }
         let plan = ClusterPlan(nodes: cachedNodes(in: key.namespace), modules: modules, cache: cache)
         let desired = plan.modules[key.module] ?? DesiredNodes(generation: 0, nodes: [])
-        if !force, let last, last.desiredHash == desired.hashValue, last.address == address,
-            ContinuousClock.now - last.at < .seconds(30)
-        {
+        if recent, last?.desiredHash == desired.hashValue {
             state.notePlanned(key, inputs: inputs)
             return
         }

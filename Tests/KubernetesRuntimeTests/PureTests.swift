@@ -118,6 +118,9 @@ struct StoreTests {
         #expect(Set(store.byIndex("module", "http").compactMap(\.metadata.name)) == ["a", "b"])
         store.apply(.deleted(b))
         #expect(store.byIndex("module", "http").map(\.metadata.name) == ["a"])
+        let (http, common) = (store.keys(where: { $0.data?["module"] == "http" }), store.keys(where: { $0.data?["module"] == "common" }))
+        #expect(http.map(\.name) == ["a"], "a scan sees what the index sees")
+        #expect(common.isEmpty)
     }
 
     @Test("a transform shapes what is cached, on lists, updates and deletions alike")

@@ -66,15 +66,20 @@ struct IdleMemoryReleaseTests {
     @Test("caches are dropped once the work count stops changing, once per burst")
     func dropsAfterBurst() async throws {
         let work = Mutex(0)
+        let looks = Mutex(0)  // how often the service looked at the count
         let drops = Mutex(0)
         let release = IdleMemoryRelease(
-            workDone: { work.withLock { $0 } }, dropCaches: { drops.withLock { $0 += 1 } }, quiet: .milliseconds(20))
+            workDone: { looks.withLock { $0 += 1 }; return work.withLock { $0 } }, dropCaches: { drops.withLock { $0 += 1 } },
+            quiet: .milliseconds(20))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await release.run() }
             work.withLock { $0 += 5 }
             try await eventually("the first burst to be over") { drops.withLock { $0 } == 1 }
             work.withLock { $0 += 1 }
             try await eventually("the second burst to be over") { drops.withLock { $0 } == 2 }
+            // Let it look at the unchanged count a few more times.
+            let seen = looks.withLock { $0 }
+            try await eventually("three more looks at the count") { looks.withLock { $0 } >= seen + 3 }
             group.cancelAll()
         }
         #expect(drops.withLock { $0 } == 2, "no drop without new work")

@@ -134,6 +134,12 @@ public final class Store<K: KubernetesObject>: Sendable {
     /// Every cached key.
     public var keys: [ObjectKey] { contents.withLock { Array($0.objects.keys) } }
 
+    /// The keys of the cached objects that satisfy `predicate` (a scan, without
+    /// copying the objects out).
+    public func keys(where predicate: (K) -> Bool) -> [ObjectKey] {
+        contents.withLock { state in state.objects.compactMap { key, stored in predicate(stored.object) ? key : nil } }
+    }
+
     /// How many objects are cached.
     public var count: Int { contents.withLock { $0.objects.count } }
 

@@ -128,7 +128,7 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
     /// Forgets `key`'s failures (after a success).
     public mutating func forget(_ key: Key) {
         failures[key] = nil
-        if failures.isEmpty { failures = [:] }
+        releaseEmptyStorage()
     }
 
     /// Moves delayed keys whose time has come into the queue; returns how many became ready.
