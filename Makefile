@@ -5,13 +5,28 @@ FLOW ?= examples/hello-flow.yaml
 
 CHART_CRDS := charts/tinyflow-operator/crds
 
-.PHONY: build test crds crds-check chart-crds-check run up bench release format image image-operator image-module-host helm-package test-charts
+.PHONY: build test test-unit crds crds-check chart-crds-check run up bench release format image image-operator image-module-host helm-package test-charts
 
 build:
 	$(SWIFT) build
 
 test:
 	$(SWIFT) test
+
+# The pure and in-process tests: everything except the suites that start child
+# processes (LocalModeTests, ModuleHostAppTests, kubectl), an embedded control
+# plane, or HTTP/gRPC servers. Under a minute after a build; `make test` runs all.
+UNIT_SKIP := \
+	'^(LocalModeTests|ModuleHostAppTests)\.' \
+	'^ControlPlaneTests\.(APISemanticsTests|BuiltinResourceTests|KubectlAcceptanceTests|OperatorPathTests|KeyedListApplyTests|PersistenceAndConcurrencyTests|WatchTests)\b' \
+	'^GRPCTransportTests\.(BatchTransportTests|ControlTests|MutualTLSTests|TransportTests)\b' \
+	'^KubernetesClientTests\.ControlPlaneClientTests\b' \
+	'^KubernetesRuntimeTests\.(ControllerTests|LeaderElectionTests|OperatorHTTPServerTests|WatcherIntegrationTests)\b' \
+	'^OperatorTests\.(OperatorTests|FlowRollbackTests|GRPCConnectorTests)\b' \
+	'^CommonComponentsTests\.HTTPComponentsTests\b'
+
+test-unit:
+	$(SWIFT) test $(foreach pattern,$(UNIT_SKIP),--skip $(pattern))
 
 # Regenerate crds/ from the Swift API types and copy them into the operator
 # chart (commit the result).

@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "ComponentKit", targets: ["ComponentKit"]),
         .library(name: "CRDModels", targets: ["CRDModels"]),
         .library(name: "Expressions", targets: ["Expressions"]),
+        .library(name: "ModuleHostAPI", targets: ["ModuleHostAPI"]),
         .library(name: "ModuleHost", targets: ["ModuleHost"]),
         .library(name: "NodeChannels", targets: ["NodeChannels"]),
         .library(name: "ControlPlane", targets: ["ControlPlane"]),
@@ -84,13 +85,19 @@ let package = Package(
             dependencies: ["KubernetesModels", "JSONSchemaKit"],
             swiftSettings: strictSettings
         ),
+        // YAML text to and from JSON values: the one YAML conversion (core schema, no aliases).
+        .target(
+            name: "YAMLValues",
+            dependencies: [
+                "JSONSchemaKit",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // YAML manifests read into and written from the API types.
         .target(
             name: "Manifests",
-            dependencies: [
-                "CRDModels",
-                .product(name: "Yams", package: "Yams"),
-            ],
+            dependencies: ["CRDModels", "YAMLValues"],
             swiftSettings: strictSettings
         ),
         // What component authors implement.
@@ -116,6 +123,17 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The one jittered exponential backoff and the schedule that counts a retried thing's failures.
+        .target(
+            name: "Backoff",
+            swiftSettings: strictSettings
+        ),
+        // Small synchronisation primitives for async code: a one-shot event, a FIFO async lock.
+        .target(
+            name: "AsyncPrimitives",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strictSettings
+        ),
         // The bounded multi-producer single-consumer channel behind every in-module node input port.
         .target(
             name: "NodeChannels",
@@ -124,10 +142,20 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The seam between operator, transport and node runtime: the module host's
+        // control API, message delivery and transport protocols, their values and errors.
+        .target(
+            name: "ModuleHostAPI",
+            dependencies: ["ComponentKit", "JSONSchemaKit"],
+            swiftSettings: strictSettings
+        ),
         // The process that runs a module's nodes.
         .target(
             name: "ModuleHost",
             dependencies: [
+                "ModuleHostAPI",
+                "AsyncPrimitives",
+                "Backoff",
                 "ComponentKit",
                 "Expressions",
                 "CRDModels",
@@ -142,7 +170,7 @@ let package = Package(
         .target(
             name: "GRPCTransport",
             dependencies: [
-                "ModuleHost", "ComponentKit", "JSONSchemaKit",
+                "ModuleHostAPI", "AsyncPrimitives", "Backoff", "ComponentKit", "JSONSchemaKit",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -176,7 +204,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
+                "YAMLValues",
             ],
             swiftSettings: strictSettings
         ),
@@ -190,6 +218,7 @@ let package = Package(
                 "KubernetesModels",
                 "KubernetesRuntime",
                 "ModuleHost",
+                "ModuleHostAPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -202,10 +231,11 @@ let package = Package(
         .target(
             name: "KubernetesClient",
             dependencies: [
+                "Backoff",
                 "KubernetesModels",
                 "JSONSchemaKit",
-                "Manifests",
                 "NodeChannels",
+                "YAMLValues",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -218,6 +248,7 @@ let package = Package(
         .target(
             name: "KubernetesRuntime",
             dependencies: [
+                "Backoff",
                 "KubernetesClient",
                 "KubernetesModels",
                 "JSONSchemaKit",
@@ -235,9 +266,10 @@ let package = Package(
         .target(
             name: "Operator",
             dependencies: [
+                "Backoff",
                 "CRDModels",
                 "Expressions",
-                "ModuleHost",
+                "ModuleHostAPI",
                 "ComponentKit",
                 "KubernetesModels",
                 "KubernetesClient",
@@ -254,6 +286,7 @@ let package = Package(
         .target(
             name: "LocalMode",
             dependencies: [
+                "Backoff",
                 "CRDModels",
                 "ControlPlane",
                 "GRPCTransport",
@@ -265,7 +298,7 @@ let package = Package(
                 "JSONSchemaKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Yams", package: "Yams"),
+                "YAMLValues",
             ],
             swiftSettings: strictSettings
         ),
@@ -285,7 +318,7 @@ let package = Package(
                 "KubernetesClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
+                "YAMLValues",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -310,19 +343,40 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Helpers shared by the test targets.
+        // Helpers shared by the test targets, light (Foundation and Swift Testing only):
+        // `eventually`, free ports, pipe readers.
         .target(
             name: "TestSupport",
-            dependencies: [
-                "ComponentKit", "ControlPlane", "JSONSchemaKit", "KubernetesClient", "KubernetesModels", "ModuleHost",
-                .product(name: "Logging", package: "swift-log"),
-            ],
             path: "Tests/TestSupport",
+            swiftSettings: strictSettings
+        ),
+        // Test helpers around an embedded control plane and a Kubernetes client.
+        .target(
+            name: "ControlPlaneTestSupport",
+            dependencies: ["ControlPlane", "KubernetesClient", "KubernetesModels"],
+            path: "Tests/ControlPlaneTestSupport",
+            swiftSettings: strictSettings
+        ),
+        // Test helpers around an in-process module runtime.
+        .target(
+            name: "ModuleHostTestSupport",
+            dependencies: ["ComponentKit", "ModuleHost", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/ModuleHostTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "AsyncPrimitivesTests",
+            dependencies: ["AsyncPrimitives"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "BackoffTests",
+            dependencies: ["Backoff"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "JSONSchemaKitTests",
-            dependencies: ["JSONSchemaKit", "TestSupport"],
+            dependencies: ["JSONSchemaKit"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -332,30 +386,33 @@ let package = Package(
         ),
         .testTarget(
             name: "KubernetesModelsTests",
-            dependencies: ["KubernetesModels", "TestSupport"],
+            dependencies: ["KubernetesModels"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CRDModelsTests",
             dependencies: [
-                "CRDModels", "KubernetesModels", "Manifests", "TestSupport",
+                "CRDModels", "Manifests", "TestSupport", "YAMLValues",
             ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ComponentKitTests",
-            dependencies: ["ComponentKit", "TestSupport"],
+            dependencies: ["ComponentKit"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "ModuleHostTests",
-            dependencies: ["ModuleHost", "CommonComponents", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ModuleHost", "CommonComponents", "ComponentKit", "TestSupport", "ModuleHostTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "CommonComponentsTests",
             dependencies: [
-                "CommonComponents", "ModuleHost", "TestSupport",
+                "CommonComponents", "ComponentKit", "ModuleHost", "TestSupport", "ModuleHostTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -372,7 +429,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Yams", package: "Yams"),
             ],
             resources: [.copy("Fixtures")],
             swiftSettings: strictSettings
@@ -380,9 +436,8 @@ let package = Package(
         .testTarget(
             name: "GRPCTransportTests",
             dependencies: [
-                "GRPCTransport", "ModuleHost", "ComponentKit", "JSONSchemaKit", "TestSupport",
+                "GRPCTransport", "AsyncPrimitives", "ModuleHost", "ComponentKit", "JSONSchemaKit", "TestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["Fixtures"],
             swiftSettings: strictSettings
@@ -391,7 +446,7 @@ let package = Package(
             name: "ModuleHostAppTests",
             dependencies: [
                 "ModuleHostApp", "GRPCTransport", "ModuleHost", "ComponentKit", "CommonComponents", "TestSupport",
-                "KubernetesClient", "KubernetesModels", "KubernetesRuntime",
+                "ControlPlaneTestSupport", "ModuleHostTestSupport", "KubernetesClient", "KubernetesModels", "KubernetesRuntime",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -399,7 +454,8 @@ let package = Package(
         .testTarget(
             name: "KubernetesClientTests",
             dependencies: [
-                "KubernetesClient", "KubernetesModels", "CRDModels", "ControlPlane", "TestSupport",
+                "KubernetesClient", "KubernetesModels", "CRDModels", "ControlPlane", "JSONSchemaKit", "TestSupport",
+                "ControlPlaneTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -408,7 +464,7 @@ let package = Package(
             name: "KubernetesRuntimeTests",
             dependencies: [
                 "KubernetesRuntime", "KubernetesClient", "KubernetesModels", "CRDModels", "ControlPlane",
-                "TestSupport",
+                "TestSupport", "ControlPlaneTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -420,7 +476,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeChannelsTests",
-            dependencies: ["NodeChannels"],
+            dependencies: ["NodeChannels", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -436,8 +492,9 @@ let package = Package(
         .testTarget(
             name: "OperatorTests",
             dependencies: [
-                "Operator", "CRDModels", "ModuleHost", "TestSupport", "ControlPlane", "CommonComponents",
-                "KubernetesClient", "KubernetesRuntime", "GRPCTransport",
+                "Operator", "CRDModels", "ComponentKit", "ModuleHost", "TestSupport", "ControlPlaneTestSupport", "ControlPlane",
+                "CommonComponents", "KubernetesClient", "KubernetesModels", "GRPCTransport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
         ),

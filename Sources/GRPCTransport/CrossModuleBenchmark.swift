@@ -4,7 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 public import JSONSchemaKit
 import Logging
-import ModuleHost
+import ModuleHostAPI
 import Synchronization
 
 /// The cross-module hop benchmark (DESIGN.md §5): messages from concurrent

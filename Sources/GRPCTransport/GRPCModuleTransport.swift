@@ -1,8 +1,9 @@
+import AsyncPrimitives
 import ComponentKit
 import Foundation
 public import JSONSchemaKit
 public import Logging
-public import ModuleHost
+public import ModuleHostAPI
 public import ServiceLifecycle
 import Synchronization
 

@@ -1,7 +1,7 @@
 import ComponentKit
 import GRPCCore
 import GRPCNIOTransportHTTP2
-public import ModuleHost
+public import ModuleHostAPI
 public import ServiceLifecycle
 
 /// The operator's client for one module host's control API: catalogue,

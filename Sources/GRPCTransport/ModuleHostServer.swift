@@ -1,7 +1,8 @@
+import AsyncPrimitives
 import GRPCCore
 import GRPCNIOTransportHTTP2
 public import Logging
-public import ModuleHost
+public import ModuleHostAPI
 public import ServiceLifecycle
 
 /// A module host's gRPC server as a swift-service-lifecycle `Service`: serves

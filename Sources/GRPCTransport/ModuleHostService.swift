@@ -1,8 +1,9 @@
+import AsyncPrimitives
 public import GRPCCore
 import ComponentKit
 import Foundation
 public import Logging
-public import ModuleHost
+public import ModuleHostAPI
 
 /// The `tinyflow.ModuleHost` gRPC service: dispatches cross-module messages
 /// into a ``MessageSink`` and the operator's control calls into a

@@ -1,5 +1,6 @@
 import Foundation
-import Yams
+import JSONSchemaKit
+import YAMLValues
 
 /// What `tinyflow up` runs.
 public struct LocalModeOptions: Sendable {
@@ -70,7 +71,7 @@ public enum ModulesFile {
     public static func parse(_ text: String, source: String = "<modules>") throws(ModulesFileError) -> [ModuleProcess] {
         let document: Document
         do {
-            document = try YAMLDecoder().decode(Document.self, from: text)
+            document = try (YAMLDocuments.parseDocument(text, source: source) ?? .object([:])).decode(as: Document.self)
         } catch {
             throw ModulesFileError(description: "\(source): expected `modules: [{name, command: [...]}]`: \(error)")
         }

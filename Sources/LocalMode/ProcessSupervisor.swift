@@ -1,3 +1,4 @@
+public import Backoff
 import Dispatch
 import Foundation
 import Logging
@@ -38,6 +39,10 @@ public struct SupervisorPolicy: Sendable {
     public var maxBackoff: Duration = .seconds(10)
     /// A child that ran at least this long resets its backoff.
     public var resetAfter: Duration = .seconds(10)
+    /// The delays between restarts: these three, doubling, without jitter.
+    public var restartBackoff: Backoff {
+        Backoff(initial: initialBackoff, maximum: maxBackoff, jitter: 0, resetAfter: resetAfter)
+    }
     /// How long a child has to exit after SIGTERM before it gets SIGKILL.
     public var gracePeriod: Duration = .seconds(5)
 
@@ -128,18 +133,18 @@ public actor ProcessSupervisor {
     }
 
     private func superviseLoop(name: String) async {
-        var backoff = policy.initialBackoff
+        var schedule = BackoffSchedule(policy.restartBackoff)
         let clock = ContinuousClock()
         while !stopping, !Task.isCancelled, let spec = children[name]?.spec {
-            let startedAt = clock.now
+            schedule.started(at: clock.now)
             let pid: pid_t
             do {
                 pid = try spawn(spec)
             } catch {
+                let backoff = schedule.failed(at: clock.now)
                 logger.error("could not start \(name): \(error)")
                 observer(.failedToStart(name: name, error: "\(error)", restartIn: backoff))
                 try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, policy.maxBackoff)
                 continue
             }
             children[name]?.pid = pid
@@ -149,12 +154,11 @@ public actor ProcessSupervisor {
             let exit = await reap(pid)
             children[name]?.pid = nil
             if stopping { return }
-            if clock.now - startedAt >= policy.resetAfter { backoff = policy.initialBackoff }
+            let backoff = schedule.failed(at: clock.now)
             let how = exit.signaled ? "killed by signal \(exit.status)" : "exited with status \(exit.status)"
             logger.info("\(name) \(how); restarting in \(backoff)")
             observer(.exited(name: name, status: exit.status, signaled: exit.signaled, restartIn: backoff))
             try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, policy.maxBackoff)
         }
     }
 

@@ -1,5 +1,22 @@
 public import CRDModels
 import Foundation
+import YAMLValues
+
+/// A YAML manifest that could not be read.
+public struct ManifestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Where: a file name and document index, or a field path.
+    public var location: String
+    /// What is wrong.
+    public var message: String
+
+    /// Creates an error.
+    public init(location: String, message: String) {
+        self.location = location
+        self.message = message
+    }
+
+    public var description: String { "\(location): \(message)" }
+}
 
 /// The Tinyflow objects in a set of YAML manifests.
 public struct FlowManifest: Sendable {
@@ -16,7 +33,13 @@ public struct FlowManifest: Sendable {
     /// Reads every document of a YAML text; unknown kinds are an error that
     /// names the document.
     public init(yaml text: String, source: String = "<input>") throws(ManifestError) {
-        for (index, document) in try YAMLDocuments.parse(text, source: source).enumerated() {
+        let documents: [JSONValue]
+        do {
+            documents = try YAMLDocuments.parse(text, source: source)
+        } catch {
+            throw ManifestError(location: error.location, message: error.message)
+        }
+        for (index, document) in documents.enumerated() {
             let location = "\(source)#\(index + 1)"
             let kind = document["kind"]?.stringValue ?? ""
             let apiVersion = document["apiVersion"]?.stringValue ?? ""

@@ -1,3 +1,6 @@
+import AsyncPrimitives
+import Backoff
+public import ModuleHostAPI
 public import ComponentKit
 import Expressions
 import Foundation
@@ -27,6 +30,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         public var initialBackoff: Duration = .milliseconds(100)
         /// Longest wait before a restart.
         public var maxBackoff: Duration = .seconds(30)
+        /// A source whose `run` went on this long before failing was healthy:
+        /// its next restart waits `initialBackoff` again.
+        public var healthyRunReset: Duration = .seconds(10)
         /// Deadline of a request whose message carries none.
         public var defaultRequestTimeout: Duration = .seconds(30)
 
@@ -42,6 +48,8 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     private let registry = Mutex<[String: NodeInstance]>([:])
     private let syncLock = AsyncLock()
     private let appliedGeneration = Mutex<Int64>(.min)
+    /// Told whenever a node's status or the set of nodes changes.
+    private let statusChanges = ChangeNotifier()
     private let jobs: NodeChannel<Job>
 
     /// A task for ``run()`` to start in its task group.
@@ -117,6 +125,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 for node in nodes.values { group.addTask { await self.stop(node) } }
             }
             registry.withLock { $0 = [:] }
+            statusChanges.notify()
             jobs.finish()
             return nodes.values.map(\.report).sorted { $0.name < $1.name }
         }
@@ -140,9 +149,15 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
+    /// Pushed on change: sleeps while nothing changes (no periodic work at
+    /// rest); while nodes are busy, reports at most once per `interval`.
     public func watchStatus(interval: Duration, _ body: @Sendable ([NodeStatusReport]) async throws -> Void) async throws {
+        let changes = statusChanges.subscribe()
+        defer { changes.cancel() }
         var last: [NodeStatusReport]?
-        while !Task.isCancelled {
+        while true {
+            await changes.next()
+            try Task.checkCancellation()
             let reports = statusReports()
             if reports != last {
                 try await body(reports)
@@ -150,7 +165,6 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             }
             try await Task.sleep(for: interval)
         }
-        throw CancellationError()
     }
 
     public func recentMessages(node: String) async -> [Message]? {
@@ -256,6 +270,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         registry.withLock { registry in
             for node in leaving { registry[node.name] = nil }
         }
+        statusChanges.notify()
 
         // Start new nodes and reconfigure changed ones.
         for (name, (definition, componentType)) in valid.sorted(by: { $0.key < $1.key }) {
@@ -281,9 +296,10 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             node: definition.name, configurations: effectiveConfigurations(definition, componentType), logger: logger)
         let node = NodeInstance(
             definition: definition, componentType: componentType, context: context,
-            channelCapacity: configuration.channelCapacity)
+            channelCapacity: configuration.channelCapacity, statusChanges: statusChanges)
         node.setPhase(.running)
         registry.withLock { $0[definition.name] = node }
+        statusChanges.notify()
         do {
             // Suspends while `run()` is behind in starting node tasks (it must be running).
             try await jobs.send(.work { await self.startTasks(of: node) })
@@ -327,7 +343,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
     private func reconfigure(_ node: NodeInstance, to definition: NodeDefinition, componentType: any Component.Type) async {
         let before = node.definition
-        node.status.withLock { $0.definition = definition }
+        node.updateStatus { $0.definition = definition }
         let configurations = effectiveConfigurations(definition, componentType)
         node.context.updateConfigurations(configurations)
         let settings = PortDefinition.settingsName
@@ -434,9 +450,10 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     }
 
     private func runSource(_ node: NodeInstance) async {
-        var restarts = 0
+        var schedule = BackoffSchedule(restartBackoff)
         while !Task.isCancelled {
             guard let component = node.component as? any RunningComponent else { return }
+            schedule.started(at: .now)
             do {
                 try await component.run(context: node.context, output: output(of: node))
                 return
@@ -444,14 +461,14 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 return
             } catch {
                 if Task.isCancelled { return }
-                restarts += 1
+                let delay = schedule.failed(at: .now)
                 logger.error("source node \(node.name) failed: \(error); restarting")
-                node.status.withLock {
+                node.updateStatus {
                     $0.restarts += 1
                     $0.phase = .backingOff
                     $0.lastError = "\(error)"
                 }
-                do { try await Task.sleep(for: backoff(restarts)) } catch { return }
+                do { try await Task.sleep(for: delay) } catch { return }
                 node.setPhase(.running)
             }
         }
@@ -499,7 +516,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 try await DeliveryContext.$current.withValue(context) {
                     try await node.component.handle(port: port, message: message, context: node.context, output: output(of: node))
                 }
-                node.status.withLock {
+                node.updateStatus {
                     $0.counters.delivered += 1
                     $0.counters.lastMessageTime = Date()
                     $0.consecutiveFailures = 0
@@ -534,10 +551,11 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     }
 
     private func retryDelay(_ policy: RetryPolicy, attempt: Int) -> Duration {
-        let initial = parseDuration(policy.initialDelay)?.seconds ?? 0.1
-        let maximum = parseDuration(policy.maxDelay)?.seconds ?? 10
-        let delay = min(maximum, initial * pow(policy.backoffCoefficient, Double(attempt - 1)))
-        return .milliseconds(Int64(delay * 1000))
+        let backoff = Backoff(
+            initial: parseDuration(policy.initialDelay) ?? .milliseconds(100),
+            maximum: parseDuration(policy.maxDelay) ?? .seconds(10),
+            multiplier: policy.backoffCoefficient, jitter: 0)
+        return backoff.delay(attempt: attempt - 1, random: 0.5)
     }
 
     /// Counts a handler failure; after `failureThreshold` in a row the node is
@@ -545,7 +563,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     /// an exponential backoff, during which its queued messages wait.
     @inline(never)
     private func noteFailure(of node: NodeInstance, error: any Error) async {
-        let restarts: Int? = node.status.withLock { status in
+        let restarts: Int? = node.updateStatus { status in
             status.lastError = "\(error)"
             status.consecutiveFailures += 1
             guard status.consecutiveFailures >= configuration.failureThreshold else { return nil }
@@ -556,17 +574,19 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
         guard let restarts else { return }
         logger.warning("node \(node.name) failed \(configuration.failureThreshold) times in a row; restarting (restart \(restarts))")
-        try? await Task.sleep(for: backoff(restarts))
+        try? await Task.sleep(for: restartBackoff.delay(attempt: restarts - 1))
         node.recreateComponent()
         if let settings = node.context.configuration(of: PortDefinition.settingsName) {
             await deliverSettings(settings, to: node)
         }
-        node.status.withLock { if $0.phase == .backingOff { $0.phase = .running } }
+        node.updateStatus { if $0.phase == .backingOff { $0.phase = .running } }
     }
 
-    private func backoff(_ restarts: Int) -> Duration {
-        let seconds = min(configuration.maxBackoff.seconds, configuration.initialBackoff.seconds * pow(2, Double(restarts - 1)))
-        return .milliseconds(Int64(seconds * 1000))
+    /// The delays between restarts of a node (its `run`, or a fresh instance after repeated handler failures).
+    private var restartBackoff: Backoff {
+        Backoff(
+            initial: configuration.initialBackoff, maximum: configuration.maxBackoff,
+            resetAfter: configuration.healthyRunReset)
     }
 
     @inline(never)

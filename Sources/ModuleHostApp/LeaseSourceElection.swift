@@ -1,5 +1,5 @@
 public import KubernetesRuntime
-public import ModuleHost
+public import ModuleHostAPI
 
 /// Runs source nodes only on the module replica that holds the module's
 /// `coordination.k8s.io` Lease, so scaling a module does not multiply its

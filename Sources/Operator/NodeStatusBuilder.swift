@@ -1,5 +1,5 @@
 public import CRDModels
-public import ModuleHost
+public import ModuleHostAPI
 
 /// Builds a TinyNode's status from the operator's plan for it, the module
 /// hosts' answer to the last sync, and the latest status report of its host.

@@ -1,5 +1,5 @@
 import Foundation
-import ModuleHost
+import ModuleHostAPI
 import Synchronization
 
 /// What the operator knows about the module hosts between reconciles: the

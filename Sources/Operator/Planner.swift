@@ -1,7 +1,7 @@
 public import CRDModels
 import Expressions
 import Foundation
-public import ModuleHost
+public import ModuleHostAPI
 import Synchronization
 
 /// How a TinyNode's module and component resolved against the cached TinyModules.

@@ -1,11 +1,13 @@
+import Backoff
 import CRDModels
 import ComponentKit
 import Foundation
+import GRPCTransport
 public import KubernetesClient
 import KubernetesModels
 import KubernetesRuntime
 public import Logging
-import ModuleHost
+public import ModuleHostAPI
 public import Prometheus
 public import ServiceLifecycle
 import Synchronization
@@ -213,8 +215,11 @@ public final class TinyflowOperator: Service, Sendable {
         }
         for task in tasks { task.cancel() }
         let syncer = self.syncer
-        Task { await syncer?.shutdown() }
-        if let grpc = hosts as? GRPCModuleHostConnector { grpc.shutdown() }
+        let hosts = self.hosts
+        Task {
+            await syncer?.shutdown()
+            await hosts.shutdown()
+        }
     }
 
     // MARK: Caches
@@ -290,9 +295,10 @@ public final class TinyflowOperator: Service, Sendable {
         watchers.withLock { watchers in
             guard watchers[address] == nil else { return }
             watchers[address] = Task { [weak self] in
-                var delay = Duration.milliseconds(100)
+                var schedule = BackoffSchedule(Backoff(initial: .milliseconds(100), maximum: .seconds(5), resetAfter: .seconds(5)))
                 while !Task.isCancelled {
                     guard let self else { return }
+                    schedule.started(at: .now)
                     do {
                         let connection = try await self.hosts.connection(to: address)
                         try await connection.watchStatus(interval: self.configuration.watchInterval) { [weak self] reports in
@@ -302,8 +308,7 @@ public final class TinyflowOperator: Service, Sendable {
                         if Task.isCancelled { return }
                         self.logger.debug("status watch of \(address) ended: \(error)")
                     }
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(5))
+                    try? await Task.sleep(for: schedule.failed(at: .now))
                 }
             }
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CRDModels
 import Foundation
 import Manifests
+import YAMLValues
 
 /// `tinyflow crds`: writes the CustomResourceDefinitions generated from the API types.
 struct CRDsCommand: ParsableCommand {

@@ -3,6 +3,7 @@ import Foundation
 import Manifests
 import TestSupport
 import Testing
+import YAMLValues
 
 @Suite("Generated CRDs")
 struct GeneratedCRDTests {

@@ -2,6 +2,7 @@ import CRDModels
 import Foundation
 import Manifests
 import Testing
+import YAMLValues
 
 @Suite("Manifests round-trip through the API types")
 struct ManifestRoundTripTests {

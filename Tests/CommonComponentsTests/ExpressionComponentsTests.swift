@@ -1,10 +1,11 @@
 import CommonComponents
 import ComponentKit
 import ModuleHost
+import ModuleHostTestSupport
 import TestSupport
 import Testing
 
-@Suite("transform and router")
+@Suite("transform and router", .timeLimit(.minutes(2)))
 struct ExpressionComponentsTests {
     let common = CommonModule.definition
 

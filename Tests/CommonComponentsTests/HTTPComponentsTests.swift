@@ -5,10 +5,11 @@ import Foundation
 import ModuleHost
 import NIOCore
 import NIOHTTP1
+import ModuleHostTestSupport
 import TestSupport
 import Testing
 
-@Suite("HTTP components", .serialized)
+@Suite("HTTP components", .timeLimit(.minutes(2)), .serialized)
 struct HTTPComponentsTests {
     let common = CommonModule.definition
 

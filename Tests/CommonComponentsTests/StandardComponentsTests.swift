@@ -2,10 +2,11 @@ import CommonComponents
 import ComponentKit
 import Foundation
 import ModuleHost
+import ModuleHostTestSupport
 import TestSupport
 import Testing
 
-@Suite("Standard components")
+@Suite("Standard components", .timeLimit(.minutes(2)))
 struct StandardComponentsTests {
     let common = CommonModule.definition
 

@@ -3,7 +3,7 @@ import Foundation
 import JSONSchemaKit
 import Testing
 
-@Suite("API semantics over HTTP")
+@Suite("API semantics over HTTP", .timeLimit(.minutes(3)))
 struct APISemanticsTests {
     @Test("requests without the bearer token get 401; health endpoints stay open")
     func authentication() async throws {

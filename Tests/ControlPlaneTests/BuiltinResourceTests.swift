@@ -3,7 +3,7 @@ import Foundation
 import JSONSchemaKit
 import Testing
 
-@Suite("Built-in resources and lifecycles")
+@Suite("Built-in resources and lifecycles", .timeLimit(.minutes(3)))
 struct BuiltinResourceTests {
     @Test("Leases support the leader-election read-modify-write cycle")
     func leases() async throws {

@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import TestSupport
 import Testing
 
 /// CI sets `TINYFLOW_REQUIRE_KUBECTL=1` so that a missing kubectl fails instead of skipping.
@@ -12,7 +13,7 @@ func kubectlAvailableWhenRequired() {
 
 /// Acceptance tests: real kubectl (oldest and newest available) against a running control plane,
 /// through the kubeconfig it wrote.
-@Suite("kubectl acceptance", .enabled(if: Kubectl.available, "no kubectl found (set TINYFLOW_KUBECTL)"), .serialized)
+@Suite("kubectl acceptance", .timeLimit(.minutes(5)), .enabled(if: Kubectl.available, "no kubectl found (set TINYFLOW_KUBECTL)"), .serialized)
 struct KubectlAcceptanceTests {
     static var binaries: [String] { Kubectl.binaries }
 
@@ -78,9 +79,14 @@ struct KubectlAcceptanceTests {
                 try await eventually("get -w to print the change", context: { watch.output }) { watch.output.contains("watched-change") }
 
                 // wait --for=condition=Ready returns once a status update sets it.
+                let watchesBefore = await plane.openWatchCount
                 let wait = try kubectl.start(["wait", "--for=condition=Ready", "tn/ticker", "--timeout=30s"])
                 defer { wait.stop() }
-                try await Task.sleep(for: .milliseconds(300))
+                // kubectl wait lists the object, finds the condition unmet, then watches: once its
+                // watch is open it has looked and must still be waiting.
+                try await eventually("kubectl wait to open its watch", context: { wait.output }) {
+                    await plane.openWatchCount > watchesBefore || !wait.process.isRunning
+                }
                 #expect(wait.process.isRunning, "wait returned before Ready was set: \(wait.output)")
                 let status = #"{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Running","message":"ok","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#
                 _ = try await ok(["patch", "tn", "ticker", "--subresource=status", "--type=merge", "-p", status])

@@ -4,7 +4,7 @@ import JSONSchemaKit
 import Testing
 
 /// The requests the Tinyflow operator makes (DESIGN §4), beyond the basics.
-@Suite("Operator request paths")
+@Suite("Operator request paths", .timeLimit(.minutes(3)))
 struct OperatorPathTests {
     @Test("server-side apply to /status sets status only, keeps generation and records a status-subresource manager")
     func applyStatus() async throws {
@@ -83,7 +83,7 @@ struct OperatorPathTests {
     }
 }
 
-@Suite("Server-side apply of keyed lists")
+@Suite("Server-side apply of keyed lists", .timeLimit(.minutes(3)))
 struct KeyedListApplyTests {
     static func conditions(_ items: [(String, String)]) -> JSONValue {
         ["apiVersion": "tinyflow.dev/v1alpha1", "kind": "TinyNode", "metadata": ["name": "k"],

@@ -1,9 +1,10 @@
 @testable import ControlPlane
 import Foundation
 import JSONSchemaKit
+import TestSupport
 import Testing
 
-@Suite("Persistence, concurrency and faults")
+@Suite("Persistence, concurrency and faults", .timeLimit(.minutes(3)))
 struct PersistenceAndConcurrencyTests {
     @Test("restarted on the same data directory it serves the same objects, resourceVersions and token")
     func restart() async throws {

@@ -2,7 +2,7 @@ import Expressions
 import JSONSchemaKit
 import Testing
 
-@Suite("Sharing compiled expressions")
+@Suite("Sharing compiled expressions", .timeLimit(.minutes(2)))
 struct ConcurrencyTests {
     @Test("one compiled template renders correctly from many tasks at once")
     func sharedTemplate() async throws {

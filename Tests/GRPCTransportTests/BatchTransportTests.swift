@@ -1,3 +1,4 @@
+import AsyncPrimitives
 import ComponentKit
 import Foundation
 @testable import GRPCTransport
@@ -7,7 +8,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@Suite("Batch sends across modules")
+@Suite("Batch sends across modules", .timeLimit(.minutes(3)))
 struct BatchTransportTests {
     func waitUntilReady(_ transport: GRPCModuleTransport, replicas: Int = 1) async throws {
         try await eventually("\(replicas) replica streams open") {

@@ -7,7 +7,7 @@ import ModuleHost
 import Synchronization
 import Testing
 
-@Suite("Control API over loopback")
+@Suite("Control API over loopback", .timeLimit(.minutes(3)))
 struct ControlTests {
     @Test("Catalogue, SyncNodes and RecentMessages round-trip through the control")
     func unaryCalls() async throws {

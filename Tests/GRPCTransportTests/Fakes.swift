@@ -1,3 +1,4 @@
+import AsyncPrimitives
 import ComponentKit
 import Foundation
 @testable import GRPCTransport

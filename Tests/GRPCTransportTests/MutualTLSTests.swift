@@ -6,7 +6,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@Suite("Mutual TLS")
+@Suite("Mutual TLS", .timeLimit(.minutes(3)))
 struct MutualTLSTests {
     static let fixtures = repositoryRoot.appendingPathComponent("Tests/GRPCTransportTests/Fixtures").path
 

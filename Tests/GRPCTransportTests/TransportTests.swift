@@ -1,3 +1,4 @@
+import AsyncPrimitives
 import ComponentKit
 import Foundation
 @testable import GRPCTransport
@@ -7,7 +8,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@Suite("Cross-module transport over loopback")
+@Suite("Cross-module transport over loopback", .timeLimit(.minutes(3)))
 struct TransportTests {
     /// Waits until every replica of the transport has an open stream.
     func waitUntilReady(_ transport: GRPCModuleTransport, replicas: Int) async throws {

@@ -5,10 +5,11 @@ import JSONSchemaKit
 import KubernetesClient
 import KubernetesModels
 import Synchronization
+import ControlPlaneTestSupport
 import TestSupport
 import Testing
 
-@Suite("The client against the embedded control plane, over HTTP")
+@Suite("The client against the embedded control plane, over HTTP", .timeLimit(.minutes(3)))
 struct ControlPlaneClientTests {
     @Test("create, get, replace, delete a ConfigMap")
     func crud() async throws {

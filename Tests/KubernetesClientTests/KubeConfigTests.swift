@@ -1,10 +1,10 @@
-import TestSupport
+import ControlPlaneTestSupport
 import Foundation
 import KubernetesClient
 import KubernetesModels
 import Testing
 
-@Suite("Kubeconfig and in-cluster configuration")
+@Suite("Kubeconfig and in-cluster configuration", .timeLimit(.minutes(2)))
 struct KubeConfigTests {
     func write(_ text: String, to directory: URL, _ name: String) throws -> String {
         let url = directory.appendingPathComponent(name)

@@ -1,4 +1,3 @@
-import TestSupport
 import CRDModels
 import Foundation
 import JSONSchemaKit
@@ -91,7 +90,7 @@ struct RequestTests {
     }
 }
 
-@Suite("Watch framing and decoding")
+@Suite("Watch framing and decoding", .timeLimit(.minutes(2)))
 struct WatchDecodingTests {
     @Test("lines split across chunks are reassembled; blank lines are skipped")
     func lineSplitting() {

@@ -1,10 +1,10 @@
-import TestSupport
+import ControlPlaneTestSupport
 import Foundation
 import KubernetesClient
 import KubernetesModels
 import Testing
 
-@Suite("Retries and errors, against a scripted transport")
+@Suite("Retries and errors, against a scripted transport", .timeLimit(.minutes(2)))
 struct RetryTests {
     func client(_ transport: ScriptedTransport, policy: RequestRetryPolicy = fastRetries) throws -> KubernetesClient {
         try KubernetesClient(

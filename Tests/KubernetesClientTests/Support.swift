@@ -4,7 +4,6 @@ import KubernetesClient
 import KubernetesModels
 import Logging
 import Synchronization
-import TestSupport
 enum TestPEM {
     static let certificate = """
         -----BEGIN CERTIFICATE-----

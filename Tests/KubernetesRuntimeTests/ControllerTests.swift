@@ -7,6 +7,7 @@ import KubernetesRuntime
 import Logging
 import ServiceLifecycle
 import Synchronization
+import ControlPlaneTestSupport
 import TestSupport
 import Testing
 
@@ -32,7 +33,7 @@ final class AttemptLog: Sendable {
 
 struct Boom: Error {}
 
-@Suite("Work queue and controller")
+@Suite("Work queue and controller", .timeLimit(.minutes(3)))
 struct ControllerTests {
     @Test("the work queue never hands one key to two workers at once, under concurrent adds")
     func queueNeverTwiceAtOnce() async throws {
@@ -125,8 +126,9 @@ struct ControllerTests {
             var configuration = ControllerConfiguration(name: "nodes", workers: 2)
             configuration.watcher = fastWatcher()
             let controller = Controller(api: api, configuration: configuration) { node, _ in
-                log.begin("n")
-                defer { log.end("n") }
+                let name = node.metadata.name ?? ""
+                log.begin(name)
+                defer { log.end(name) }
                 var updated = node
                 var status = node.status ?? TinyNodeStatus()
                 status.observedGeneration = node.metadata.generation
@@ -138,7 +140,14 @@ struct ControllerTests {
             try await withService({ try await controller.run() }) {
                 _ = try await api.create(tinyNode("n"))
                 try await eventually("status written") { try await api.get("n").status?.observedGeneration == 1 }
-                try await Task.sleep(for: .milliseconds(300))  // give a stray reconcile time to show up
+                // A marker created after the status write comes later in the watch, which the
+                // controller handles in order: once the marker is reconciled and the queue is idle,
+                // a reconcile of n triggered by its status write would have been queued before the
+                // marker and run to its end.
+                _ = try await api.create(tinyNode("marker"))
+                try await eventually("the marker reconciled and the queue idle") {
+                    log.count("marker") >= 1 && controller.queue.depth == 0 && controller.queue.inFlight == 0
+                }
                 #expect(log.count("n") == 1)
                 _ = try await api.update("n") { $0.spec.component = "debug" }
                 try await eventually("status follows the spec") { try await api.get("n").status?.observedGeneration == 2 }

@@ -10,6 +10,7 @@ import NIOHTTP1
 import Prometheus
 import ServiceLifecycle
 import Synchronization
+import ControlPlaneTestSupport
 import TestSupport
 import Testing
 
@@ -73,7 +74,7 @@ final class LeadershipTimeline: Sendable {
     }
 }
 
-@Suite("Lease leader election against the embedded control plane")
+@Suite("Lease leader election against the embedded control plane", .timeLimit(.minutes(3)))
 struct LeaderElectionTests {
     let timing = LeaderElectionTiming(leaseDuration: .milliseconds(4000), renewDeadline: .milliseconds(3000), retryPeriod: .milliseconds(400))
 
@@ -141,26 +142,39 @@ struct LeaderElectionTests {
 
     @Test("a leader that shuts down gracefully releases the lease and the follower takes over at once")
     func releaseOnShutdown() async throws {
-        try await withPlane { _, client in
+        try await withPlane { plane, client in
             let timeline = LeadershipTimeline()
             // A long lease, so that "at once" (a retry period after the release) and "after the
             // lease expired" stay far apart even on a loaded machine.
             let slow = LeaderElectionTiming(leaseDuration: .seconds(20), renewDeadline: .seconds(10), retryPeriod: .milliseconds(100))
+            // b has a client of its own whose requests are recorded, to tell when b has looked at a's lease.
+            let configuration = ClientConfiguration(server: plane.baseURL, credentials: .bearerToken(plane.token))
+            let bRequests = RecordingTransport(try AsyncHTTPClientTransport(configuration: configuration))
+            let clientB = try KubernetesClient(configuration: configuration, transport: bRequests, retryPolicy: .never)
             let a = LeaderElector(api: client.api(Lease.self), leaseName: "l", identity: "a", timing: slow, onTransition: timeline.record("a"))
-            let b = LeaderElector(api: client.api(Lease.self), leaseName: "l", identity: "b", timing: slow, onTransition: timeline.record("b"))
+            let b = LeaderElector(api: clientB.api(Lease.self), leaseName: "l", identity: "b", timing: slow, onTransition: timeline.record("b"))
             let group = ServiceGroup(configuration: .init(services: [a], logger: Logger(label: "test")))
             let runA = Task { try await group.run() }
-            try await eventually("a leads") { a.leadership.isLeader }
-            try await withService({ try await b.run() }) {
-                try await Task.sleep(for: .milliseconds(300))
-                #expect(!b.leadership.isLeader)
-                let stop = ContinuousClock.now
-                await group.triggerGracefulShutdown()
-                try await runA.value
-                #expect(!a.leadership.isLeader)
-                try await eventually("b takes over before the lease would expire", timeout: .seconds(15)) { b.leadership.isLeader }
-                #expect(ContinuousClock.now - stop < slow.leaseDuration)
+            do {
+                try await eventually("a leads") { a.leadership.isLeader }
+                try await withService({ try await b.run() }) {
+                    // b's attempts run one after another: its second request means its first attempt,
+                    // which found the lease a holds, has decided (and must have decided to follow).
+                    try await eventually("b to start its second lease attempt") { bRequests.requests.count >= 2 }
+                    #expect(!b.leadership.isLeader)
+                    let stop = ContinuousClock.now
+                    await group.triggerGracefulShutdown()
+                    try await runA.value
+                    #expect(!a.leadership.isLeader)
+                    try await eventually("b takes over before the lease would expire", timeout: .seconds(15)) { b.leadership.isLeader }
+                    #expect(ContinuousClock.now - stop < slow.leaseDuration)
+                }
+            } catch {
+                runA.cancel()
+                try? await clientB.shutdown()
+                throw error
             }
+            try await clientB.shutdown()
             #expect(!timeline.hasOverlap(until: .now))
         }
     }
@@ -186,15 +200,22 @@ struct LeaderElectionTests {
             }
             try await withService({ try await controller.run() }) {
                 _ = try await api.create(configMap("before-leading"))
-                try await Task.sleep(for: .milliseconds(300))
+                // The watch delivered the object and the controller queued it. A waiting worker takes
+                // a key in the same step that adds it, so a key that stays queued found none.
+                try await eventually("before-leading queued") { controller.queue.depth == 1 && controller.queue.inFlight == 0 }
                 #expect(reconciles.withLock { $0.isEmpty })
                 try await withService({ try await elector.run() }) {
                     try await eventually("reconciled once leading") { reconciles.withLock { $0.count } == 1 }
                     partitionable.partition(true)
                     try await eventually("leadership lost", timeout: .seconds(5)) { !elector.leadership.isLeader }
                     _ = try await api.create(configMap("while-following"))
-                    try await Task.sleep(for: .milliseconds(300))
+                    // Queued and left there: no worker waited for it (one would have taken it as it was
+                    // added), or one that had not stopped yet saw it no longer leads and put it back.
+                    try await eventually("while-following queued and not taken") {
+                        controller.queue.depth == 1 && controller.queue.inFlight == 0
+                    }
                     let stopped = try #require(stoppedAt.withLock { $0 })
+                    #expect(reconciles.withLock { $0.count } == 1)
                     #expect(reconciles.withLock { $0.allSatisfy { $0 < stopped } })
                 }
             }
@@ -203,7 +224,7 @@ struct LeaderElectionTests {
     }
 }
 
-@Suite("Operator HTTP endpoints")
+@Suite("Operator HTTP endpoints", .timeLimit(.minutes(3)))
 struct OperatorHTTPServerTests {
     @Test("/metrics serves controller metrics; /healthz and /readyz answer")
     func endpoints() async throws {

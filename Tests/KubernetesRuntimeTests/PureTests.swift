@@ -1,4 +1,3 @@
-import TestSupport
 import Foundation
 import KubernetesClient
 import KubernetesModels
@@ -89,7 +88,7 @@ extension WatcherEvent: Equatable where K == ConfigMap {
     }
 }
 
-@Suite("Reflector store")
+@Suite("Reflector store", .timeLimit(.minutes(2)))
 struct StoreTests {
     @Test("a relist replaces the contents at once and reports deletions of vanished objects")
     func relistSwaps() {

@@ -7,6 +7,7 @@ import Synchronization
 import CRDModels
 import KubernetesRuntime
 import TestSupport
+import Testing
 /// Installs the TinyNode CRD and waits until it is served.
 func installTinyNodeCRD(_ client: KubernetesClient) async throws {
     _ = try await client.api(CustomResourceDefinition.self).create(TinyNode.customResourceDefinition)

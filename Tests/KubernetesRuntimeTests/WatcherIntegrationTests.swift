@@ -4,6 +4,7 @@ import KubernetesClient
 import KubernetesModels
 import KubernetesRuntime
 import Synchronization
+import ControlPlaneTestSupport
 import TestSupport
 import Testing
 
@@ -31,7 +32,7 @@ func sameContents(_ store: Store<ConfigMap>, _ list: KubernetesList<ConfigMap>) 
     return cached == server
 }
 
-@Suite("Watcher driver against the embedded control plane")
+@Suite("Watcher driver against the embedded control plane", .timeLimit(.minutes(3)))
 struct WatcherIntegrationTests {
     @Test("a forced 410 triggers exactly one relist and the cache equals the server")
     func goneRelistsOnce() async throws {

@@ -118,8 +118,7 @@ extension UpProcess {
 }
 
 @Suite(
-    "the operator end to end: tinyflow up, the real kubectl, real processes", .serialized,
-    .enabled(if: FileManager.default.isExecutableFile(atPath: tinyflowBinary), "build the tinyflow product first"),
+    "the operator end to end: tinyflow up, the real kubectl, real processes", .serialized, .timeLimit(.minutes(5)),
     .enabled(if: FileManager.default.isExecutableFile(atPath: Kubectl.path), "needs kubectl"))
 struct OperatorEndToEndTests {
     @Test("""

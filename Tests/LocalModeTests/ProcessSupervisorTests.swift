@@ -35,7 +35,7 @@ private func fastPolicy(grace: Duration = .seconds(5)) -> SupervisorPolicy {
     return policy
 }
 
-@Suite("Process supervisor")
+@Suite("Process supervisor", .timeLimit(.minutes(3)))
 struct ProcessSupervisorTests {
     @Test("a child that exits is started again, and each exit is reported with its status")
     func restartsAChildThatExits() async throws {

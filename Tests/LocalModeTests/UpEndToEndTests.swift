@@ -8,7 +8,8 @@ import Glibc
 
 private let helloNodes = ["hello-ticker", "hello-transform", "hello-debug"]
 
-@Suite("tinyflow up", .serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: tinyflowBinary), "build the tinyflow product first"))
+/// They run the `tinyflow` product: without it they fail and say how to build it (``MissingBinary``).
+@Suite("tinyflow up", .serialized, .timeLimit(.minutes(5)))
 struct UpEndToEndTests {
     @Test("serves the flow to kubectl with the common module registered, restarts a module host that dies, stops cleanly on SIGINT and restores the flow on the next start")
     func upServesKubectlAndStopsCleanly() async throws {

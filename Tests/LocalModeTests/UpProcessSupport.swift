@@ -15,6 +15,22 @@ import Glibc
 /// The `tinyflow` binary built next to this test bundle.
 let tinyflowBinary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tinyflow").path
 
+/// A binary a test runs is not there: the test fails (it does not skip) and says how to build it.
+struct MissingBinary: Error, CustomStringConvertible {
+    var path: String
+    var description: String {
+        "no executable at \(path)"
+            + (path == tinyflowBinary
+                ? ": these tests run the tinyflow product; build it with `swift build --build-tests` (or `swift build --product tinyflow`) before `swift test --skip-build`"
+                : "")
+    }
+}
+
+/// Throws ``MissingBinary`` unless `path` is an executable file.
+func requireExecutable(_ path: String) throws {
+    guard FileManager.default.isExecutableFile(atPath: path) else { throw MissingBinary(path: path) }
+}
+
 /// A command `runToCompletion` had to kill.
 struct CommandTimedOut: Error, CustomStringConvertible {
     var command: [String]
@@ -29,6 +45,7 @@ struct CommandTimedOut: Error, CustomStringConvertible {
 func runToCompletion(
     _ executable: String, _ arguments: [String], timeout: Duration = .seconds(90)
 ) throws -> (status: Int32, output: String) {
+    try requireExecutable(executable)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -90,6 +107,7 @@ final class UpProcess: @unchecked Sendable {
 
     /// Starts `tinyflow up` with `arguments` in the repository root.
     init(_ arguments: [String]) throws {
+        try requireExecutable(tinyflowBinary)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tinyflowBinary)
         process.arguments = ["up"] + arguments

@@ -6,10 +6,12 @@ import KubernetesRuntime
 import Logging
 import ModuleHost
 import ModuleHostApp
+import ControlPlaneTestSupport
+import ModuleHostTestSupport
 import TestSupport
 import Testing
 
-@Suite("Sources run on the lease holder only")
+@Suite("Sources run on the lease holder only", .timeLimit(.minutes(3)))
 struct LeaseSourceElectionTests {
     let timing = LeaderElectionTiming(leaseDuration: .milliseconds(3000), renewDeadline: .milliseconds(2000), retryPeriod: .milliseconds(300))
 

@@ -42,7 +42,7 @@ final class HostProcess: Sendable {
     }
 }
 
-@Suite("Two module-host processes over loopback gRPC", .serialized)
+@Suite("Two module-host processes over loopback gRPC", .timeLimit(.minutes(5)), .serialized)
 struct TwoHostsTests {
     /// Syncs a host, retrying while its gRPC server starts.
     func sync(_ address: String, _ desired: DesiredNodes) async throws -> SyncResult {

@@ -3,6 +3,7 @@ import ComponentKit
 import Foundation
 import ModuleHost
 import Synchronization
+import ModuleHostTestSupport
 import TestSupport
 import Testing
 
@@ -56,7 +57,7 @@ final class BatchingTransport: Transport {
     func updateAddresses(_ addresses: [String: [String]]) async {}
 }
 
-@Suite("Batch sends from a node")
+@Suite("Batch sends from a node", .timeLimit(.minutes(2)))
 struct BatchSendTests {
     static let remote = ["far": "other"]
 

@@ -2,6 +2,7 @@ import CommonComponents
 import ComponentKit
 import Logging
 import ModuleHost
+import ModuleHostTestSupport
 import TestSupport
 import Testing
 
@@ -51,7 +52,7 @@ public actor Counter: Component {
     }
 }
 
-@Suite("The component guide's example")
+@Suite("The component guide's example", .timeLimit(.minutes(2)))
 struct DocumentationExampleTests {
     @Test("the counter emits a running total every `every` messages")
     func counterEmitsTotals() async throws {

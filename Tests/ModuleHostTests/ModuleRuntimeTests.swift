@@ -4,10 +4,11 @@ import Foundation
 import Logging
 import ModuleHost
 import Synchronization
+import ModuleHostTestSupport
 import TestSupport
 import Testing
 
-@Suite("Module runtime")
+@Suite("Module runtime", .timeLimit(.minutes(2)))
 struct ModuleRuntimeTests {
     @Test("messages flow across several nodes, in order per edge")
     func wiring() async throws {
@@ -143,6 +144,9 @@ struct ModuleRuntimeTests {
                 definition("tick", "ticker", settings: ["interval": 1], edges: [edge("out", to: "slow-bp:in")]),
                 definition("slow-bp", "held", edges: [edge("out", to: "sink:in")]),
                 definition("sink", "debug", settings: ["keep": 1000, "log": false]),
+                // A second 1 ms ticker on its own path: its ticks show time passing for tickers.
+                definition("clock", "ticker", settings: ["interval": 1], edges: [edge("out", to: "clock-sink:in")]),
+                definition("clock-sink", "debug", settings: ["keep": 1, "log": false]),
             ]))
             let gate = Gates.shared.gate("slow-bp")
             // Opened whatever happens: a held message would keep the runtime's shutdown waiting.
@@ -160,7 +164,14 @@ struct ModuleRuntimeTests {
             // size get in (1 in the handler + 4 queued). If the ticker found the channel full before
             // the handler took the first message, it stays suspended until the queue drains to the
             // low watermark: then 1 + 3.
-            try await Task.sleep(for: .milliseconds(50))
+            // Wait until the ticker has started a send the full channel holds (it counts a message
+            // as sent before the channel takes it) and the clock has ticked 20 more times since:
+            // a ticker that was not held would have sent about as many more.
+            let clockBefore = runtime.counters("clock-sink")?.delivered ?? 0
+            try await eventually("the ticker held in a send while the clock ticks 20 times") {
+                (runtime.counters("clock-sink")?.delivered ?? 0) >= clockBefore + 20
+                    && (runtime.counters("tick")?.sent ?? 0) > (runtime.counters("slow-bp")?.received ?? 0)
+            }
             let received = runtime.counters("slow-bp")?.received ?? 0
             #expect((capacity...capacity + configuration.batchSize).contains(received))
             #expect((runtime.counters("tick")?.sent ?? 0) <= received + 1, "one send at most is suspended")
@@ -256,7 +267,7 @@ struct ModuleRuntimeTests {
     }
 }
 
-@Suite("Edge mappings")
+@Suite("Edge mappings", .timeLimit(.minutes(2)))
 struct EdgeMappingTests {
     @Test("a mapping builds the target's payload from the source message")
     func mappingBuildsPayload() async throws {
@@ -305,7 +316,7 @@ struct EdgeMappingTests {
     }
 }
 
-@Suite("Edges to unknown nodes")
+@Suite("Edges to unknown nodes", .timeLimit(.minutes(2)))
 struct MissingTargetTests {
     @Test("an edge to a node the host does not know fails only its sends, to the error port")
     func missingTarget() async throws {
@@ -322,7 +333,7 @@ struct MissingTargetTests {
     }
 }
 
-@Suite("Cancelling a host")
+@Suite("Cancelling a host", .timeLimit(.minutes(2)))
 struct CancellationTests {
     @Test("cancelling run() without a graceful shutdown ends it, sources included, instead of restarting them")
     func cancelledRunEnds() async throws {

@@ -4,7 +4,6 @@ import Foundation
 import Logging
 import ModuleHost
 import Synchronization
-import TestSupport
 
 /// Fails on messages whose payload has `"fail": true`, else passes them on.
 struct Picky: Component {

@@ -1,26 +1,8 @@
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import NodeChannels
-
-/// Waits until `condition` holds, polling; fails the test if it does not within `timeout`.
-func eventually(
-    timeout: Duration = .seconds(5),
-    _ what: String,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while !condition() {
-        if ContinuousClock.now >= deadline {
-            Issue.record("timed out waiting until \(what)", sourceLocation: sourceLocation)
-            throw TimedOut()
-        }
-        try await Task.sleep(for: .milliseconds(1))
-    }
-}
-
-struct TimedOut: Error {}
 
 /// A consumer that keeps what it receives in actor state.
 actor Collector {

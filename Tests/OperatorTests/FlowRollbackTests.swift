@@ -2,10 +2,11 @@ import CRDModels
 import Foundation
 import KubernetesClient
 import Operator
+import ControlPlaneTestSupport
 import TestSupport
 import Testing
 
-@Suite("tinyflow flow history and rollback")
+@Suite("tinyflow flow history and rollback", .timeLimit(.minutes(3)))
 struct FlowRollbackTests {
     func install(_ client: KubernetesClient) async throws {
         for crd in [TinyNode.customResourceDefinition, TinyFlow.customResourceDefinition] {

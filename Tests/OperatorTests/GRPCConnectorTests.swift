@@ -9,7 +9,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@Suite("The gRPC module host connector")
+@Suite("The gRPC module host connector", .timeLimit(.minutes(3)))
 struct GRPCConnectorTests {
     @Test("the gRPC connector reaches a module host: catalogue, sync, status, delivery and recent messages")
     func connectorReachesAHost() async throws {

@@ -3,7 +3,7 @@ import Synchronization
 import TestSupport
 import Testing
 
-@Suite("Batching module syncs")
+@Suite("Batching module syncs", .timeLimit(.minutes(2)))
 struct ModuleSyncerTests {
     /// Records when each sync started and ended.
     final class Log: Sendable {

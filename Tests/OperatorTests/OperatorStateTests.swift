@@ -61,7 +61,7 @@ struct OperatorStateTests {
     }
 }
 
-@Suite("Handing memory back once a burst of work is over")
+@Suite("Handing memory back once a burst of work is over", .timeLimit(.minutes(2)))
 struct IdleMemoryReleaseTests {
     @Test("caches are dropped once the work count stops changing, once per burst")
     func dropsAfterBurst() async throws {

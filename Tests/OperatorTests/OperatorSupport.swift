@@ -10,6 +10,7 @@ import ModuleHost
 import Operator
 import Synchronization
 import TestSupport
+import Testing
 
 /// Everything an operator test needs: an API server with the CRDs, an
 /// in-process module host for module "common" at "common:0", and a running operator.
@@ -146,6 +147,8 @@ final class SyncRecorder: ModuleHostConnector {
     func connection(to address: String) async throws -> any ModuleHostConnection {
         Recording(base: try await base.connection(to: address), recorder: self)
     }
+
+    func shutdown() async { await base.shutdown() }
 
     fileprivate func record(_ generation: Int64) { generations.withLock { $0.append(generation) } }
 

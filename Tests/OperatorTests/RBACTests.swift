@@ -4,7 +4,7 @@ import Testing
 
 /// The Helm chart's RBAC is tested against `charts/tinyflow-operator/ci/expected-rbac.json`
 /// (scripts/test_charts.py); this holds that file equal to the rules the code uses.
-@Suite("Operator RBAC and the Helm chart")
+@Suite("Operator RBAC and the Helm chart", .timeLimit(.minutes(2)))
 struct RBACTests {
     @Test("ci/expected-rbac.json equals OperatorPermissions.rules")
     func chartRulesMatchOperatorPermissions() throws {

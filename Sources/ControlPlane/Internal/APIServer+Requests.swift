@@ -1,6 +1,6 @@
 import Foundation
 import JSONSchemaKit
-import Yams
+import YAMLValues
 
 /// An HTTP request as the API server core sees it.
 struct APIRequest: Sendable {
@@ -390,34 +390,13 @@ extension APIServer {
                 throw APIError.badRequest("error decoding JSON body: \(error)")
             }
         }
+        let document: JSONValue?
         do {
-            let text = String(decoding: request.body, as: UTF8.self)
-            guard let loaded = try Yams.load(yaml: text) else { throw APIError.badRequest("the request body is empty") }
-            return try yamlToJSON(loaded)
-        } catch let error as APIError {
-            throw error
+            document = try YAMLDocuments.parseDocument(String(decoding: request.body, as: UTF8.self), source: "body")
         } catch {
-            throw APIError.badRequest("error decoding YAML body: \(error)")
+            throw APIError.badRequest("error decoding YAML body: \(error.message)")
         }
-    }
-}
-
-/// Converts what Yams loads into a `JSONValue`.
-func yamlToJSON(_ value: Any) throws -> JSONValue {
-    switch value {
-    case let v as Bool: return .bool(v)
-    case let v as Int: return .integer(v)
-    case let v as Double: return .number(v)
-    case let v as String: return .string(v)
-    case let v as [Any]: return .array(try v.map(yamlToJSON))
-    case let v as [String: Any]: return .object(try v.mapValues(yamlToJSON))
-    case let v as [AnyHashable: Any]:
-        var out: [String: JSONValue] = [:]
-        for (key, member) in v { out["\(key.base)"] = try yamlToJSON(member) }
-        return .object(out)
-    case is NSNull: return .null
-    case let v as Date: return .string(timestamp(v))
-    case let v as Data: return .string(v.base64EncodedString())
-    default: return .string("\(value)")
+        guard let document else { throw APIError.badRequest("the request body is empty") }
+        return document
     }
 }

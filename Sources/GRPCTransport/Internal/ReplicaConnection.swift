@@ -1,9 +1,11 @@
+import AsyncPrimitives
+import Backoff
 import DequeModule
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
-import ModuleHost
+import ModuleHostAPI
 import Synchronization
 
 /// Why a submitted message did not get an ack; the transport turns it into a
@@ -123,6 +125,13 @@ final class ReplicaConnection: Sendable {
         var writerWaiter: CheckedContinuation<Void, Never>?
         var earliestDeadline: Date?
 
+        /// Drops the bodies of waiting messages whose senders gave up (deadline or cancellation).
+        mutating func dropAbandonedWaiting() {
+            guard waiting.count > pending.count else { return }
+            let pending = self.pending
+            waiting.removeAll { pending[$0.sequence] == nil }
+        }
+
         /// Settles a message removed from `pending`: a lone sender is collected
         /// for resumption, a batch member counted (and its batch collected once
         /// its last member settled).
@@ -179,6 +188,8 @@ final class ReplicaConnection: Sendable {
     private let phaseCode = PhaseCode()
     private let sequences = Atomic<UInt64>(0)
     private let stopped = OneShotEvent()
+    /// Told when a message's deadline is earlier than every other in flight: the expiry timer re-arms.
+    private let deadlineChanges = ChangeNotifier()
     private let logger: Logger
 
     init(address: String, limits: ReplicaLimits, tls: MutualTLSConfiguration?, logger: Logger) throws {
@@ -231,6 +242,8 @@ final class ReplicaConnection: Sendable {
         return try await withTaskCancellationHandler {
             try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<DeliveryOutcome, any Error>) in
                 enum Action { case none, fail(any Error), wakeWriter(CheckedContinuation<Void, Never>) }
+                var earlierDeadline = false
+                defer { if earlierDeadline { deadlineChanges.notify() } }
                 let action = state.withLock { state -> Action in
                     switch state.phase {
                     case .backingOff(let reason), .closed(let reason): return .fail(SubmitFailure.unavailable(reason))
@@ -240,6 +253,7 @@ final class ReplicaConnection: Sendable {
                     state.pending[sequence] = .single(continuation, deadline: deadline)
                     if let deadline, state.earliestDeadline.map({ deadline < $0 }) ?? true {
                         state.earliestDeadline = deadline
+                        earlierDeadline = true
                     }
                     guard state.inFlight < limits.maximumInFlight, state.waiting.isEmpty else {
                         state.waiting.append(Waiting(sequence: sequence, kind: kind, body: body))
@@ -265,6 +279,7 @@ final class ReplicaConnection: Sendable {
                 if let entry = state.pending.removeValue(forKey: sequence) {
                     state.settle(entry, sequence: sequence, .failure(.cancelled), into: &resumes)
                 }
+                state.dropAbandonedWaiting()
             }
             resumes.resume()
         }
@@ -286,6 +301,8 @@ final class ReplicaConnection: Sendable {
         return await withTaskCancellationHandler {
             await withUnsafeContinuation { (continuation: UnsafeContinuation<[BatchMemberFailure], Never>) in
                 enum Action { case none, fail(SubmitFailure), wakeWriter(CheckedContinuation<Void, Never>) }
+                var earlierDeadline = false
+                defer { if earlierDeadline { deadlineChanges.notify() } }
                 let action = state.withLock { state -> Action in
                     switch state.phase {
                     case .backingOff(let reason), .closed(let reason): return .fail(.unavailable(reason))
@@ -301,6 +318,7 @@ final class ReplicaConnection: Sendable {
                         state.pending[sequence] = .member(batch: first, deadline: deadline)
                         if let deadline, state.earliestDeadline.map({ deadline < $0 }) ?? true {
                             state.earliestDeadline = deadline
+                            earlierDeadline = true
                         }
                         if state.inFlight < limits.maximumInFlight, state.waiting.isEmpty {
                             state.inFlight += 1
@@ -331,6 +349,7 @@ final class ReplicaConnection: Sendable {
                         state.settle(entry, sequence: sequence, .failure(.cancelled), into: &resumes)
                     }
                 }
+                state.dropAbandonedWaiting()
             }
             resumes.resume()
         }
@@ -458,7 +477,7 @@ final class ReplicaConnection: Sendable {
     }
 
     private func maintainStream() async {
-        var backoff = limits.initialBackoff
+        var schedule = BackoffSchedule(Backoff(initial: limits.initialBackoff, maximum: limits.maximumBackoff, jitter: 0.5))
         while !stopped.hasHappened, !Task.isCancelled {
             let epoch = state.withLock { state -> UInt64? in
                 if case .closed = state.phase { return nil }
@@ -470,11 +489,8 @@ final class ReplicaConnection: Sendable {
             failAll(reason: reason)
             if stopped.hasHappened || Task.isCancelled { break }
             logger.debug("Deliver stream to \(address) ended: \(reason); reconnecting")
-            if wasReady { backoff = limits.initialBackoff }
-            // Full jitter between half and all of the backoff.
-            let nanos = backoff.components.seconds * 1_000_000_000 + backoff.components.attoseconds / 1_000_000_000
-            let delay = Duration.nanoseconds(Int64.random(in: (nanos / 2)...max(nanos / 2, nanos)))
-            backoff = min(backoff * 2, limits.maximumBackoff)
+            if wasReady { schedule.reset() }
+            let delay = schedule.failed(at: .now)
             await withTaskGroup(of: Void.self) { sleeper in
                 sleeper.addTask { try? await Task.sleep(for: delay) }
                 sleeper.addTask { await self.stopped.wait() }
@@ -527,41 +543,53 @@ final class ReplicaConnection: Sendable {
         writer?.resume()
     }
 
-    /// Fails messages whose deadline passed; wakes at the earliest deadline, at least every 10 ms.
+    /// Fails messages whose deadline passed. Sleeps until the earliest
+    /// deadline of a message in flight, woken early only when a message with
+    /// an earlier one arrives; with no deadline in flight it does not wake at all.
     private func expireDeadlines() async {
+        let earlierDeadlines = deadlineChanges.subscribe()
+        defer { earlierDeadlines.cancel() }
         while !Task.isCancelled {
-            let now = Date()
-            var resumes = Resumes()
-            let earliest = state.withLock { state -> Date? in
-                // Drop the bodies of waiting messages whose senders gave up (deadline or cancellation).
-                if state.waiting.count > state.pending.count {
-                    let pending = state.pending
-                    state.waiting.removeAll { pending[$0.sequence] == nil }
-                }
-                guard let earliest = state.earliestDeadline, earliest <= now else {
-                    return state.earliestDeadline
-                }
-                var expired: [(UInt64, Pending)] = []
-                var nextEarliest: Date?
-                for (sequence, entry) in state.pending {
-                    guard let deadline = entry.deadline else { continue }
-                    if deadline <= now {
-                        expired.append((sequence, entry))
-                    } else if nextEarliest.map({ deadline < $0 }) ?? true {
-                        nextEarliest = deadline
-                    }
-                }
-                for (sequence, entry) in expired {
-                    state.pending.removeValue(forKey: sequence)
-                    state.settle(entry, sequence: sequence, .failure(.deadlineExceeded), into: &resumes)
-                }
-                state.earliestDeadline = nextEarliest
-                return nextEarliest
+            guard let earliest = expireDue(now: Date()) else {
+                await earlierDeadlines.next()
+                continue
             }
-            resumes.resume()
-            var wait = 0.010
-            if let earliest { wait = min(wait, max(0.000_5, earliest.timeIntervalSince(now))) }
-            do { try await Task.sleep(for: .microseconds(Int64(wait * 1_000_000))) } catch { return }
+            let wait = Duration.microseconds(Int64(max(0.000_5, earliest.timeIntervalSinceNow) * 1_000_000))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await Task.sleep(for: wait) }
+                group.addTask { await earlierDeadlines.next() }
+                await group.next()
+                group.cancelAll()
+            }
         }
+    }
+
+    /// Fails every message whose deadline is not after `now`; returns the earliest deadline left.
+    private func expireDue(now: Date) -> Date? {
+        var resumes = Resumes()
+        let earliest = state.withLock { state -> Date? in
+            guard let earliest = state.earliestDeadline, earliest <= now else {
+                return state.earliestDeadline
+            }
+            var expired: [(UInt64, Pending)] = []
+            var nextEarliest: Date?
+            for (sequence, entry) in state.pending {
+                guard let deadline = entry.deadline else { continue }
+                if deadline <= now {
+                    expired.append((sequence, entry))
+                } else if nextEarliest.map({ deadline < $0 }) ?? true {
+                    nextEarliest = deadline
+                }
+            }
+            for (sequence, entry) in expired {
+                state.pending.removeValue(forKey: sequence)
+                state.settle(entry, sequence: sequence, .failure(.deadlineExceeded), into: &resumes)
+            }
+            state.dropAbandonedWaiting()
+            state.earliestDeadline = nextEarliest
+            return nextEarliest
+        }
+        resumes.resume()
+        return earliest
     }
 }

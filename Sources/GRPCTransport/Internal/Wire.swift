@@ -2,7 +2,7 @@ import ComponentKit
 import Foundation
 import GRPCCore
 import JSONSchemaKit
-import ModuleHost
+import ModuleHostAPI
 
 /// The `tinyflow.ModuleHost` service's methods.
 enum ModuleHostMethods {

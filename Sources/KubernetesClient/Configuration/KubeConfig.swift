@@ -1,6 +1,6 @@
 public import Foundation
 import JSONSchemaKit
-import Manifests
+import YAMLValues
 
 /// A configuration that could not be read: says which file and which field.
 public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {

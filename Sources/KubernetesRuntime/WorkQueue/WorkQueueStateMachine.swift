@@ -1,3 +1,4 @@
+import Backoff
 import DequeModule
 import HeapModule
 
@@ -107,13 +108,7 @@ public struct WorkQueueStateMachine<Key: Hashable & Sendable>: Sendable {
     public mutating func nextBackoff(_ key: Key, now: ContinuousClock.Instant) -> Duration {
         let count = failures[key, default: 0]
         failures[key] = count + 1
-        var perKey = baseDelay
-        var steps = 0
-        while steps < count && perKey < maxDelay {
-            perKey = perKey * 2
-            steps += 1
-        }
-        perKey = min(perKey, maxDelay)
+        let perKey = Backoff(initial: baseDelay, maximum: maxDelay, jitter: 0).delay(attempt: count, random: 0.5)
         return max(perKey, bucket.reserve(now: now))
     }
 

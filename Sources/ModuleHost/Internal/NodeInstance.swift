@@ -1,3 +1,5 @@
+import AsyncPrimitives
+import ModuleHostAPI
 import ComponentKit
 import Expressions
 import Foundation
@@ -48,14 +50,20 @@ final class NodeInstance: Sendable {
     let stopped = OneShotEvent()
     private let componentStorage: Mutex<any Component>
     private let routeTable = Mutex<[String: [Route]]>([:])
-    let status: Mutex<Status>
+    private let status: Mutex<Status>
+    /// Told after every change of `status`, so status watchers wake only when there is news.
+    private let statusChanges: ChangeNotifier
 
-    init(definition: NodeDefinition, componentType: any Component.Type, context: NodeContext, channelCapacity: Int) {
+    init(
+        definition: NodeDefinition, componentType: any Component.Type, context: NodeContext, channelCapacity: Int,
+        statusChanges: ChangeNotifier
+    ) {
         self.name = definition.name
         self.componentType = componentType
         self.context = context
         self.componentStorage = Mutex(componentType.init())
         self.status = Mutex(Status(definition: definition))
+        self.statusChanges = statusChanges
         var inputs: [String: NodeChannel<Delivery>] = [:]
         for port in componentType.ports where port.direction == .input && port.role == .data {
             inputs[port.name] = NodeChannel(capacity: channelCapacity)
@@ -89,10 +97,17 @@ final class NodeInstance: Sendable {
 
     func replaceRoutes(_ routes: [String: [Route]]) { routeTable.withLock { $0 = routes } }
 
-    func count(_ update: (inout NodeCounters) -> Void) { status.withLock { update(&$0.counters) } }
+    /// Changes the node's status and tells the status watchers.
+    func updateStatus<Result>(_ update: (inout Status) -> Result) -> Result {
+        let result = status.withLock { update(&$0) }
+        statusChanges.notify()
+        return result
+    }
+
+    func count(_ update: (inout NodeCounters) -> Void) { updateStatus { update(&$0.counters) } }
 
     func setPhase(_ phase: NodePhase, error: String? = nil) {
-        status.withLock { status in
+        updateStatus { status in
             status.phase = phase
             if let error { status.lastError = error }
         }

@@ -1,3 +1,4 @@
+import ModuleHostAPI
 public import ComponentKit
 import Foundation
 import Synchronization

@@ -1,6 +1,7 @@
 @testable import ControlPlane
 import Foundation
 import JSONSchemaKit
+import TestSupport
 import Testing
 
 /// A fresh temporary directory, removed afterwards.
@@ -61,19 +62,6 @@ extension JSONValue {
     var generation: Int { self["metadata"]?["generation"]?.intValue ?? 0 }
 }
 
-/// Waits until `condition` holds, polling, or fails after `timeout`.
-func eventually(timeout: Duration = .seconds(10), _ what: String = "condition", context: () -> String = { "" },
-                _ condition: () async throws -> Bool) async throws {
-    let clock = ContinuousClock()
-    let deadline = clock.now + timeout
-    while clock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    Issue.record("timed out waiting for \(what) \(context())")
-    throw CancellationError()
-}
-
 /// Collects a watch stream's lines in the background so tests can wait for them.
 actor WatchRecorder {
     private(set) var lines: [JSONValue] = []
@@ -104,13 +92,16 @@ actor WatchRecorder {
     func cancel() { task?.cancel() }
 
     /// Waits until at least `count` events arrived and returns them.
-    nonisolated func waitForEvents(_ count: Int, timeout: Duration = .seconds(10)) async throws -> [JSONValue] {
-        try await eventually(timeout: timeout, "\(count) watch events") { await self.events.count >= count }
+    nonisolated func waitForEvents(
+        _ count: Int, timeout: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> [JSONValue] {
+        try await eventually("\(count) watch events", timeout: timeout, context: { "\(await self.events.count) arrived" },
+                             sourceLocation: sourceLocation) { await self.events.count >= count }
         return await events
     }
 
     /// Waits until the server closed the stream.
-    nonisolated func waitForEnd(timeout: Duration = .seconds(10)) async throws {
-        try await eventually(timeout: timeout, "the watch to end") { await self.finished }
+    nonisolated func waitForEnd(timeout: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        try await eventually("the watch to end", timeout: timeout, sourceLocation: sourceLocation) { await self.finished }
     }
 }

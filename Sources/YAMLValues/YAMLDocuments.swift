@@ -1,9 +1,9 @@
 public import JSONSchemaKit
 import Yams
 
-/// A YAML manifest that could not be read.
-public struct ManifestError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// Where: a file name and document index, or a field path.
+/// A YAML text that could not be read.
+public struct YAMLError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Where: a file name and document index.
     public var location: String
     /// What is wrong.
     public var message: String
@@ -19,15 +19,18 @@ public struct ManifestError: Error, Sendable, Hashable, CustomStringConvertible 
 
 /// Reads and writes YAML the way Kubernetes manifests use it: multi-document
 /// files whose scalars follow YAML's core schema (a quoted `"123"` stays a
-/// string, an unquoted `123` is an integer).
+/// string, an unquoted `123` is an integer). The one YAML → JSON conversion of
+/// Tinyflow: manifests, kubeconfigs, modules files and the control plane's
+/// request bodies all read YAML through it. Aliases are refused: expanding
+/// them is how a small text becomes a huge value.
 public enum YAMLDocuments {
     /// Every non-empty document of a (multi-document) YAML text, as JSON values.
-    public static func parse(_ text: String, source: String = "<input>") throws(ManifestError) -> [JSONValue] {
+    public static func parse(_ text: String, source: String = "<input>") throws(YAMLError) -> [JSONValue] {
         let nodes: [Node]
         do {
             nodes = Array(try Yams.compose_all(yaml: text))
         } catch {
-            throw ManifestError(location: source, message: "invalid YAML: \(error)")
+            throw YAMLError(location: source, message: "invalid YAML: \(error)")
         }
         var documents: [JSONValue] = []
         for (index, node) in nodes.enumerated() {
@@ -37,13 +40,23 @@ public enum YAMLDocuments {
         return documents
     }
 
+    /// The one document of `text`, or `nil` for a text without any (empty, or
+    /// only comments); more than one document is an error.
+    public static func parseDocument(_ text: String, source: String = "<input>") throws(YAMLError) -> JSONValue? {
+        let documents = try parse(text, source: source)
+        guard documents.count <= 1 else {
+            throw YAMLError(location: source, message: "expected one YAML document, found \(documents.count)")
+        }
+        return documents.first
+    }
+
     /// A YAML text for `value`, with mapping keys sorted so the same value
     /// always renders to the same bytes.
     public static func render(_ value: JSONValue) -> String {
         (try? Yams.serialize(node: node(of: value), indent: 2, width: -1, sortKeys: true)) ?? ""
     }
 
-    private static func jsonValue(of node: Node, at location: String) throws(ManifestError) -> JSONValue {
+    private static func jsonValue(of node: Node, at location: String) throws(YAMLError) -> JSONValue {
         switch node {
         case .scalar(let scalar):
             switch Resolver.default.resolveTag(of: node) {
@@ -57,7 +70,7 @@ public enum YAMLDocuments {
             var members: [String: JSONValue] = [:]
             for (key, value) in mapping {
                 guard let name = key.string else {
-                    throw ManifestError(location: location, message: "mapping keys must be strings")
+                    throw YAMLError(location: location, message: "mapping keys must be strings")
                 }
                 members[name] = try jsonValue(of: value, at: location)
             }
@@ -67,7 +80,7 @@ public enum YAMLDocuments {
             for element in sequence { elements.append(try jsonValue(of: element, at: location)) }
             return .array(elements)
         case .alias:
-            throw ManifestError(location: location, message: "YAML aliases are not supported in manifests")
+            throw YAMLError(location: location, message: "YAML aliases are not supported")
         }
     }
 

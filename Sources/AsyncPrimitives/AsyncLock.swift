@@ -3,7 +3,7 @@ import Synchronization
 
 /// A first-come-first-served lock for async code: at most one body runs at a
 /// time, across suspension points (which an actor does not guarantee).
-final class AsyncLock: Sendable {
+package final class AsyncLock: Sendable {
     private struct State {
         var locked = false
         var waiters: Deque<CheckedContinuation<Void, Never>> = []
@@ -11,8 +11,11 @@ final class AsyncLock: Sendable {
 
     private let state = Mutex(State())
 
+    /// An unlocked lock.
+    package init() {}
+
     /// Runs `body` while holding the lock.
-    func withLock<T: Sendable>(_ body: () async -> T) async -> T {
+    package func withLock<T: Sendable>(_ body: () async -> T) async -> T {
         await acquire()
         let result = await body()
         release()

@@ -1,8 +1,7 @@
 import Synchronization
 
 /// An event that happens once; waiters suspend until it does. Waiting is
-/// cancellable: a cancelled waiter returns early. Shared within the package
-/// (the gRPC transport uses it too).
+/// cancellable: a cancelled waiter returns early.
 package final class OneShotEvent: Sendable {
     private struct State {
         var happened = false

@@ -2,7 +2,6 @@ public import ControlPlane
 public import Foundation
 public import KubernetesClient
 public import KubernetesModels
-import Logging
 import Synchronization
 
 /// A fresh temporary directory, removed afterwards.

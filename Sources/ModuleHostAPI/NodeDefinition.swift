@@ -1,0 +1,49 @@
+public import ComponentKit
+
+/// A node a module host should run: what `SyncNodes` carries per node.
+public struct NodeDefinition: Codable, Sendable, Hashable {
+    /// The TinyNode's name; unique within the module host.
+    public var name: String
+    /// The component, by name, in the host's module.
+    public var component: String
+    /// The TinyNode's `metadata.generation`; a change means reconfigure.
+    public var generation: Int64
+    /// Port configurations, validated against the component's schemas by the host too.
+    public var ports: [PortConfiguration]
+    /// Outgoing edges, targets as `<node>:<port>`.
+    public var edges: [Edge]
+
+    /// Creates a definition.
+    public init(name: String, component: String, generation: Int64 = 1, ports: [PortConfiguration] = [], edges: [Edge] = []) {
+        self.name = name
+        self.component = component
+        self.generation = generation
+        self.ports = ports
+        self.edges = edges
+    }
+}
+
+/// The complete set of nodes one module host should run: `SyncNodes`' request.
+/// Syncing is idempotent: the same state twice changes nothing.
+public struct DesiredNodes: Codable, Sendable, Hashable {
+    /// Increases with every sync the operator sends; an older generation than
+    /// the last one applied is ignored.
+    public var generation: Int64
+    /// Every node the host should run; nodes not listed are drained and stopped.
+    public var nodes: [NodeDefinition]
+    /// For edge targets outside this module: node name → the module that runs it.
+    public var remoteNodes: [String: String]
+    /// Replica addresses (`host:port`) of every module edges lead to.
+    public var moduleAddresses: [String: [String]]
+
+    /// Creates a desired state.
+    public init(
+        generation: Int64, nodes: [NodeDefinition], remoteNodes: [String: String] = [:],
+        moduleAddresses: [String: [String]] = [:]
+    ) {
+        self.generation = generation
+        self.nodes = nodes
+        self.remoteNodes = remoteNodes
+        self.moduleAddresses = moduleAddresses
+    }
+}

@@ -1,0 +1,25 @@
+/// A node's state and counters, as `WatchNodeStatus` streams them.
+public struct NodeStatusReport: Codable, Sendable, Hashable {
+    /// The node's name.
+    public var name: String
+    /// The node's generation the host runs.
+    public var generation: Int64
+    /// Where the node is in its life.
+    public var phase: NodePhase
+    /// How often the node was restarted after failures.
+    public var restarts: Int
+    /// Messages received, delivered, errored, expired and sent.
+    public var counters: NodeCounters
+    /// The last error, if any.
+    public var lastError: String?
+
+    /// Creates a report.
+    public init(name: String, generation: Int64, phase: NodePhase, restarts: Int = 0, counters: NodeCounters = NodeCounters(), lastError: String? = nil) {
+        self.name = name
+        self.generation = generation
+        self.phase = phase
+        self.restarts = restarts
+        self.counters = counters
+        self.lastError = lastError
+    }
+}

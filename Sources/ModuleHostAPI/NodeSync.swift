@@ -1,0 +1,49 @@
+/// Where a node is in its life on a host.
+public enum NodePhase: String, Codable, Sendable, Hashable {
+    /// Being started (settings delivered, tasks spawned).
+    case starting = "Starting"
+    /// Running and accepting messages.
+    case running = "Running"
+    /// Its handler or `run` kept failing; waiting before a restart.
+    case backingOff = "BackingOff"
+    /// Rejected: invalid configuration or unknown component; see the error.
+    case failed = "Failed"
+    /// Draining its queued messages before it stops.
+    case draining = "Draining"
+    /// Stopped.
+    case stopped = "Stopped"
+}
+
+/// The outcome of syncing one node.
+public struct NodeSyncResult: Codable, Sendable, Hashable {
+    /// The node's name.
+    public var name: String
+    /// The phase after the sync.
+    public var phase: NodePhase
+    /// Why the node was rejected, with TinyNode field paths.
+    public var error: String?
+    /// The generation of the node's definition the host runs, if it runs it.
+    public var generation: Int64?
+
+    /// Creates a result.
+    public init(name: String, phase: NodePhase, error: String? = nil, generation: Int64? = nil) {
+        self.name = name
+        self.phase = phase
+        self.error = error
+        self.generation = generation
+    }
+}
+
+/// `SyncNodes`' answer: one result per desired node.
+public struct SyncResult: Codable, Sendable, Hashable {
+    /// The generation that was applied (or the newer one already applied).
+    public var generation: Int64
+    /// Per-node outcomes.
+    public var nodes: [NodeSyncResult]
+
+    /// Creates a result.
+    public init(generation: Int64, nodes: [NodeSyncResult]) {
+        self.generation = generation
+        self.nodes = nodes
+    }
+}
