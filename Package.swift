@@ -20,7 +20,7 @@ let package = Package(
         .library(name: "Expressions", targets: ["Expressions"]),
         .library(name: "ModuleHostAPI", targets: ["ModuleHostAPI"]),
         .library(name: "ModuleHost", targets: ["ModuleHost"]),
-        .library(name: "NodeChannels", targets: ["NodeChannels"]),
+        .library(name: "BoundedChannels", targets: ["BoundedChannels"]),
         .library(name: "ControlPlane", targets: ["ControlPlane"]),
         .library(name: "GRPCTransport", targets: ["GRPCTransport"]),
         .library(name: "ModuleHostApp", targets: ["ModuleHostApp"]),
@@ -134,9 +134,10 @@ let package = Package(
             dependencies: [.product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: strictSettings
         ),
-        // The bounded multi-producer single-consumer channel behind every in-module node input port.
+        // A bounded multi-producer single-consumer channel with backpressure: in front of every
+        // node input port in a module host, and between a watch's reader and its consumer.
         .target(
-            name: "NodeChannels",
+            name: "BoundedChannels",
             dependencies: [
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
@@ -159,7 +160,7 @@ let package = Package(
                 "ComponentKit",
                 "Expressions",
                 "CRDModels",
-                "NodeChannels",
+                "BoundedChannels",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -232,9 +233,9 @@ let package = Package(
             name: "KubernetesClient",
             dependencies: [
                 "Backoff",
+                "BoundedChannels",
                 "KubernetesModels",
                 "JSONSchemaKit",
-                "NodeChannels",
                 "YAMLValues",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -336,7 +337,7 @@ let package = Package(
                 "KubernetesClient",
                 "KubernetesRuntime",
                 "ModuleHost",
-                "NodeChannels",
+                "BoundedChannels",
                 "Operator",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -475,8 +476,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
-            name: "NodeChannelsTests",
-            dependencies: ["NodeChannels", "TestSupport"],
+            name: "BoundedChannelsTests",
+            dependencies: ["BoundedChannels", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -5,7 +5,7 @@ public import ComponentKit
 import Expressions
 import Foundation
 public import Logging
-import NodeChannels
+import BoundedChannels
 public import ServiceLifecycle
 import Synchronization
 
@@ -50,7 +50,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     private let appliedGeneration = Mutex<Int64>(.min)
     /// Told whenever a node's status or the set of nodes changes.
     private let statusChanges = ChangeNotifier()
-    private let jobs: NodeChannel<Job>
+    private let jobs: BoundedChannel<Job>
 
     /// A task for ``run()`` to start in its task group.
     private enum Job: Sendable {
@@ -59,7 +59,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         /// The whole life of a plain one-input node: its consumer, started
         /// directly so that the suspended chain of frames an idle node keeps
         /// is as short as it can be (see ``startTasks(of:)``).
-        case consumer(NodeInstance, port: String, channel: NodeChannel<Delivery>)
+        case consumer(NodeInstance, port: String, channel: BoundedChannel<Delivery>)
     }
 
     /// Creates a runtime for `module`.
@@ -72,7 +72,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         self.election = election
         self.configuration = configuration
         self.logger = logger
-        self.jobs = NodeChannel(capacity: 1024)
+        self.jobs = BoundedChannel(capacity: 1024)
     }
 
     // MARK: Service
@@ -474,7 +474,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
-    private func consume(port: String, channel: NodeChannel<Delivery>, node: NodeInstance) async {
+    private func consume(port: String, channel: BoundedChannel<Delivery>, node: NodeInstance) async {
         var batch: [Delivery] = []
         while true {
             // Keep the buffer while full batches arrive; an idle node holds none.

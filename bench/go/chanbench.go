@@ -1,7 +1,7 @@
 // chanbench measures Go's buffered channel: one producer goroutine sends -n ints through a
 // channel with a buffer of -cap to the main goroutine, -reps times (after one warm-up run),
 // and prints one JSON line with the median throughput. tinyflow-bench runs it as the
-// baseline for NodeChannel's hop throughput (same message count, same capacity).
+// baseline for BoundedChannel's hop throughput (same message count, same capacity).
 package main
 
 import (

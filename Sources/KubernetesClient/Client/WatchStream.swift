@@ -1,6 +1,6 @@
 public import Foundation
 import JSONSchemaKit
-import NodeChannels
+import BoundedChannels
 public import KubernetesModels
 import Synchronization
 
@@ -62,7 +62,7 @@ public struct WatchStream<K: KubernetesObject>: AsyncSequence, Sendable {
 
     /// Iterates the events.
     public func makeAsyncIterator() -> Iterator {
-        let channel = NodeChannel<Result<WatchEvent<K>, any Error>>(capacity: Self.bufferCapacity)
+        let channel = BoundedChannel<Result<WatchEvent<K>, any Error>>(capacity: Self.bufferCapacity)
         let body = self.body
         let request = self.request
         let idleTimeout = self.idleTimeout
@@ -119,7 +119,7 @@ public struct WatchStream<K: KubernetesObject>: AsyncSequence, Sendable {
 
     /// Takes the decoded events; dropping the last copy stops the reader.
     public struct Iterator: AsyncIteratorProtocol {
-        let channel: NodeChannel<Result<WatchEvent<K>, any Error>>
+        let channel: BoundedChannel<Result<WatchEvent<K>, any Error>>
         let pump: PumpHandle
         var ended = false
 

@@ -4,7 +4,7 @@ import ComponentKit
 import Expressions
 import Foundation
 import Logging
-import NodeChannels
+import BoundedChannels
 import Synchronization
 
 /// One message waiting in a node's input channel, with what travels beside it.
@@ -44,7 +44,7 @@ final class NodeInstance: Sendable {
     let name: String
     let componentType: any Component.Type
     let context: NodeContext
-    let inputs: [String: NodeChannel<Delivery>]
+    let inputs: [String: BoundedChannel<Delivery>]
     let stopRequested = OneShotEvent()
     private let runRestart = Mutex(OneShotEvent())
     let stopped = OneShotEvent()
@@ -64,9 +64,9 @@ final class NodeInstance: Sendable {
         self.componentStorage = Mutex(componentType.init())
         self.status = Mutex(Status(definition: definition))
         self.statusChanges = statusChanges
-        var inputs: [String: NodeChannel<Delivery>] = [:]
+        var inputs: [String: BoundedChannel<Delivery>] = [:]
         for port in componentType.ports where port.direction == .input && port.role == .data {
-            inputs[port.name] = NodeChannel(capacity: channelCapacity)
+            inputs[port.name] = BoundedChannel(capacity: channelCapacity)
         }
         self.inputs = inputs
     }
@@ -120,7 +120,7 @@ final class NodeInstance: Sendable {
         }
         do {
             try await channel.send(delivery)
-        } catch is NodeChannelClosedError {
+        } catch is BoundedChannelClosedError {
             throw DeliveryError.nodeStopping(name)
         }
         count { $0.received += 1 }

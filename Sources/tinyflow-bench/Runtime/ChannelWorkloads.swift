@@ -1,4 +1,4 @@
-import NodeChannels
+import BoundedChannels
 
 /// A small message with the time it was sent, for latency runs.
 struct Stamped: Sendable {
@@ -14,7 +14,7 @@ enum ChannelWorkloads {
 
     /// One producer sends `messages` Ints one at a time; the consumer iterates with `for await`.
     static func nodeChannelSingle(messages: Int, capacity: Int) async -> Double {
-        let channel = NodeChannel<Int>(capacity: capacity)
+        let channel = BoundedChannel<Int>(capacity: capacity)
         return await timed(messages: messages) {
             for value in 0..<messages { try! await channel.send(value) }
             channel.finish()
@@ -26,7 +26,7 @@ enum ChannelWorkloads {
     /// One producer sends `messages` Ints in batches of `batch`; the consumer takes up to
     /// `capacity` per receive.
     static func nodeChannelBatched(messages: Int, capacity: Int, batch: Int) async -> Double {
-        let channel = NodeChannel<Int>(capacity: capacity)
+        let channel = BoundedChannel<Int>(capacity: capacity)
         return await timed(messages: messages) {
             var chunk: [Int] = []
             chunk.reserveCapacity(batch)
@@ -47,7 +47,7 @@ enum ChannelWorkloads {
     /// `producers` tasks send `messages` Ints in total, one at a time, into one channel (a
     /// fan-in port); the consumer iterates with `for await`.
     static func nodeChannelFanIn(messages: Int, capacity: Int, producers: Int) async -> Double {
-        let channel = NodeChannel<Int>(capacity: capacity)
+        let channel = BoundedChannel<Int>(capacity: capacity)
         return await timed(messages: messages) {
             await withTaskGroup(of: Void.self) { group in
                 for producer in 0..<producers {
@@ -81,8 +81,8 @@ enum ChannelWorkloads {
     /// source sends one message at a time, the transform forwards each batch it receives with
     /// one batched send, the sink counts.
     static func nodeChannelPipeline(messages: Int, capacity: Int) async -> Double {
-        let first = NodeChannel<Int>(capacity: capacity)
-        let second = NodeChannel<Int>(capacity: capacity)
+        let first = BoundedChannel<Int>(capacity: capacity)
+        let second = BoundedChannel<Int>(capacity: capacity)
         return await timed(messages: messages) {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
@@ -141,7 +141,7 @@ enum ChannelWorkloads {
     /// Pacing at sub-microsecond intervals cannot sleep, so the producer (the load generator,
     /// not the channel) spins on the clock between sends.
     static func nodeChannelLatency(messages: Int, capacity: Int, rate: Double) async -> LatencyHistogram {
-        let channel = NodeChannel<Stamped>(capacity: capacity)
+        let channel = BoundedChannel<Stamped>(capacity: capacity)
         return await pacedLatency(messages: messages, rate: rate) { message in
             try! await channel.send(message)
         } finish: {
@@ -177,8 +177,8 @@ enum ChannelWorkloads {
     /// consumer's acknowledgement on a second channel before sending the next, so every hop
     /// finds the consumer parked on an empty channel and measures the wake-up.
     static func nodeChannelIdleLatency(messages: Int) async -> LatencyHistogram {
-        let forward = NodeChannel<Stamped>(capacity: 1)
-        let acknowledgements = NodeChannel<Int>(capacity: 1)
+        let forward = BoundedChannel<Stamped>(capacity: 1)
+        let acknowledgements = BoundedChannel<Int>(capacity: 1)
         return await pingPong(messages: messages) { message in
             try! await forward.send(message)
             var iterator = acknowledgements.makeAsyncIterator()
@@ -308,7 +308,7 @@ enum ChannelWorkloads {
         return histogram
     }
 
-    private static func drain(_ channel: NodeChannel<Int>, upTo maxCount: Int) async -> (count: Int, sum: Int) {
+    private static func drain(_ channel: BoundedChannel<Int>, upTo maxCount: Int) async -> (count: Int, sum: Int) {
         var batch: [Int] = []
         batch.reserveCapacity(maxCount)
         var count = 0

@@ -3,7 +3,7 @@ import ComponentKit
 import Foundation
 import Logging
 import ModuleHost
-import NodeChannels
+import BoundedChannels
 import Synchronization
 
 /// Workloads that run the real `ModuleRuntime`: message hops between nodes
@@ -68,9 +68,9 @@ enum NodeRuntimeWorkloads {
 
     /// The same measure for the bare minimum: one task parked on one channel per node.
     static func idleTaskBytes(count: Int) async -> Double {
-        let warm = (0..<min(count, 1_000)).map { _ in NodeChannel<Message>(capacity: 64) }
+        let warm = (0..<min(count, 1_000)).map { _ in BoundedChannel<Message>(capacity: 64) }
         await park(warm) {}
-        let channels = (0..<count).map { _ in NodeChannel<Message>(capacity: 64) }
+        let channels = (0..<count).map { _ in BoundedChannel<Message>(capacity: 64) }
         trimHeap()
         let before = residentBytes()
         var measured = 0.0
@@ -81,7 +81,7 @@ enum NodeRuntimeWorkloads {
         return measured
     }
 
-    private static func park(_ channels: [NodeChannel<Message>], while body: () async -> Void) async {
+    private static func park(_ channels: [BoundedChannel<Message>], while body: () async -> Void) async {
         await withDiscardingTaskGroup { group in
             for channel in channels {
                 group.addTask {

@@ -1,15 +1,15 @@
 import Synchronization
 
-/// The lock and the continuations behind a ``NodeChannel``.
+/// The lock and the continuations behind a ``BoundedChannel``.
 ///
 /// Every operation takes the lock once on its fast path, asks the state machine what to do,
 /// and resumes continuations only after the lock is released. A producer or consumer
 /// allocates a continuation only when it has to suspend.
 @usableFromInline
-final class NodeChannelStorage<Element: Sendable>: Sendable {
+final class BoundedChannelStorage<Element: Sendable>: Sendable {
     @usableFromInline typealias ProducerContinuation = UnsafeContinuation<ProducerOutcome<Element>, Never>
     @usableFromInline typealias ConsumerContinuation = UnsafeContinuation<Void, Never>
-    @usableFromInline typealias Machine = NodeChannelStateMachine<Element, ProducerContinuation, ConsumerContinuation>
+    @usableFromInline typealias Machine = BoundedChannelStateMachine<Element, ProducerContinuation, ConsumerContinuation>
 
     @usableFromInline let state: Mutex<Machine>
 
@@ -26,37 +26,37 @@ final class NodeChannelStorage<Element: Sendable>: Sendable {
         case .enqueued(let wake):
             wake?.resume()
         case .finished:
-            throw NodeChannelClosedError()
+            throw BoundedChannelClosedError()
         case .full(let producerID):
             switch await suspendProducer(id: producerID, pending: [element][...]) {
             case .accepted: return
             case .cancelled: throw CancellationError()
-            case .finished: throw NodeChannelClosedError()
+            case .finished: throw BoundedChannelClosedError()
             }
         }
     }
 
     @inlinable
-    func send(contentsOf elements: ArraySlice<Element>) async throws(NodeChannelSendError<Element>) {
+    func send(contentsOf elements: ArraySlice<Element>) async throws(BoundedChannelSendError<Element>) {
         var pending = elements
         let (action, wakeOnFull) = state.withLock { $0.send(contentsOf: &pending) }
         switch action {
         case .enqueued(let wake):
             wake?.resume()
         case .finished:
-            throw NodeChannelSendError(reason: .finished, unsent: Array(pending))
+            throw BoundedChannelSendError(reason: .finished, unsent: Array(pending))
         case .full(let producerID):
             wakeOnFull?.resume()
             switch await suspendProducer(id: producerID, pending: pending) {
             case .accepted: return
-            case .cancelled(let unsent): throw NodeChannelSendError(reason: .cancelled, unsent: Array(unsent))
-            case .finished(let unsent): throw NodeChannelSendError(reason: .finished, unsent: Array(unsent))
+            case .cancelled(let unsent): throw BoundedChannelSendError(reason: .cancelled, unsent: Array(unsent))
+            case .finished(let unsent): throw BoundedChannelSendError(reason: .finished, unsent: Array(unsent))
             }
         }
     }
 
     @inlinable
-    func trySend(_ element: Element) -> NodeChannelTrySendResult {
+    func trySend(_ element: Element) -> BoundedChannelTrySendResult {
         switch state.withLock({ $0.send(element) }) {
         case .enqueued(let wake):
             wake?.resume()

@@ -1,8 +1,10 @@
 import Synchronization
 
-/// The bounded queue in front of one node input port: many producers, one consumer.
+/// A bounded queue with many producers and one consumer: in front of every node
+/// input port (the module runtime's node channels), and between a watch
+/// stream's reader and its consumer.
 ///
-/// A `NodeChannel` holds at most `capacity` elements. A producer that finds it full is
+/// A `BoundedChannel` holds at most `capacity` elements. A producer that finds it full is
 /// suspended, holding its own elements, until the consumer has drained the channel to its
 /// low watermark; so backpressure travels from a slow node back to the source, and memory is
 /// bounded by the capacity plus one pending send per producer task.
@@ -13,7 +15,7 @@ import Synchronization
 ///   ``next(into:upTo:)`` or ``next(upTo:)``; producers hand over batches with
 ///   ``send(contentsOf:)``. The consumer is woken only when the channel goes from empty to
 ///   non-empty, and waiting producers are resumed together.
-/// - End: ``finish()`` refuses further elements (senders get ``NodeChannelClosedError``) and
+/// - End: ``finish()`` refuses further elements (senders get ``BoundedChannelClosedError``) and
 ///   lets the consumer drain what is queued; then the sequence ends.
 /// - Cancellation: a sender cancelled while suspended returns with `CancellationError` and
 ///   the channel does not take its element; a consumer cancelled while waiting wakes up.
@@ -21,8 +23,8 @@ import Synchronization
 /// Only one task may receive at a time (a second concurrent receiver is a programming error
 /// and traps). Iterating with `for await` takes elements out in batches of
 /// `iteratorBatchSize`: elements the iterator holds belong to the consumer.
-public struct NodeChannel<Element: Sendable>: Sendable {
-    @usableFromInline let storage: NodeChannelStorage<Element>
+public struct BoundedChannel<Element: Sendable>: Sendable {
+    @usableFromInline let storage: BoundedChannelStorage<Element>
 
     /// The most elements the channel holds.
     public let capacity: Int
@@ -38,18 +40,18 @@ public struct NodeChannel<Element: Sendable>: Sendable {
     ///   - iteratorBatchSize: how many elements `for await` takes per lock acquisition; by
     ///     default the capacity, at most 256.
     public init(capacity: Int, lowWatermark: Int? = nil, iteratorBatchSize: Int? = nil) {
-        precondition(capacity > 0, "a NodeChannel needs a capacity of at least 1")
+        precondition(capacity > 0, "a BoundedChannel needs a capacity of at least 1")
         self.capacity = capacity
         self.iteratorBatchSize = iteratorBatchSize ?? Swift.min(capacity, 256)
         precondition(self.iteratorBatchSize > 0, "iteratorBatchSize must be at least 1")
-        self.storage = NodeChannelStorage(capacity: capacity, lowWatermark: lowWatermark ?? (capacity / 2))
+        self.storage = BoundedChannelStorage(capacity: capacity, lowWatermark: lowWatermark ?? (capacity / 2))
     }
 
     /// Sends one element, suspending while the channel is full.
     ///
     /// Returns once the channel has accepted the element.
     /// - Throws: `CancellationError` if the task is cancelled while it has to wait (a task
-    ///   that is already cancelled does not wait); ``NodeChannelClosedError`` if the channel
+    ///   that is already cancelled does not wait); ``BoundedChannelClosedError`` if the channel
     ///   is or becomes finished. In both cases the channel did not take `element`.
     @inlinable
     public func send(_ element: Element) async throws {
@@ -60,19 +62,19 @@ public struct NodeChannel<Element: Sendable>: Sendable {
     ///
     /// Accepts the prefix that fits right away and waits with the rest, so a batch larger
     /// than the capacity still goes through. Returns once every element was accepted.
-    /// - Throws: ``NodeChannelSendError`` with the reason (cancelled or finished) and the
+    /// - Throws: ``BoundedChannelSendError`` with the reason (cancelled or finished) and the
     ///   elements the channel did not take, in order; those before them were accepted.
     @inlinable
-    public func send(contentsOf elements: some Sequence<Element>) async throws(NodeChannelSendError<Element>) {
+    public func send(contentsOf elements: some Sequence<Element>) async throws(BoundedChannelSendError<Element>) {
         try await storage.send(contentsOf: ArraySlice(elements))
     }
 
     /// Offers one element without suspending.
     ///
-    /// Returns ``NodeChannelTrySendResult/full`` when the channel has no room (or other
+    /// Returns ``BoundedChannelTrySendResult/full`` when the channel has no room (or other
     /// producers are waiting for room): the channel did not take `element`.
     @inlinable
-    public func trySend(_ element: Element) -> NodeChannelTrySendResult {
+    public func trySend(_ element: Element) -> BoundedChannelTrySendResult {
         storage.trySend(element)
     }
 
@@ -100,7 +102,7 @@ public struct NodeChannel<Element: Sendable>: Sendable {
     /// Refuses further elements and wakes the consumer and every waiting producer.
     ///
     /// The consumer still receives what the channel holds, then the sequence ends. Waiting
-    /// producers throw ``NodeChannelClosedError`` (or ``NodeChannelSendError`` with reason
+    /// producers throw ``BoundedChannelClosedError`` (or ``BoundedChannelSendError`` with reason
     /// `.finished`). Calling it again does nothing.
     public func finish() {
         storage.finish()
@@ -119,7 +121,7 @@ public struct NodeChannel<Element: Sendable>: Sendable {
     var hasWaitingConsumer: Bool { storage.state.withLock { $0.waitingConsumer != nil } }
 }
 
-extension NodeChannel: AsyncSequence {
+extension BoundedChannel: AsyncSequence {
     /// Iteration does not throw: cancellation ends it like the end of the channel.
     public typealias Failure = Never
 
@@ -130,13 +132,13 @@ extension NodeChannel: AsyncSequence {
     public struct AsyncIterator: AsyncIteratorProtocol {
         public typealias Failure = Never
 
-        @usableFromInline let storage: NodeChannelStorage<Element>
+        @usableFromInline let storage: BoundedChannelStorage<Element>
         @usableFromInline let batchSize: Int
         @usableFromInline var batch: [Element] = []
         @usableFromInline var index = 0
 
         @inlinable
-        init(storage: NodeChannelStorage<Element>, batchSize: Int) {
+        init(storage: BoundedChannelStorage<Element>, batchSize: Int) {
             self.storage = storage
             self.batchSize = batchSize
             batch.reserveCapacity(batchSize)
@@ -172,8 +174,8 @@ extension NodeChannel: AsyncSequence {
     }
 }
 
-/// What ``NodeChannel/trySend(_:)`` did.
-public enum NodeChannelTrySendResult: Sendable, Hashable {
+/// What ``BoundedChannel/trySend(_:)`` did.
+public enum BoundedChannelTrySendResult: Sendable, Hashable {
     /// The channel took the element.
     case enqueued
     /// The channel has no room (or producers are waiting for room); it did not take the element.
@@ -182,14 +184,14 @@ public enum NodeChannelTrySendResult: Sendable, Hashable {
     case finished
 }
 
-/// Thrown by ``NodeChannel/send(_:)`` when the channel is finished: the element was not taken.
-public struct NodeChannelClosedError: Error, Hashable, CustomStringConvertible {
+/// Thrown by ``BoundedChannel/send(_:)`` when the channel is finished: the element was not taken.
+public struct BoundedChannelClosedError: Error, Hashable, CustomStringConvertible {
     public init() {}
     public var description: String { "the node channel is finished and accepts no more elements" }
 }
 
-/// Thrown by ``NodeChannel/send(contentsOf:)`` when not every element was accepted.
-public struct NodeChannelSendError<Element: Sendable>: Error {
+/// Thrown by ``BoundedChannel/send(contentsOf:)`` when not every element was accepted.
+public struct BoundedChannelSendError<Element: Sendable>: Error {
     /// Why the send stopped.
     public enum Reason: Sendable, Hashable {
         /// The sending task was cancelled while it waited for room.

@@ -1,13 +1,13 @@
 import Testing
 
-@testable import NodeChannels
+@testable import BoundedChannels
 
 /// The state machine driven step by step with plain tokens: producers are `Int`s, the
 /// consumer is a `String`. No tasks, no locks.
-typealias Machine = NodeChannelStateMachine<Int, Int, String>
+typealias Machine = BoundedChannelStateMachine<Int, Int, String>
 
-@Suite("NodeChannel state machine")
-struct NodeChannelStateMachineTests {
+@Suite("BoundedChannel state machine")
+struct BoundedChannelStateMachineTests {
     /// Receives up to `maxCount` elements and returns them with the producers to resume.
     private func receive(_ machine: inout Machine, upTo maxCount: Int) -> (batch: [Int], resumed: [Int])? {
         var batch: [Int] = []
@@ -311,7 +311,7 @@ struct NodeChannelStateMachineTests {
     }
 }
 
-extension NodeChannelStateMachine.SendAction {
+extension BoundedChannelStateMachine.SendAction {
     var isFinished: Bool {
         if case .finished = self { return true }
         return false

@@ -2,17 +2,17 @@ import Synchronization
 import TestSupport
 import Testing
 
-@testable import NodeChannels
+@testable import BoundedChannels
 
 /// A consumer that keeps what it receives in actor state.
 actor Collector {
     private(set) var values: [Int] = []
 
-    func collect(from channel: NodeChannel<Int>) async {
+    func collect(from channel: BoundedChannel<Int>) async {
         for await value in channel { values.append(value) }
     }
 
-    func collectBatches(from channel: NodeChannel<Int>) async throws {
+    func collectBatches(from channel: BoundedChannel<Int>) async throws {
         var batch: [Int] = []
         while try await channel.next(into: &batch, upTo: 3) {
             #expect(batch.count <= 3)
@@ -22,11 +22,11 @@ actor Collector {
     }
 }
 
-@Suite("NodeChannel", .timeLimit(.minutes(1)))
-struct NodeChannelTests {
+@Suite("BoundedChannel", .timeLimit(.minutes(1)))
+struct BoundedChannelTests {
     @Test("a full channel suspends the sender until the consumer takes a batch")
     func backpressure() async throws {
-        let channel = NodeChannel<Int>(capacity: 2, lowWatermark: 0)
+        let channel = BoundedChannel<Int>(capacity: 2, lowWatermark: 0)
         try await channel.send(1)
         try await channel.send(2)
         let returned = Atomic(false)
@@ -49,7 +49,7 @@ struct NodeChannelTests {
     @Test("several producers: every element arrives once, in per-producer order, and the channel never exceeds its capacity")
     func perProducerOrder() async throws {
         let capacity = 16
-        let channel = NodeChannel<Int>(capacity: capacity)
+        let channel = BoundedChannel<Int>(capacity: capacity)
         let producers = 4
         let perProducer = 5_000
         let maxSeen = try await withThrowingTaskGroup(of: Int.self) { group in
@@ -99,7 +99,7 @@ struct NodeChannelTests {
 
     @Test("a batch larger than the capacity goes through in parts, in order")
     func largeBatchSend() async throws {
-        let channel = NodeChannel<Int>(capacity: 4)
+        let channel = BoundedChannel<Int>(capacity: 4)
         let sender = Task { try await channel.send(contentsOf: 0..<100) }
         var received: [Int] = []
         while received.count < 100 {
@@ -112,7 +112,7 @@ struct NodeChannelTests {
 
     @Test("a receive takes up to the requested number of queued elements at once")
     func batchReceive() async throws {
-        let channel = NodeChannel<Int>(capacity: 16)
+        let channel = BoundedChannel<Int>(capacity: 16)
         try await channel.send(contentsOf: 0..<10)
         #expect(try await channel.next(upTo: 4) == [0, 1, 2, 3])
         #expect(try await channel.next(upTo: 100) == Array(4..<10))
@@ -121,7 +121,7 @@ struct NodeChannelTests {
 
     @Test("a waiting consumer wakes up when an element arrives")
     func consumerWakes() async throws {
-        let channel = NodeChannel<String>(capacity: 4)
+        let channel = BoundedChannel<String>(capacity: 4)
         let consumer = Task { try await channel.next(upTo: 4) }
         try await eventually("the consumer waits") { channel.hasWaitingConsumer }
         try await channel.send("hello")
@@ -130,11 +130,11 @@ struct NodeChannelTests {
 
     @Test("after finish, sends fail with a clear error and the consumer drains what is queued, then ends")
     func finishSemantics() async throws {
-        let channel = NodeChannel<Int>(capacity: 8)
+        let channel = BoundedChannel<Int>(capacity: 8)
         try await channel.send(contentsOf: [1, 2, 3])
         channel.finish()
         #expect(channel.isFinished)
-        await #expect(throws: NodeChannelClosedError.self) { try await channel.send(4) }
+        await #expect(throws: BoundedChannelClosedError.self) { try await channel.send(4) }
         #expect(channel.trySend(4) == .finished)
         do {
             try await channel.send(contentsOf: [5, 6])
@@ -151,22 +151,22 @@ struct NodeChannelTests {
 
     @Test("finish releases suspended producers with their elements and wakes a waiting consumer")
     func finishReleasesWaiters() async throws {
-        let full = NodeChannel<Int>(capacity: 1)
+        let full = BoundedChannel<Int>(capacity: 1)
         try await full.send(0)
         let single = Task { try await full.send(1) }
         let batch = Task { try await full.send(contentsOf: [2, 3]) }
         try await eventually("both producers are suspended") { full.suspendedProducerCount == 2 }
         full.finish()
-        await #expect(throws: NodeChannelClosedError.self) { try await single.value }
+        await #expect(throws: BoundedChannelClosedError.self) { try await single.value }
         do {
             try await batch.value
             Issue.record("the suspended batch was accepted by a finished channel")
-        } catch let error as NodeChannelSendError<Int> {
+        } catch let error as BoundedChannelSendError<Int> {
             #expect(error.reason == .finished && error.unsent == [2, 3])
         }
         #expect(try await full.next(upTo: 4) == [0])
 
-        let empty = NodeChannel<Int>(capacity: 1)
+        let empty = BoundedChannel<Int>(capacity: 1)
         let consumer = Task { () -> Int? in
             var iterator = empty.makeAsyncIterator()
             return await iterator.next()
@@ -178,7 +178,7 @@ struct NodeChannelTests {
 
     @Test("a cancelled suspended sender returns with CancellationError and the channel does not take its element")
     func cancelSuspendedSender() async throws {
-        let channel = NodeChannel<Int>(capacity: 1)
+        let channel = BoundedChannel<Int>(capacity: 1)
         try await channel.send(1)
         let sender = Task { try await channel.send(2) }
         try await eventually("the sender is suspended") { channel.suspendedProducerCount == 1 }
@@ -193,14 +193,14 @@ struct NodeChannelTests {
 
     @Test("a cancelled suspended batch sender gets back exactly the elements the channel did not take")
     func cancelSuspendedBatchSender() async throws {
-        let channel = NodeChannel<Int>(capacity: 2)
+        let channel = BoundedChannel<Int>(capacity: 2)
         let sender = Task { try await channel.send(contentsOf: [1, 2, 3, 4]) }
         try await eventually("the sender is suspended") { channel.suspendedProducerCount == 1 }
         sender.cancel()
         do {
             try await sender.value
             Issue.record("the cancelled send returned normally")
-        } catch let error as NodeChannelSendError<Int> {
+        } catch let error as BoundedChannelSendError<Int> {
             #expect(error.reason == .cancelled && error.unsent == [3, 4])
         }
         #expect(try await channel.next(upTo: 10) == [1, 2])
@@ -208,7 +208,7 @@ struct NodeChannelTests {
 
     @Test("an already cancelled sender does not wait on a full channel but is accepted when there is room")
     func alreadyCancelledSender() async throws {
-        let channel = NodeChannel<Int>(capacity: 1)
+        let channel = BoundedChannel<Int>(capacity: 1)
         let result = try await Task {
             withUnsafeCurrentTask { $0?.cancel() }
             try await channel.send(1)  // room: accepted
@@ -225,7 +225,7 @@ struct NodeChannelTests {
 
     @Test("a cancelled waiting consumer wakes up and leaves later elements in the channel")
     func cancelConsumer() async throws {
-        let channel = NodeChannel<Int>(capacity: 4)
+        let channel = BoundedChannel<Int>(capacity: 4)
         let batchConsumer = Task { try await channel.next(upTo: 4) }
         try await eventually("the consumer waits") { channel.hasWaitingConsumer }
         batchConsumer.cancel()
@@ -247,7 +247,7 @@ struct NodeChannelTests {
 
     @Test("trySend reports full instead of waiting, and succeeds again once there is room")
     func trySendFull() async throws {
-        let channel = NodeChannel<Int>(capacity: 2, lowWatermark: 1)
+        let channel = BoundedChannel<Int>(capacity: 2, lowWatermark: 1)
         #expect(channel.trySend(1) == .enqueued)
         #expect(channel.trySend(2) == .enqueued)
         #expect(channel.trySend(3) == .full)
@@ -259,7 +259,7 @@ struct NodeChannelTests {
 
     @Test("trySend does not overtake producers that are waiting for room")
     func trySendIsFair() async throws {
-        let channel = NodeChannel<Int>(capacity: 2, lowWatermark: 0)
+        let channel = BoundedChannel<Int>(capacity: 2, lowWatermark: 0)
         try await channel.send(contentsOf: [1, 2])
         let waiting = Task { try await channel.send(3) }
         try await eventually("the sender is suspended") { channel.suspendedProducerCount == 1 }
@@ -273,7 +273,7 @@ struct NodeChannelTests {
 
     @Test("an actor can consume the channel, with for await or batches, into its own state")
     func actorConsumer() async throws {
-        let channel = NodeChannel<Int>(capacity: 4)
+        let channel = BoundedChannel<Int>(capacity: 4)
         let collector = Collector()
         let consumer = Task { await collector.collect(from: channel) }
         try await channel.send(contentsOf: 0..<10)
@@ -281,7 +281,7 @@ struct NodeChannelTests {
         await consumer.value
         #expect(await collector.values == Array(0..<10))
 
-        let batches = NodeChannel<Int>(capacity: 4)
+        let batches = BoundedChannel<Int>(capacity: 4)
         let batchCollector = Collector()
         let batchConsumer = Task { try await batchCollector.collectBatches(from: batches) }
         try await batches.send(contentsOf: 0..<10)
@@ -293,7 +293,7 @@ struct NodeChannelTests {
     @MainActor
     @Test("the main actor can send and receive")
     func mainActor() async throws {
-        let channel = NodeChannel<Int>(capacity: 2)
+        let channel = BoundedChannel<Int>(capacity: 2)
         try await channel.send(1)
         #expect(channel.trySend(2) == .enqueued)
         var iterator = channel.makeAsyncIterator()

@@ -1,8 +1,8 @@
 import DequeModule
 
-/// The whole state of a ``NodeChannel``, with no locks and no I/O.
+/// The whole state of a ``BoundedChannel``, with no locks and no I/O.
 ///
-/// `NodeChannelStorage` holds it inside a `Mutex` and turns the actions it returns into
+/// `BoundedChannelStorage` holds it inside a `Mutex` and turns the actions it returns into
 /// continuation resumptions *after* releasing the lock. The machine is generic over the
 /// tokens that stand for a suspended producer and a suspended consumer so tests can drive
 /// it with plain values, without tasks or continuations.
@@ -17,7 +17,7 @@ import DequeModule
 ///   the consumer is woken only on the empty → non-empty transition (or by `finish`).
 /// - Once finished, no element enters `buffer` and no producer suspends.
 @usableFromInline
-struct NodeChannelStateMachine<Element, Producer, Consumer> {
+struct BoundedChannelStateMachine<Element, Producer, Consumer> {
     /// A producer waiting for room, with the elements it has not handed over yet.
     @usableFromInline
     struct SuspendedProducer {
@@ -48,7 +48,7 @@ struct NodeChannelStateMachine<Element, Producer, Consumer> {
 
     @usableFromInline
     init(capacity: Int, lowWatermark: Int) {
-        precondition(capacity > 0, "a NodeChannel needs a capacity of at least 1")
+        precondition(capacity > 0, "a BoundedChannel needs a capacity of at least 1")
         precondition(
             (0..<capacity).contains(lowWatermark),
             "lowWatermark must be at least 0 and below the capacity"
@@ -199,7 +199,7 @@ struct NodeChannelStateMachine<Element, Producer, Consumer> {
         if !buffer.isEmpty || isFinished || isCancelled {
             return .resumeNow
         }
-        precondition(waitingConsumer == nil, "NodeChannel has a single consumer: two tasks are receiving at once")
+        precondition(waitingConsumer == nil, "BoundedChannel has a single consumer: two tasks are receiving at once")
         waitingConsumer = token
         return .suspended
     }
@@ -291,12 +291,12 @@ struct NodeChannelStateMachine<Element, Producer, Consumer> {
     }
 }
 
-extension NodeChannelStateMachine: Sendable where Element: Sendable, Producer: Sendable, Consumer: Sendable {}
-extension NodeChannelStateMachine.SuspendedProducer: Sendable where Element: Sendable, Producer: Sendable {}
-extension NodeChannelStateMachine.SendAction: Sendable where Consumer: Sendable {}
-extension NodeChannelStateMachine.SuspendProducerAction: Sendable where Element: Sendable, Consumer: Sendable {}
-extension NodeChannelStateMachine.ReceiveAction: Sendable where Producer: Sendable {}
-extension NodeChannelStateMachine.FinishAction: Sendable where Element: Sendable, Producer: Sendable, Consumer: Sendable {}
+extension BoundedChannelStateMachine: Sendable where Element: Sendable, Producer: Sendable, Consumer: Sendable {}
+extension BoundedChannelStateMachine.SuspendedProducer: Sendable where Element: Sendable, Producer: Sendable {}
+extension BoundedChannelStateMachine.SendAction: Sendable where Consumer: Sendable {}
+extension BoundedChannelStateMachine.SuspendProducerAction: Sendable where Element: Sendable, Consumer: Sendable {}
+extension BoundedChannelStateMachine.ReceiveAction: Sendable where Producer: Sendable {}
+extension BoundedChannelStateMachine.FinishAction: Sendable where Element: Sendable, Producer: Sendable, Consumer: Sendable {}
 
 /// How a producer that had to suspend ends.
 @usableFromInline
