@@ -1,22 +1,10 @@
 public import CRDModels
 import Foundation
-import YAMLValues
+public import YAMLValues
 
-/// A YAML manifest that could not be read.
-public struct ManifestError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// Where: a file name and document index, or a field path.
-    public var location: String
-    /// What is wrong.
-    public var message: String
-
-    /// Creates an error.
-    public init(location: String, message: String) {
-        self.location = location
-        self.message = message
-    }
-
-    public var description: String { "\(location): \(message)" }
-}
+/// A YAML manifest that could not be read: invalid YAML, or a document that is
+/// not a valid Tinyflow object. Located like every YAML error (file and document).
+public typealias ManifestError = YAMLError
 
 /// The Tinyflow objects in a set of YAML manifests.
 public struct FlowManifest: Sendable {
@@ -33,13 +21,7 @@ public struct FlowManifest: Sendable {
     /// Reads every document of a YAML text; unknown kinds are an error that
     /// names the document.
     public init(yaml text: String, source: String = "<input>") throws(ManifestError) {
-        let documents: [JSONValue]
-        do {
-            documents = try YAMLDocuments.parse(text, source: source)
-        } catch {
-            throw ManifestError(location: error.location, message: error.message)
-        }
-        for (index, document) in documents.enumerated() {
+        for (index, document) in try YAMLDocuments.parse(text, source: source).enumerated() {
             let location = "\(source)#\(index + 1)"
             let kind = document["kind"]?.stringValue ?? ""
             let apiVersion = document["apiVersion"]?.stringValue ?? ""

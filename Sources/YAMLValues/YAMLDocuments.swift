@@ -1,9 +1,10 @@
 public import JSONSchemaKit
 import Yams
 
-/// A YAML text that could not be read.
+/// A YAML text that could not be read, or a document read from it that could
+/// not be used: where and why.
 public struct YAMLError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// Where: a file name and document index.
+    /// Where: a file name and document index, or a field path.
     public var location: String
     /// What is wrong.
     public var message: String
