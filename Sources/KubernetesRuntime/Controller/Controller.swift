@@ -51,72 +51,112 @@ public struct ControllerConfiguration: Sendable {
     }
 }
 
-/// Reconciles objects of kind `K`: watches them (and mapped secondary
-/// resources) into a cache, queues the keys of changes that pass the
+/// Reconciles objects of kind `K`: takes the changes of an ``Informer`` (and
+/// of mapped secondary informers), queues the keys of changes that pass the
 /// predicate, and runs `reconcile` on N workers — never two at once for one
 /// key, retrying failures with per-key exponential backoff. Only reconciles
 /// while its ``ControllerConfiguration/leadership`` (if any) says it leads;
 /// losing leadership cancels in-flight reconciles and stops taking keys.
+///
+/// The reconcile path is informer → predicate or mapper → queue → reconciler:
+/// predicates and mappers only decide which keys to queue, they never act.
+/// In a ``Manager`` the informers are shared and run by the manager; a
+/// controller made from an `Api` has informers of its own and runs them.
 public final class Controller<K: KubernetesObject>: Service {
     /// Reconciles one object.
     public typealias Reconciler = @Sendable (K, ReconcileContext) async throws -> ReconcileAction
 
     /// The primary API.
     public let api: Api<K>
-    /// The primary cache.
+    /// The primary cache (the informer's).
     public let store: Store<K>
     /// The queue of keys to reconcile.
     public let queue: WorkQueue<ObjectKey>
     /// How the controller runs.
     public let configuration: ControllerConfiguration
-    private let predicate: Predicate<K>
     private let reconcile: Reconciler
     private let logger: Logger
     private let metrics: ControllerMetrics
-    private let sources = Mutex<[@Sendable (WorkQueue<ObjectKey>) async -> Void]>([])
+    /// Informers this controller made itself and runs in ``run()``.
+    private let ownInformers = Mutex<[any Service]>([])
 
-    /// A controller of `api`'s objects. The default predicate,
-    /// ``Predicate/generationChanged``, skips status-only writes (including the
-    /// controller's own); `transform` is applied to objects before they are cached
-    /// (and before predicates and reconcilers see them).
+    /// A controller of a shared informer's objects: the informer runs elsewhere
+    /// (in a ``Manager``). The default predicate, ``Predicate/generationChanged``,
+    /// skips status-only writes (including the controller's own).
     public init(
-        api: Api<K>, configuration: ControllerConfiguration, predicate: Predicate<K> = .generationChanged,
-        indexers: [String: Store<K>.IndexFunction] = [:], transform: Store<K>.Transform? = nil,
+        informer: Informer<K>, configuration: ControllerConfiguration, predicate: Predicate<K> = .generationChanged,
         logger: Logger = Logger(label: "tinyflow.controller"), reconcile: @escaping Reconciler
     ) {
-        self.api = api
+        self.api = informer.api
+        self.store = informer.store
         self.configuration = configuration
-        self.predicate = predicate
         self.reconcile = reconcile
         var logger = logger
         logger[metadataKey: "controller"] = "\(configuration.name)"
         self.logger = logger
         let metrics = ControllerMetrics(name: configuration.name, factory: configuration.metricsFactory ?? MetricsSystem.factory)
         self.metrics = metrics
-        self.store = Store(indexers: indexers, transform: transform)
-        self.queue = WorkQueue(
+        let queue = WorkQueue<ObjectKey>(
             baseDelay: configuration.baseRetryDelay, maxDelay: configuration.maxRetryDelay, rate: configuration.retryRate,
             burst: configuration.retryBurst, onDepthChange: { metrics.depth.record($0) })
+        self.queue = queue
+        informer.onChange { changes in
+            for change in changes where predicate.evaluate(change.old, change.new) { queue.add(change.key) }
+        }
     }
 
-    /// Also watches `secondary` objects and reconciles the primary keys `mapper` returns for each change.
+    /// A controller of `api`'s objects with an informer of its own, which
+    /// ``run()`` runs. `transform` is applied to objects before they are cached
+    /// (and before predicates and reconcilers see them).
+    public convenience init(
+        api: Api<K>, configuration: ControllerConfiguration, predicate: Predicate<K> = .generationChanged,
+        indexers: [String: Store<K>.IndexFunction] = [:], transform: Store<K>.Transform? = nil,
+        logger: Logger = Logger(label: "tinyflow.controller"), reconcile: @escaping Reconciler
+    ) {
+        let informer = Informer(
+            api: api, configuration: configuration.watcher, indexers: indexers, transform: transform, logger: logger)
+        self.init(informer: informer, configuration: configuration, predicate: predicate, logger: logger, reconcile: reconcile)
+        ownInformers.withLock { $0.append(informer) }
+    }
+
+    /// Also reconciles the primary keys `mapper` returns for each change of a
+    /// shared informer's objects that passes `predicate`. Call before the informer runs.
+    public func watches<S: KubernetesObject>(
+        _ informer: Informer<S>, predicate: Predicate<S> = .always, mapper: @escaping @Sendable (S) -> [ObjectKey]
+    ) {
+        let queue = self.queue
+        informer.onChange { changes in
+            for change in changes where predicate.evaluate(change.old, change.new) {
+                guard let object = change.new ?? change.old else { continue }
+                for key in mapper(object) { queue.add(key) }
+            }
+        }
+    }
+
+    /// Also reconciles the primary keys `map` returns for each change of a
+    /// shared informer's objects, given both states (a changed label may move
+    /// an object from one primary to another). Call before the informer runs.
+    public func watchesChanges<S: KubernetesObject>(
+        _ informer: Informer<S>, map: @escaping @Sendable (StoreChange<S>) -> [ObjectKey]
+    ) {
+        let queue = self.queue
+        informer.onChange { changes in
+            for change in changes {
+                for key in map(change) { queue.add(key) }
+            }
+        }
+    }
+
+    /// Also watches `secondary` objects (with an informer of this controller's
+    /// own) and reconciles the primary keys `mapper` returns for each change.
     /// Call before ``run()``.
     public func watches<S: KubernetesObject>(
         _ secondary: Api<S>, configuration watcherConfiguration: WatcherConfiguration = WatcherConfiguration(),
         predicate: Predicate<S> = .always, mapper: @escaping @Sendable (S) -> [ObjectKey]
     ) {
-        let logger = self.logger
-        sources.withLock {
-            $0.append { queue in
-                let store = Store<S>()
-                await Watcher(api: secondary, configuration: watcherConfiguration, logger: logger).drive { event in
-                    for change in store.apply(event) where predicate.evaluate(change.old, change.new) {
-                        guard let object = change.new ?? change.old else { continue }
-                        for key in mapper(object) { queue.add(key) }
-                    }
-                }
-            }
-        }
+        let informer = Informer(api: secondary, configuration: watcherConfiguration, logger: logger)
+        watches(informer, predicate: predicate, mapper: mapper)
+        ownInformers.withLock { $0.append(informer) }
     }
 
     /// Also watches `owned` objects and reconciles their controlling owner of kind `K`.
@@ -124,34 +164,34 @@ public final class Controller<K: KubernetesObject>: Service {
         _ owned: Api<S>, configuration watcherConfiguration: WatcherConfiguration = WatcherConfiguration(),
         predicate: Predicate<S> = .always
     ) {
-        watches(owned, configuration: watcherConfiguration, predicate: predicate) { object in
-            (object.metadata.ownerReferences ?? [])
-                .filter { $0.kind == K.kind && $0.apiVersion == K.apiVersion }
-                .map { ObjectKey(namespace: K.isNamespaced ? object.metadata.namespace : nil, name: $0.name) }
-        }
+        watches(owned, configuration: watcherConfiguration, predicate: predicate, mapper: Self.owners(of:))
     }
 
-    /// Runs until cancelled or gracefully shut down. Shutdown cancels
-    /// in-flight reconciles (they see `Task.isCancelled`) and stops the watches.
+    /// Also reconciles the controlling owner of kind `K` of every changed object of a shared informer.
+    public func owns<S: KubernetesObject>(_ informer: Informer<S>, predicate: Predicate<S> = .always) {
+        watches(informer, predicate: predicate, mapper: Self.owners(of:))
+    }
+
+    /// The keys of `object`'s owners of kind `K`: an owner mapper.
+    public static func owners<S: KubernetesObject>(of object: S) -> [ObjectKey] {
+        (object.metadata.ownerReferences ?? [])
+            .filter { $0.kind == K.kind && $0.apiVersion == K.apiVersion }
+            .map { ObjectKey(namespace: K.isNamespaced ? object.metadata.namespace : nil, name: $0.name) }
+    }
+
+    /// Runs until cancelled or gracefully shut down: the workers while leading,
+    /// and the controller's own informers, if it has any. Shutdown cancels
+    /// in-flight reconciles (they see `Task.isCancelled`).
     public func run() async throws {
-        let sources = self.sources.withLock { $0 }
+        let informers = self.ownInformers.withLock { $0 }
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await self.runPrimaryWatch() }
-                for source in sources { group.addTask { await source(self.queue) } }
+                for informer in informers { group.addTask { try? await informer.run() } }
                 group.addTask { await self.runWorkersWhileLeading() }
                 await group.waitForAll()
             }
         }
         queue.shutdown()
-    }
-
-    private func runPrimaryWatch() async {
-        await Watcher(api: api, configuration: configuration.watcher, logger: logger).drive { event in
-            for change in store.apply(event) where predicate.evaluate(change.old, change.new) {
-                queue.add(change.key)
-            }
-        }
     }
 
     private func runWorkersWhileLeading() async {
