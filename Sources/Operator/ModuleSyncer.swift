@@ -30,6 +30,8 @@ actor ModuleSyncer {
         var force = false
         var waiters: [CheckedContinuation<Void, Never>] = []
         var lastDuration = Duration.zero
+        /// The module is gone: drop the entry once nothing is scheduled, running or awaited.
+        var forgotten = false
     }
 
     private let window: Duration
@@ -49,6 +51,7 @@ actor ModuleSyncer {
     func schedule(_ key: ModuleKey, force: Bool = false) {
         guard !isShutDown else { return }
         var entry = entries[key] ?? Entry()
+        entry.forgotten = false
         entry.force = entry.force || force
         if entry.running {
             entry.pending = true
@@ -72,6 +75,21 @@ actor ModuleSyncer {
             schedule(key, force: true)
         }
     }
+
+    /// Forgets `key` (its module is gone): at once if no sync of it is scheduled,
+    /// running or awaited, else when the last of them is over (unless it is
+    /// scheduled again meanwhile).
+    func forget(_ key: ModuleKey) {
+        guard let entry = entries[key] else { return }
+        if entry.scheduled || entry.running || !entry.waiters.isEmpty {
+            entries[key]?.forgotten = true
+        } else {
+            entries[key] = nil
+        }
+    }
+
+    /// The modules the syncer keeps an entry for.
+    var count: Int { entries.count }
 
     /// Stops scheduling and releases every waiter.
     func shutdown() {
@@ -100,6 +118,8 @@ actor ModuleSyncer {
         if entries[key]?.pending == true || !(entries[key]?.waiters.isEmpty ?? true) {
             entries[key]?.pending = false
             schedule(key, force: entries[key]?.force ?? false)
+        } else if entries[key]?.forgotten == true, entries[key]?.scheduled == false {
+            entries[key] = nil
         }
     }
 }

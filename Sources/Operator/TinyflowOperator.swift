@@ -123,6 +123,10 @@ public final class TinyflowOperator: Service, Sendable {
             let relevant = Predicate<TinyNode>.generationChanged.evaluate(old, new)
                 || old?.metadata.finalizers != new?.metadata.finalizers
             if relevant { state.planInputsChanged(in: (new ?? old)?.metadata.namespace ?? "") }
+            if new == nil, let old, let name = old.metadata.name {
+                // Gone from the cache (finalizer removed, or it never had one).
+                state.forgetNode(name, of: ModuleKey(namespace: old.metadata.namespace ?? "", module: old.spec.module))
+            }
             return relevant
         }
         let nodes = Controller(
@@ -137,13 +141,22 @@ public final class TinyflowOperator: Service, Sendable {
         }
         // Runs after the module cache took the change, so the node reconciles it queues (and the
         // syncs they ask for) plan with it: a watch of its own would race with that cache.
-        let modulePredicate = Predicate<TinyModule> { old, new in
+        let modulePredicate = Predicate<TinyModule> { [weak self] old, new in
             // Module changes are rare: a scan of the cache costs less than an index of every node.
             let changed = Set([old, new].compactMap { $0.map { ObjectKey($0) } })
             let affected = nodes.store.keys(where: { changed.contains(ObjectKey(namespace: $0.metadata.namespace, name: $0.spec.module)) })
             for key in affected { nodes.queue.add(key) }
             // A catalogue or address in the status changes plans too, but only spec changes reconcile the module.
             state.planInputsChanged(in: (new ?? old)?.metadata.namespace ?? "")
+            // A deleted module, or one whose address changed: its old host address may be unused now
+            // (the sync its queued nodes ask for moves it to the new address).
+            if let old, let name = old.metadata.name, new.flatMap(ClusterPlan.address(of:)) != ClusterPlan.address(of: old) {
+                if new == nil {
+                    self?.moduleDeleted(ModuleKey(namespace: old.metadata.namespace ?? "", module: name))
+                } else {
+                    self?.forgetUnusedAddresses()
+                }
+            }
             return Predicate<TinyModule>.generationChanged.evaluate(old, new)
         }
         let modules = Controller(
@@ -153,8 +166,17 @@ public final class TinyflowOperator: Service, Sendable {
             guard let self else { return .done }
             return try await self.reconcileModule(module, context)
         }
+        // Runs after the signal cache took the change: once it holds a signal that is no longer
+        // pending (or none), no reconcile sees it pending, and its delivery can be forgotten.
+        let signalPredicate = Predicate<TinySignal> { old, new in
+            if let signal = new ?? old, new.map({ ($0.status?.phase ?? .pending) != .pending }) ?? true {
+                state.forgetDelivery(Self.deliveryID(of: signal))
+            }
+            return Predicate<TinySignal>.generationChanged.evaluate(old, new)
+        }
         let signals = Controller(
-            api: api(TinySignal.self, namespace), configuration: controllerConfiguration("tinysignal"), logger: logger
+            api: api(TinySignal.self, namespace), configuration: controllerConfiguration("tinysignal"), predicate: signalPredicate,
+            logger: logger
         ) { [weak self] signal, context in
             guard let self else { return .done }
             return try await self.reconcileSignal(signal, context)
@@ -291,9 +313,75 @@ public final class TinyflowOperator: Service, Sendable {
 
     // MARK: Host status
 
+    /// The host addresses of the cached TinyModules.
+    private func addressesInUse() -> Set<String> {
+        let scopes = self.scopes.withLock { Array($0.values) }
+        return Set(scopes.flatMap { $0.modules.store.objects.compactMap(ClusterPlan.address(of:)) })
+    }
+
+    /// Stops the status watch of every host address no cached TinyModule has, and
+    /// forgets its reports and owners. Under the `watchers` lock, like
+    /// ``watchHost(_:)`` and ``received(_:from:)``, so that neither brings back an
+    /// address just forgotten.
+    private func forgetUnusedAddresses() {
+        let stopped = watchers.withLock { watchers in
+            let used = addressesInUse()
+            state.retainAddresses(used)
+            return watchers.keys.filter { !used.contains($0) }.compactMap { watchers.removeValue(forKey: $0) }
+        }
+        for task in stopped { task.cancel() }
+    }
+
+    /// Forgets what the operator keeps about module `key`, which is gone (or has
+    /// no address), but for the syncer's entry.
+    private func forgetModuleState(_ key: ModuleKey) {
+        state.forgetModule(key)
+        if cachedModules(in: key.namespace).isEmpty {
+            _ = validationCaches.withLock { $0.removeValue(forKey: key.namespace) }
+        }
+        forgetUnusedAddresses()
+    }
+
+    /// A TinyModule left the cache: forgets it now, and, on the leader, once more
+    /// after any sync of it in flight (which would record it again).
+    private func moduleDeleted(_ key: ModuleKey) {
+        forgetModuleState(key)
+        let leading = elector?.leadership.isLeader ?? true
+        let syncer = self.syncer
+        Task {
+            // The sync finds the module gone, forgets it and drops the syncer's entry.
+            if leading { await syncer?.schedule(key) } else { await syncer?.forget(key) }
+        }
+    }
+
+    /// How much the operator keeps in memory about modules, nodes, hosts and
+    /// signals (not the caches of the API's objects): everything is zero once
+    /// none exist any more.
+    struct Retained: Equatable, Sendable, CustomStringConvertible {
+        var state: OperatorState.Counts
+        /// The host addresses with a status watch.
+        var watchedAddresses: Set<String>
+        var validationCaches: Int
+        var syncerEntries: Int
+
+        var isEmpty: Bool { state.isEmpty && watchedAddresses.isEmpty && validationCaches == 0 && syncerEntries == 0 }
+
+        var description: String {
+            "\(state); watches of \(watchedAddresses.sorted()), \(validationCaches) validation caches, \(syncerEntries) syncer entries"
+        }
+    }
+
+    /// What the operator keeps now.
+    func retained() async -> Retained {
+        Retained(
+            state: state.counts, watchedAddresses: Set(watchers.withLock { $0.keys }),
+            validationCaches: validationCaches.withLock { $0.count }, syncerEntries: await syncer?.count ?? 0)
+    }
+
     private func watchHost(_ address: String) {
         watchers.withLock { watchers in
-            guard watchers[address] == nil else { return }
+            // An address whose last module went meanwhile is not watched again.
+            guard watchers[address] == nil, addressesInUse().contains(address) else { return }
             watchers[address] = Task { [weak self] in
                 var schedule = BackoffSchedule(Backoff(initial: .milliseconds(100), maximum: .seconds(5), resetAfter: .seconds(5)))
                 while !Task.isCancelled {
@@ -315,7 +403,12 @@ public final class TinyflowOperator: Service, Sendable {
     }
 
     private func received(_ reports: [NodeStatusReport], from address: String) {
-        let (changed, countersChanged) = state.recordReports(address: address, reports)
+        // Reports of a watch being stopped are dropped with the address.
+        let recorded = watchers.withLock { watchers in
+            watchers[address] == nil ? nil : state.recordReports(address: address, reports)
+        }
+        guard let recorded else { return }
+        let (changed, countersChanged) = recorded
         checkForLostNodes(at: address)
         guard !changed.isEmpty || !countersChanged.isEmpty else { return }
         for key in state.owners(of: address) {
@@ -356,7 +449,9 @@ public final class TinyflowOperator: Service, Sendable {
         guard let module = modules.first(where: { $0.metadata.name == key.module }),
             let address = ClusterPlan.address(of: module)
         else {
-            state.forgetSync(key)
+            // Deleted, or without an address: it has no host.
+            forgetModuleState(key)
+            await syncer?.forget(key)
             return
         }
         let last = state.lastSync(key)
@@ -388,6 +483,8 @@ public final class TinyflowOperator: Service, Sendable {
                     desiredHash: desired.hashValue, address: address, generation: generation, at: .now, results: results,
                     inputs: inputs))
             watchHost(address)
+            // The module moved: its old address may be unused now.
+            if let last, last.address != address { forgetUnusedAddresses() }
             enqueueNodes(changed, in: key.namespace)
         } catch {
             logger.warning("sync of module \(key) at \(address) failed: \(error)")
@@ -595,12 +692,15 @@ public final class TinyflowOperator: Service, Sendable {
     private func reconcileSignal(_ signal: TinySignal, _ context: ReconcileContext) async throws -> ReconcileAction {
         guard let namespace = signal.metadata.namespace, let name = signal.metadata.name else { return .done }
         if let phase = signal.status?.phase, phase != .pending { return .done }
-        let uid = signal.metadata.uid ?? "\(namespace)/\(name)"
+        let uid = Self.deliveryID(of: signal)
         let api = client.api(TinySignal.self, namespace: namespace)
         if state.wasDelivered(uid) {
             try await writeSignal(api, name, .delivered, "Delivered", "delivered to \(signal.spec.node):\(signal.spec.port)", signal)
             return .done
         }
+        // A delivery is forgotten once the cache holds the signal's final status; `signal` may predate it.
+        let cached = scope(for: namespace)?.signals.store.get(ObjectKey(namespace: namespace, name: name))
+        if let phase = cached?.status?.phase, phase != .pending { return .done }
         let node = scope(for: namespace)?.nodes.store.get(ObjectKey(namespace: namespace, name: signal.spec.node))
             .flatMap { $0.metadata.deletionTimestamp == nil ? $0 : nil }
         let module = node.flatMap { node in cachedModules(in: namespace).first { $0.metadata.name == node.spec.module } }
@@ -628,6 +728,11 @@ public final class TinyflowOperator: Service, Sendable {
         try await writeSignal(api, name, .delivered, "Delivered", note, signal)
         _ = try? await recorder.publish(reason: "Delivered", action: "Deliver", note: note, regarding: signal)
         return .done
+    }
+
+    /// What identifies a signal's delivery: its uid.
+    static func deliveryID(of signal: TinySignal) -> String {
+        signal.metadata.uid ?? "\(signal.metadata.namespace ?? "")/\(signal.metadata.name ?? "")"
     }
 
     private func writeSignal(

@@ -52,4 +52,25 @@ struct ModuleSyncerTests {
         #expect((calls.first?.start ?? asked) > asked)
         await syncer.shutdown()
     }
+
+    @Test("a forgotten module's entry goes once its sync is over, and at once when idle")
+    func forget() async throws {
+        let key = ModuleKey(namespace: "default", module: "gone")
+        let box = Mutex<ModuleSyncer?>(nil)
+        let syncer = ModuleSyncer(window: .milliseconds(1)) { key, _ in
+            // Forgotten while its sync runs, as the operator does for a module that is gone.
+            await box.withLock { $0 }?.forget(key)
+        }
+        box.withLock { $0 = syncer }
+        await syncer.syncNow(key)
+        try await eventually("the entry dropped after the sync") { await syncer.count == 0 }
+
+        let idle = ModuleSyncer(window: .milliseconds(1)) { _, _ in }
+        await idle.syncNow(key)
+        #expect(await idle.count == 1)
+        await idle.forget(key)
+        #expect(await idle.count == 0)
+        await syncer.shutdown()
+        await idle.shutdown()
+    }
 }

@@ -25,21 +25,26 @@ struct OperatorStateTests {
         #expect(third.countersChanged.isEmpty)
     }
 
-    @Test("plan inputs are counted per namespace, and a sync remembers the count it was planned from")
+    @Test("plan inputs grow with each change of their namespace only, and a sync remembers those it was planned from")
     func planInputs() {
         let state = OperatorState()
         #expect(state.planInputs("default") == 0)
         state.planInputsChanged(in: "default")
+        let one = state.planInputs("default")
         state.planInputsChanged(in: "default")
+        let two = state.planInputs("default")
         state.planInputsChanged(in: "other")
-        #expect(state.planInputs("default") == 2)
-        #expect(state.planInputs("other") == 1)
+        #expect(0 < one && one < two)
+        #expect(state.planInputs("default") == two, "a change in another namespace is none here")
+        #expect(state.planInputs("other") > 0)
 
         _ = state.recordSync(key, OperatorState.SentSync(
-            desiredHash: 1, address: "host:1", generation: 1, at: .now, results: [:], inputs: 2))
+            desiredHash: 1, address: "host:1", generation: 1, at: .now, results: [:], inputs: two))
         state.planInputsChanged(in: "default")
-        state.notePlanned(key, inputs: 3)
-        #expect(state.lastSync(key)?.inputs == 3)
+        let three = state.planInputs("default")
+        #expect(three > two)
+        state.notePlanned(key, inputs: three)
+        #expect(state.lastSync(key)?.inputs == three)
         #expect(state.lastSync(key)?.generation == 1, "noting a plan is not a sync")
     }
 
@@ -58,6 +63,106 @@ struct OperatorStateTests {
         #expect(state.modulesMissingNodes(at: "host:1", syncedBefore: syncedAt + .seconds(1)) == [key])
         _ = state.recordReports(address: "host:1", [report("a")])
         #expect(state.modulesMissingNodes(at: "host:1", syncedBefore: syncedAt + .seconds(1)).isEmpty)
+    }
+}
+
+@Suite("What the operator forgets about modules, nodes, hosts and signals that are gone")
+struct OperatorStateForgettingTests {
+    let common = ModuleKey(namespace: "default", module: "common")
+    let other = ModuleKey(namespace: "default", module: "other")
+
+    func report(_ name: String, phase: NodePhase = .running) -> NodeStatusReport {
+        NodeStatusReport(name: name, generation: 1, phase: phase, counters: NodeCounters())
+    }
+
+    func sync(_ address: String, _ names: [String], inputs: Int = 0) -> OperatorState.SentSync {
+        OperatorState.SentSync(
+            desiredHash: names.hashValue, address: address, generation: 1, at: .now,
+            results: Dictionary(uniqueKeysWithValues: names.map { ($0, NodeSyncResult(name: $0, phase: .running, generation: 1)) }),
+            inputs: inputs)
+    }
+
+    @Test("a deleted module's sync and ownership go; its address's reports go once no module uses the address")
+    func forgetModule() {
+        let state = OperatorState()
+        state.planInputsChanged(in: "default")
+        _ = state.recordSync(common, sync("host:1", ["a", "b"], inputs: state.planInputs("default")))
+        _ = state.recordSync(other, sync("host:1", ["c"], inputs: state.planInputs("default")))
+        _ = state.recordReports(address: "host:1", [report("a"), report("b"), report("c")])
+        #expect(state.counts.syncs == 2)
+        #expect(state.counts.addresses == ["host:1"])
+
+        state.forgetModule(common)
+        #expect(state.lastSync(common) == nil)
+        #expect(state.owners(of: "host:1") == [other], "the other module still owns the address")
+        #expect(state.retainAddresses(["host:1"]).isEmpty)
+        #expect(state.report(address: "host:1", node: "c") != nil)
+
+        state.forgetModule(other)
+        #expect(state.owners(of: "host:1").isEmpty)
+        #expect(state.retainAddresses([]) == ["host:1"])
+        #expect(state.report(address: "host:1", node: "c") == nil)
+        #expect(state.counts.isEmpty, "\(state.counts)")
+    }
+
+    @Test("a module that moved to another address leaves the old one; its reports go once it is unused")
+    func addressChange() {
+        let state = OperatorState()
+        _ = state.recordSync(common, sync("old:1", ["a"]))
+        _ = state.recordReports(address: "old:1", [report("a")])
+        _ = state.recordSync(common, sync("new:1", ["a"]))
+        #expect(state.owners(of: "old:1").isEmpty)
+        #expect(state.owners(of: "new:1") == [common])
+        #expect(state.modulesMissingNodes(at: "old:1", syncedBefore: .now + .seconds(1)).isEmpty)
+        #expect(state.retainAddresses(["new:1"]) == ["old:1"])
+        #expect(state.counts.addresses == ["new:1"])
+        #expect(state.report(address: "old:1", node: "a") == nil)
+    }
+
+    @Test("a deleted node's report goes; the other nodes' stay")
+    func forgetNode() {
+        let state = OperatorState()
+        _ = state.recordSync(common, sync("host:1", ["a"]))
+        _ = state.recordReports(address: "host:1", [report("a"), report("gone", phase: .stopped)])
+        state.forgetNode("gone", of: common)
+        #expect(state.report(address: "host:1", node: "gone") == nil)
+        #expect(state.report(address: "host:1", node: "a") != nil)
+        #expect(state.counts.reportedNodes == 1)
+        // A report that still lists the node brings it back as a change.
+        let again = state.recordReports(address: "host:1", [report("a"), report("gone", phase: .stopped)])
+        #expect(again.changed == ["gone"])
+    }
+
+    @Test("a namespace's plan inputs go with its last sync or node, and never come back lower")
+    func planInputsForgotten() {
+        let state = OperatorState()
+        state.planInputsChanged(in: "default")
+        let read = state.planInputs("default")  // a sync in flight read these
+        _ = state.recordSync(common, sync("host:1", [], inputs: read))
+        state.planInputsChanged(in: "default")
+        let changed = state.planInputs("default")
+        #expect(changed > read)
+        state.forgetNode("a", of: common)
+        #expect(state.counts.namespaces == 1, "kept while a sync was planned from them")
+        state.forgetModule(common)
+        #expect(state.counts.namespaces == 0)
+        #expect(state.planInputs("default") >= changed, "a sync planned before the change must still see one")
+        state.planInputsChanged(in: "nodes-only")
+        state.forgetNode("a", of: ModuleKey(namespace: "nodes-only", module: "missing"))
+        #expect(state.counts.isEmpty, "\(state.counts)")
+        state.planInputsChanged(in: "default")
+        #expect(state.planInputs("default") > changed)
+    }
+
+    @Test("a delivery is remembered until it is forgotten")
+    func deliveries() {
+        let state = OperatorState()
+        #expect(state.markDelivered("uid-1"))
+        #expect(!state.markDelivered("uid-1"))
+        #expect(state.counts.delivered == 1)
+        state.forgetDelivery("uid-1")
+        #expect(!state.wasDelivered("uid-1"))
+        #expect(state.counts.isEmpty)
     }
 }
 

@@ -19,12 +19,15 @@ struct OperatorHarness: Sendable {
     var client: KubernetesClient
     /// The in-process host of module "common".
     var runtime: ModuleRuntime
+    /// The operator under test.
+    var tinyflowOperator: TinyflowOperator
     /// The namespace the tests use.
     var namespace = "default"
 
     var nodes: Api<TinyNode> { client.api(TinyNode.self, namespace: namespace) }
     var flows: Api<TinyFlow> { client.api(TinyFlow.self, namespace: namespace) }
     var signals: Api<TinySignal> { client.api(TinySignal.self, namespace: namespace) }
+    var modules: Api<TinyModule> { client.api(TinyModule.self, namespace: namespace) }
 
     /// Whether node `name`'s condition `type` is `status`.
     func condition(_ name: String, _ type: String) async throws -> Condition? {
@@ -85,7 +88,7 @@ func withOperator(
         let tinyflowOperator = try TinyflowOperator(
             client: client, configuration: configuration, hosts: wrap(LocalModuleHostConnector(hosts: ["common:0": runtime])),
             logger: logger)
-        let harness = OperatorHarness(client: client, runtime: runtime)
+        let harness = OperatorHarness(client: client, runtime: runtime, tinyflowOperator: tinyflowOperator)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await runtime.run() }
             group.addTask { try await tinyflowOperator.run() }
