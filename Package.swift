@@ -267,6 +267,7 @@ let package = Package(
         .target(
             name: "Operator",
             dependencies: [
+                "AsyncPrimitives",
                 "Backoff",
                 "CRDModels",
                 "Expressions",

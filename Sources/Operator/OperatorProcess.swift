@@ -20,29 +20,11 @@ public enum OperatorProcess {
                 configuration: .init(services: [tinyflowOperator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
-            await close(client, logger: logger)
+            await client.shutdown(waitingAtMost: .seconds(1), logger: logger)
             throw error
         }
-        await close(client, logger: logger)
-    }
-
-    /// Closes the client, waiting at most a second: nothing uses it any more, and
-    /// async-http-client's shutdown can take seconds to close idle connections,
-    /// longer than a supervisor's grace period.
-    private static func close(_ client: KubernetesClient, logger: Logger) async {
-        let (closed, signal) = AsyncStream<Void>.makeStream()
-        Task {
-            do {
-                try await client.shutdown()
-            } catch {
-                logger.debug("closing the API client: \(error)")
-            }
-            signal.finish()
-        }
-        Task {
-            try? await Task.sleep(for: .seconds(1))
-            signal.finish()
-        }
-        for await _ in closed {}
+        // Nothing uses the client any more, and async-http-client's shutdown can take
+        // seconds to close idle connections, longer than a supervisor's grace period.
+        await client.shutdown(waitingAtMost: .seconds(1), logger: logger)
     }
 }

@@ -54,6 +54,29 @@ public final class KubernetesClient: Sendable {
     /// Closes connections; call once when done.
     public func shutdown() async throws { try await transport.shutdown() }
 
+    /// Closes the client's connections, returning after `limit` at the latest
+    /// (the closing goes on in the background): for a process about to exit,
+    /// which must not outlive its supervisor's grace period closing idle
+    /// connections. Failures are logged at debug level.
+    public func shutdown(waitingAtMost limit: Duration, logger: Logger) async {
+        let (closed, signal) = AsyncStream<Void>.makeStream()
+        // Unstructured on purpose: the shutdown may not answer cancellation, and
+        // the caller must not wait for it past `limit`.
+        Task {
+            do {
+                try await shutdown()
+            } catch {
+                logger.debug("closing the API client: \(error)")
+            }
+            signal.finish()
+        }
+        Task {
+            try? await Task.sleep(for: limit)
+            signal.finish()
+        }
+        for await _ in closed {}
+    }
+
     /// The typed API for `K` in `namespace` (default: the configuration's) — or, for
     /// cluster-scoped kinds, cluster wide.
     public func api<K: KubernetesObject>(_ kind: K.Type = K.self, namespace: String? = nil) -> Api<K> {

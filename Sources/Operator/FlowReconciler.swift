@@ -1,0 +1,98 @@
+import CRDModels
+import ComponentKit
+import Foundation
+import KubernetesClient
+import KubernetesModels
+import KubernetesRuntime
+import Logging
+import ModuleHostAPI
+import Synchronization
+
+/// The TinyFlow controller: revisions of the flow's node set, health and conditions.
+extension TinyflowOperator {
+    // MARK: TinyFlow
+
+    func reconcileFlow(_ flow: TinyFlow, _ context: ReconcileContext) async throws -> ReconcileAction {
+        workDone.add(1, ordering: .relaxed)
+        guard let namespace = flow.metadata.namespace, let name = flow.metadata.name else { return .done }
+        let nodes = (scope(for: namespace)?.nodes.store.byIndex("flow", name) ?? []).filter { $0.metadata.namespace == namespace }
+        var status = flow.status ?? TinyFlowStatus()
+        let current = status.revisions.first { $0.number == status.currentRevision }
+        let before = Dictionary((current?.nodes ?? []).map { ($0.name, $0.spec) }, uniquingKeysWith: { first, _ in first })
+        let changed = nodes.filter { node in
+            node.metadata.name.map { before[$0] != node.spec } ?? false
+        }.sorted { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }
+        let summary =
+            flow.metadata.annotations?[Self.changeSummaryAnnotation]
+            ?? changed.compactMap { $0.metadata.annotations?[Self.changeSummaryAnnotation] }.first
+        let author = changed.compactMap(Self.lastManager(of:)).first
+        var recorded: Int?
+        var settlesIn: Duration?
+        let key = ObjectKey(namespace: namespace, name: name)
+        if let updated = FlowHistory.record(
+            nodes, in: status, author: author, summary: summary, now: .now(), limit: flow.spec.revisionHistoryLimit)
+        {
+            settlesIn = unsettledTime(of: key, nodes: updated.revisions.last?.nodes ?? [], in: namespace)
+            if settlesIn == nil {
+                status = updated
+                recorded = updated.currentRevision
+            }
+        }
+        if settlesIn == nil { _ = unsettledRevisions.withLock { $0.removeValue(forKey: key) } }
+        let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
+        status.observedGeneration = flow.metadata.generation
+        status.nodeCount = live.count
+        status.readyNodes = live.filter { $0.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false }.count
+        status.health = live.isEmpty ? .unknown : (status.readyNodes == live.count ? .healthy : .degraded)
+        let now = Timestamp.now()
+        switch status.health {
+        case .healthy:
+            status.conditions.set(Condition(
+                type: "Ready", status: .true, reason: "AllNodesReady", message: "\(live.count) of \(live.count) nodes are Ready",
+                observedGeneration: flow.metadata.generation, lastTransitionTime: now))
+        case .degraded:
+            status.conditions.set(Condition(
+                type: "Ready", status: .false, reason: "NodesNotReady",
+                message: "\(status.readyNodes) of \(live.count) nodes are Ready", observedGeneration: flow.metadata.generation,
+                lastTransitionTime: now))
+        case .unknown:
+            status.conditions.set(Condition(
+                type: "Ready", status: .unknown, reason: "NoNodes", message: "the flow has no nodes",
+                observedGeneration: flow.metadata.generation, lastTransitionTime: now))
+        }
+        if status != flow.status {
+            let patch = try FlowHistory.statusPatch(from: flow.status, to: status)
+            _ = try await client.api(TinyFlow.self, namespace: namespace).patchStatus(name, .json(patch))
+            if let recorded {
+                let text = status.revisions.last?.summary ?? ""
+                _ = try? await recorder.publish(
+                    reason: "RevisionRecorded", action: "Record", note: "revision \(recorded): \(text)", regarding: flow)
+            }
+        }
+        // Queued again whenever one of its nodes changes; until a new node set settles, when it may have.
+        return settlesIn.map { .requeue(after: $0) } ?? .done
+    }
+
+    /// How long until the flow's node set `nodes` has been unchanged for
+    /// `revisionSettleTime`; `nil` once it has.
+    func unsettledTime(of flow: ObjectKey, nodes: [FlowNodeSnapshot], in namespace: String) -> Duration? {
+        let now = ContinuousClock.now
+        var since = unsettledRevisions.withLock { table in table[flow].flatMap { $0.nodes == nodes ? $0.since : nil } }
+        if since == nil {
+            let liveFlows = Set(scope(for: namespace)?.flows.store.keys ?? [])
+            unsettledRevisions.withLock { table in
+                table = table.filter { liveFlows.contains($0.key) }  // forget deleted flows
+                table[flow] = (nodes, now)
+            }
+            since = now
+        }
+        let remaining = configuration.revisionSettleTime - (now - (since ?? now))
+        return remaining > .zero ? remaining : nil
+    }
+
+    /// The manager of the most recent `metadata.managedFields` entry of a write to
+    /// the node itself (status writes are the operator's).
+    static func lastManager(of node: TinyNode) -> String? {
+        NodeCacheCompaction.mostRecent(node.metadata.managedFields ?? [])?["manager"]?.stringValue
+    }
+}

@@ -1,0 +1,112 @@
+import CRDModels
+import ComponentKit
+import Foundation
+import KubernetesClient
+import KubernetesModels
+import KubernetesRuntime
+import Logging
+import ModuleHostAPI
+import Synchronization
+
+/// The TinyNode controller: the node finalizer (a deleted node is stopped by its
+/// host before it goes) and the node's status and conditions.
+extension TinyflowOperator {
+    // MARK: TinyNode
+
+    struct NodeStillRunning: Error, CustomStringConvertible {
+        var node: String
+        var description: String { "module host still runs node \"\(node)\"" }
+    }
+
+    func reconcileNode(_ node: TinyNode, _ context: ReconcileContext) async throws -> ReconcileAction {
+        workDone.add(1, ordering: .relaxed)
+        guard let namespace = node.metadata.namespace, node.metadata.name != nil else { return .done }
+        let api = client.api(TinyNode.self, namespace: namespace)
+        do {
+            return try await reconcileNode(node, in: namespace, api: api)
+        } catch let error as KubernetesError where error.isNotFound && node.metadata.deletionTimestamp != nil {
+            return .done  // the cache lagged behind: the node is already gone
+        }
+    }
+
+    func reconcileNode(_ node: TinyNode, in namespace: String, api: Api<TinyNode>) async throws -> ReconcileAction {
+        try await finalizer(api: api, name: Self.nodeFinalizer, object: node) { event in
+            switch event {
+            case .apply(let node):
+                await scheduleSyncs(for: node, in: namespace)
+                try await writeStatus(of: node, in: namespace)
+                return .done  // queued again when the node, its sync result or its host's report changes
+            case .cleanup(let node):
+                try await cleanUp(node, in: namespace)
+                return .done
+            }
+        }
+    }
+
+    func scheduleSyncs(for node: TinyNode, in namespace: String) async {
+        guard let name = node.metadata.name, let scope = scope(for: namespace) else { return }
+        var modules: Set<String> = [node.spec.module]
+        for source in scope.nodes.store.byIndex("target", name) where source.metadata.namespace == namespace {
+            modules.insert(source.spec.module)
+        }
+        for module in modules { syncs.schedule(ModuleKey(namespace: namespace, module: module)) }
+    }
+
+    func cleanUp(_ node: TinyNode, in namespace: String) async throws {
+        guard let name = node.metadata.name else { return }
+        let key = ModuleKey(namespace: namespace, module: node.spec.module)
+        guard let module = cachedModules(in: namespace).first(where: { $0.metadata.name == node.spec.module }),
+            let address = ClusterPlan.address(of: module)
+        else { return }
+        let requested = ContinuousClock.now
+        await syncs.syncNow(key)
+        guard let sync = state.lastSync(key), sync.at >= requested else {
+            throw NodeStillRunning(node: name)  // the sync failed: the host may still run it
+        }
+        // Modules with edges to the node drop them too.
+        if let scope = scope(for: namespace) {
+            for source in Set(scope.nodes.store.byIndex("target", name).map(\.spec.module)) where source != node.spec.module {
+                syncs.schedule(ModuleKey(namespace: namespace, module: source))
+            }
+        }
+        if state.syncResult(key, node: name) != nil {
+            throw NodeStillRunning(node: name)
+        }
+        if let report = state.report(address: address, node: name), report.phase != .stopped {
+            throw NodeStillRunning(node: name)
+        }
+        logger.debug("node \(namespace)/\(name) stopped; removing its finalizer")
+    }
+
+    func writeStatus(of node: TinyNode, in namespace: String) async throws {
+        guard let name = node.metadata.name else { return }
+        // A node's status depends on itself, its edges' targets and the modules: plan just those.
+        let targets = Set(node.spec.edges.compactMap { $0.target?.node }).subtracting([name])
+        let targetNodes = targets.compactMap { scope(for: namespace)?.nodes.store.get(ObjectKey(namespace: namespace, name: $0)) }
+        let modules = cachedModules(in: namespace)
+        let plan = ClusterPlan(nodes: targetNodes + [node], modules: modules)
+        guard let nodePlan = plan.nodes[name] else { return }
+        let key = ModuleKey(namespace: namespace, module: node.spec.module)
+        let address = modules.first { $0.metadata.name == node.spec.module }.flatMap(ClusterPlan.address(of:))
+        let report = address.flatMap { state.report(address: $0, node: name) }
+        let status = NodeStatusBuilder.status(
+            for: nodePlan, sync: state.syncResult(key, node: name), report: report, now: .now())
+        guard status != node.status else { return }
+        var patch = try JSONValue(encoding: status)
+        if case .object(var fields) = patch {
+            for field in ["module", "component", "error", "metrics"] where fields[field] == nil { fields[field] = .null }
+            patch = .object(fields)
+        }
+        _ = try await client.api(TinyNode.self, namespace: namespace).patchStatus(name, .merge(["status": patch]))
+        let wasReady = node.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false
+        if status.conditions.isTrue(TinyNodeCondition.ready), !wasReady {
+            _ = try? await recorder.publish(reason: "Ready", action: "Schedule", note: "the node runs", regarding: node)
+        }
+        let oldValid = node.status?.conditions[type: TinyNodeCondition.configValid]
+        if let valid = status.conditions[type: TinyNodeCondition.configValid], valid.status == .false,
+            oldValid?.status != .false || oldValid?.message != valid.message
+        {
+            _ = try? await recorder.publish(.warning, reason: "ValidationFailed", action: "Validate", note: valid.message, regarding: node)
+        }
+    }
+}
