@@ -1,233 +1,102 @@
 import Foundation
 import JSONSchemaKit
 
+/// The writes: ``Admission`` computes what to store, these commit it and run the side
+/// effects a write has on other objects (CRDs define types, namespaces and CRDs delete
+/// their content).
 extension APIServer {
-    static let generateNameAlphabet = Array("bcdfghjklmnpqrstvwxz2456789")
-
-    // MARK: Admission
-
-    func admit(_ type: ResourceType, version: String, _ object: JSONValue, fieldValidation: String) throws -> JSONValue {
-        var object = object
-        let name = object["metadata"]?["name"]?.stringValue ?? ""
-        var causes: [(field: String, message: String, type: String)] = []
-        if !Self.isDNSSubdomain(name) || (type.storageKey == ResourceRegistry.namespaces.storageKey && !Self.isDNSLabel(name)) {
-            causes.append(("metadata.name", "Invalid value: \"\(name)\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')", "FieldValueInvalid"))
-        }
-        if let labels = object["metadata"]?["labels"]?.objectValue {
-            for (key, value) in labels where value.stringValue == nil {
-                causes.append(("metadata.labels.\(key)", "Invalid value: \(value.jsonString): label values must be strings", "FieldValueTypeInvalid"))
-            }
-        }
-        if type.isCustom, let schema = type.schemas[version] {
-            let (pruned, removed) = StructuralSchema.prune(object, schema: schema, isRoot: true)
-            if fieldValidation == "Strict", !removed.isEmpty {
-                let list = removed.map { "unknown field \"\($0)\"" }.joined(separator: ", ")
-                throw APIError.badRequest("\(type.kind) in version \"\(version)\" cannot be handled as a \(type.kind): strict decoding error: \(list)")
-            }
-            object = StructuralSchema.applyDefaults(pruned, schema: schema)
-            causes += StructuralSchema.validate(object, schema: schema, isRoot: true).map { ($0.field, $0.message, $0.type) }
-        }
-        switch type.storageKey {
-        case ResourceRegistry.configMaps.storageKey:
-            for (key, value) in object["data"]?.objectValue ?? [:] where value.stringValue == nil {
-                causes.append(("data.\(key)", "Invalid value: \(value.jsonString): must be a string", "FieldValueTypeInvalid"))
-            }
-        case ResourceRegistry.secrets.storageKey:
-            var data = object["data"]?.objectValue ?? [:]
-            for (key, value) in object["stringData"]?.objectValue ?? [:] {
-                data[key] = .string(Data((value.stringValue ?? "").utf8).base64EncodedString())
-            }
-            for (key, value) in data where value.stringValue.flatMap({ Data(base64Encoded: $0) }) == nil {
-                causes.append(("data[\(key)]", "Invalid value: \(value.jsonString): must be base64-encoded", "FieldValueInvalid"))
-            }
-            object["stringData"] = nil
-            if data.isEmpty { object["data"] = Optional<JSONValue>.none } else { object["data"] = .object(data) }
-            if object["type"] == nil { object["type"] = "Opaque" }
-        case ResourceRegistry.customResourceDefinitions.storageKey:
-            causes += validateCRD(object)
-        default:
-            break
-        }
-        if !causes.isEmpty { throw APIError.invalid(type, name, causes) }
-        return object
-    }
-
-    func validateCRD(_ crd: JSONValue) -> [(field: String, message: String, type: String)] {
-        var causes: [(field: String, message: String, type: String)] = []
-        let spec = crd["spec"] ?? [:]
-        let group = spec["group"]?.stringValue ?? ""
-        let plural = spec["names"]?["plural"]?.stringValue ?? ""
-        if group.isEmpty { causes.append(("spec.group", "Required value", "FieldValueRequired")) }
-        if plural.isEmpty { causes.append(("spec.names.plural", "Required value", "FieldValueRequired")) }
-        if spec["names"]?["kind"]?.stringValue?.isEmpty ?? true { causes.append(("spec.names.kind", "Required value", "FieldValueRequired")) }
-        if let scope = spec["scope"]?.stringValue, scope != "Namespaced", scope != "Cluster" {
-            causes.append(("spec.scope", "Unsupported value: \"\(scope)\": supported values: \"Cluster\", \"Namespaced\"", "FieldValueNotSupported"))
-        }
-        let name = crd["metadata"]?["name"]?.stringValue ?? ""
-        if !group.isEmpty, !plural.isEmpty, name != "\(plural).\(group)" {
-            causes.append(("metadata.name", "Invalid value: \"\(name)\": must be spec.names.plural+\".\"+spec.group", "FieldValueInvalid"))
-        }
-        let versions = spec["versions"]?.arrayValue ?? []
-        if versions.isEmpty { causes.append(("spec.versions", "Invalid value: null: must have exactly one version marked as storage version", "FieldValueInvalid")) }
-        if versions.filter({ $0["storage"]?.boolValue == true }).count != 1, !versions.isEmpty {
-            causes.append(("spec.versions", "Invalid value: \(versions.count): must have exactly one version marked as storage version", "FieldValueInvalid"))
-        }
-        for (index, version) in versions.enumerated() {
-            if version["schema"]?["openAPIV3Schema"] == nil {
-                causes.append(("spec.versions[\(index)].schema.openAPIV3Schema", "Required value: schemas are required", "FieldValueRequired"))
-            }
-        }
-        return causes
-    }
-
-    static func isDNSSubdomain(_ name: String) -> Bool {
-        guard !name.isEmpty, name.count <= 253 else { return false }
-        return name.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { isDNSLabel(String($0), max: 253) }
-    }
-
-    static func isDNSLabel(_ name: String, max: Int = 63) -> Bool {
-        guard let first = name.first, let last = name.last, name.count <= max else { return false }
-        let allowed = name.allSatisfy { ($0.isASCII && ($0.isLowercase || $0.isNumber)) || $0 == "-" }
-        return allowed && first != "-" && last != "-"
-    }
-
-    /// Everything but metadata (and status, when it is a subresource): what `generation` tracks.
-    static func specPart(_ object: JSONValue, hasStatus: Bool) -> JSONValue {
-        var members = object.objectValue ?? [:]
-        members["metadata"] = nil
-        members["apiVersion"] = nil
-        members["kind"] = nil
-        if hasStatus { members["status"] = nil }
-        return .object(members)
-    }
-
-    /// Whether storing `new` over `old` changes nothing but the resourceVersion and
-    /// managedFields timestamps. Most writes change something else, which the
-    /// first comparison finds without reducing managedFields.
-    static func isNoOpWrite(_ new: JSONValue, over old: JSONValue) -> Bool {
-        func withoutManagedFields(_ object: JSONValue) -> JSONValue {
-            var object = object
-            var metadata = object["metadata"]?.objectValue ?? [:]
-            metadata["resourceVersion"] = nil
-            metadata["managedFields"] = nil
-            object["metadata"] = .object(metadata)
-            return object
-        }
-        guard withoutManagedFields(new) == withoutManagedFields(old) else { return false }
-        return withoutVolatileMetadata(new) == withoutVolatileMetadata(old)
-    }
-
-    /// The object without its resourceVersion and with managedFields reduced to who owns
-    /// what (timestamps dropped): two objects equal in this form make a no-op write.
-    static func withoutVolatileMetadata(_ object: JSONValue) -> JSONValue {
-        var object = object
-        var metadata = object["metadata"]?.objectValue ?? [:]
-        metadata["resourceVersion"] = nil
-        metadata["managedFields"] = .array(ManagedFields.entries(of: object).map { entry in
-            [.string(entry.manager), .string(entry.operation), .string(entry.subresource),
-             .array(entry.fields.map { .string($0.joined(separator: "\u{0}")) }.sorted { $0.stringValue ?? "" < $1.stringValue ?? "" })]
-        })
-        object["metadata"] = .object(metadata)
-        return object
-    }
-
-    func namespaceCheck(_ type: ResourceType, _ namespace: String?) throws {
-        guard type.namespaced, let namespace else { return }
-        guard let ns = objects[ResourceRegistry.namespaces.storageKey]?[Self.objectKey(namespace: nil, name: namespace)] else {
-            throw APIError.notFound(ResourceRegistry.namespaces, namespace)
-        }
-        if ns["metadata"]?["deletionTimestamp"] != nil {
-            throw APIError(code: 403, reason: "Forbidden", message: "\(type.groupResource) is forbidden: unable to create new content in namespace \(namespace) because it is being terminated",
-                           details: APIError.details(type, name: nil, causes: [["reason": "NamespaceTerminating", "message": .string("namespace \(namespace) is being terminated"), "field": "metadata.namespace"]]))
-        }
-    }
-
     // MARK: Create
 
+    /// Creates an object from `body` (see ``Admission/create(_:type:version:namespace:manager:fieldValidation:applyManager:store:uid:now:nameSuffix:)``);
+    /// with `dryRun`, returns it without storing it.
     func create(type: ResourceType, version: String, namespace: String?, body: JSONValue, manager: String,
-                dryRun: Bool, fieldValidation: String, applyManager: Bool = false) throws -> JSONValue {
-        guard var metadata = body["metadata"]?.objectValue ?? (body.objectValue != nil ? [:] : nil) else {
-            throw APIError.badRequest("Object 'Kind' is missing in '\(body.jsonString.prefix(200))'")
-        }
-        try checkTypeMeta(type, version, body)
-        if let bodyNamespace = metadata["namespace"]?.stringValue, let namespace, !bodyNamespace.isEmpty, bodyNamespace != namespace {
-            throw APIError.badRequest("the namespace of the provided object does not match the namespace sent on the request")
-        }
-        if type.namespaced { metadata["namespace"] = namespace.map(JSONValue.string) } else { metadata["namespace"] = nil }
-        var name = metadata["name"]?.stringValue ?? ""
-        if name.isEmpty, let prefix = metadata["generateName"]?.stringValue, !prefix.isEmpty {
-            name = prefix + String((0..<5).compactMap { _ in Self.generateNameAlphabet.randomElement() })
-            metadata["name"] = .string(name)
-        }
-        guard !name.isEmpty else {
-            throw APIError.invalid(type, "", [("metadata.name", "Required value: name or generateName is required", "FieldValueRequired")])
-        }
-        try namespaceCheck(type, namespace)
-        let key = Self.objectKey(namespace: type.namespaced ? namespace : nil, name: name)
-        if objects[type.storageKey]?[key] != nil { throw APIError.alreadyExists(type, name) }
-        guard metadata["resourceVersion"] == nil || metadata["resourceVersion"]?.stringValue?.isEmpty == true else {
-            throw APIError.badRequest("resourceVersion should not be set on objects to be created")
-        }
-        let now = timestamp()
-        metadata["uid"] = .string(UUID().uuidString.lowercased())
-        metadata["creationTimestamp"] = .string(now)
-        metadata["deletionTimestamp"] = nil
-        metadata["deletionGracePeriodSeconds"] = nil
-        metadata["selfLink"] = nil
-        if type.tracksGeneration { metadata["generation"] = 1 } else { metadata["generation"] = nil }
-        var object = body
-        object["apiVersion"] = .string(type.apiVersion(type.preferredVersion))
-        object["kind"] = .string(type.kind)
-        object["metadata"] = .object(metadata)
-        if type.hasStatus && type.isCustom { object["status"] = nil }
-        if type.storageKey == ResourceRegistry.namespaces.storageKey {
-            var labels = metadata["labels"]?.objectValue ?? [:]
-            labels["kubernetes.io/metadata.name"] = .string(name)
-            metadata["labels"] = .object(labels)
-            object["metadata"] = .object(metadata)
-            object["spec"] = ["finalizers": ["kubernetes"]]
-            object["status"] = ["phase": "Active"]
-        }
-        object = try admit(type, version: version, object, fieldValidation: fieldValidation)
-        if !applyManager {
-            object = ManagedFields.setting([], on: object)
-            object = ManagedFields.recordUpdate(old: nil, new: object, manager: manager, apiVersion: type.apiVersion(version), subresource: "", time: now,
-                                                schema: type.schemas[version])
-        }
-        if type.storageKey == ResourceRegistry.customResourceDefinitions.storageKey {
-            object["status"] = crdStatus(object, now: now)
-        }
+                dryRun: Bool, fieldValidation: String, applyManager: Bool = false) throws(APIError) -> JSONValue {
+        let object = try Admission.create(body, type: type, version: version, namespace: namespace, manager: manager,
+                                          fieldValidation: fieldValidation, applyManager: applyManager, store: store)
         if dryRun { return object }
         let stored = try commitPut(type, object, previous: nil)
         afterPut(type, stored)
         return stored
     }
 
-    func checkTypeMeta(_ type: ResourceType, _ version: String, _ body: JSONValue) throws {
-        if let kind = body["kind"]?.stringValue, !kind.isEmpty, kind != type.kind {
-            throw APIError.badRequest("the kind of the provided object (\(kind)) does not match the kind of the endpoint (\(type.kind))")
-        }
-        if let apiVersion = body["apiVersion"]?.stringValue, !apiVersion.isEmpty, apiVersion != type.apiVersion(version) {
-            throw APIError.badRequest("the API version in the data (\(apiVersion)) does not match the expected API version (\(type.apiVersion(version)))")
+    // MARK: Update
+
+    /// The common end of PUT, PATCH and apply (see ``Admission/update(_:of:type:version:subresource:manager:fieldValidation:isApply:requireVersion:now:)``):
+    /// commits the outcome and answers with the status code and the object.
+    func update(type: ResourceType, version: String, old: JSONValue, candidate: JSONValue, subresource: Subresource,
+                manager: String, dryRun: Bool, fieldValidation: String, isApply: Bool, requireVersion: Bool) throws(APIError) -> (Int, JSONValue) {
+        let outcome = try Admission.update(candidate, of: old, type: type, version: version, subresource: subresource, manager: manager,
+                                           fieldValidation: fieldValidation, isApply: isApply, requireVersion: requireVersion)
+        switch outcome {
+        case .unchanged:
+            return (200, old)  // A no-op write does not change the resourceVersion.
+        case .store(let new):
+            if dryRun { return (200, new) }
+            let stored = try commitPut(type, new, previous: old)
+            afterPut(type, stored)
+            return (200, stored)
+        case .remove(let new):
+            if dryRun { return (200, new) }
+            return (200, try commitDelete(type, new))
         }
     }
 
-    func crdStatus(_ crd: JSONValue, now: String) -> JSONValue {
-        var names = crd["spec"]?["names"]?.objectValue ?? [:]
-        if names["singular"] == nil { names["singular"] = .string((names["kind"]?.stringValue ?? "").lowercased()) }
-        if names["listKind"] == nil { names["listKind"] = .string((names["kind"]?.stringValue ?? "") + "List") }
-        let storage = (crd["spec"]?["versions"]?.arrayValue ?? []).first { $0["storage"]?.boolValue == true }?["name"] ?? "v1"
-        var stored = crd["status"]?["storedVersions"]?.arrayValue ?? []
-        if !stored.contains(storage) { stored.append(storage) }
-        let previous = crd["status"]?["conditions"]?.arrayValue ?? []
-        func since(_ type: String) -> JSONValue {
-            previous.first { $0["type"]?.stringValue == type && $0["status"]?.stringValue == "True" }?["lastTransitionTime"] ?? .string(now)
+    // MARK: Delete
+
+    /// Deletes `old`: at once, or — with finalizers — by marking it and waiting for them.
+    /// Namespaces delete their content first; CRDs delete their objects with them.
+    func delete(type: ResourceType, old: JSONValue, options: JSONValue?, dryRun: Bool) throws(APIError) -> (Int, JSONValue) {
+        try Admission.checkPreconditions(options, of: old, type: type)
+        if type.storageKey == ResourceRegistry.namespaces.storageKey {
+            return try deleteNamespace(old, dryRun: dryRun)
         }
-        return ["acceptedNames": .object(names), "storedVersions": .array(stored), "conditions": [
-            ["type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found", "lastTransitionTime": since("NamesAccepted")],
-            ["type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": since("Established")],
-        ]]
+        var honourFinalizers = true
+        if type.storageKey == ResourceRegistry.customResourceDefinitions.storageKey, !dryRun,
+           let defined = ResourceRegistry.resourceType(fromCRD: old) {
+            for key in store.objects(of: defined.storageKey).keys.sorted() {
+                if let object = store.object(defined.storageKey, key) { _ = try commitDelete(defined, object) }
+            }
+            honourFinalizers = false
+        }
+        switch Admission.deletion(of: old, honourFinalizers: honourFinalizers) {
+        case .alreadyPending:
+            return (202, old)
+        case .markForDeletion:
+            let new = Admission.markedForDeletion(old, type: type, now: timestamp())
+            if dryRun { return (202, new) }
+            return (202, try commitPut(type, new, previous: old))
+        case .remove:
+            if dryRun { return (200, old) }
+            let deleted = try commitDelete(type, old)
+            let name = old["metadata"]?["name"]?.stringValue ?? ""
+            return (200, type.returnsDeletedObject ? deleted : successStatus(type, name: name, uid: old["metadata"]?["uid"]?.stringValue))
+        }
     }
+
+    /// Starts a namespace's deletion: `Terminating`, then every object in it deleted (those
+    /// with finalizers keep it terminating until they are gone, see ``afterDelete(_:_:)``).
+    private func deleteNamespace(_ ns: JSONValue, dryRun: Bool) throws(APIError) -> (Int, JSONValue) {
+        let name = ns["metadata"]?["name"]?.stringValue ?? ""
+        if dryRun { return (200, ns) }
+        if ns["metadata"]?["deletionTimestamp"] != nil { return (202, ns) }
+        let current = try commitPut(ResourceRegistry.namespaces, Admission.terminating(namespace: ns, now: timestamp()), previous: ns)
+        let prefix = name + "/"
+        for type in registry.types.values where type.namespaced {
+            for key in store.objects(of: type.storageKey).keys.sorted() where key.hasPrefix(prefix) {
+                guard let object = store.object(type.storageKey, key) else { continue }
+                _ = try delete(type: type, old: object, options: nil, dryRun: false)
+            }
+        }
+        if let still = store.object(ResourceRegistry.namespaces.storageKey, ObjectStore.objectKey(namespace: nil, name: name)) {
+            if !store.hasContent(namespace: name) {
+                return (200, try commitDelete(ResourceRegistry.namespaces, still))
+            }
+            return (202, still)
+        }
+        return (200, current)
+    }
+
+    // MARK: Side effects
 
     /// Side effects of a stored object: CRDs (re)define the types served.
     func afterPut(_ type: ResourceType, _ object: JSONValue) {
@@ -242,168 +111,11 @@ extension APIServer {
             registry.unregister(storageKey: defined.storageKey)
         }
         if type.namespaced, let namespace = object["metadata"]?["namespace"]?.stringValue {
-            let nsKey = Self.objectKey(namespace: nil, name: namespace)
-            if let ns = objects[ResourceRegistry.namespaces.storageKey]?[nsKey], ns["metadata"]?["deletionTimestamp"] != nil,
-               !hasContent(namespace: namespace) {
+            let nsKey = ObjectStore.objectKey(namespace: nil, name: namespace)
+            if let ns = store.object(ResourceRegistry.namespaces.storageKey, nsKey), ns["metadata"]?["deletionTimestamp"] != nil,
+               !store.hasContent(namespace: namespace) {
                 _ = try? commitDelete(ResourceRegistry.namespaces, ns)
             }
         }
-    }
-
-    func hasContent(namespace: String) -> Bool {
-        let prefix = namespace + "/"
-        return objects.values.contains { $0.keys.contains { $0.hasPrefix(prefix) } }
-    }
-
-    // MARK: Update
-
-    enum Subresource: String { case main = "", status }
-
-    /// The common end of PUT, PATCH and apply: checks, admission, generation, ownership, commit.
-    func update(type: ResourceType, version: String, old: JSONValue, candidate: JSONValue, subresource: Subresource,
-                manager: String, dryRun: Bool, fieldValidation: String, isApply: Bool, requireVersion: Bool) throws -> (Int, JSONValue) {
-        let name = old["metadata"]?["name"]?.stringValue ?? ""
-        try checkTypeMeta(type, version, candidate)
-        let candidateVersion = candidate["metadata"]?["resourceVersion"]?.stringValue ?? ""
-        if candidateVersion.isEmpty {
-            if requireVersion && !type.allowUnconditionalUpdate {
-                throw APIError.invalid(type, name, [("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update", "FieldValueInvalid")])
-            }
-        } else if candidateVersion != old["metadata"]?["resourceVersion"]?.stringValue {
-            throw APIError.conflict(type, name)
-        }
-        if let candidateName = candidate["metadata"]?["name"]?.stringValue, candidateName != name {
-            throw APIError.badRequest("the name of the object (\(candidateName)) does not match the name on the URL (\(name))")
-        }
-        let oldMeta = old["metadata"]?.objectValue ?? [:]
-        var new: JSONValue
-        if subresource == .status {
-            new = old
-            new["status"] = candidate["status"]
-            var metadata = oldMeta
-            metadata["managedFields"] = candidate["metadata"]?["managedFields"] ?? oldMeta["managedFields"]
-            new["metadata"] = .object(metadata)
-        } else {
-            new = candidate
-            var metadata = candidate["metadata"]?.objectValue ?? [:]
-            for key in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "resourceVersion"] {
-                metadata[key] = oldMeta[key]
-            }
-            metadata["generateName"] = metadata["generateName"] ?? oldMeta["generateName"]
-            new["metadata"] = .object(metadata)
-            if type.hasStatus { new["status"] = old["status"] }
-            if type.storageKey == ResourceRegistry.namespaces.storageKey {
-                new["spec"] = old["spec"]
-                new["status"] = old["status"]
-            }
-        }
-        new["apiVersion"] = .string(type.apiVersion(type.preferredVersion))
-        new["kind"] = .string(type.kind)
-        if oldMeta["deletionTimestamp"] != nil {
-            let before = Set(oldMeta["finalizers"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-            let after = new["metadata"]?["finalizers"]?.arrayValue?.compactMap(\.stringValue) ?? []
-            if let added = after.first(where: { !before.contains($0) }) {
-                throw APIError.invalid(type, name, [("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{\"\(added)\"}", "FieldValueForbidden")])
-            }
-        }
-        new = try admit(type, version: version, new, fieldValidation: fieldValidation)
-        if type.tracksGeneration, Self.specPart(new, hasStatus: type.hasStatus) != Self.specPart(old, hasStatus: type.hasStatus) {
-            var metadata = new["metadata"]?.objectValue ?? [:]
-            metadata["generation"] = .integer((oldMeta["generation"]?.intValue ?? 0) + 1)
-            new["metadata"] = .object(metadata)
-        }
-        let now = timestamp()
-        if !isApply {
-            let explicit = candidate["metadata"]?["managedFields"]
-            if explicit != nil, explicit != oldMeta["managedFields"], subresource == .main {
-                // The client set managedFields itself (e.g. kubectl's client-side-apply upgrade): keep them.
-                if explicit?.arrayValue?.isEmpty == true { new = ManagedFields.setting([], on: new) }
-            } else {
-                new = ManagedFields.setting(ManagedFields.entries(of: old), on: new)
-                new = ManagedFields.recordUpdate(old: old, new: new, manager: manager, apiVersion: type.apiVersion(version),
-                                                 subresource: subresource.rawValue, time: now, schema: type.schemas[version])
-            }
-        }
-        if type.storageKey == ResourceRegistry.customResourceDefinitions.storageKey {
-            new["status"] = crdStatus(new, now: now)
-        }
-        if Self.isNoOpWrite(new, over: old) {
-            return (200, old)  // A no-op write does not change the resourceVersion.
-        }
-        if dryRun { return (200, new) }
-        let finalizers = new["metadata"]?["finalizers"]?.arrayValue ?? []
-        if new["metadata"]?["deletionTimestamp"] != nil, finalizers.isEmpty {
-            return (200, try commitDelete(type, new))
-        }
-        let stored = try commitPut(type, new, previous: old)
-        afterPut(type, stored)
-        return (200, stored)
-    }
-
-    // MARK: Delete
-
-    func delete(type: ResourceType, old: JSONValue, options: JSONValue?, dryRun: Bool) throws -> (Int, JSONValue) {
-        let name = old["metadata"]?["name"]?.stringValue ?? ""
-        if let uid = options?["preconditions"]?["uid"]?.stringValue, uid != old["metadata"]?["uid"]?.stringValue {
-            throw APIError(code: 409, reason: "Conflict", message: "Precondition failed: UID in precondition: \(uid), UID in object meta: \(old["metadata"]?["uid"]?.stringValue ?? "")",
-                           details: APIError.details(type, name: name))
-        }
-        if let rv = options?["preconditions"]?["resourceVersion"]?.stringValue, rv != old["metadata"]?["resourceVersion"]?.stringValue {
-            throw APIError(code: 409, reason: "Conflict", message: "Precondition failed: ResourceVersion in precondition: \(rv), ResourceVersion in object meta: \(old["metadata"]?["resourceVersion"]?.stringValue ?? "")",
-                           details: APIError.details(type, name: name))
-        }
-        var finalizers = old["metadata"]?["finalizers"]?.arrayValue ?? []
-        if type.storageKey == ResourceRegistry.namespaces.storageKey {
-            return try deleteNamespace(old, dryRun: dryRun)
-        }
-        if type.storageKey == ResourceRegistry.customResourceDefinitions.storageKey, !dryRun,
-           let defined = ResourceRegistry.resourceType(fromCRD: old) {
-            for key in (objects[defined.storageKey] ?? [:]).keys.sorted() {
-                if let object = objects[defined.storageKey]?[key] { _ = try commitDelete(defined, object) }
-            }
-            finalizers = []
-        }
-        if !finalizers.isEmpty {
-            if old["metadata"]?["deletionTimestamp"] != nil { return (202, old) }
-            var new = old
-            var metadata = old["metadata"]?.objectValue ?? [:]
-            metadata["deletionTimestamp"] = .string(timestamp())
-            metadata["deletionGracePeriodSeconds"] = 0
-            if type.tracksGeneration { metadata["generation"] = .integer((metadata["generation"]?.intValue ?? 0) + 1) }
-            new["metadata"] = .object(metadata)
-            if dryRun { return (202, new) }
-            return (202, try commitPut(type, new, previous: old))
-        }
-        if dryRun { return (200, old) }
-        let deleted = try commitDelete(type, old)
-        return (200, type.returnsDeletedObject ? deleted : successStatus(type, name: name, uid: old["metadata"]?["uid"]?.stringValue))
-    }
-
-    private func deleteNamespace(_ ns: JSONValue, dryRun: Bool) throws -> (Int, JSONValue) {
-        let name = ns["metadata"]?["name"]?.stringValue ?? ""
-        if dryRun { return (200, ns) }
-        if ns["metadata"]?["deletionTimestamp"] != nil { return (202, ns) }
-        var terminating = ns
-        var metadata = ns["metadata"]?.objectValue ?? [:]
-        metadata["deletionTimestamp"] = .string(timestamp())
-        metadata["deletionGracePeriodSeconds"] = 0
-        terminating["metadata"] = .object(metadata)
-        terminating["status"] = ["phase": "Terminating"]
-        var current = try commitPut(ResourceRegistry.namespaces, terminating, previous: ns)
-        let prefix = name + "/"
-        for type in registry.types.values where type.namespaced {
-            for key in (objects[type.storageKey] ?? [:]).keys.sorted() where key.hasPrefix(prefix) {
-                guard let object = objects[type.storageKey]?[key] else { continue }
-                _ = try delete(type: type, old: object, options: nil, dryRun: false)
-            }
-        }
-        if let still = objects[ResourceRegistry.namespaces.storageKey]?[Self.objectKey(namespace: nil, name: name)] {
-            if !hasContent(namespace: name) {
-                return (200, try commitDelete(ResourceRegistry.namespaces, still))
-            }
-            current = still
-            return (202, current)
-        }
-        return (200, current)
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import JSONSchemaKit
 
 /// A parsed label selector (`a=b,c!=d,e in (f,g),h notin (i),j,!k`).
-struct LabelSelector: Sendable {
-    enum Requirement: Sendable {
+struct LabelSelector: Sendable, Equatable {
+    enum Requirement: Sendable, Equatable {
         case equals(String, String)
         case notEquals(String, String)
         case isIn(String, Set<String>)
@@ -72,10 +72,17 @@ struct LabelSelector: Sendable {
 }
 
 /// A parsed field selector; only `metadata.name` and `metadata.namespace` are supported, as for custom resources.
-struct FieldSelector: Sendable {
-    var requirements: [(field: String, value: String, equal: Bool)] = []
+struct FieldSelector: Sendable, Equatable {
+    /// `field=value` (`equal`) or `field!=value`.
+    struct Requirement: Sendable, Equatable {
+        var field: String
+        var value: String
+        var equal: Bool
+    }
 
-    init(parsing text: String, kind: String) throws(APIError) {
+    var requirements: [Requirement] = []
+
+    init(parsing text: String) throws(APIError) {
         for part in text.split(separator: ",") {
             let term = part.trimmingCharacters(in: .whitespaces)
             let equal: Bool
@@ -93,7 +100,7 @@ struct FieldSelector: Sendable {
             guard field == "metadata.name" || field == "metadata.namespace" else {
                 throw APIError.badRequest("field label not supported: \(field)")
             }
-            requirements.append((field, pieces[1].trimmingCharacters(in: .whitespaces), equal))
+            requirements.append(Requirement(field: field, value: pieces[1].trimmingCharacters(in: .whitespaces), equal: equal))
         }
     }
 
@@ -106,8 +113,8 @@ struct FieldSelector: Sendable {
     }
 }
 
-/// Both selectors of a list or watch request.
-struct ObjectFilter: Sendable {
+/// The namespace and both selectors of a list or watch request.
+struct ObjectFilter: Sendable, Equatable {
     var namespace: String?
     var labels: LabelSelector?
     var fields: FieldSelector?
