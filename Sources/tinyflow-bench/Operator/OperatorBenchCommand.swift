@@ -37,6 +37,15 @@ struct OperatorBenchCommand: AsyncParsableCommand {
     @Flag(help: "Skip the memory figure.")
     var noMemory = false
 
+    @Flag(help: "Skip the idle CPU figures.")
+    var noIdle = false
+
+    @Option(help: "Seconds over which idle CPU is measured (each of: no nodes, then the idle nodes).")
+    var idleSeconds = 30
+
+    @Option(help: "Idle TinyNodes deployed for the idle CPU figures.")
+    var idleNodes = 1_000
+
     @Flag(help: "Give every node a configuration of its own (by default the transforms share one, as do the debug nodes).")
     var distinctConfigurations = false
 
@@ -54,7 +63,9 @@ struct OperatorBenchCommand: AsyncParsableCommand {
         guard nodes > 0, nodes.isMultiple(of: 2), cachedNodes > 0, cachedNodes.isMultiple(of: 2) else {
             throw ValidationError("--nodes and --cached-nodes must be positive and even (transform → debug pairs)")
         }
-        guard repetitions > 0, applyConcurrency > 0, timeout > 0 else { throw ValidationError("counts must be positive") }
+        guard repetitions > 0, applyConcurrency > 0, timeout > 0, idleSeconds > 0, idleNodes > 0, idleNodes.isMultiple(of: 2) else {
+            throw ValidationError("counts must be positive (and --idle-nodes even)")
+        }
         if let operatorExecutable, operatorExecutable != "self", !FileManager.default.isExecutableFile(atPath: operatorExecutable) {
             throw ValidationError("--operator-executable \(operatorExecutable): no executable file there")
         }
@@ -86,6 +97,7 @@ struct OperatorBenchCommand: AsyncParsableCommand {
         readyFigure.labels = [("operator", operatorUnderTest.label)]
         printLine(readyFigure.jsonLine)
 
+        if !noIdle { try await measureIdle(durability: durability, operatorUnderTest: operatorUnderTest) }
         guard !noMemory else { return }
         try await OperatorBenchEnvironment.withEnvironment(durability: durability, operatorUnderTest: operatorUnderTest) { environment in
             let idle = try environment.operatorMemory()
@@ -107,6 +119,43 @@ struct OperatorBenchCommand: AsyncParsableCommand {
             ]
             figure.labels = [("operator", operatorUnderTest.label)]
             printLine(figure.jsonLine)
+        }
+    }
+
+    /// `operator-cpu-idle` and `host-cpu-idle`: CPU seconds per minute used by the
+    /// operator process and by this process (the module host with its nodes, plus
+    /// the embedded control plane and the readiness watch: an upper bound for the
+    /// host) while `idleNodes` deployed nodes get no messages, beside the same
+    /// figures with no nodes, measured first in the same run.
+    private func measureIdle(durability: Durability, operatorUnderTest: OperatorUnderTest) async throws {
+        try await OperatorBenchEnvironment.withEnvironment(durability: durability, operatorUnderTest: operatorUnderTest) { environment in
+            let window = Duration.seconds(idleSeconds)
+            func perMinute() async throws -> (operator: Double, host: Double) {
+                let (operatorBefore, hostBefore) = (try environment.operatorCPUSeconds(), try environment.benchCPUSeconds())
+                try await Task.sleep(for: window)
+                let (operatorAfter, hostAfter) = (try environment.operatorCPUSeconds(), try environment.benchCPUSeconds())
+                let minutes = seconds(window) / 60
+                return ((operatorAfter - operatorBefore) / minutes, (hostAfter - hostBefore) / minutes)
+            }
+            try await Task.sleep(for: .seconds(2))  // the operator's first lists and watches
+            let empty = try await perMinute()
+            _ = try await timeToReady(environment, count: idleNodes)
+            try await environment.tracker.waitUntilQuiet(for: .seconds(2), timeout: .seconds(120))
+            let idle = try await perMinute()
+            for (bench, value, baseline) in [
+                ("operator-cpu-idle", idle.operator, empty.operator), ("host-cpu-idle", idle.host, empty.host),
+            ] {
+                var figure = Figure(
+                    bench: bench, value: value, unit: "cpu-s/min", baseline: baseline, baselineBench: "\(bench) with no nodes")
+                figure.extra = [("nodes", Double(idleNodes)), ("window_s", seconds(window)), ("target_cpu_s_per_min", 0.3)]
+                figure.labels = [
+                    ("operator", operatorUnderTest.label),
+                    ("measured", bench == "host-cpu-idle"
+                        ? "the bench process: module host, embedded control plane and readiness watch"
+                        : "the operator process"),
+                ]
+                printLine(figure.jsonLine)
+            }
         }
     }
 

@@ -214,6 +214,13 @@ struct OperatorBenchEnvironment: Sendable {
                 ports: [PortConfiguration(port: "_settings", configuration: ["keep": distinctConfiguration ? .integer(1 + index % 100) : 1, "log": false])]))
     }
 
+    /// CPU seconds (user + system) the operator process has used so far.
+    func operatorCPUSeconds() throws -> Double { try cpuSeconds(ofProcess: "\(operatorPID)") }
+
+    /// CPU seconds (user + system) this process has used so far: the bench's module
+    /// host, its embedded control plane and its readiness watch.
+    func benchCPUSeconds() throws -> Double { try cpuSeconds(ofProcess: "self") }
+
     /// The operator's resident set now and at its peak, in bytes (`/proc/PID/status`).
     func operatorMemory() throws -> (resident: Double, peak: Double) {
         let status = try String(contentsOfFile: "/proc/\(operatorPID)/status", encoding: .utf8)
@@ -225,6 +232,19 @@ struct OperatorBenchEnvironment: Sendable {
         }
         return (try kilobytes("VmRSS"), try kilobytes("VmHWM"))
     }
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
+func cpuSeconds(ofProcess pid: String) throws -> Double {
+    let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+    // The command name (field 2) is in parentheses and may hold spaces: fields count from after it.
+    guard let close = stat.lastIndex(of: ")") else { throw OperatorBenchError(description: "unreadable /proc/\(pid)/stat") }
+    let fields = stat[stat.index(after: close)...].split(separator: " ", omittingEmptySubsequences: true)
+    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else {
+        throw OperatorBenchError(description: "unreadable /proc/\(pid)/stat")
+    }
+    return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
 /// Polls `condition` every 20 ms until it holds; throws after `timeout`.
