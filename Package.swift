@@ -123,6 +123,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The process-wide logging and metrics bootstrap, called once in each executable's main.
+        .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The one jittered exponential backoff and the schedule that counts a retried thing's failures.
         .target(
             name: "Backoff",
@@ -220,6 +230,7 @@ let package = Package(
                 "KubernetesRuntime",
                 "ModuleHost",
                 "ModuleHostAPI",
+                "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -316,9 +327,11 @@ let package = Package(
                 "Manifests",
                 "ModuleHost",
                 "ModuleHostApp",
+                "Observability",
                 "Operator",
                 "KubernetesClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 "YAMLValues",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

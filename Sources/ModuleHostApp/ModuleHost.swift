@@ -1,3 +1,4 @@
+import Observability
 import ArgumentParser
 public import ComponentKit
 import Foundation
@@ -22,11 +23,7 @@ public enum ModuleHost {
     ) async {
         do {
             let options = try ModuleHostOptions.parse(arguments)
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = options.logLevel
-                return handler
-            }
+            Observability.bootstrap(logLevel: options.logLevel)
             let definition = ModuleDefinition(name: module, version: version, components: components)
             try await ModuleHostProcess.run(definition, options: options, logger: Logger(label: "tinyflow.module.\(module)"))
         } catch {

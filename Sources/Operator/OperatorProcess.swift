@@ -1,5 +1,6 @@
 public import KubernetesClient
 public import Logging
+public import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -10,12 +11,14 @@ public enum OperatorProcess {
     /// until SIGTERM or SIGINT, then closes the API client. Tunes the C
     /// allocator for a large, long-lived cache first (see `MemoryTuning`).
     public static func run(
-        clientConfiguration: ClientConfiguration, configuration: OperatorConfiguration, logger: Logger
+        clientConfiguration: ClientConfiguration, configuration: OperatorConfiguration,
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) async throws {
         MemoryTuning.apply()
         let client = try KubernetesClient(configuration: clientConfiguration, logger: logger)
         do {
-            let tinyflowOperator = try TinyflowOperator(client: client, configuration: configuration, logger: logger)
+            let tinyflowOperator = try TinyflowOperator(
+                client: client, configuration: configuration, registry: registry, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(services: [tinyflowOperator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()

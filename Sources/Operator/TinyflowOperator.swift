@@ -75,16 +75,18 @@ public final class TinyflowOperator: Service, Sendable {
     }
 
     /// An operator using `client` (wrapped to enforce ``OperatorPermissions/rules``),
-    /// reaching module hosts through `hosts`.
+    /// reaching module hosts through `hosts`; its controllers' metrics go to
+    /// `registry` (the process's, from `Observability.bootstrap`, in `main`).
     public init(
         client: KubernetesClient, configuration: OperatorConfiguration,
-        hosts: any ModuleHostConnector = GRPCModuleHostConnector(), logger: Logger
+        hosts: any ModuleHostConnector = GRPCModuleHostConnector(),
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) throws {
         self.client = try client.enforcingOperatorPermissions()
         self.configuration = configuration
         self.hosts = hosts
         self.logger = logger
-        self.registry = PrometheusCollectorRegistry()
+        self.registry = registry
         self.recorder = EventRecorder(
             client: self.client, reportingController: "tinyflow.dev/operator", reportingInstance: configuration.identity)
         let elector =

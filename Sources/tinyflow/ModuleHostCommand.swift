@@ -22,7 +22,7 @@ struct ModuleHostCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Tinyflow.bootstrapLogging(level: options.logLevel)
+        Tinyflow.bootstrapObservability(level: options.logLevel)
         try await ModuleHostProcess.run(
             CommonModule.definition, options: options, logger: Logger(label: "tinyflow.module.\(module)"))
     }

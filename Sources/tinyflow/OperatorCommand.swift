@@ -43,7 +43,7 @@ struct OperatorCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(data + Data("\n".utf8))
             return
         }
-        Tinyflow.bootstrapLogging(level: logLevel)
+        let registry = Tinyflow.bootstrapObservability(level: logLevel)
         let logger = Logger(label: "tinyflow.operator")
         let environment = ProcessInfo.processInfo.environment
         let clientConfiguration: ClientConfiguration
@@ -57,6 +57,7 @@ struct OperatorCommand: AsyncParsableCommand {
             leaseNamespace: leaseNamespace ?? environment["POD_NAMESPACE"] ?? clientConfiguration.namespace,
             identity: environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
             metricsAddress: metricsAddress.isEmpty ? nil : metricsAddress)
-        try await OperatorProcess.run(clientConfiguration: clientConfiguration, configuration: configuration, logger: logger)
+        try await OperatorProcess.run(
+            clientConfiguration: clientConfiguration, configuration: configuration, registry: registry, logger: logger)
     }
 }

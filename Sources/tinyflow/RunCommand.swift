@@ -30,7 +30,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Tinyflow.bootstrapLogging(level: logLevel)
+        Tinyflow.bootstrapObservability(level: logLevel)
         let logger = Logger(label: "tinyflow.run")
         let manifest = try FlowManifest(contentsOf: file)
         guard !manifest.nodes.isEmpty else {

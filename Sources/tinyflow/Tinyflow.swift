@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import ModuleHostApp
+import Observability
+import Prometheus
 
 /// The `tinyflow` command: argument parsing and wiring only; everything it
 /// runs lives in the libraries.
@@ -22,13 +24,11 @@ struct Tinyflow: AsyncParsableCommand {
         return URL(fileURLWithPath: argument).standardizedFileURL.path
     }
 
-    /// Installs the process-wide log handler once, before any command runs.
-    static func bootstrapLogging(level: Logger.Level) {
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+    /// Installs the process-wide log handler and metrics factory once, before
+    /// any command runs; returns the registry `/metrics` serves.
+    @discardableResult
+    static func bootstrapObservability(level: Logger.Level) -> PrometheusCollectorRegistry {
+        Observability.bootstrap(logLevel: level)
     }
 }
 

@@ -40,7 +40,7 @@ struct UpCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .warning
 
     func run() async throws {
-        Tinyflow.bootstrapLogging(level: logLevel)
+        Tinyflow.bootstrapObservability(level: logLevel)
         let logger = Logger(label: "tinyflow.up")
         var options = LocalModeOptions(dataDirectory: URL(fileURLWithPath: data), executable: Tinyflow.executablePath)
         options.port = port
@@ -63,7 +63,7 @@ struct StatusCommand: AsyncParsableCommand {
     var data: String = ".tinyflow"
 
     func run() async throws {
-        Tinyflow.bootstrapLogging(level: .warning)
+        Tinyflow.bootstrapObservability(level: .warning)
         let text = try await LocalInspection.withClient(dataDirectory: URL(fileURLWithPath: data)) { client in
             try await LocalInspection.status(client: client)
         }
@@ -86,7 +86,7 @@ struct LogsCommand: AsyncParsableCommand {
     var follow: Bool = false
 
     func run() async throws {
-        Tinyflow.bootstrapLogging(level: .warning)
+        Tinyflow.bootstrapObservability(level: .warning)
         let node = node
         let follow = follow
         try await LocalInspection.withClient(dataDirectory: URL(fileURLWithPath: data)) { client in
