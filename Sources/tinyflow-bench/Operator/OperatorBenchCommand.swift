@@ -106,6 +106,12 @@ struct OperatorBenchCommand: AsyncParsableCommand {
             printLine(idleFigure.jsonLine)
             let run = try await timeToReady(environment, count: cachedNodes)
             let atReady = try environment.operatorMemory()
+            var readyFigure = Figure(
+                bench: "operator-ready-\(cachedNodes)-nodes", value: run.ready, unit: "s",
+                baseline: run.applied, baselineBench: "operator-apply-\(cachedNodes)-nodes")
+            readyFigure.extra = [("target_s", 15)]
+            readyFigure.labels = [("operator", operatorUnderTest.label)]
+            printLine(readyFigure.jsonLine)
             // The figure is the steady state: after the last status write, not amid them.
             try await environment.tracker.waitUntilQuiet(for: .seconds(2), timeout: .seconds(120))
             let cached = try environment.operatorMemory()
