@@ -243,6 +243,35 @@ struct ModuleRuntimeTests {
         }
     }
 
+    @Test("a node whose component rejects its settings is Failed, and runs again once it takes new ones")
+    func rejectedSettings() async throws {
+        try await withRuntime(testModule) { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [definition("moody", "moody", settings: ["reject": true])]))
+            try await eventually("the node failed") { runtime.report("moody")?.phase == .failed }
+            #expect(runtime.report("moody")?.lastError?.hasPrefix("settings rejected: ") == true)
+            let result = await runtime.sync(DesiredNodes(generation: 2, nodes: [
+                definition("moody", "moody", settings: ["reject": false], generation: 2)
+            ]))
+            #expect(result.nodes.map(\.phase) == [.running])
+        }
+    }
+
+    @Test("a source whose run fails backs off; new settings run it again at once instead of leaving it BackingOff")
+    func newSettingsEndARunBackoff() async throws {
+        var configuration = ModuleRuntime.Configuration()
+        configuration.initialBackoff = .seconds(60)
+        try await withRuntime(testModule, configuration: configuration) { runtime in
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [definition("moody", "moody", settings: ["failRun": true])]))
+            try await eventually("the run failed and backs off") { runtime.report("moody")?.phase == .backingOff }
+            #expect(runtime.report("moody")?.restarts == 1)
+            _ = await runtime.sync(DesiredNodes(generation: 2, nodes: [
+                definition("moody", "moody", settings: ["failRun": false], generation: 2)
+            ]))
+            try await eventually("running again", timeout: .seconds(5)) { runtime.report("moody")?.phase == .running }
+            #expect(runtime.report("moody")?.restarts == 1)
+        }
+    }
+
     @Test("sync is idempotent, ignores stale generations, and rejects invalid nodes without touching others")
     func syncSemantics() async throws {
         try await withRuntime(testModule) { runtime in

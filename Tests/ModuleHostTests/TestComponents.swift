@@ -85,6 +85,28 @@ struct Responder: Component {
     }
 }
 
+/// A source that rejects its settings or fails its `run` when its settings say so; else it runs until cancelled.
+struct Moody: RunningComponent {
+    struct Rejected: Error {}
+    struct Broken: Error {}
+    @Schema
+    struct Settings: Codable, Sendable {
+        var reject: Bool = false
+        var failRun: Bool = false
+    }
+    static let info = ComponentInfo(name: "moody", description: "Rejects settings or fails on demand.")
+    static let ports: [PortDefinition] = [.settings(Settings.self), .output("out", message: JSONValue.self)]
+    func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        let settings: Settings = try message.decode()
+        if settings.reject { throw Rejected() }
+    }
+    func run(context: NodeContext, output: any Output) async throws {
+        let settings: Settings = try context.settings()
+        if settings.failRun { throw Broken() }
+        try await Task.sleep(for: .seconds(3600))
+    }
+}
+
 /// A gate a test opens to let held messages through.
 final class Gate: Sendable {
     private let open = Mutex(false)
@@ -127,6 +149,6 @@ final class Gates: Sendable {
 
 let testModule = ModuleDefinition(
     name: "test", version: "1",
-    components: [Picky.self, Flaky.self, Held.self, Forward.self, Requester.self, Responder.self] + CommonModule.definition.components.values)
+    components: [Picky.self, Flaky.self, Held.self, Forward.self, Requester.self, Responder.self, Moody.self] + CommonModule.definition.components.values)
 
 

@@ -1,9 +1,7 @@
 import AsyncPrimitives
 import ModuleHostAPI
 import ComponentKit
-import Expressions
 import Foundation
-import Logging
 import BoundedChannels
 import Synchronization
 
@@ -14,42 +12,29 @@ struct Delivery: Sendable {
     var retryPolicy: RetryPolicy?
 }
 
-/// Where an output port's messages go.
-struct Route: Sendable {
-    enum Target: Sendable {
-        case local(NodeInstance, port: String)
-        case remote(module: String, address: PortAddress)
-        /// The edge's target is not known to this host; sends fail.
-        case missing(PortAddress)
-    }
-
-    var target: Target
-    var retryPolicy: RetryPolicy?
-    /// Builds the target's payload from the message, if the edge has a mapping.
-    var mapping: Template?
-}
-
 /// A node running on this host: its component instance, input channels,
-/// routes, counters and lifecycle.
+/// routes, counters and the supervisor of its lifecycle.
 final class NodeInstance: Sendable {
+    /// What changes with every message (counters) or sync (definition), under one lock.
     struct Status: Sendable {
         var definition: NodeDefinition
-        var phase: NodePhase = .starting
-        var restarts = 0
         var consecutiveFailures = 0
         var lastError: String?
         var counters = NodeCounters()
     }
 
+    /// The node's name, unique on this host.
     let name: String
+    /// The component it runs; a restart makes a fresh instance of it.
     let componentType: any Component.Type
+    /// What the component sees of its node: name, configurations, logger.
     let context: NodeContext
+    /// One bounded channel per data input port.
     let inputs: [String: BoundedChannel<Delivery>]
-    let stopRequested = OneShotEvent()
-    private let runRestart = Mutex(OneShotEvent())
-    let stopped = OneShotEvent()
+    /// The node's lifecycle: its phase and restarts, restart and stop requests, the wait for its tasks to end.
+    let supervisor: NodeSupervisor
     private let componentStorage: Mutex<any Component>
-    private let routeTable = Mutex<[String: [Route]]>([:])
+    private let routeTable = Mutex<[String: [NodeRoute]]>([:])
     private let status: Mutex<Status>
     /// Told after every change of `status`, so status watchers wake only when there is news.
     private let statusChanges: ChangeNotifier
@@ -64,6 +49,7 @@ final class NodeInstance: Sendable {
         self.componentStorage = Mutex(componentType.init())
         self.status = Mutex(Status(definition: definition))
         self.statusChanges = statusChanges
+        self.supervisor = NodeSupervisor(statusChanges: statusChanges)
         var inputs: [String: BoundedChannel<Delivery>] = [:]
         for port in componentType.ports where port.direction == .input && port.role == .data {
             inputs[port.name] = BoundedChannel(capacity: channelCapacity)
@@ -71,20 +57,10 @@ final class NodeInstance: Sendable {
         self.inputs = inputs
     }
 
+    /// The current component instance.
     var component: any Component { componentStorage.withLock { $0 } }
 
-    /// The event that restarts the node's `run` task, for the current settings.
-    var currentRunRestart: OneShotEvent { runRestart.withLock { $0 } }
-
-    /// Restarts `run` (new settings): signals the current event, installs a fresh one.
-    func restartRun() {
-        let previous = runRestart.withLock { current -> OneShotEvent in
-            defer { current = OneShotEvent() }
-            return current
-        }
-        previous.signal()
-    }
-
+    /// The definition the node runs.
     var definition: NodeDefinition { status.withLock { $0.definition } }
 
     /// Replaces the component instance with a fresh one (a restart).
@@ -93,9 +69,11 @@ final class NodeInstance: Sendable {
         componentStorage.withLock { $0 = fresh }
     }
 
-    func routes(for port: String) -> [Route] { routeTable.withLock { $0[port] ?? [] } }
+    /// Where the output port `port` sends (``RouteTable``), in the order of the node's edges.
+    func routes(for port: String) -> [NodeRoute] { routeTable.withLock { $0[port] ?? [] } }
 
-    func replaceRoutes(_ routes: [String: [Route]]) { routeTable.withLock { $0 = routes } }
+    /// Installs the routes of a sync, by output port.
+    func replaceRoutes(_ routes: [String: [NodeRoute]]) { routeTable.withLock { $0 = routes } }
 
     /// Changes the node's status and tells the status watchers.
     func updateStatus<Result>(_ update: (inout Status) -> Result) -> Result {
@@ -104,14 +82,11 @@ final class NodeInstance: Sendable {
         return result
     }
 
+    /// Changes the node's counters and tells the status watchers.
     func count(_ update: (inout NodeCounters) -> Void) { updateStatus { update(&$0.counters) } }
 
-    func setPhase(_ phase: NodePhase, error: String? = nil) {
-        updateStatus { status in
-            status.phase = phase
-            if let error { status.lastError = error }
-        }
-    }
+    /// Records the error that explains the node's state.
+    func setLastError(_ error: String) { updateStatus { $0.lastError = error } }
 
     /// Puts `delivery` into the input port's channel; returns when accepted.
     func enqueue(_ delivery: Delivery, port: String) async throws {
@@ -126,18 +101,21 @@ final class NodeInstance: Sendable {
         count { $0.received += 1 }
     }
 
+    /// The node's status as the host reports it: generation, phase and restarts, counters, last error.
     var report: NodeStatusReport {
-        status.withLock { status in
+        let (phase, restarts) = supervisor.snapshot
+        return status.withLock { status in
             NodeStatusReport(
-                name: name, generation: status.definition.generation, phase: status.phase,
-                restarts: status.restarts, counters: status.counters, lastError: status.lastError)
+                name: name, generation: status.definition.generation, phase: phase,
+                restarts: restarts, counters: status.counters, lastError: status.lastError)
         }
     }
 
     /// What a sync answers for this node: its phase, last error and the generation it runs.
     var syncResult: NodeSyncResult {
-        status.withLock { status in
-            NodeSyncResult(name: name, phase: status.phase, error: status.lastError, generation: status.definition.generation)
+        let phase = supervisor.snapshot.phase
+        return status.withLock { status in
+            NodeSyncResult(name: name, phase: phase, error: status.lastError, generation: status.definition.generation)
         }
     }
 }

@@ -1,0 +1,264 @@
+import Backoff
+import BoundedChannels
+import ComponentKit
+import Foundation
+import Logging
+import ModuleHostAPI
+
+/// The tasks of a node: the start (settings first), the consumers of its
+/// input ports (delivery, retries, failure reports, restarts after repeated
+/// failures) and, for running components, the supervised `run` loop.
+///
+/// Several functions here are `@inline(never)` on purpose: a task keeps the
+/// memory of its deepest chain of frames for as long as it lives, so what an
+/// idle node's task keeps while it waits must hold no delivery and no
+/// handler frame (an idle node costs about 3.1 KiB; docs/runtime.md).
+extension ModuleRuntime {
+    // MARK: Starting
+
+    /// Delivers a new node's settings, then hands its long-lived tasks to ``run()``.
+    ///
+    /// This runs in a short-lived task of its own: a task keeps the memory of
+    /// its deepest chain of calls for as long as it lives (the task allocator
+    /// keeps its slabs), so the settings handler's frames must not be part of
+    /// the task an idle node keeps.
+    func startTasks(of node: NodeInstance) async {
+        if let settings = node.context.configuration(of: PortDefinition.settingsName) {
+            await deliverSettings(settings, to: node)
+        } else {
+            node.supervisor.settingsDelivered()
+        }
+        // A plain one-input node's task only ever runs the consumer, whose
+        // chain of frames fits the task allocator's first slab; anything else
+        // goes through `lifecycle(of:)`.
+        let job: Job
+        if node.inputs.count == 1, let (port, channel) = node.inputs.first,
+            !(node.componentType is any RunningComponent.Type)
+        {
+            job = .consumer(node, port: port, channel: channel)
+        } else {
+            job = .work { await self.lifecycle(of: node) }
+        }
+        do {
+            try await jobs.send(job)
+        } catch {
+            nodeNotStarted(node)
+        }
+    }
+
+    /// The host stopped taking tasks before the node's started: the node is stopped.
+    func nodeNotStarted(_ node: NodeInstance) {
+        node.setLastError("the module host is shutting down")
+        node.supervisor.drained()
+    }
+
+    /// A node's tasks: one consumer per input port and, for running
+    /// components, the run loop. The first of these runs in the lifecycle task
+    /// itself, so an idle node with one input port costs a single task.
+    ///
+    /// The settings were delivered before (``startTasks(of:)``), and a plain
+    /// one-input node runs only its consumer instead (``Job/consumer(_:port:channel:)``).
+    func lifecycle(of node: NodeInstance) async {
+        var work: [@Sendable () async -> Void] = node.inputs.map { port, channel in
+            { await self.consume(port: port, channel: channel, node: node) }
+        }
+        if node.componentType is any RunningComponent.Type {
+            work.append { await self.runLoop(of: node) }
+        }
+        if work.count == 1, let only = work.first {
+            await only()
+        } else if let first = work.first {
+            await withDiscardingTaskGroup { group in
+                for extra in work.dropFirst() { group.addTask { await extra() } }
+                await first()
+            }
+        }
+        node.supervisor.drained()
+    }
+
+    /// Delivers settings to the node's component; the supervisor learns whether it took them.
+    @inline(never)
+    func deliverSettings(_ settings: JSONValue, to node: NodeInstance) async {
+        let message = Message(to: PortAddress(node: node.name, port: PortDefinition.settingsName), payload: settings)
+        do {
+            try await node.component.handle(
+                port: PortDefinition.settingsName, message: message, context: node.context, output: output(of: node))
+            node.supervisor.settingsDelivered()
+        } catch {
+            logger.error("node \(node.name) rejected its settings: \(error)")
+            node.setLastError("settings rejected: \(error)")
+            node.supervisor.settingsRejected()
+        }
+    }
+
+    // MARK: Running
+
+    /// Runs the component's `run` until the node stops, restarting it when
+    /// the node's settings change (``NodeSupervisor/superviseRun(_:)``);
+    /// sources run only while this replica leads.
+    @inline(never)
+    func runLoop(of node: NodeInstance) async {
+        let isSource = node.componentType.isSource
+        await node.supervisor.superviseRun {
+            if isSource {
+                await self.election.whileLeading { await self.runSource(node) }
+            } else {
+                await self.runSource(node)
+            }
+        }
+    }
+
+    /// Runs the component's `run` until it returns or is cancelled; a `run`
+    /// that fails is run again after a backoff, which starts again from the
+    /// first delay after a healthy run (`healthyRunReset`).
+    func runSource(_ node: NodeInstance) async {
+        var schedule = BackoffSchedule(restartBackoff)
+        while !Task.isCancelled {
+            guard let component = node.component as? any RunningComponent else { return }
+            schedule.started(at: .now)
+            do {
+                try await component.run(context: node.context, output: output(of: node))
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                node.setLastError("\(error)")
+                guard case .backOff = node.supervisor.runFailed() else { return }
+                let delay = schedule.failed(at: .now)
+                logger.error("source node \(node.name) failed: \(error); restarting")
+                let cutShort = (try? await Task.sleep(for: delay)) == nil
+                // Ended either way: a restart or stop request that cut it short runs or stops the node.
+                node.supervisor.backoffElapsed()
+                if cutShort { return }
+            }
+        }
+    }
+
+    /// The delays between restarts of a node (its `run`, or a fresh instance after repeated handler failures).
+    var restartBackoff: Backoff {
+        Backoff(
+            initial: configuration.initialBackoff, maximum: configuration.maxBackoff,
+            resetAfter: configuration.healthyRunReset)
+    }
+
+    // MARK: Consuming
+
+    /// Takes the port's deliveries in batches and handles them, until the
+    /// channel is finished and drained (a stop) or the task is cancelled.
+    func consume(port: String, channel: BoundedChannel<Delivery>, node: NodeInstance) async {
+        var batch: [Delivery] = []
+        while true {
+            // Keep the buffer while full batches arrive; an idle node holds none.
+            batch.removeAll(keepingCapacity: batch.count == configuration.batchSize)
+            do {
+                guard try await channel.next(into: &batch, upTo: configuration.batchSize) else { return }
+            } catch {
+                return
+            }
+            await process(batch, port: port, node: node)
+        }
+    }
+
+    /// Handles a batch in order. A function of its own, so that the consumer's
+    /// frame, which an idle node keeps while it waits, holds no delivery.
+    @inline(never)
+    func process(_ batch: [Delivery], port: String, node: NodeInstance) async {
+        for delivery in batch {
+            await process(delivery, port: port, node: node)
+        }
+    }
+
+    /// Handles one delivery: expired ones are reported, not handled; a failed
+    /// handler is retried as the edge's retry policy says (``RetryDecision``),
+    /// then the failure is counted and reported.
+    @inline(never)
+    func process(_ delivery: Delivery, port: String, node: NodeInstance) async {
+        let message = delivery.message
+        if message.isExpired() {
+            node.count { $0.expired += 1 }
+            let error = DeliveryError.expired(message.id)
+            delivery.reply?.fail(error)
+            await reportFailure(message, port: port, node: node, error: error)
+            return
+        }
+        // Only a delivery that may be retried notes when its first attempt began.
+        let startedAt = delivery.retryPolicy == nil ? nil : ContinuousClock.now
+        var attempt = 1
+        while true {
+            do {
+                let context = DeliveryContext(reply: delivery.reply, deadline: message.deadline, traceparent: message.traceparent)
+                try await DeliveryContext.$current.withValue(context) {
+                    try await node.component.handle(port: port, message: message, context: node.context, output: output(of: node))
+                }
+                node.updateStatus {
+                    $0.counters.delivered += 1
+                    $0.counters.lastMessageTime = Date()
+                    $0.consecutiveFailures = 0
+                }
+                return
+            } catch {
+                if let policy = delivery.retryPolicy, let startedAt,
+                    case .retry(let wait) = RetryDecision(policy: policy).afterFailure(
+                        error, attempt: attempt, elapsed: .now - startedAt, now: Date(), deadline: message.deadline)
+                {
+                    attempt += 1
+                    do { try await Task.sleep(for: wait) } catch { /* cancelled: fall through to failure */ }
+                    if !Task.isCancelled { continue }
+                }
+                node.count { $0.errored += 1 }
+                delivery.reply?.fail(error)
+                await reportFailure(message, port: port, node: node, error: error)
+                await noteFailure(of: node, error: error)
+                return
+            }
+        }
+    }
+
+    /// Counts a handler failure; after `failureThreshold` in a row the node is
+    /// restarted (a fresh component instance, settings delivered again) after
+    /// an exponential backoff, during which its queued messages wait. A
+    /// draining node is not restarted.
+    @inline(never)
+    func noteFailure(of node: NodeInstance, error: any Error) async {
+        let thresholdReached = node.updateStatus { status -> Bool in
+            status.lastError = "\(error)"
+            status.consecutiveFailures += 1
+            guard status.consecutiveFailures >= configuration.failureThreshold else { return false }
+            status.consecutiveFailures = 0
+            return true
+        }
+        guard thresholdReached, let restart = node.supervisor.failureThresholdReached() else { return }
+        logger.warning("node \(node.name) failed \(configuration.failureThreshold) times in a row; restarting (restart \(restart))")
+        try? await Task.sleep(for: restartBackoff.delay(attempt: restart - 1))
+        node.recreateComponent()
+        if let settings = node.context.configuration(of: PortDefinition.settingsName) {
+            await deliverSettings(settings, to: node)
+        }
+        node.supervisor.backoffElapsed()
+    }
+
+    /// Sends an ``ErrorMessage`` about a failed or expired message from the
+    /// node's error port, or logs it when the port is not wired.
+    @inline(never)
+    func reportFailure(_ message: Message, port: String, node: NodeInstance, error: any Error) async {
+        let report = ErrorMessage(
+            error: "\(error)", errorType: String(describing: type(of: error)), node: node.name, port: port,
+            message: (try? JSONValue(encoding: message)) ?? message.payload)
+        let routes = node.routes(for: PortDefinition.errorName)
+        guard !routes.isEmpty, let payload = try? JSONValue(encoding: report) else {
+            logger.warning("node \(node.name) failed on port \(port): \(error)", metadata: ["message": "\(message.id)"])
+            return
+        }
+        do {
+            try await DeliveryContext.$current.withValue(nil) {
+                try await router.send(Message(payload: payload), from: node, port: PortDefinition.errorName)
+            }
+        } catch {
+            logger.error("node \(node.name) could not report a failure to its error port: \(error)")
+        }
+    }
+
+    /// The ``Output`` handed to the node's component.
+    func output(of node: NodeInstance) -> NodeOutput { NodeOutput(node: node, router: router) }
+}
