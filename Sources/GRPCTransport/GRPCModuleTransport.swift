@@ -1,4 +1,5 @@
 import AsyncPrimitives
+import Backoff
 import ComponentKit
 import Foundation
 public import JSONSchemaKit
@@ -58,6 +59,13 @@ public final class GRPCModuleTransport: Transport, Service {
             self.initialBackoff = initialBackoff
             self.maximumBackoff = max(initialBackoff, maximumBackoff)
             self.tls = tls
+        }
+
+        /// The delays between a replica's stream attempts: ``initialBackoff`` doubling up to
+        /// ``maximumBackoff``, each spread by ± 50 %. The only reconnect backoff of a
+        /// replica connection (gRPC's own never comes into play, see `ReplicaConnection`).
+        var reconnectBackoff: Backoff {
+            Backoff(initial: initialBackoff, maximum: maximumBackoff, multiplier: 2, jitter: 0.5)
         }
     }
 
@@ -172,9 +180,8 @@ public final class GRPCModuleTransport: Transport, Service {
                         limits: ReplicaLimits(
                             maximumBatchMessages: configuration.maximumBatchMessages,
                             maximumBatchBytes: configuration.maximumBatchBytes,
-                            maximumInFlight: configuration.maximumInFlightPerReplica,
-                            initialBackoff: configuration.initialBackoff,
-                            maximumBackoff: configuration.maximumBackoff),
+                            maximumInFlight: configuration.maximumInFlightPerReplica),
+                        backoff: configuration.reconnectBackoff,
                         tls: configuration.tls, logger: logger)
                     state.connections[address] = connection
                     created.append(connection)
@@ -222,21 +229,20 @@ public final class GRPCModuleTransport: Transport, Service {
         }
         let now = Date()
         var indices: [Int] = []
-        var bodies: [[UInt8]] = []
+        var bodies = EncodedBodies(reservingCapacity: messages.count)
         var deadlines: [Date?] = []
         indices.reserveCapacity(messages.count)
-        bodies.reserveCapacity(messages.count)
         deadlines.reserveCapacity(messages.count)
-        for (index, message) in messages.enumerated() {
-            if message.isExpired(at: now) {
+        for index in messages.indices {
+            if messages[index].isExpired(at: now) {
                 failures.append(BatchSendError.Failure(
-                    index: index, messageID: message.id,
-                    error: TransportError.deadlineExceeded(module: module, messageID: message.id)))
+                    index: index, messageID: messages[index].id,
+                    error: TransportError.deadlineExceeded(module: module, messageID: messages[index].id)))
                 continue
             }
             indices.append(index)
-            bodies.append(encodeMessageBody(message))
-            deadlines.append(message.deadline)
+            bodies.append(messages[index])
+            deadlines.append(messages[index].deadline)
         }
         for member in await connection.submitBatch(bodies: bodies, deadlines: deadlines) {
             let index = indices[member.offset]
@@ -272,11 +278,16 @@ public final class GRPCModuleTransport: Transport, Service {
         state.withLock { $0.connections.mapValues(\.inFlight) }
     }
 
+    /// `Deliver` streams opened so far per replica address (for tests and diagnostics).
+    var replicaAttempts: [String: Int] {
+        state.withLock { $0.connections.mapValues(\.attempts) }
+    }
+
     private func submit(_ message: Message, kind: DeliveryKind, module: String) async throws -> DeliveryOutcome {
         if message.isExpired() { throw TransportError.deadlineExceeded(module: module, messageID: message.id) }
         let connection = try pick(module)
         do {
-            return try await connection.submit(kind: kind, body: encodeMessageBody(message), deadline: message.deadline)
+            return try await connection.submit(kind: kind, body: encodeMessageBody(message)[...], deadline: message.deadline)
         } catch SubmitFailure.unavailable(let reason) {
             throw TransportError.unavailable(module: module, reason: reason)
         } catch SubmitFailure.deadlineExceeded {

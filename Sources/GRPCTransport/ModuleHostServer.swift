@@ -13,7 +13,8 @@ public import ServiceLifecycle
 /// calls finish within ``gracePeriod`` and then closes the listener.
 public final class ModuleHostServer: Service {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
-    private let service: ModuleHostService
+    /// The service it serves (tests end its streams without stopping the server).
+    let service: ModuleHostService
     private let shutdownRequested = OneShotEvent()
     /// How long a graceful shutdown waits for running calls before they are cancelled.
     public let gracePeriod: Duration

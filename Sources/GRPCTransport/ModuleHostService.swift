@@ -134,25 +134,33 @@ public struct ModuleHostService: RegistrableRPCService {
         }
     }
 
+    /// Unwritten acks per `Deliver` stream beyond which the stream is not read further.
+    static let maximumUnwrittenAcks = 16_384
+    /// A frame's acks are handed to the ack writer every this many delivered messages,
+    /// so that the first of them travel back while the rest of the frame is delivered.
+    static let ackChunk = 32
+
     /// Reads batches from one `Deliver` stream, delivers their messages in
-    /// order and answers with one ack batch per message batch (replies to
-    /// requests as they come).
+    /// order and answers with acks (replies to requests as they come). The acks
+    /// gathered while the previous ack frame was being written go out as one frame.
     private func serveDeliveries(
         _ batches: RPCAsyncSequence<[DeliveryEntry], any Error>, writer: RPCWriter<[DeliveryAck]>, peer: String
     ) async throws {
-        let (acks, acksContinuation) = AsyncStream<[DeliveryAck]>.makeStream()
+        let acks = AckOutbox(limit: Self.maximumUnwrittenAcks)
         let shutdown = self.shutdown
         let logger = self.logger
         try await withThrowingTaskGroup(of: Void.self) { group in
             // The only writer of the response stream.
             group.addTask {
-                for await batch in acks { try await writer.write(batch) }
+                // If writing fails, nobody takes acks any more: the deliverer must not wait for room.
+                defer { acks.finish() }
+                while let batch = await acks.take() { try await writer.write(batch) }
             }
             // Reads and delivers until the client ends its side, the stream breaks or the server shuts down.
             let endedBy: String = await withTaskGroup(of: String.self) { reader in
                 reader.addTask {
                     do {
-                        try await self.deliverBatches(batches, acks: acksContinuation)
+                        try await self.deliverBatches(batches, acks: acks)
                         return "client"
                     } catch {
                         logger.debug("Deliver stream from \(peer) ended: \(error)")
@@ -166,7 +174,7 @@ public struct ModuleHostService: RegistrableRPCService {
                 defer { reader.cancelAll() }
                 return await reader.next() ?? "client"
             }
-            acksContinuation.finish()
+            acks.finish()
             try await group.waitForAll()
             if endedBy == "shutdown" {
                 throw RPCError(code: .unavailable, message: "module host is shutting down")
@@ -174,16 +182,14 @@ public struct ModuleHostService: RegistrableRPCService {
         }
     }
 
-    private func deliverBatches(
-        _ batches: RPCAsyncSequence<[DeliveryEntry], any Error>, acks: AsyncStream<[DeliveryAck]>.Continuation
-    ) async throws {
+    private func deliverBatches(_ batches: RPCAsyncSequence<[DeliveryEntry], any Error>, acks: AckOutbox) async throws {
         let sink = self.sink
         let limit = configuration.maximumConcurrentRequestsPerStream
         try await withThrowingTaskGroup(of: Void.self) { requests in
             var running = 0
             for try await batch in batches {
                 var batchAcks: [DeliveryAck] = []
-                batchAcks.reserveCapacity(batch.count)
+                batchAcks.reserveCapacity(min(batch.count, Self.ackChunk))
                 for entry in batch {
                     switch entry.kind {
                     case .send:
@@ -191,10 +197,16 @@ public struct ModuleHostService: RegistrableRPCService {
                         if Task.isCancelled, outcome != .accepted {
                             // Interrupted by shutdown: leave it (and the rest) unacked, so the
                             // client reports it unavailable and may retry elsewhere.
-                            if !batchAcks.isEmpty { acks.yield(batchAcks) }
+                            acks.append(contentsOf: batchAcks)
                             return
                         }
                         batchAcks.append(DeliveryAck(sequence: entry.sequence, outcome: outcome))
+                        if batchAcks.count >= Self.ackChunk {
+                            // Acks go out while the rest of the frame is delivered.
+                            acks.append(contentsOf: batchAcks)
+                            batchAcks = []
+                            batchAcks.reserveCapacity(Self.ackChunk)
+                        }
                     case .request:
                         if running >= limit {
                             _ = try await requests.next()
@@ -203,11 +215,13 @@ public struct ModuleHostService: RegistrableRPCService {
                         running += 1
                         requests.addTask {
                             let outcome = await Self.request(entry.message, to: sink)
-                            acks.yield([DeliveryAck(sequence: entry.sequence, outcome: outcome)])
+                            acks.append(contentsOf: [DeliveryAck(sequence: entry.sequence, outcome: outcome)])
                         }
                     }
                 }
-                if !batchAcks.isEmpty { acks.yield(batchAcks) }
+                acks.append(contentsOf: batchAcks)
+                // A client that does not read its acks is not read either.
+                await acks.waitForRoom()
             }
             try await requests.waitForAll()
         }

@@ -76,3 +76,23 @@ struct WireFormatTests {
         #expect((resolvableTarget(address) != nil) == valid)
     }
 }
+
+@Suite("Batch bodies")
+struct EncodedBodiesTests {
+    @Test("a batch's bodies share one buffer and each reads back as its message")
+    func bodies() throws {
+        let messages = (0..<5).map { Message(id: "m\($0)", payload: .integer($0)) }
+        var bodies = EncodedBodies(reservingCapacity: messages.count)
+        for message in messages { bodies.append(message) }
+        #expect(bodies.count == 5)
+        for (index, message) in messages.enumerated() {
+            #expect(Array(bodies[index]) == encodeMessageBody(message))
+            let decoded = try Array(bodies[index]).withUnsafeBytes { buffer in
+                var reader = ByteReader(buffer)
+                return try reader.readMessage()
+            }
+            #expect(decoded.id == message.id)
+            #expect(decoded.payload == message.payload)
+        }
+    }
+}

@@ -188,8 +188,7 @@ struct ByteReader {
             return .array(elements)
         case ByteWriter.tagObject:
             let count = try readCount()
-            var members: [String: JSONValue] = [:]
-            members.reserveCapacity(count)
+            var members = [String: JSONValue](minimumCapacity: count)
             for _ in 0..<count {
                 let key = try readString()
                 members[key] = try readJSON(depth: depth + 1)

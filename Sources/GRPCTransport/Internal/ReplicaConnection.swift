@@ -1,288 +1,73 @@
 import AsyncPrimitives
 import Backoff
-import DequeModule
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
-import ModuleHostAPI
 import Synchronization
 
-/// Why a submitted message did not get an ack; the transport turns it into a
-/// ``TransportError`` naming the module and message.
-enum SubmitFailure: Error {
-    case unavailable(String)
-    case deadlineExceeded
-    /// The remote host could not deliver it (batch members only; a lone
-    /// message gets ``DeliveryOutcome/failed(_:)``).
-    case rejected(String)
-    /// The sending task was cancelled.
-    case cancelled
-}
-
-/// A member of a batch that was not accepted: its offset in the batch and why.
-struct BatchMemberFailure: Sendable {
-    var offset: Int
-    var reason: SubmitFailure
-}
-
-/// Where a replica connection is in its life.
-enum ReplicaPhase: Sendable, Equatable {
-    /// Opening a `Deliver` stream; messages queue for it.
-    case connecting
-    /// A stream is open.
-    case ready
-    /// The last stream broke; waiting to reconnect. Messages fail at once.
-    case backingOff(reason: String)
-    /// Removed or shut down.
-    case closed(reason: String)
-}
-
-/// The phase as a number readable without the lock: 0 connecting, 1 ready, 2 backing off, 3 closed.
-final class PhaseCode: Sendable {
-    let value = Atomic<UInt8>(0)
-    func store(_ code: UInt8) { value.store(code, ordering: .releasing) }
-}
-
-extension ReplicaPhase {
-    var code: UInt8 {
-        switch self {
-        case .connecting: 0
-        case .ready: 1
-        case .backingOff: 2
-        case .closed: 3
-        }
-    }
-}
-
-/// Limits of one replica connection.
-struct ReplicaLimits: Sendable {
-    var maximumBatchMessages: Int
-    var maximumBatchBytes: Int
-    var maximumInFlight: Int
-    var initialBackoff: Duration
-    var maximumBackoff: Duration
-}
-
-/// One long-lived `Deliver` stream to one replica address, reopened with
-/// jittered exponential backoff when it breaks.
+/// One long-lived `Deliver` stream to one replica address, reopened after the
+/// delays of one ``Backoff`` when it breaks: the stream code around a
+/// ``ReplicaConnectionStorage`` (which holds the state and the waiting senders).
 ///
 /// Messages are encoded by the sending tasks and appended to the outbox's
 /// last frame; the stream's writer takes whole frames, so under load frames
 /// fill up while the previous one is written (group commit), and at low load
-/// a message goes out alone without waiting. At most `maximumInFlight`
+/// a message goes out alone after one yield (see
+/// ``ReplicaConnectionStorage/nextFrame(epoch:)``). At most `maximumInFlight`
 /// messages are queued or unacknowledged; further senders wait in line
 /// (one entry per suspended sender), so memory stays bounded.
+///
+/// **One reconnect backoff.** Each stream attempt gets a gRPC client (and so an
+/// HTTP/2 connection) of its own, shut down when the stream ends. gRPC's
+/// transport backs off only between its own connection attempts, and a client
+/// here never makes a second one: a failed connection fails the stream
+/// (`waitForReady` is off), which ends the client. The delay before the next
+/// attempt is this connection's ``BackoffSchedule`` alone, also when the
+/// connection was fine and only the stream failed (e.g. the host refused it).
 final class ReplicaConnection: Sendable {
-    /// A message awaiting its ack: a lone `submit`, or one member of a batch.
-    private enum Pending {
-        /// Unchecked for speed (no canary allocation per message). Invariant: an entry
-        /// is resumed only by whoever removed it from `pending` under the lock, so
-        /// exactly once.
-        case single(UnsafeContinuation<DeliveryOutcome, any Error>, deadline: Date?)
-        /// A member of the batch whose first sequence number is `batch`.
-        case member(batch: UInt64, deadline: Date?)
-
-        var deadline: Date? {
-            switch self {
-            case .single(_, let deadline), .member(_, let deadline): deadline
-            }
-        }
-    }
-
-    /// A batch awaiting the outcomes of its members (sequence numbers
-    /// `first ..< first + count`), resumed once when the last member settles.
-    private struct BatchWaiter {
-        /// Unchecked for speed. Invariant: resumed only by whoever settled the
-        /// batch's last member (so removed the waiter from `batches`) under the lock.
-        var continuation: UnsafeContinuation<[BatchMemberFailure], Never>
-        /// Members not yet settled; each is in `pending` until it settles.
-        var remaining: Int
-        var failures: [BatchMemberFailure] = []
-    }
-
-    private struct Waiting {
-        var sequence: UInt64
-        var kind: DeliveryKind
-        var body: [UInt8]
-    }
-
-    private struct State {
-        var phase: ReplicaPhase = .connecting {
-            didSet { code.store(phase.code) }
-        }
-        /// Mirrors `phase` for lock-free reads on the send path.
-        let code: PhaseCode
-        var epoch: UInt64 = 0
-        /// Whether the current stream's writer should stop once the outbox is empty.
-        var closing = false
-        var pending: [UInt64: Pending] = [:]
-        /// Batches by their first sequence number.
-        var batches: [UInt64: BatchWaiter] = [:]
-        var inFlight = 0
-        var waiting: Deque<Waiting> = []
-        var frames: Deque<EncodedBatch> = []
-        var writerWaiter: CheckedContinuation<Void, Never>?
-        var earliestDeadline: Date?
-
-        /// Drops the bodies of waiting messages whose senders gave up (deadline or cancellation).
-        mutating func dropAbandonedWaiting() {
-            guard waiting.count > pending.count else { return }
-            let pending = self.pending
-            waiting.removeAll { pending[$0.sequence] == nil }
-        }
-
-        /// Settles a message removed from `pending`: a lone sender is collected
-        /// for resumption, a batch member counted (and its batch collected once
-        /// its last member settled).
-        mutating func settle(
-            _ entry: Pending, sequence: UInt64, _ outcome: Result<DeliveryOutcome, SubmitFailure>, into resumes: inout Resumes
-        ) {
-            switch entry {
-            case .single(let continuation, _):
-                resumes.singles.append((continuation, outcome))
-            case .member(let first, _):
-                guard let index = batches.index(forKey: first) else { return }
-                switch outcome {
-                case .success(.accepted), .success(.reply): break
-                case .success(.failed(let reason)):
-                    batches.values[index].failures.append(
-                        BatchMemberFailure(offset: Int(sequence &- first), reason: .rejected(reason)))
-                case .failure(let failure):
-                    batches.values[index].failures.append(BatchMemberFailure(offset: Int(sequence &- first), reason: failure))
-                }
-                batches.values[index].remaining -= 1
-                if batches.values[index].remaining == 0 {
-                    let batch = batches.remove(at: index).value
-                    resumes.batches.append((batch.continuation, batch.failures))
-                }
-            }
-        }
-    }
-
-    /// Continuations to resume once the lock is released.
-    private struct Resumes {
-        var singles: [(UnsafeContinuation<DeliveryOutcome, any Error>, Result<DeliveryOutcome, SubmitFailure>)] = []
-        var batches: [(UnsafeContinuation<[BatchMemberFailure], Never>, [BatchMemberFailure])] = []
-
-        var isEmpty: Bool { singles.isEmpty && batches.isEmpty }
-
-        func resume() {
-            for (continuation, outcome) in singles {
-                switch outcome {
-                case .success(let outcome): continuation.resume(returning: outcome)
-                case .failure(.cancelled): continuation.resume(throwing: CancellationError())
-                case .failure(let failure): continuation.resume(throwing: failure)
-                }
-            }
-            for (continuation, failures) in batches {
-                continuation.resume(returning: failures.sorted { $0.offset < $1.offset })
-            }
-        }
-    }
-
     let address: String
-    private let limits: ReplicaLimits
-    private let client: GRPCClient<HTTP2ClientTransport.Posix>
-    private let state: Mutex<State>
-    private let phaseCode = PhaseCode()
-    private let sequences = Atomic<UInt64>(0)
+    private let storage: ReplicaConnectionStorage
+    private let security: HTTP2ClientTransport.Posix.TransportSecurity
+    private let backoff: Backoff
     private let stopped = OneShotEvent()
-    /// Told when a message's deadline is earlier than every other in flight: the expiry timer re-arms.
-    private let deadlineChanges = ChangeNotifier()
+    private let streamAttempts = Atomic<Int>(0)
     private let logger: Logger
 
-    init(address: String, limits: ReplicaLimits, tls: MutualTLSConfiguration?, logger: Logger) throws {
-        guard let target = resolvableTarget(address) else {
-            throw SubmitFailure.unavailable("invalid replica address \"\(address)\"")
-        }
-        var config = HTTP2ClientTransport.Posix.Config.defaults
-        config.backoff.initial = .milliseconds(20)
-        config.backoff.max = .seconds(2)
-        let transport = try HTTP2ClientTransport.Posix(
-            target: target, transportSecurity: tls?.clientSecurity ?? .plaintext, config: config)
-        self.client = GRPCClient(transport: transport)
-        self.state = Mutex(State(code: phaseCode))
+    /// A connection to `address`, not yet running (see ``run()``); throws if the
+    /// address is not `host:port` or the TLS configuration is unusable.
+    init(
+        address: String, limits: ReplicaLimits, backoff: Backoff, tls: MutualTLSConfiguration?, logger: Logger
+    ) throws {
         self.address = address
-        self.limits = limits
+        self.security = tls?.clientSecurity ?? .plaintext
+        self.backoff = backoff
+        self.storage = ReplicaConnectionStorage(limits: limits)
         self.logger = logger
+        // Fails now, not at the first attempt, if the transport cannot be made.
+        _ = try makeTransport()
     }
 
-    var phase: ReplicaPhase { state.withLock { $0.phase } }
+    var phase: ReplicaPhase { storage.phase }
 
     /// Whether a stream is open (`true`), opening (`false`) or neither (`nil`), without locking.
-    var isReady: Bool? {
-        switch phaseCode.value.load(ordering: .acquiring) {
-        case 0: false
-        case 1: true
-        default: nil
-        }
-    }
+    var isReady: Bool? { storage.isReady }
 
     /// Messages queued or awaiting an ack (for tests and metrics).
-    var inFlight: Int { state.withLock { $0.inFlight } }
+    var inFlight: Int { storage.inFlight }
+
+    /// Streams opened so far, the first included (for tests and metrics).
+    var attempts: Int { streamAttempts.load(ordering: .relaxed) }
 
     /// Stops accepting messages, lets the stream drain and ends ``run()``.
     func stop(reason: String) {
-        let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.phase = .closed(reason: reason)
-            state.closing = true
-            defer { state.writerWaiter = nil }
-            return state.writerWaiter
-        }
-        writer?.resume()
+        storage.stop(reason: reason)
         stopped.signal()
     }
 
-    // MARK: Sending
-
     /// Queues an encoded message body and returns the remote outcome.
-    func submit(kind: DeliveryKind, body: [UInt8], deadline: Date?) async throws -> DeliveryOutcome {
-        let sequence = sequences.wrappingAdd(1, ordering: .relaxed).newValue
-        return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<DeliveryOutcome, any Error>) in
-                enum Action { case none, fail(any Error), wakeWriter(CheckedContinuation<Void, Never>) }
-                var earlierDeadline = false
-                defer { if earlierDeadline { deadlineChanges.notify() } }
-                let action = state.withLock { state -> Action in
-                    switch state.phase {
-                    case .backingOff(let reason), .closed(let reason): return .fail(SubmitFailure.unavailable(reason))
-                    case .connecting, .ready: break
-                    }
-                    if Task.isCancelled { return .fail(CancellationError()) }
-                    state.pending[sequence] = .single(continuation, deadline: deadline)
-                    if let deadline, state.earliestDeadline.map({ deadline < $0 }) ?? true {
-                        state.earliestDeadline = deadline
-                        earlierDeadline = true
-                    }
-                    guard state.inFlight < limits.maximumInFlight, state.waiting.isEmpty else {
-                        state.waiting.append(Waiting(sequence: sequence, kind: kind, body: body))
-                        return .none
-                    }
-                    state.inFlight += 1
-                    Self.append(sequence: sequence, kind: kind, body: body, to: &state, limits: limits)
-                    if let writer = state.writerWaiter {
-                        state.writerWaiter = nil
-                        return .wakeWriter(writer)
-                    }
-                    return .none
-                }
-                switch action {
-                case .none: break
-                case .fail(let error): continuation.resume(throwing: error)
-                case .wakeWriter(let writer): writer.resume()
-                }
-            }
-        } onCancel: {
-            var resumes = Resumes()
-            state.withLock { state in
-                if let entry = state.pending.removeValue(forKey: sequence) {
-                    state.settle(entry, sequence: sequence, .failure(.cancelled), into: &resumes)
-                }
-                state.dropAbandonedWaiting()
-            }
-            resumes.resume()
-        }
+    func submit(kind: DeliveryKind, body: ArraySlice<UInt8>, deadline: Date?) async throws -> DeliveryOutcome {
+        try await storage.submit(kind: kind, body: body, deadline: deadline)
     }
 
     /// Queues the encoded bodies of a batch of one-way messages, in order, under
@@ -290,203 +75,46 @@ final class ReplicaConnection: Sendable {
     /// Returns the members that were not accepted, by ascending offset. Members
     /// beyond the in-flight window wait in line like lone senders, so the window
     /// holds for batches too.
-    func submitBatch(bodies: [[UInt8]], deadlines: [Date?]) async -> [BatchMemberFailure] {
+    func submitBatch(bodies: EncodedBodies, deadlines: [Date?]) async -> [BatchMemberFailure] {
         precondition(bodies.count == deadlines.count)
-        let count = bodies.count
-        guard count > 0 else { return [] }
-        let first = sequences.wrappingAdd(UInt64(count), ordering: .relaxed).newValue &- UInt64(count) &+ 1
-        func all(_ reason: SubmitFailure) -> [BatchMemberFailure] {
-            (0..<count).map { BatchMemberFailure(offset: $0, reason: reason) }
-        }
-        return await withTaskCancellationHandler {
-            await withUnsafeContinuation { (continuation: UnsafeContinuation<[BatchMemberFailure], Never>) in
-                enum Action { case none, fail(SubmitFailure), wakeWriter(CheckedContinuation<Void, Never>) }
-                var earlierDeadline = false
-                defer { if earlierDeadline { deadlineChanges.notify() } }
-                let action = state.withLock { state -> Action in
-                    switch state.phase {
-                    case .backingOff(let reason), .closed(let reason): return .fail(.unavailable(reason))
-                    case .connecting, .ready: break
-                    }
-                    if Task.isCancelled { return .fail(.cancelled) }
-                    state.batches[first] = BatchWaiter(continuation: continuation, remaining: count)
-                    state.pending.reserveCapacity(state.pending.count + count)
-                    var appended = false
-                    for offset in 0..<count {
-                        let sequence = first &+ UInt64(offset)
-                        let deadline = deadlines[offset]
-                        state.pending[sequence] = .member(batch: first, deadline: deadline)
-                        if let deadline, state.earliestDeadline.map({ deadline < $0 }) ?? true {
-                            state.earliestDeadline = deadline
-                            earlierDeadline = true
-                        }
-                        if state.inFlight < limits.maximumInFlight, state.waiting.isEmpty {
-                            state.inFlight += 1
-                            Self.append(sequence: sequence, kind: .send, body: bodies[offset], to: &state, limits: limits)
-                            appended = true
-                        } else {
-                            state.waiting.append(Waiting(sequence: sequence, kind: .send, body: bodies[offset]))
-                        }
-                    }
-                    if appended, let writer = state.writerWaiter {
-                        state.writerWaiter = nil
-                        return .wakeWriter(writer)
-                    }
-                    return .none
-                }
-                switch action {
-                case .none: break
-                case .fail(let reason): continuation.resume(returning: all(reason))
-                case .wakeWriter(let writer): writer.resume()
-                }
-            }
-        } onCancel: {
-            var resumes = Resumes()
-            state.withLock { state in
-                for offset in 0..<count {
-                    let sequence = first &+ UInt64(offset)
-                    if let entry = state.pending.removeValue(forKey: sequence) {
-                        state.settle(entry, sequence: sequence, .failure(.cancelled), into: &resumes)
-                    }
-                }
-                state.dropAbandonedWaiting()
-            }
-            resumes.resume()
-        }
-    }
-
-    private static func append(
-        sequence: UInt64, kind: DeliveryKind, body: [UInt8], to state: inout State, limits: ReplicaLimits
-    ) {
-        if var last = state.frames.popLast() {
-            if last.count < limits.maximumBatchMessages, last.bytes.count + body.count <= limits.maximumBatchBytes {
-                var writer = ByteWriter(capacity: 0)
-                swap(&writer.bytes, &last.bytes)
-                encodeEntry(sequence: sequence, kind: kind, body: body, into: &writer)
-                swap(&writer.bytes, &last.bytes)
-                last.count += 1
-                state.frames.append(last)
-                return
-            }
-            state.frames.append(last)
-        }
-        var writer = ByteWriter(capacity: min(limits.maximumBatchBytes, max(256, body.count * 64)))
-        encodeEntry(sequence: sequence, kind: kind, body: body, into: &writer)
-        state.frames.append(EncodedBatch(bytes: writer.bytes, count: 1))
-    }
-
-    /// The next frame for the stream of `epoch`, or `nil` when that stream should end.
-    private func nextFrame(epoch: UInt64) async -> EncodedBatch? {
-        while true {
-            enum Next { case frame(EncodedBatch), end, wait }
-            let next = state.withLock { state -> Next in
-                guard state.epoch == epoch else { return .end }
-                if let frame = state.frames.popFirst() { return .frame(frame) }
-                return state.closing ? .end : .wait
-            }
-            switch next {
-            case .frame(let frame): return frame
-            case .end: return nil
-            case .wait: break
-            }
-            if Task.isCancelled { return nil }
-            await withTaskCancellationHandler {
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow = state.withLock { state -> Bool in
-                        if state.epoch != epoch || state.closing || !state.frames.isEmpty || Task.isCancelled {
-                            return true
-                        }
-                        state.writerWaiter = continuation
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
-            } onCancel: {
-                let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
-                    defer { state.writerWaiter = nil }
-                    return state.writerWaiter
-                }
-                writer?.resume()
-            }
-        }
-    }
-
-    private func handle(_ acks: [DeliveryAck]) {
-        var resumes = Resumes()
-        let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            for ack in acks {
-                if state.inFlight > 0 { state.inFlight -= 1 }
-                if let entry = state.pending.removeValue(forKey: ack.sequence) {
-                    state.settle(entry, sequence: ack.sequence, .success(ack.outcome), into: &resumes)
-                }
-            }
-            var promoted = false
-            while state.inFlight < limits.maximumInFlight, let next = state.waiting.popFirst() {
-                guard state.pending[next.sequence] != nil else { continue }
-                state.inFlight += 1
-                Self.append(sequence: next.sequence, kind: next.kind, body: next.body, to: &state, limits: limits)
-                promoted = true
-            }
-            guard promoted, let writer = state.writerWaiter else { return nil }
-            state.writerWaiter = nil
-            return writer
-        }
-        writer?.resume()
-        resumes.resume()
-    }
-
-    /// Fails everything queued or unacknowledged; the stream of the current epoch is over.
-    private func failAll(reason: String) {
-        var resumes = Resumes()
-        let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if case .closed = state.phase {} else { state.phase = .backingOff(reason: reason) }
-            state.epoch += 1
-            let pending = state.pending
-            state.pending.removeAll()
-            for (sequence, entry) in pending {
-                state.settle(entry, sequence: sequence, .failure(.unavailable(reason)), into: &resumes)
-            }
-            // Every member of every batch was pending, so every batch settled.
-            assert(state.batches.isEmpty)
-            state.waiting.removeAll()
-            state.frames.removeAll()
-            state.inFlight = 0
-            state.earliestDeadline = nil
-            defer { state.writerWaiter = nil }
-            return state.writerWaiter
-        }
-        writer?.resume()
-        resumes.resume()
+        return await storage.submitBatch(bodies: bodies, deadlines: deadlines)
     }
 
     // MARK: Running
 
     /// Keeps a stream open (reconnecting with backoff) and expires deadlines, until ``stop(reason:)``.
     func run() async {
-        let client = self.client
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                do { try await client.runConnections() } catch {}
-            }
+        await withDiscardingTaskGroup { group in
             group.addTask { await self.expireDeadlines() }
-            await self.maintainStream()
-            client.beginGracefulShutdown()
+            await self.maintainStream(in: &group)
             group.cancelAll()
         }
-        failAll(reason: "replica connection to \(address) closed")
+        storage.streamFailed(reason: "replica connection to \(address) closed")
     }
 
-    private func maintainStream() async {
-        var schedule = BackoffSchedule(Backoff(initial: limits.initialBackoff, maximum: limits.maximumBackoff, jitter: 0.5))
+    /// Opens streams one after the other, waiting between two as the backoff says.
+    /// Each attempt's client runs its connections in `group` and is shut down when
+    /// its stream ends (without waiting for it here: a connection attempt still
+    /// under way must not hold up the next stream).
+    private func maintainStream(in group: inout DiscardingTaskGroup) async {
+        var schedule = BackoffSchedule(backoff)
         while !stopped.hasHappened, !Task.isCancelled {
-            let epoch = state.withLock { state -> UInt64? in
-                if case .closed = state.phase { return nil }
-                state.phase = .connecting
-                return state.epoch
+            guard let epoch = storage.connect() else { break }
+            streamAttempts.add(1, ordering: .relaxed)
+            let client: GRPCClient<HTTP2ClientTransport.Posix>
+            let wasReady: Bool
+            let reason: String
+            do {
+                client = GRPCClient(transport: try makeTransport())
+                group.addTask {
+                    do { try await client.runConnections() } catch {}
+                }
+                (wasReady, reason) = await runStream(on: client, epoch: epoch)
+                client.beginGracefulShutdown()
+            } catch {
+                (wasReady, reason) = (false, "\(address): \(error)")
             }
-            guard let epoch else { break }
-            let (wasReady, reason) = await runStream(epoch: epoch)
-            failAll(reason: reason)
+            storage.streamFailed(reason: reason)
             if stopped.hasHappened || Task.isCancelled { break }
             logger.debug("Deliver stream to \(address) ended: \(reason); reconnecting")
             if wasReady { schedule.reset() }
@@ -500,14 +128,32 @@ final class ReplicaConnection: Sendable {
         }
     }
 
-    private func runStream(epoch: UInt64) async -> (wasReady: Bool, reason: String) {
+    /// A transport for one stream attempt. gRPC's own connection backoff is set to
+    /// the same delays, though a client here never reaches its second connection attempt.
+    private func makeTransport() throws -> HTTP2ClientTransport.Posix {
+        guard let target = resolvableTarget(address) else {
+            throw SubmitFailure.unavailable("invalid replica address \"\(address)\"")
+        }
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        config.backoff.initial = backoff.initial
+        config.backoff.max = backoff.maximum
+        config.backoff.multiplier = backoff.multiplier
+        config.backoff.jitter = backoff.jitter
+        return try HTTP2ClientTransport.Posix(target: target, transportSecurity: security, config: config)
+    }
+
+    /// Runs one `Deliver` stream: writes the outbox's frames, settles the acks.
+    private func runStream(
+        on client: GRPCClient<HTTP2ClientTransport.Posix>, epoch: UInt64
+    ) async -> (wasReady: Bool, reason: String) {
+        let storage = self.storage
         let ready = Atomic<Bool>(false)
         var options = CallOptions.defaults
         options.waitForReady = false
         do {
             try await client.bidirectionalStreaming(
                 request: StreamingClientRequest(of: EncodedBatch.self) { writer in
-                    while let frame = await self.nextFrame(epoch: epoch) {
+                    while let frame = await storage.nextFrame(epoch: epoch) {
                         try await writer.write(frame)
                     }
                 },
@@ -516,13 +162,11 @@ final class ReplicaConnection: Sendable {
                 deserializer: AckBatchDeserializer(),
                 options: options
             ) { response in
-                defer { self.endStream(epoch: epoch) }
+                defer { storage.responseEnded(epoch: epoch) }
                 if case .failure(let error) = response.accepted { throw error }
                 ready.store(true, ordering: .relaxed)
-                self.state.withLock { state in
-                    if state.epoch == epoch, state.phase == .connecting { state.phase = .ready }
-                }
-                for try await acks in response.messages { self.handle(acks) }
+                storage.streamOpened(epoch: epoch)
+                for try await acks in response.messages { storage.received(acks, epoch: epoch) }
             }
             return (ready.load(ordering: .relaxed), "the stream to \(address) ended")
         } catch let error as RPCError {
@@ -532,25 +176,14 @@ final class ReplicaConnection: Sendable {
         }
     }
 
-    /// Makes the writer of `epoch` stop (the response side ended).
-    private func endStream(epoch: UInt64) {
-        let writer = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.epoch == epoch else { return nil }
-            state.epoch += 1
-            defer { state.writerWaiter = nil }
-            return state.writerWaiter
-        }
-        writer?.resume()
-    }
-
     /// Fails messages whose deadline passed. Sleeps until the earliest
     /// deadline of a message in flight, woken early only when a message with
     /// an earlier one arrives; with no deadline in flight it does not wake at all.
     private func expireDeadlines() async {
-        let earlierDeadlines = deadlineChanges.subscribe()
+        let earlierDeadlines = storage.deadlineChanges.subscribe()
         defer { earlierDeadlines.cancel() }
         while !Task.isCancelled {
-            guard let earliest = expireDue(now: Date()) else {
+            guard let earliest = storage.expire(now: Date()) else {
                 await earlierDeadlines.next()
                 continue
             }
@@ -562,34 +195,5 @@ final class ReplicaConnection: Sendable {
                 group.cancelAll()
             }
         }
-    }
-
-    /// Fails every message whose deadline is not after `now`; returns the earliest deadline left.
-    private func expireDue(now: Date) -> Date? {
-        var resumes = Resumes()
-        let earliest = state.withLock { state -> Date? in
-            guard let earliest = state.earliestDeadline, earliest <= now else {
-                return state.earliestDeadline
-            }
-            var expired: [(UInt64, Pending)] = []
-            var nextEarliest: Date?
-            for (sequence, entry) in state.pending {
-                guard let deadline = entry.deadline else { continue }
-                if deadline <= now {
-                    expired.append((sequence, entry))
-                } else if nextEarliest.map({ deadline < $0 }) ?? true {
-                    nextEarliest = deadline
-                }
-            }
-            for (sequence, entry) in expired {
-                state.pending.removeValue(forKey: sequence)
-                state.settle(entry, sequence: sequence, .failure(.deadlineExceeded), into: &resumes)
-            }
-            state.dropAbandonedWaiting()
-            state.earliestDeadline = nextEarliest
-            return nextEarliest
-        }
-        resumes.resume()
-        return earliest
     }
 }

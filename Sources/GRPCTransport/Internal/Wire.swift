@@ -35,6 +35,24 @@ struct EncodedBatch: Sendable {
     var count: Int
 }
 
+extension EncodedBatch {
+    /// An empty frame with room for `capacity` bytes.
+    init(reservingCapacity capacity: Int) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        count = 0
+    }
+
+    /// Appends one entry, `[varint sequence][kind][body]`, in place.
+    mutating func append(sequence: UInt64, kind: DeliveryKind, body: ArraySlice<UInt8>) {
+        var writer = ByteWriter(capacity: 0)
+        swap(&writer.bytes, &bytes)
+        encodeEntry(sequence: sequence, kind: kind, body: body, into: &writer)
+        swap(&writer.bytes, &bytes)
+        count += 1
+    }
+}
+
 /// What happened to one delivered message.
 enum DeliveryOutcome: Sendable, Hashable {
     /// The destination node accepted the message.
@@ -52,10 +70,53 @@ struct DeliveryAck: Sendable {
 }
 
 /// Encodes one delivery entry as it goes into an ``EncodedBatch``.
-func encodeEntry(sequence: UInt64, kind: DeliveryKind, body: [UInt8], into writer: inout ByteWriter) {
+func encodeEntry(sequence: UInt64, kind: DeliveryKind, body: ArraySlice<UInt8>, into writer: inout ByteWriter) {
     writer.writeVarint(sequence)
     writer.writeByte(kind.rawValue)
-    writer.writeBytes(body)
+    writer.bytes.append(contentsOf: body)
+}
+
+/// Encodes one delivery entry whose body is a whole array.
+func encodeEntry(sequence: UInt64, kind: DeliveryKind, body: [UInt8], into writer: inout ByteWriter) {
+    encodeEntry(sequence: sequence, kind: kind, body: body[...], into: &writer)
+}
+
+/// The encoded bodies of a batch's messages, back to back in one buffer: one
+/// allocation per batch instead of one per message.
+struct EncodedBodies: Sendable {
+    private(set) var bytes: [UInt8]
+    /// Where each body ends in `bytes`.
+    private(set) var ends: [Int]
+
+    /// No bodies yet, with room for `count` of them.
+    init(reservingCapacity count: Int) {
+        bytes = []
+        bytes.reserveCapacity(count * 64)
+        ends = []
+        ends.reserveCapacity(count)
+    }
+
+    var count: Int { ends.count }
+
+    /// Encodes `message` after the others.
+    mutating func append(_ message: Message) {
+        var writer = ByteWriter(capacity: 0)
+        swap(&writer.bytes, &bytes)
+        writer.writeMessage(message)
+        swap(&writer.bytes, &bytes)
+        ends.append(bytes.count)
+    }
+
+    /// Appends a body encoded elsewhere.
+    mutating func appendEncoded(_ body: [UInt8]) {
+        bytes.append(contentsOf: body)
+        ends.append(bytes.count)
+    }
+
+    /// The body of the message at `index`.
+    subscript(index: Int) -> ArraySlice<UInt8> {
+        bytes[(index == 0 ? 0 : ends[index - 1])..<ends[index]]
+    }
 }
 
 /// Encodes a message's body (without sequence and kind): done in the sending task.
