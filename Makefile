@@ -19,10 +19,10 @@ test:
 UNIT_SKIP := \
 	'^(LocalModeTests|ModuleHostAppTests)\.' \
 	'^ControlPlaneTests\.(APISemanticsTests|BuiltinResourceTests|KubectlAcceptanceTests|OperatorPathTests|KeyedListApplyTests|PersistenceAndConcurrencyTests|WatchTests)\b' \
-	'^GRPCTransportTests\.(BatchTransportTests|ControlTests|MutualTLSTests|TransportTests)\b' \
+	'^GRPCTransportTests\.(BatchTransportTests|ControlTests|MutualTLSTests|ReconnectBackoffTests|TransportTests)\b' \
 	'^KubernetesClientTests\.ControlPlaneClientTests\b' \
-	'^KubernetesRuntimeTests\.(ControllerTests|LeaderElectionTests|OperatorHTTPServerTests|WatcherIntegrationTests)\b' \
-	'^OperatorTests\.(OperatorTests|FlowRollbackTests|GRPCConnectorTests)\b' \
+	'^KubernetesRuntimeTests\.(ControllerTests|LeaderElectionTests|ManagerTests|OperatorHTTPServerTests|WatcherIntegrationTests)\b' \
+	'^OperatorTests\.(OperatorTests|OperatorForgettingTests|FlowRollbackTests|GRPCConnectorTests)\b' \
 	'^CommonComponentsTests\.HTTPComponentsTests\b'
 
 test-unit:
