@@ -47,13 +47,6 @@ public struct Backoff: Sendable, Hashable {
     /// The delay before retry number `attempt`, with random jitter.
     public func delay(attempt: Int) -> Duration { delay(attempt: attempt, random: Double.random(in: 0...1)) }
 
-    /// The same backoff without jitter: every delay is the nominal one.
-    public var withoutJitter: Backoff {
-        var copy = self
-        copy.jitter = 0
-        return copy
-    }
-
     static func seconds(_ duration: Duration) -> Double {
         duration / .seconds(1)
     }

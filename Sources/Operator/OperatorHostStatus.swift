@@ -73,7 +73,7 @@ extension TinyflowOperator {
     /// What the operator keeps now.
     func retained() async -> Retained {
         Retained(
-            state: state.counts, watchedAddresses: watchedAddresses.withLock { $0 }.union(feed.addresses),
+            state: state.counts, watchedAddresses: watchedAddresses.withLock { $0 },
             validationCaches: validationCaches.withLock { $0.count }, syncerEntries: syncs.count)
     }
 

@@ -11,7 +11,7 @@ import Synchronization
 /// called with the changes of every event after the ``store`` took them, in
 /// watch order, so a handler that reads the cache sees the change. Handlers
 /// run on the informer's task: they must be quick (queue keys, nothing more).
-/// Failures of the watch are logged and counted, and the watch goes on.
+/// Failures of the watch are logged, and the watch goes on.
 public final class Informer<K: KubernetesObject>: Service, Sendable {
     /// Called with the changes of one watch event (a relist gives many).
     public typealias Handler = @Sendable ([StoreChange<K>]) -> Void
@@ -23,7 +23,6 @@ public final class Informer<K: KubernetesObject>: Service, Sendable {
     /// How the collection is watched.
     public let configuration: WatcherConfiguration
     private let handlers = Mutex<[Handler]>([])
-    private let failures = Atomic<Int>(0)
     private let logger: Logger
 
     /// An informer of `api`'s objects; `transform` is applied to objects before
@@ -47,27 +46,13 @@ public final class Informer<K: KubernetesObject>: Service, Sendable {
         handlers.withLock { $0.append(handler) }
     }
 
-    /// How many list or watch requests failed so far (each was retried).
-    public var failureCount: Int { failures.load(ordering: .relaxed) }
-
     /// Lists and watches until cancelled or gracefully shut down.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            for await result in Watcher(api: self.api, configuration: self.configuration, logger: self.logger) {
-                switch result {
-                case .success(let event):
-                    let changes = self.store.apply(event)
-                    guard !changes.isEmpty else { continue }
-                    for handler in self.handlers.withLock({ $0 }) { handler(changes) }
-                case .failure(let failure):
-                    self.failures.add(1, ordering: .relaxed)
-                    if failure.isGone && failure.retryIn == .zero {
-                        self.logger.info("watch expired (410); relisting")
-                    } else {
-                        self.logger.warning(
-                            "watch failed; retrying", metadata: ["error": "\(failure.error)", "delay": "\(failure.retryIn)"])
-                    }
-                }
+            await Watcher(api: self.api, configuration: self.configuration, logger: self.logger).drive { event in
+                let changes = self.store.apply(event)
+                guard !changes.isEmpty else { return }
+                for handler in self.handlers.withLock({ $0 }) { handler(changes) }
             }
         }
     }

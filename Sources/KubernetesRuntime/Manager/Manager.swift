@@ -19,7 +19,8 @@ public final class Manager: Service, Sendable {
     /// The elector controllers follow, if leader election is on.
     public let elector: LeaderElector?
     private let informers = Mutex<[InformerKey: any Service]>([:])
-    private let informerOrder = Mutex<[any Service]>([])
+    /// The informers in the order they were made, each with whether it has listed once.
+    private let informerOrder = Mutex<[(service: any Service, hasSynced: @Sendable () -> Bool)]>([])
     private let services = Mutex<[any Service]>([])
     private let logger: Logger
 
@@ -49,7 +50,7 @@ public final class Manager: Service, Sendable {
             if let existing = informers[key] as? Informer<K> { return existing }
             let informer = Informer(api: api, configuration: configuration, indexers: indexers, transform: transform, logger: logger)
             informers[key] = informer
-            informerOrder.withLock { $0.append(informer) }
+            informerOrder.withLock { $0.append((informer, { informer.store.isReady })) }
             return informer
         }
     }
@@ -61,13 +62,13 @@ public final class Manager: Service, Sendable {
 
     /// Whether every informer has listed once.
     public var hasSynced: Bool {
-        informerOrder.withLock { $0 }.allSatisfy { ($0 as? any InformerStatus)?.hasSynced ?? true }
+        informerOrder.withLock { $0 }.allSatisfy { $0.hasSynced() }
     }
 
     /// Runs every informer, the elector and every added service until graceful
     /// shutdown or cancellation; a service that throws stops them all.
     public func run() async throws {
-        var all: [any Service] = informerOrder.withLock { $0 }
+        var all: [any Service] = informerOrder.withLock { $0.map(\.service) }
         if let elector { all.append(elector) }
         all += services.withLock { $0 }
         let group = ServiceGroup(
@@ -75,13 +76,4 @@ public final class Manager: Service, Sendable {
                 services: all.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }, logger: logger))
         try await group.run()
     }
-}
-
-/// What a manager needs to know of an informer of any kind.
-protocol InformerStatus {
-    var hasSynced: Bool { get }
-}
-
-extension Informer: InformerStatus {
-    var hasSynced: Bool { store.isReady }
 }
