@@ -117,7 +117,7 @@ extension APIServer {
                                          dryRun: options.dryRun, fieldValidation: options.fieldValidation)
                 return .json(status: 201, present(created, type, version, partial: format == .partialMetadata))
             case .deleteCollection:
-                let deleteOptions: JSONValue? = request.body.isEmpty ? Optional<JSONValue>.none : try? JSONValue(parsing: request.body)
+                let deleteOptions = try request.deleteOptions()
                 var deleted: [JSONValue] = []
                 for key in store.objects(of: type.storageKey).keys.sorted() {
                     guard let object = store.object(type.storageKey, key), filter.matches(object) else { continue }
@@ -159,7 +159,7 @@ extension APIServer {
                              subresource: subresource, manager: manager, options: options)
         case .delete:
             guard let existing else { throw APIError.notFound(type, name) }
-            let deleteOptions: JSONValue? = request.body.isEmpty ? Optional<JSONValue>.none : try? JSONValue(parsing: request.body)
+            let deleteOptions = try request.deleteOptions()
             let (status, result) = try delete(type: type, old: existing, options: deleteOptions, dryRun: options.dryRun)
             return .json(status: status, result["kind"]?.stringValue == "Status" ? result : present(result, type, version))
         default:
@@ -298,6 +298,14 @@ extension APIRequest {
     /// The body as a JSON value: JSON, YAML, or the protobuf envelope kubectl's typed
     /// commands send (Namespace, ConfigMap, Secret); `400` if it does not decode, `415`
     /// for other binary formats.
+    /// The `DeleteOptions` of a delete, if it has a body; a body that is not JSON is a 400.
+    func deleteOptions() throws -> JSONValue? {
+        guard !body.isEmpty else { return nil }
+        do { return try JSONValue(parsing: body) } catch {
+            throw APIError.badRequest("error decoding DeleteOptions: \(error)")
+        }
+    }
+
     func decodedBody() throws -> JSONValue {
         guard !body.isEmpty else { throw APIError.badRequest("the request body is empty") }
         let mediaType = contentType.lowercased()

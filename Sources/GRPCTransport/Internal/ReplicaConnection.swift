@@ -107,7 +107,9 @@ final class ReplicaConnection: Sendable {
             do {
                 client = GRPCClient(transport: try makeTransport())
                 group.addTask {
-                    do { try await client.runConnections() } catch {}
+                    do { try await client.runConnections() } catch {
+                        self.logger.debug("gRPC client for \(self.address) ended: \(error)")
+                    }
                 }
                 (wasReady, reason) = await runStream(on: client, epoch: epoch)
                 client.beginGracefulShutdown()
