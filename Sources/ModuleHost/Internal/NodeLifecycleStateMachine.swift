@@ -111,15 +111,10 @@ struct NodeLifecycleStateMachine<Waiter> {
     }
 
     /// The component's `run` failed (not by cancellation).
+    /// The same transition as ``failureThresholdReached()``: back off before a restart,
+    /// unless the node is stopping.
     mutating func runFailed() -> RunFailureAction {
-        switch state {
-        case .starting, .running, .backingOff, .failed:
-            state = .backingOff
-            restarts += 1
-            return .backOff(restart: restarts)
-        case .draining, .stopped:
-            return .stop
-        }
+        failureThresholdReached().map { .backOff(restart: $0) } ?? .stop
     }
 
     /// The node's handler failed `failureThreshold` times in a row.
