@@ -62,6 +62,7 @@ release:
 # `tinyflow-bench operator` builds with scripts/build-release.sh first.
 bench:
 	$(SWIFT) run -c release tinyflow-bench runtime
+	$(SWIFT) run -c release tinyflow-bench context
 	$(SWIFT) run -c release tinyflow-bench operator
 
 format:

@@ -16,6 +16,8 @@ let package = Package(
     products: [
         .executable(name: "tinyflow", targets: ["tinyflow"]),
         .library(name: "ComponentKit", targets: ["ComponentKit"]),
+        .library(name: "ContextStoreAPI", targets: ["ContextStoreAPI"]),
+        .library(name: "ContextStores", targets: ["ContextStores"]),
         .library(name: "CRDModels", targets: ["CRDModels"]),
         .library(name: "Expressions", targets: ["Expressions"]),
         .library(name: "ModuleHostAPI", targets: ["ModuleHostAPI"]),
@@ -48,6 +50,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // JSON values, JSON Schema, schema validation and the `@Schema` derivation macro.
@@ -100,10 +103,57 @@ let package = Package(
             dependencies: ["CRDModels", "YAMLValues"],
             swiftSettings: strictSettings
         ),
+        // The seam of node, flow and global context: the `ContextStore` protocol, scopes, limits, errors.
+        .target(
+            name: "ContextStoreAPI",
+            dependencies: ["JSONSchemaKit"],
+            swiftSettings: strictSettings
+        ),
+        // The in-memory context store: the default of `tinyflow run` and of tests.
+        .target(
+            name: "ContextStoreMemory",
+            dependencies: ["ContextStoreAPI", "JSONSchemaKit"],
+            swiftSettings: strictSettings
+        ),
+        // The one SQLite connection wrapper (system libsqlite3): control-plane storage and the SQLite context store.
+        .target(
+            name: "SQLite",
+            dependencies: ["CSQLite"],
+            swiftSettings: strictSettings
+        ),
+        // The SQLite context store: the default of `tinyflow up`, one file shared by the local module hosts.
+        .target(
+            name: "ContextStoreSQLite",
+            dependencies: ["ContextStoreAPI", "JSONSchemaKit", "SQLite"],
+            swiftSettings: strictSettings
+        ),
+        // The PostgreSQL context store: shared by every replica of every module on a cluster.
+        .target(
+            name: "ContextStorePostgres",
+            dependencies: [
+                "ContextStoreAPI", "JSONSchemaKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // `--context-store memory | sqlite:PATH | postgres://…`: parses a location and opens its backend.
+        .target(
+            name: "ContextStores",
+            dependencies: [
+                "ContextStoreAPI", "ContextStoreMemory", "ContextStoreSQLite", "ContextStorePostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // What component authors implement.
         .target(
             name: "ComponentKit",
             dependencies: [
+                "ContextStoreAPI",
                 "CRDModels",
                 "JSONSchemaKit",
                 .product(name: "Logging", package: "swift-log"),
@@ -157,7 +207,7 @@ let package = Package(
         // control API, message delivery and transport protocols, their values and errors.
         .target(
             name: "ModuleHostAPI",
-            dependencies: ["ComponentKit", "JSONSchemaKit"],
+            dependencies: ["ComponentKit", "ContextStoreAPI", "JSONSchemaKit"],
             swiftSettings: strictSettings
         ),
         // The process that runs a module's nodes.
@@ -165,6 +215,8 @@ let package = Package(
             name: "ModuleHost",
             dependencies: [
                 "ModuleHostAPI",
+                "ContextStoreAPI",
+                "ContextStoreMemory",
                 "AsyncPrimitives",
                 "Backoff",
                 "ComponentKit",
@@ -202,7 +254,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "JSONSchemaKit",
-                "CSQLite",
+                "SQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -223,6 +275,7 @@ let package = Package(
         .target(
             name: "ModuleHostApp",
             dependencies: [
+                "ContextStores",
                 "ComponentKit",
                 "GRPCTransport",
                 "KubernetesClient",
@@ -299,6 +352,7 @@ let package = Package(
         .target(
             name: "LocalMode",
             dependencies: [
+                "ModuleHostAPI",
                 "Backoff",
                 "CRDModels",
                 "ControlPlane",
@@ -319,6 +373,8 @@ let package = Package(
         .executableTarget(
             name: "tinyflow",
             dependencies: [
+                "ModuleHostAPI",
+                "ContextStores",
                 "CRDModels",
                 "CommonComponents",
                 "ControlPlane",
@@ -353,9 +409,18 @@ let package = Package(
                 "ModuleHost",
                 "BoundedChannels",
                 "Operator",
+                "ContextStoreAPI", "ContextStoreMemory", "ContextStoreSQLite", "ContextStorePostgres", "CSQLite", "LocalPostgres",
+                "JSONSchemaKit",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strictSettings
+        ),
+        // A throwaway PostgreSQL server on this machine (initdb, start, stop), for tests and `tinyflow-bench`.
+        .target(
+            name: "LocalPostgres",
             swiftSettings: strictSettings
         ),
         // Helpers shared by the test targets, light (Foundation and Swift Testing only):
@@ -419,7 +484,7 @@ let package = Package(
         .testTarget(
             name: "ModuleHostTests",
             dependencies: [
-                "ModuleHost", "CommonComponents", "ComponentKit", "TestSupport", "ModuleHostTestSupport",
+                "ModuleHost", "CommonComponents", "ComponentKit", "ContextStoreMemory", "TestSupport", "ModuleHostTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -427,7 +492,7 @@ let package = Package(
         .testTarget(
             name: "CommonComponentsTests",
             dependencies: [
-                "CommonComponents", "ComponentKit", "ModuleHost", "TestSupport", "ModuleHostTestSupport",
+                "CommonComponents", "ComponentKit", "ContextStoreMemory", "ModuleHost", "TestSupport", "ModuleHostTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -461,6 +526,7 @@ let package = Package(
             name: "ModuleHostAppTests",
             dependencies: [
                 "ModuleHostApp", "GRPCTransport", "ModuleHost", "ComponentKit", "CommonComponents", "TestSupport",
+                "PostgresTestSupport",
                 "ControlPlaneTestSupport", "ModuleHostTestSupport", "KubernetesClient", "KubernetesModels", "KubernetesRuntime",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -510,6 +576,20 @@ let package = Package(
                 "Operator", "CRDModels", "ComponentKit", "ModuleHost", "TestSupport", "ControlPlaneTestSupport", "ControlPlane",
                 "CommonComponents", "KubernetesClient", "KubernetesModels", "GRPCTransport",
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "PostgresTestSupport",
+            dependencies: ["LocalPostgres"],
+            path: "Tests/PostgresTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "ContextStoreTests",
+            dependencies: [
+                "ContextStoreAPI", "ContextStoreMemory", "ContextStoreSQLite", "ContextStorePostgres", "ContextStores",
+                "JSONSchemaKit", "TestSupport", "PostgresTestSupport",
             ],
             swiftSettings: strictSettings
         ),

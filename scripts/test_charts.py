@@ -599,6 +599,40 @@ def main():
         expect(flag(args_of(dep), "--listen") == "0.0.0.0:9443", "listen port")
         expect(one(module_tls, "PodDisruptionBudget")["spec"]["maxUnavailable"] == "25%", "PDB maxUnavailable")
 
+    module_postgres = render(MODULE, "orders", mod_ci("postgres-values.yaml"), namespace="flows")
+
+    @check("module postgres: the context store URL comes from the Secret as TINYFLOW_CONTEXT_STORE, never as an argument")
+    def _():
+        dep = one(module_postgres, "Deployment")
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        ref = env["TINYFLOW_CONTEXT_STORE"]["valueFrom"]["secretKeyRef"]
+        expect(ref == {"name": "orders-context-db", "key": "uri"}, f"secretKeyRef {ref}")
+        expect(flag(args_of(dep), "--context-store") is None, "the URL must not be an argument")
+        pod = dep["spec"]["template"]["spec"]
+        volume = next(v for v in pod["volumes"] if v["name"] == "postgres-ca")
+        expect(volume["secret"]["secretName"] == "orders-context-db-ca", f"volume {volume}")
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "postgres-ca")
+        expect(mount["mountPath"] == "/etc/tinyflow/postgres" and mount.get("readOnly") is True, f"mount {mount}")
+        check_pod_security(dep)
+
+    @check("module defaults: context in memory, no store variable and no database volume")
+    def _():
+        dep = one(module_default, "Deployment")
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        expect("TINYFLOW_CONTEXT_STORE" not in {e["name"] for e in container["env"]}, "memory needs no variable")
+        expect(all(v["name"] != "postgres-ca" for v in dep["spec"]["template"]["spec"]["volumes"]), "no CA volume")
+
+    @check("module: context.store postgres without context.postgres.existingSecret is refused")
+    def _():
+        proc = helm("template", "x", MODULE, "--set", "module=x,image.repository=a,context.store=postgres", ok=False)
+        expect(proc.returncode != 0 and "context.postgres.existingSecret is required" in proc.stderr, proc.stderr)
+
+    @check("module: values.schema.json rejects an unknown context store")
+    def _():
+        proc = helm("template", "x", MODULE, "--set", "module=x,image.repository=a,context.store=redis", ok=False)
+        expect(proc.returncode != 0 and "context.store" in proc.stderr, proc.stderr)
+
     @check("module: the documented --set install renders")
     def _():
         docs = render(MODULE, "common", sets=["module=common", "image.repository=ghcr.io/tinyflow/tinyflow-module-host"], namespace="default")
@@ -638,6 +672,7 @@ def main():
         "operator namespaced": namespaced,
         "operator monitoring": monitoring,
         "module defaults": module_default,
+        "module postgres": module_postgres,
         "module TLS": module_tls,
     }
     if options.k8s_schemas:

@@ -7,6 +7,6 @@ public enum CommonModule {
         name: "common", version: "0.1.0",
         components: [
             Ticker.self, Debug.self, Split.self, Batch.self, Delay.self, RateLimit.self, Signal.self,
-            Transform.self, Router.self, HTTPServer.self, HTTPResponseComponent.self, HTTPRequestComponent.self,
+            Transform.self, Router.self, KeyValue.self, Dedupe.self, HTTPServer.self, HTTPResponseComponent.self, HTTPRequestComponent.self,
         ])
 }

@@ -211,6 +211,9 @@ struct IdleControl: ModuleHostControl {
         try await Task.sleep(for: .seconds(86_400 * 365))
     }
     func recentMessages(node: String) async -> [Message]? { nil }
+    func context(_ request: ContextRequest) async throws -> ContextResponse {
+        throw ContextStoreError.unavailable(store: "none", reason: "the benchmark host keeps no context")
+    }
 }
 
 // MARK: - Baseline: unbatched grpc-swift-2 streaming

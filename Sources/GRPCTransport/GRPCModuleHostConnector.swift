@@ -75,6 +75,7 @@ final class GRPCModuleHostConnection: ModuleHostConnection {
         try await client.watchStatus(interval: interval, body)
     }
     func recentMessages(node: String) async throws -> [Message]? { try await client.recentMessages(node: node) }
+    func context(_ request: ContextRequest) async throws -> ContextResponse { try await client.context(request) }
     func deliver(_ message: Message) async throws { try await transport.send(message, toModule: address) }
 }
 

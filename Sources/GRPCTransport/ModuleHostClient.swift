@@ -95,6 +95,16 @@ public final class ModuleHostClient: Service {
         }
     }
 
+    /// Reads or writes context in the host's store; a failed operation throws an `RPCError`
+    /// whose message is the store's reason.
+    public func context(_ request: ContextRequest) async throws -> ContextResponse {
+        try await client.unary(
+            request: ClientRequest(message: request), descriptor: ModuleHostMethods.context,
+            serializer: JSONMessageSerializer<ContextRequest>(), deserializer: JSONMessageDeserializer<ContextResponse>(),
+            options: unaryOptions
+        ) { try $0.message }
+    }
+
     /// Calls `body` with every node's status, at most once per `interval`
     /// (the host may enforce a longer one), until `body` throws, the calling
     /// task is cancelled or the host ends the stream.

@@ -95,6 +95,18 @@ public struct ModuleHostService: RegistrableRPCService {
             return StreamingServerResponse(single: ServerResponse(message: messages))
         }
         router.registerHandler(
+            forMethod: ModuleHostMethods.context,
+            deserializer: JSONMessageDeserializer<ContextRequest>(),
+            serializer: JSONMessageSerializer<ContextResponse>()
+        ) { request, _ in
+            let single = try await ServerRequest(stream: request)
+            do {
+                return StreamingServerResponse(single: ServerResponse(message: try await self.control.context(single.message)))
+            } catch let error as ContextStoreError {
+                return StreamingServerResponse(error: RPCError(code: error.rpcCode, message: error.description))
+            }
+        }
+        router.registerHandler(
             forMethod: ModuleHostMethods.watchNodeStatus,
             deserializer: JSONMessageDeserializer<WatchStatusRequest>(),
             serializer: JSONMessageSerializer<[NodeStatusReport]>()
@@ -243,6 +255,19 @@ public struct ModuleHostService: RegistrableRPCService {
             return .reply(try await sink.request(message))
         } catch {
             return .failed(String(describing: error))
+        }
+    }
+}
+
+extension ContextStoreError {
+    /// The gRPC status a failed context operation answers with.
+    var rpcCode: RPCError.Code {
+        switch self {
+        case .unavailable: .unavailable
+        case .conflict: .aborted
+        case .invalidKey, .invalidValue, .valueTooLarge, .notAnInteger, .overflow, .noFlow: .invalidArgument
+        case .tooManyKeys: .resourceExhausted
+        case .corrupt: .dataLoss
         }
     }
 }

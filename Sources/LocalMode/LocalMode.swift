@@ -138,7 +138,8 @@ public struct LocalModeService: Service {
                 name: "module \(module.name)",
                 executable: resolveExecutable(first, tinyflowExecutable: options.executable),
                 arguments: Array(module.command.dropFirst()) + ["--listen", address, "--health-address", "none"],
-                logFile: logs.appendingPathComponent("module-\(module.name).log").path))
+                logFile: logs.appendingPathComponent("module-\(module.name).log").path,
+                environment: ["TINYFLOW_CONTEXT_STORE": options.contextStoreLocation]))
             let resource = TinyModule(
                 metadata: ObjectMeta(name: module.name, namespace: options.namespace, labels: ["tinyflow.dev/managed-by": localModeFieldManager]),
                 spec: TinyModuleSpec(image: "local", address: address))

@@ -20,11 +20,24 @@ public struct LocalModeOptions: Sendable {
     public var policy: SupervisorPolicy = SupervisorPolicy()
     /// How often progress (nodes, modules, debug output) is polled.
     public var pollInterval: Duration = .milliseconds(500)
+    /// Where the module hosts keep node context (`--context-store`); `nil`: the SQLite file
+    /// ``contextDatabasePath``, shared by every local module host and kept across restarts.
+    public var contextStore: String?
 
     /// Options for the data directory `dataDirectory` and the `tinyflow` binary at `executable`.
     public init(dataDirectory: URL, executable: String) {
         self.dataDirectory = dataDirectory
         self.executable = executable
+    }
+
+    /// The context store the module hosts get: ``contextStore``, else `sqlite:<data>/context.db`.
+    public var contextStoreLocation: String {
+        contextStore ?? "sqlite:\(Self.contextDatabasePath(dataDirectory: dataDirectory))"
+    }
+
+    /// The default context database in `dataDirectory` (absolute, as children run elsewhere).
+    public static func contextDatabasePath(dataDirectory: URL) -> String {
+        dataDirectory.appendingPathComponent("context.db").standardizedFileURL.path
     }
 
     /// Where the kubeconfig for the control plane is written.

@@ -21,13 +21,19 @@ public struct ChildSpec: Sendable, Hashable {
     public var arguments: [String]
     /// Where the child's stdout and stderr go (appended); `nil` inherits ours.
     public var logFile: String?
+    /// Variables set in the child's environment on top of ours (values that must not show
+    /// in a process listing's arguments, such as a database URL with a password).
+    public var environment: [String: String]
 
     /// A child that runs `executable` with `arguments`.
-    public init(name: String, executable: String, arguments: [String], logFile: String? = nil) {
+    public init(
+        name: String, executable: String, arguments: [String], logFile: String? = nil, environment: [String: String] = [:]
+    ) {
         self.name = name
         self.executable = executable
         self.arguments = arguments
         self.logFile = logFile
+        self.environment = environment
     }
 }
 
@@ -224,8 +230,12 @@ func spawn(_ spec: ChildSpec) throws -> pid_t {
     let arguments = [spec.executable] + spec.arguments
     let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
     defer { for pointer in argv { free(pointer) } }
+    var environment = ProcessInfo.processInfo.environment
+    environment.merge(spec.environment) { _, child in child }
+    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { for pointer in envp { free(pointer) } }
     var pid: pid_t = 0
-    let result = posix_spawn(&pid, spec.executable, &actions, &attributes, argv, environ)
+    let result = posix_spawn(&pid, spec.executable, &actions, &attributes, argv, envp)
     guard result == 0 else { throw SpawnError(executable: spec.executable, code: result) }
     return pid
 }

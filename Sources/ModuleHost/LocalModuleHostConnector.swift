@@ -19,6 +19,7 @@ public struct LocalModuleHostConnection: ModuleHostConnection {
     }
     /// The runtime's recent messages of `node`.
     public func recentMessages(node: String) async throws -> [Message]? { await runtime.recentMessages(node: node) }
+    public func context(_ request: ContextRequest) async throws -> ContextResponse { try await runtime.context(request) }
     /// Delivers into the runtime.
     public func deliver(_ message: Message) async throws { try await runtime.deliver(message) }
 }

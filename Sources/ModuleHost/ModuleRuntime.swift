@@ -1,4 +1,6 @@
 import AsyncPrimitives
+public import ContextStoreAPI
+import ContextStoreMemory
 public import ModuleHostAPI
 public import ComponentKit
 import Foundation
@@ -44,6 +46,8 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     private let transport: (any Transport)?
     /// Decides whether this replica runs source nodes.
     let election: any SourceElection
+    /// Where the nodes' context lives (``NodeContext/store(_:)``).
+    public let contextStore: any ContextStore
     let logger: Logger
     let configuration: Configuration
     /// Sends what the nodes' components send.
@@ -66,14 +70,17 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         case consumer(NodeInstance, port: String, channel: BoundedChannel<Delivery>)
     }
 
-    /// Creates a runtime for `module`.
+    /// Creates a runtime for `module`; its nodes keep their context in `contextStore` (by
+    /// default in this process's memory).
     public init(
         module: ModuleDefinition, transport: (any Transport)? = nil, election: any SourceElection = StandaloneElection(),
-        configuration: Configuration = Configuration(), logger: Logger
+        contextStore: any ContextStore = MemoryContextStore(), configuration: Configuration = Configuration(),
+        logger: Logger
     ) {
         self.module = module
         self.transport = transport
         self.election = election
+        self.contextStore = contextStore
         self.configuration = configuration
         self.logger = logger
         self.router = Router(transport: transport, defaultRequestTimeout: configuration.defaultRequestTimeout)
@@ -172,6 +179,11 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
+    /// Reads or writes context in this host's store.
+    public func context(_ request: ContextRequest) async throws -> ContextResponse {
+        try await contextStore.perform(request)
+    }
+
     public func recentMessages(node: String) async -> [Message]? {
         guard let instance = registry.withLock({ $0[node] }) else { return nil }
         guard let provider = instance.component as? any RecentMessagesProviding else { return [] }
@@ -255,7 +267,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
     private func start(_ start: SyncPlan.Start) async {
         let definition = start.definition
-        let context = NodeContext(node: definition.name, configurations: start.configurations, logger: logger)
+        let context = NodeContext(
+            node: definition.name, namespace: definition.namespace ?? "default", flow: definition.flow,
+            configurations: start.configurations, contextStore: contextStore, logger: logger)
         let node = NodeInstance(
             definition: definition, componentType: start.componentType, context: context,
             channelCapacity: configuration.channelCapacity, statusChanges: statusChanges)

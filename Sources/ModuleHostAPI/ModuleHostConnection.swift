@@ -13,6 +13,8 @@ public protocol ModuleHostConnection: Sendable {
     func recentMessages(node: String) async throws -> [Message]?
     /// Delivers `message` to the node and port in `message.to`.
     func deliver(_ message: Message) async throws
+    /// Reads or writes context in the host's context store.
+    func context(_ request: ContextRequest) async throws -> ContextResponse
 }
 
 /// Finds the module host listening at an address.

@@ -13,6 +13,9 @@ public protocol ModuleHostControl: Sendable {
     func watchStatus(interval: Duration, _ body: @Sendable ([NodeStatusReport]) async throws -> Void) async throws
     /// What a node kept of its recent messages (debug nodes), or `nil` for an unknown node.
     func recentMessages(node: String) async -> [Message]?
+    /// Reads or writes context in the host's context store (``ContextRequest``); throws the
+    /// store's ``ContextStoreError``.
+    func context(_ request: ContextRequest) async throws -> ContextResponse
 }
 
 /// Where messages arriving from other modules' hosts are delivered.

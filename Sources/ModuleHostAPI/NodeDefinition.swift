@@ -12,14 +12,23 @@ public struct NodeDefinition: Codable, Sendable, Hashable {
     public var ports: [PortConfiguration]
     /// Outgoing edges, targets as `<node>:<port>`.
     public var edges: [Edge]
+    /// The TinyNode's namespace: the boundary of its context (`nil`: `default`).
+    public var namespace: String?
+    /// The TinyFlow the node belongs to (`spec.flow`): whose flow context it shares.
+    public var flow: String?
 
     /// Creates a definition.
-    public init(name: String, component: String, generation: Int64 = 1, ports: [PortConfiguration] = [], edges: [Edge] = []) {
+    public init(
+        name: String, component: String, generation: Int64 = 1, ports: [PortConfiguration] = [], edges: [Edge] = [],
+        namespace: String? = nil, flow: String? = nil
+    ) {
         self.name = name
         self.component = component
         self.generation = generation
         self.ports = ports
         self.edges = edges
+        self.namespace = namespace
+        self.flow = flow
     }
 }
 

@@ -1,4 +1,6 @@
 public import ArgumentParser
+public import ContextStores
+import Foundation
 public import Logging
 
 /// The command-line options of a module-host process: `tinyflow module-host`
@@ -33,6 +35,13 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
     @Option(help: "Namespace of --source-lease (default: $POD_NAMESPACE, else 'default').")
     public var leaseNamespace: String?
 
+    /// Where nodes keep their context; without it `$TINYFLOW_CONTEXT_STORE`, else `memory`.
+    @Option(
+        help: ArgumentHelp(
+            "Context store: memory, sqlite:PATH or postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…",
+            discussion: "Without it, $TINYFLOW_CONTEXT_STORE (how the module chart passes a URL from a Secret), else memory."))
+    public var contextStore: String?
+
     /// Log level.
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: Logger.Level = .info
@@ -43,9 +52,24 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
     public mutating func validate() throws {
         _ = try HostPort(parsing: listen, option: "--listen")
         if healthAddress != "none" { _ = try HostPort(parsing: healthAddress, option: "--health-address") }
+        do {
+            _ = try contextStoreLocation
+        } catch {
+            throw ValidationError("--context-store: \(error)")
+        }
         let tls = [tlsCert, tlsKey, tlsCa].compactMap { $0 }
         guard tls.isEmpty || tls.count == 3 else {
             throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
+        }
+    }
+}
+
+extension ModuleHostOptions {
+    /// The context store: `--context-store`, else `$TINYFLOW_CONTEXT_STORE`, else memory.
+    public var contextStoreLocation: ContextStoreLocation {
+        get throws(ContextStoreLocationError) {
+            let text = contextStore ?? ProcessInfo.processInfo.environment["TINYFLOW_CONTEXT_STORE"] ?? "memory"
+            return try ContextStoreLocation(parsing: text)
         }
     }
 }

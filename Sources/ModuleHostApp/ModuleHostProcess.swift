@@ -1,4 +1,5 @@
 public import ComponentKit
+import ContextStores
 import Foundation
 import GRPCTransport
 import Hummingbird
@@ -38,16 +39,32 @@ public enum ModuleHostProcess {
             election = LeaseSourceElection(leadership: elector.leadership)
             logger.info("source nodes run on the holder of lease \(namespace)/\(lease); this replica is \(identity)")
         }
-        let runtime = ModuleRuntime(module: module, transport: transport, election: election, logger: logger)
+        let context = try OpenedContextStore.open(try options.contextStoreLocation, logger: logger)
+        // First in the group, so it stops last: nodes drain while their store still answers.
+        if let service = context.service { services.insert(service, at: 0) }
+        let runtime = ModuleRuntime(
+            module: module, transport: transport, election: election, contextStore: context.store, logger: logger)
         let server = ModuleHostServer(
             host: listen.host, port: listen.port, tls: tls, control: runtime, sink: runtime, logger: logger)
         services += [transport, runtime, server]
         if options.healthAddress != "none" {
             let health = try HostPort(parsing: options.healthAddress, option: "--health-address")
-            services.append(HealthEndpoints.service(address: health, ready: { (try? await server.boundPort) != nil }, logger: logger))
+            let store = context.store
+            services.append(
+                HealthEndpoints.service(
+                    address: health,
+                    notReadyReason: {
+                        guard (try? await server.boundPort) != nil else { return "gRPC server not listening yet" }
+                        do {
+                            try await store.checkAvailability()
+                            return nil
+                        } catch {
+                            return "\(error)"
+                        }
+                    }, logger: logger))
         }
         logger.info(
-            "module host for \"\(module.name)\" \(module.version): \(module.components.count) components, gRPC on \(listen)")
+            "module host for \"\(module.name)\" \(module.version): \(module.components.count) components, gRPC on \(listen), context store \(context.location)")
         let group = ServiceGroup(
             configuration: .init(
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
@@ -56,16 +73,19 @@ public enum ModuleHostProcess {
     }
 }
 
-/// `/healthz` (the process answers) and `/readyz` (it serves gRPC) over HTTP,
-/// for Kubernetes probes.
+/// `/healthz` (the process answers) and `/readyz` (it serves gRPC and its context store
+/// answers) over HTTP, for Kubernetes probes; a 503 from `/readyz` says why.
 enum HealthEndpoints {
-    static func service(address: HostPort, ready: @escaping @Sendable () async -> Bool, logger: Logger) -> some Service {
+    static func service(
+        address: HostPort, notReadyReason: @escaping @Sendable () async -> String?, logger: Logger
+    ) -> some Service {
         let router = Router()
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/readyz") { _, _ -> Response in
-            await ready()
-                ? Response(status: .ok, body: .init(byteBuffer: .init(string: "ok\n")))
-                : Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "not ready\n")))
+            guard let reason = await notReadyReason() else {
+                return Response(status: .ok, body: .init(byteBuffer: .init(string: "ok\n")))
+            }
+            return Response(status: .serviceUnavailable, body: .init(byteBuffer: .init(string: "not ready: \(reason)\n")))
         }
         var quiet = logger
         quiet.logLevel = max(logger.logLevel, .warning)

@@ -8,13 +8,51 @@ import Logging
 import ModuleHostAPI
 import Synchronization
 
-/// The TinyFlow controller: revisions of the flow's node set, health and conditions.
+/// The TinyFlow controller: revisions of the flow's node set, health and conditions, and
+/// the flow finalizer (a deleted flow's context is deleted before it goes).
 extension TinyflowOperator {
     // MARK: TinyFlow
 
     func reconcileFlow(_ flow: TinyFlow, _ context: ReconcileContext) async throws -> ReconcileAction {
         workDone.add(1, ordering: .relaxed)
-        guard let namespace = flow.metadata.namespace, let name = flow.metadata.name else { return .done }
+        guard let namespace = flow.metadata.namespace, flow.metadata.name != nil else { return .done }
+        let api = client.api(TinyFlow.self, namespace: namespace)
+        do {
+            return try await finalizer(api: api, name: Self.flowFinalizer, object: flow) { event in
+                switch event {
+                case .apply(let flow): return try await recordAndReport(flow, in: namespace)
+                case .cleanup(let flow):
+                    try await deleteContext(of: flow, in: namespace)
+                    return .done
+                }
+            }
+        } catch let error as KubernetesError where error.isNotFound && flow.metadata.deletionTimestamp != nil {
+            return .done  // the cache lagged behind: the flow is already gone
+        }
+    }
+
+    /// Deletes a deleted flow's context through a module host of its namespace (the hosts
+    /// share the store); with no module left in the namespace there is no store to clean.
+    func deleteContext(of flow: TinyFlow, in namespace: String) async throws {
+        guard let name = flow.metadata.name else { return }
+        let addresses = cachedModules(in: namespace).compactMap(ClusterPlan.address(of:))
+        var lastError: (any Error)?
+        for address in Set(addresses).sorted() {
+            do {
+                let response = try await hosts.connection(to: address).context(
+                    ContextRequest(.clear, scope: .flow(namespace: namespace, flow: name)))
+                logger.debug("flow \(namespace)/\(name) deleted with \(response.removed ?? 0) context keys")
+                return
+            } catch {
+                lastError = error
+            }
+        }
+        if let lastError { throw lastError }
+    }
+
+    /// Records a revision when the flow's node set settled, and writes health and conditions.
+    func recordAndReport(_ flow: TinyFlow, in namespace: String) async throws -> ReconcileAction {
+        guard let name = flow.metadata.name else { return .done }
         let nodes = (scope(for: namespace)?.nodes.store.byIndex("flow", name) ?? []).filter { $0.metadata.namespace == namespace }
         var status = flow.status ?? TinyFlowStatus()
         let current = status.revisions.first { $0.number == status.currentRevision }

@@ -9,7 +9,7 @@ import ModuleHostAPI
 import Synchronization
 
 /// The TinyNode controller: the node finalizer (a deleted node is stopped by its
-/// host before it goes) and the node's status and conditions.
+/// host and its context deleted before it goes) and the node's status and conditions.
 extension TinyflowOperator {
     // MARK: TinyNode
 
@@ -75,7 +75,10 @@ extension TinyflowOperator {
         if let report = state.report(address: address, node: name), report.phase != .stopped {
             throw NodeStillRunning(node: name)
         }
-        logger.debug("node \(namespace)/\(name) stopped; removing its finalizer")
+        // Stopped everywhere: its context goes with it (through the host, which holds the store).
+        let removed = try await hosts.connection(to: address).context(
+            ContextRequest(.clear, scope: .node(namespace: namespace, node: name)))
+        logger.debug("node \(namespace)/\(name) stopped, \(removed.removed ?? 0) context keys deleted; removing its finalizer")
     }
 
     func writeStatus(of node: TinyNode, in namespace: String) async throws {

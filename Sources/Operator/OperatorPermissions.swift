@@ -37,7 +37,7 @@ public enum OperatorPermissions {
             resources: ["tinynodes/status", "tinymodules/status", "tinyflows/status", "tinysignals/status"],
             verbs: ["get", "update", "patch"]),
         PolicyRule(
-            apiGroups: ["tinyflow.dev"], resources: ["tinynodes/finalizers"], verbs: ["update"]),
+            apiGroups: ["tinyflow.dev"], resources: ["tinynodes/finalizers", "tinyflows/finalizers"], verbs: ["update"]),
         PolicyRule(apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"]),
         PolicyRule(apiGroups: ["events.k8s.io"], resources: ["events"], verbs: ["create", "patch"]),
     ]

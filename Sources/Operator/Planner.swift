@@ -126,7 +126,8 @@ public struct ClusterPlan: Sendable {
             desired[module, default: DesiredNodes(generation: 0, nodes: [])].nodes.append(
                 NodeDefinition(
                     name: node.metadata.name ?? "", component: node.spec.component,
-                    generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges))
+                    generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges,
+                    namespace: node.metadata.namespace, flow: node.spec.flow))
             for edge in node.spec.edges {
                 guard let (target, _) = edge.target, let targetPlan = plans[target], targetPlan.isSchedulable,
                     targetPlan.node.spec.module != module

@@ -30,6 +30,8 @@ import Synchronization
 public final class TinyflowOperator: Service, Sendable {
     /// The finalizer that keeps a TinyNode until its module hosts stopped it.
     public static let nodeFinalizer = "tinyflow.dev/node-finalizer"
+    /// The finalizer that keeps a TinyFlow until its context is deleted.
+    public static let flowFinalizer = "tinyflow.dev/flow-finalizer"
     /// The label naming a node's TinyFlow.
     public static let flowLabel = "tinyflow.dev/flow"
     /// The annotation summarising a change, copied into the flow's revision.

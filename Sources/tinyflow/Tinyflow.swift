@@ -14,7 +14,7 @@ struct Tinyflow: AsyncParsableCommand {
         abstract: "Flow-based programming on Kubernetes.",
         subcommands: [
             RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self, ModuleHostCommand.self,
-            UpCommand.self, StatusCommand.self, LogsCommand.self, OperatorCommand.self, FlowCommand.self,
+            UpCommand.self, StatusCommand.self, LogsCommand.self, OperatorCommand.self, FlowCommand.self, ContextCommand.self,
         ])
 
     /// The path of this executable (for starting `module-host` and `operator` children).

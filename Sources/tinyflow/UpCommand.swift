@@ -1,5 +1,6 @@
 import ArgumentParser
 import ComponentKit
+import ContextStores
 import Foundation
 import LocalMode
 import ModuleHostApp
@@ -39,6 +40,19 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Log level of tinyflow up itself (stderr).")
     var logLevel: Logger.Level = .warning
 
+    @Option(help: "Context store of the module hosts: memory, sqlite:PATH or postgres://… (default: sqlite:<data>/context.db).")
+    var contextStore: String?
+
+    func validate() throws {
+        if let contextStore {
+            do {
+                _ = try ContextStoreLocation(parsing: contextStore)
+            } catch {
+                throw ValidationError("--context-store: \(error)")
+            }
+        }
+    }
+
     func run() async throws {
         Tinyflow.bootstrapObservability(level: logLevel)
         let logger = Logger(label: "tinyflow.up")
@@ -46,6 +60,7 @@ struct UpCommand: AsyncParsableCommand {
         options.port = port
         options.flowFiles = file
         options.namespace = namespace
+        options.contextStore = contextStore
         if let modules { options.modules = try ModulesFile.read(path: modules) }
         let service = LocalModeService(options: options, logger: logger)
         let group = ServiceGroup(configuration: .init(

@@ -18,8 +18,8 @@ struct StandardComponentsTests {
     func catalogue() {
         let names = common.catalogue.map(\.info.name)
         #expect(names == [
-            "batch", "debug", "delay", "http-request", "http-response", "http-server", "rate-limit", "router", "signal",
-            "split", "ticker", "transform",
+            "batch", "debug", "dedupe", "delay", "http-request", "http-response", "http-server", "kv", "rate-limit", "router",
+            "signal", "split", "ticker", "transform",
         ])
         for component in common.catalogue {
             for port in component.ports where port.isSettings {

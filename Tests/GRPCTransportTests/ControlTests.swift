@@ -33,6 +33,25 @@ struct ControlTests {
         }
     }
 
+    @Test("Context carries the request to the host's store; a store failure arrives as UNAVAILABLE with its reason")
+    func context() async throws {
+        let control = FakeControl()
+        try await withServer(control: control, sink: RecordingSink()) { _, port in
+            try await ModuleHostClient.withClient(address: "127.0.0.1:\(port)") { client in
+                let scope = ContextScope.flow(namespace: "shop", flow: "orders")
+                let response = try await client.context(ContextRequest(.get, scope: scope, key: "count"))
+                #expect(response.value == "flow shop/orders count")
+                #expect(control.contextRequests.withLock { $0 } == [ContextRequest(.get, scope: scope, key: "count")])
+
+                let error = await #expect(throws: RPCError.self) {
+                    try await client.context(ContextRequest(.set, scope: scope, key: "down", value: 1))
+                }
+                #expect(error?.code == .unavailable)
+                #expect(error?.message == "context store fake is unavailable: the database is down")
+            }
+        }
+    }
+
     @Test("WatchNodeStatus streams reports at no shorter interval than the server's minimum")
     func watch() async throws {
         let report = NodeStatusReport(name: "t1", generation: 1, phase: .running)

@@ -12,6 +12,7 @@ final class FakeControl: ModuleHostControl {
     let watchIntervals = Mutex<[Duration]>([])
     let reports: [NodeStatusReport]
     let recent: [String: [Message]]
+    let contextRequests = Mutex<[ContextRequest]>([])
 
     init(reports: [NodeStatusReport] = [], recent: [String: [Message]] = [:]) {
         self.reports = reports
@@ -20,6 +21,13 @@ final class FakeControl: ModuleHostControl {
 
     func catalogue() async -> ModuleCatalogue {
         ModuleCatalogue(module: "common", version: "1.2.3", components: [])
+    }
+
+    /// Records the request; the key `down` fails as an unreachable store would, others echo.
+    func context(_ request: ContextRequest) async throws -> ContextResponse {
+        contextRequests.withLock { $0.append(request) }
+        if request.key == "down" { throw ContextStoreError.unavailable(store: "fake", reason: "the database is down") }
+        return ContextResponse(value: .string("\(request.scope) \(request.key ?? "")"))
     }
 
     func sync(_ desired: DesiredNodes) async -> SyncResult {

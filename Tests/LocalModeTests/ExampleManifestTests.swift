@@ -6,7 +6,7 @@ import TestSupport
 
 @Suite("Example flows")
 struct ExampleManifestTests {
-    static let examples = ["hello-flow.yaml", "http-echo.yaml", "two-modules.yaml", "error-port.yaml"]
+    static let examples = ["hello-flow.yaml", "http-echo.yaml", "two-modules.yaml", "error-port.yaml", "counter-flow.yaml"]
 
     @Test("every example reads as TinyNodes whose edges lead to nodes of the same file", arguments: examples)
     func exampleIsAConnectedFlow(file: String) throws {

@@ -11,11 +11,14 @@ final class HostProcess: Sendable {
     let process: Process
     let port: Int
 
-    init(port: Int) throws {
+    /// Starts `tinyflow module-host` on `port` with `extraArguments` and `environment` added to ours.
+    init(port: Int, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tinyflow")
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["module-host", "--listen", "127.0.0.1:\(port)", "--health-address", "none", "--log-level", "warning"]
+        process.arguments =
+            ["module-host", "--listen", "127.0.0.1:\(port)", "--health-address", "none", "--log-level", "warning"] + extraArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         self.process = process

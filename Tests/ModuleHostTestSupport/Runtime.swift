@@ -2,12 +2,20 @@ public import ComponentKit
 import Logging
 public import ModuleHost
 
-/// Runs a module runtime for the duration of `body`, then shuts it down gracefully.
+/// Runs a module runtime for the duration of `body`, then shuts it down gracefully; its
+/// nodes keep context in `contextStore` (by default a fresh in-memory store).
 public func withRuntime<T: Sendable>(
     _ module: ModuleDefinition, configuration: ModuleRuntime.Configuration = .init(),
-    transport: (any Transport)? = nil, _ body: (ModuleRuntime) async throws -> T
+    transport: (any Transport)? = nil, contextStore: (any ContextStore)? = nil, _ body: (ModuleRuntime) async throws -> T
 ) async throws -> T {
-    let runtime = ModuleRuntime(module: module, transport: transport, configuration: configuration, logger: Logger(label: "test"))
+    let runtime =
+        if let contextStore {
+            ModuleRuntime(
+                module: module, transport: transport, contextStore: contextStore, configuration: configuration,
+                logger: Logger(label: "test"))
+        } else {
+            ModuleRuntime(module: module, transport: transport, configuration: configuration, logger: Logger(label: "test"))
+        }
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await runtime.run() }
         do {
@@ -23,13 +31,15 @@ public func withRuntime<T: Sendable>(
     }
 }
 
-/// A node definition with `_settings` configuration.
+/// A node definition with `_settings` configuration, in namespace `default`.
 public func definition(
-    _ name: String, _ component: String, settings: JSONValue? = nil, edges: [Edge] = [], generation: Int64 = 1
+    _ name: String, _ component: String, settings: JSONValue? = nil, edges: [Edge] = [], generation: Int64 = 1,
+    flow: String? = nil
 ) -> NodeDefinition {
     NodeDefinition(
         name: name, component: component, generation: generation,
-        ports: settings.map { [PortConfiguration(port: "_settings", configuration: $0)] } ?? [], edges: edges)
+        ports: settings.map { [PortConfiguration(port: "_settings", configuration: $0)] } ?? [], edges: edges,
+        namespace: "default", flow: flow)
 }
 
 /// An edge from `port` to `<node>:<port>`.

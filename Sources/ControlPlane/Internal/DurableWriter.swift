@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import SQLite
 import JSONSchemaKit
 
 /// The SQLite side of the object store: one row per object (its JSON body and

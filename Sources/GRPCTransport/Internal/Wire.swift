@@ -12,6 +12,7 @@ enum ModuleHostMethods {
     static let syncNodes = MethodDescriptor(service: service, method: "SyncNodes")
     static let watchNodeStatus = MethodDescriptor(service: service, method: "WatchNodeStatus")
     static let recentMessages = MethodDescriptor(service: service, method: "RecentMessages")
+    static let context = MethodDescriptor(service: service, method: "Context")
 }
 
 /// Whether an entry of a `Deliver` batch is a one-way message or a request.

@@ -12,7 +12,7 @@ import ModuleHostAPI
 ///   breaks its component's schemas, or whose edge mappings do not compile has
 ///   **failed**, with the TinyNode field paths; the other nodes are not affected.
 /// - A running node that is no longer desired, has failed, or runs another
-///   component now is **stopped** (and, in the last case, started anew).
+///   component, namespace or flow now is **stopped** (and, in the last cases, started anew).
 /// - A valid node that does not run is **started**; one that runs another
 ///   definition (generation or spec) is **reconfigured** in place.
 ///
@@ -102,9 +102,12 @@ struct SyncPlan {
             }
         }
 
+        // A node whose component, namespace or flow changed is a new node: its instance and its
+        // context (which scopes it reads) are made again.
         stops = running.values.filter { node in
-            guard let (_, componentType) = valid[node.definition.name] else { return true }
-            return componentType != node.componentType
+            guard let (definition, componentType) = valid[node.definition.name] else { return true }
+            return componentType != node.componentType || definition.namespace != node.definition.namespace
+                || definition.flow != node.definition.flow
         }.map(\.definition.name).sorted()
         let stopping = Set(stops)
 

@@ -98,6 +98,23 @@ struct SyncPlanTests {
         #expect(plan.failures.keys.sorted() == ["broken"])
     }
 
+    @Test("a node that moved to another flow or namespace is stopped and started anew: its context is another")
+    func contextIdentityChanges() {
+        let plan = plan(
+            [definition("moved", "debug", flow: "orders"), definition("renamespaced", "debug"), definition("stays", "debug", flow: "orders")],
+            running: [
+                definition("moved", "debug", flow: "shop"), definition("renamespaced", "debug"),
+                definition("stays", "debug", flow: "orders"),
+            ].map { node in
+                var node = node
+                if node.name == "renamespaced" { node.namespace = "staging" }
+                return node
+            })
+        #expect(plan.stops == ["moved", "renamespaced"])
+        #expect(describe(plan) == ["start moved", "start renamespaced"])
+        #expect(plan.unchanged == ["stays"])
+    }
+
     @Test("a node that runs another definition of its component is reconfigured; its settings are delivered again only if they changed")
     func reconfigures() throws {
         let plan = plan(

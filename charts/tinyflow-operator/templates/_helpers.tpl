@@ -70,7 +70,7 @@ The RBAC rules the operator's code uses: exactly `OperatorPermissions.rules`
   resources: ["tinynodes/status", "tinymodules/status", "tinyflows/status", "tinysignals/status"]
   verbs: ["get", "update", "patch"]
 - apiGroups: ["tinyflow.dev"]
-  resources: ["tinynodes/finalizers"]
+  resources: ["tinynodes/finalizers", "tinyflows/finalizers"]
   verbs: ["update"]
 {{ include "tinyflow-operator.leaseRules" . }}
 - apiGroups: ["events.k8s.io"]

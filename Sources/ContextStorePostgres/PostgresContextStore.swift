@@ -1,0 +1,541 @@
+public import ContextStoreAPI
+import Foundation
+public import JSONSchemaKit
+public import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+public import ServiceLifecycle
+import Synchronization
+
+/// A context store in a PostgreSQL database: shared by every replica of every module of a
+/// cluster, so atomic operations are atomic across replicas.
+///
+/// A `Service`: its ``run()`` runs the connection pool until cancelled or shut down
+/// gracefully, and every operation waits (within ``Configuration/operationTimeout``) for it
+/// to have started. The schema is created or migrated on first use. When the database cannot
+/// be reached, operations throw ``ContextStoreError/unavailable(store:reason:)`` within the
+/// operation timeout instead of hanging, and work again once it is back, with no restart.
+public final class PostgresContextStore: ContextStore, Service {
+    /// The limits this store enforces.
+    public let limits: ContextLimits
+    /// Where the database is (its ``Configuration/redacted`` form names it in errors and logs).
+    public let configuration: Configuration
+
+    private let client: PostgresClient
+    private let logger: Logger
+    private let lifecycle = Lifecycle()
+    private let schemaReady = Atomic<Bool>(false)
+    /// A problem with the configuration itself (an unreadable CA file): every operation reports it.
+    private let configurationProblem: String?
+
+    /// Creates a store; nothing connects until ``run()`` runs and an operation needs a connection.
+    public init(
+        configuration: Configuration, limits: ContextLimits = ContextLimits(),
+        logger: Logger = Logger(label: "tinyflow.context-store.postgres")
+    ) {
+        self.configuration = configuration
+        self.limits = limits
+        var logger = logger
+        logger[metadataKey: "context-store"] = "\(configuration.redacted)"
+        self.logger = logger
+
+        var problem: String?
+        let tls: PostgresClient.Configuration.TLS
+        switch Self.makeTLS(configuration) {
+        case .success(let value): tls = value
+        case .failure(let failure):
+            tls = .disable
+            problem = failure.reason
+        }
+        self.configurationProblem = problem
+
+        var clientConfiguration = PostgresClient.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.user,
+            password: configuration.password, database: configuration.database, tls: tls)
+        clientConfiguration.options.connectTimeout = configuration.connectTimeout
+        clientConfiguration.options.maximumConnections = max(1, configuration.maxConnections)
+        clientConfiguration.options.additionalStartupParameters = [("application_name", configuration.applicationName)]
+        var backgroundLogger = logger
+        backgroundLogger.logLevel = max(logger.logLevel, .notice)
+        self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: backgroundLogger)
+    }
+
+    /// Runs the connection pool until the task is cancelled, a graceful shutdown begins or
+    /// ``close()`` is called. Run it once (a second call returns at once).
+    public func run() async throws {
+        guard lifecycle.start() else { return }
+        defer { lifecycle.finish() }
+        logger.debug("context store running")
+        let client = client
+        let lifecycle = lifecycle
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // No suspension between the two: the pool is marked running at once, before
+                    // any operation that `serving()` wakes can ask it for a connection.
+                    lifecycle.serving()
+                    await client.run()
+                }
+                group.addTask { await lifecycle.waitForStopRequest() }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        logger.debug("context store stopped")
+    }
+
+    /// Stops ``run()`` and waits for its connections to close; operations fail afterwards.
+    public func close() async {
+        lifecycle.requestStop()
+        await lifecycle.waitUntilRunReturned()
+    }
+
+    // MARK: - Operations
+
+    public func get(_ key: String, in scope: ContextScope) async throws -> ContextEntry? {
+        try await perform { connection, logger in
+            try await Self.get(key, in: scope, on: connection, logger: logger)
+        }
+    }
+
+    public func set(_ key: String, to value: JSONValue, in scope: ContextScope, ttl: Duration?) async throws -> Int64 {
+        try limits.check(key: key)
+        let encoded = try limits.encode(value, key: key)
+        let ttl = Self.microseconds(ttl)
+        let maxKeys = Int64(limits.maxKeysPerScope)
+        return try await perform { connection, logger in
+            let updated = try await connection.query(
+                """
+                UPDATE tinyflow_context SET value = \(encoded), version = nextval('tinyflow_context_version'),
+                    expires_at = now() + \(ttl)::bigint * interval '1 microsecond'
+                WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                    AND key = \(key) AND (expires_at IS NULL OR expires_at > now())
+                RETURNING version
+                """, logger: logger)
+            for try await version in updated.decode(Int64.self) { return version }
+            let rows = try await connection.query(
+                """
+                SELECT o_status, o_version FROM tinyflow_context_insert(
+                    \(scope.namespace), \(scope.kind.rawValue), \(scope.name), \(key), \(encoded), \(ttl)::bigint, \(maxKeys), false)
+                """, logger: logger)
+            for try await (status, version) in rows.decode((Int, Int64?).self) {
+                if status == 2 { throw ContextStoreError.tooManyKeys(scope: scope, limit: self.limits.maxKeysPerScope) }
+                if let version { return version }
+            }
+            throw ContextStoreError.unavailable(store: self.configuration.redacted, reason: "the database returned no version for the write")
+        }
+    }
+
+    public func delete(_ key: String, in scope: ContextScope) async throws -> Bool {
+        try await perform { connection, logger in
+            let rows = try await connection.query(
+                """
+                DELETE FROM tinyflow_context
+                WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name) AND key = \(key)
+                RETURNING (expires_at IS NULL OR expires_at > now())
+                """, logger: logger)
+            var live = false
+            for try await wasLive in rows.decode(Bool.self) { live = wasLive }
+            return live
+        }
+    }
+
+    public func keys(in scope: ContextScope, prefix: String) async throws -> [String] {
+        try await perform { connection, logger in
+            let rows = try await connection.query(
+                """
+                SELECT key FROM tinyflow_context
+                WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                    AND starts_with(key, \(prefix)) AND (expires_at IS NULL OR expires_at > now())
+                ORDER BY key
+                """, logger: logger)
+            var keys: [String] = []
+            for try await key in rows.decode(String.self) { keys.append(key) }
+            return keys
+        }
+    }
+
+    public func compareAndSet(
+        _ key: String, in scope: ContextScope, expecting expected: Int64?, to value: JSONValue?, ttl: Duration?
+    ) async throws -> CompareAndSetOutcome {
+        try limits.check(key: key)
+        let encoded = try value.map { value throws(ContextStoreError) in try limits.encode(value, key: key) }
+        let ttl = Self.microseconds(ttl)
+        let maxKeys = Int64(limits.maxKeysPerScope)
+        return try await perform { connection, logger in
+            switch (expected, encoded) {
+            case (let expected?, let encoded?):
+                let rows = try await connection.query(
+                    """
+                    UPDATE tinyflow_context SET value = \(encoded), version = nextval('tinyflow_context_version'),
+                        expires_at = now() + \(ttl)::bigint * interval '1 microsecond'
+                    WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                        AND key = \(key) AND version = \(expected) AND (expires_at IS NULL OR expires_at > now())
+                    RETURNING version
+                    """, logger: logger)
+                for try await version in rows.decode(Int64.self) { return .written(version: version) }
+            case (let expected?, nil):
+                let rows = try await connection.query(
+                    """
+                    DELETE FROM tinyflow_context
+                    WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                        AND key = \(key) AND version = \(expected) AND (expires_at IS NULL OR expires_at > now())
+                    RETURNING version
+                    """, logger: logger)
+                for try await _ in rows.decode(Int64.self) { return .written(version: nil) }
+            case (nil, let encoded?):
+                let rows = try await connection.query(
+                    """
+                    SELECT o_status, o_version, o_value, o_expires_at FROM tinyflow_context_insert(
+                        \(scope.namespace), \(scope.kind.rawValue), \(scope.name), \(key), \(encoded), \(ttl)::bigint, \(maxKeys), true)
+                    """, logger: logger)
+                for try await (status, version, value, expiresAt) in rows.decode((Int, Int64?, String?, Date?).self) {
+                    switch status {
+                    case 0: return .written(version: version)
+                    case 2: throw ContextStoreError.tooManyKeys(scope: scope, limit: self.limits.maxKeysPerScope)
+                    default:
+                        guard let version, let value else { break }
+                        return .conflict(current: try Self.entry(key: key, value: value, version: version, expiresAt: expiresAt))
+                    }
+                }
+            case (nil, nil):
+                break
+            }
+            let current = try await Self.get(key, in: scope, on: connection, logger: logger)
+            if expected == nil, encoded == nil, current == nil { return .written(version: nil) }
+            return .conflict(current: current)
+        }
+    }
+
+    public func increment(_ key: String, by amount: Int, in scope: ContextScope, ttl: Duration?) async throws -> Int {
+        try limits.check(key: key)
+        let ttl = Self.microseconds(ttl)
+        let maxKeys = Int64(limits.maxKeysPerScope)
+        let amount = Int64(amount)
+        return try await perform { connection, logger in
+            do {
+                let updated = try await connection.query(
+                    """
+                    UPDATE tinyflow_context SET value = (value::bigint + \(amount))::text,
+                        version = nextval('tinyflow_context_version')
+                    WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                        AND key = \(key) AND (expires_at IS NULL OR expires_at > now()) AND value ~ '^-?[0-9]+$'
+                    RETURNING value::bigint
+                    """, logger: logger)
+                for try await total in updated.decode(Int64.self) { return Int(total) }
+                let rows = try await connection.query(
+                    """
+                    SELECT o_status, o_total, o_found FROM tinyflow_context_increment(
+                        \(scope.namespace), \(scope.kind.rawValue), \(scope.name), \(key), \(amount), \(ttl)::bigint, \(maxKeys))
+                    """, logger: logger)
+                for try await (status, total, found) in rows.decode((Int, Int64?, String?).self) {
+                    switch status {
+                    case 2: throw ContextStoreError.tooManyKeys(scope: scope, limit: self.limits.maxKeysPerScope)
+                    case 3: throw ContextStoreError.notAnInteger(key: key, found: found ?? "value")
+                    default: if let total { return Int(total) }
+                    }
+                }
+                throw ContextStoreError.unavailable(store: self.configuration.redacted, reason: "the database returned no sum")
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "22003" {
+                throw ContextStoreError.overflow(key: key)
+            }
+        }
+    }
+
+    public func deleteAll(in scope: ContextScope) async throws -> Int {
+        try await perform { connection, logger in
+            let rows = try await connection.query(
+                """
+                WITH removed AS (
+                    DELETE FROM tinyflow_context
+                    WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                    RETURNING expires_at
+                )
+                SELECT count(*) FILTER (WHERE expires_at IS NULL OR expires_at > now()) FROM removed
+                """, logger: logger)
+            var count = 0
+            for try await removed in rows.decode(Int64.self) { count = Int(removed) }
+            return count
+        }
+    }
+
+    /// Runs `SELECT 1` through the pool (creating the schema first if needed) within
+    /// ``Configuration/availabilityTimeout``; when that fails, connects once directly to say
+    /// why (refused, unknown host, authentication, TLS).
+    public func checkAvailability() async throws {
+        let timeout = min(configuration.operationTimeout, configuration.availabilityTimeout)
+        do {
+            try await perform(timeout: timeout) { connection, logger in
+                for try await _ in try await connection.query("SELECT 1", logger: logger) {}
+            }
+        } catch ContextStoreError.unavailable(let store, let reason) {
+            guard lifecycle.isRunning, configurationProblem == nil else {
+                throw ContextStoreError.unavailable(store: store, reason: reason)
+            }
+            let probed = await probe(timeout: timeout) ?? "works (the pool is busy or the server slow)"
+            throw ContextStoreError.unavailable(store: store, reason: "\(reason); connecting directly: \(probed)")
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Runs `body` on a pooled connection after `run()` started and the schema is in place,
+    /// within `timeout`: past it, the wait for a connection is cancelled or the connection
+    /// closed, and the operation throws ``ContextStoreError/unavailable(store:reason:)``.
+    private func perform<Result: Sendable>(
+        timeout: Duration? = nil,
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Result
+    ) async throws -> Result {
+        if let configurationProblem { throw unavailable(configurationProblem) }
+        if lifecycle.isFinished { throw unavailable("the store is closed") }
+        let timeout = timeout ?? configuration.operationTimeout
+        let outcome: Outcome<Result>
+        do {
+            outcome = try await withThrowingTaskGroup(of: Outcome<Result>.self) { group in
+                group.addTask {
+                    if !self.lifecycle.isRunning { try await self.lifecycle.waitUntilRunning() }
+                    let logger = self.logger
+                    return .finished(
+                        try await self.client.withConnection { connection in
+                            try await withTaskCancellationHandler {
+                                if !self.schemaReady.load(ordering: .acquiring) {
+                                    try await self.migrate(on: connection)
+                                }
+                                return try await body(connection, logger)
+                            } onCancel: {
+                                // A statement the deadline cut off leaves the connection in an unknown state.
+                                _ = connection.close() as EventLoopFuture<Void>
+                            }
+                        })
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return .timedOut
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? .timedOut
+            }
+        } catch let error as ContextStoreError {
+            throw error
+        } catch is Lifecycle.NotRunning {
+            throw unavailable("the store is closed")
+        } catch let error as PSQLError {
+            throw unavailable(Self.reason(for: error))
+        } catch {
+            throw unavailable(String(describing: error))
+        }
+        switch outcome {
+        case .finished(let result): return result
+        case .timedOut:
+            if !lifecycle.isRunning {
+                throw unavailable("the store is not running (its run() has not started) after \(Self.format(timeout))")
+            }
+            throw unavailable(
+                "no answer from \(configuration.host):\(configuration.port) within \(Self.format(timeout)) "
+                    + "(the server is down, unreachable or overloaded)")
+        }
+    }
+
+    private enum Outcome<Result: Sendable>: Sendable {
+        case finished(Result)
+        case timedOut
+    }
+
+    /// Creates or migrates the schema, under an advisory lock so replicas starting together do not race.
+    private func migrate(on connection: PostgresConnection) async throws {
+        var encoding = ""
+        for try await value in try await connection.query("SHOW server_encoding", logger: logger).decode(String.self) {
+            encoding = value
+        }
+        guard encoding.uppercased() == "UTF8" else {
+            throw unavailable("the database's encoding is \(encoding), not UTF8")
+        }
+        let known = Schema.migrations.count
+        try await connection.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(\(Schema.migrationLock.0), \(Schema.migrationLock.1))", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: Schema.versionTable), logger: logger)
+            var current = 0
+            let rows = try await connection.query(
+                "SELECT version FROM tinyflow_schema_versions WHERE component = \(Schema.component)", logger: logger)
+            for try await version in rows.decode(Int.self) { current = version }
+            if current > known {
+                throw unavailable("the database's schema is version \(current), newer than the \(known) this build knows")
+            }
+            guard current < known else { return }
+            for migration in Schema.migrations[current...] {
+                for statement in migration {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            }
+            try await connection.query(
+                """
+                INSERT INTO tinyflow_schema_versions (component, version) VALUES (\(Schema.component), \(known))
+                ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version, migrated_at = now()
+                """, logger: logger)
+            logger.info("context store schema migrated", metadata: ["from": "\(current)", "to": "\(known)"])
+        }
+        schemaReady.store(true, ordering: .releasing)
+    }
+
+    private static func get(
+        _ key: String, in scope: ContextScope, on connection: PostgresConnection, logger: Logger
+    ) async throws -> ContextEntry? {
+        let rows = try await connection.query(
+            """
+            SELECT value, version, expires_at FROM tinyflow_context
+            WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                AND key = \(key) AND (expires_at IS NULL OR expires_at > now())
+            """, logger: logger)
+        for try await (value, version, expiresAt) in rows.decode((String, Int64, Date?).self) {
+            return try entry(key: key, value: value, version: version, expiresAt: expiresAt)
+        }
+        return nil
+    }
+
+    private static func entry(key: String, value: String, version: Int64, expiresAt: Date?) throws(ContextStoreError) -> ContextEntry {
+        do {
+            return ContextEntry(value: try JSONValue(parsing: Data(value.utf8)), version: version, expiresAt: expiresAt)
+        } catch {
+            throw .corrupt(key: key, reason: "\(error)")
+        }
+    }
+
+    /// A time to live in whole microseconds (`nil`: none), rounded up so a tiny TTL still expires in the future.
+    private static func microseconds(_ ttl: Duration?) -> Int64? {
+        guard let ttl else { return nil }
+        let (seconds, attoseconds) = ttl.components
+        let (micros, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
+        if overflow { return seconds < 0 ? Int64.min : Int64.max }
+        let fraction = attoseconds / 1_000_000_000_000 + (attoseconds % 1_000_000_000_000 > 0 ? 1 : 0)
+        return micros.addingReportingOverflow(fraction).overflow ? Int64.max : micros + fraction
+    }
+
+    private func unavailable(_ reason: String) -> ContextStoreError {
+        .unavailable(store: configuration.redacted, reason: reason)
+    }
+
+    private static func format(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
+    }
+
+    /// A reason without credentials: postgres-nio's own description hides everything, so the
+    /// code, the server's message and the underlying network error are spelled out here.
+    static func reason(for error: PSQLError) -> String {
+        if let serverInfo = error.serverInfo {
+            let state = serverInfo[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return "the server refused: \(serverInfo[.message] ?? "no message")\(state)"
+        }
+        switch error.code {
+        case .connectionError:
+            return "cannot connect: \(error.underlying.map { String(describing: $0) } ?? "connection error")"
+        case .serverClosedConnection, .uncleanShutdown:
+            return "the server closed the connection"
+        case .clientClosedConnection:
+            return "the connection was closed"
+        case .poolClosed:
+            return "the store is closed"
+        case .queryCancelled:
+            return "the operation was cancelled"
+        case .sslUnsupported:
+            return "the server does not support TLS, which sslmode requires"
+        case .failedToAddSSLHandler:
+            return "TLS setup failed: \(error.underlying.map { String(describing: $0) } ?? "unknown")"
+        case .authMechanismRequiresPassword:
+            return "the server asks for a password and none was given"
+        case .unsupportedAuthMechanism:
+            return "the server asks for an authentication method postgres-nio does not support"
+        default:
+            return "\(error.code)" + (error.underlying.map { ": \($0)" } ?? "")
+        }
+    }
+
+    /// Connects once, directly, to learn why the pool cannot (`nil` if the connection works).
+    private func probe(timeout: Duration) async -> String? {
+        do {
+            let tls: PostgresConnection.Configuration.TLS
+            switch Self.makeClientTLS(configuration) {
+            case .success(.disable): tls = .disable
+            case .success(.prefer(let configuration)): tls = .prefer(try NIOSSLContext(configuration: configuration))
+            case .success(.require(let configuration)): tls = .require(try NIOSSLContext(configuration: configuration))
+            case .failure(let problem): return problem.reason
+            }
+            var connectionConfiguration = PostgresConnection.Configuration(
+                host: configuration.host, port: configuration.port, username: configuration.user,
+                password: configuration.password, database: configuration.database, tls: tls)
+            connectionConfiguration.options.connectTimeout = .milliseconds(
+                timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+            let logger = logger
+            let connectionConfigurationCopy = connectionConfiguration
+            let outcome = try await withThrowingTaskGroup(of: String?.self) { group in
+                group.addTask {
+                    let connection = try await PostgresConnection.connect(configuration: connectionConfigurationCopy, id: 0, logger: logger)
+                    try? await connection.close()
+                    return nil
+                }
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return "no answer within \(Self.format(timeout))"
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+            return outcome
+        } catch let error as PSQLError {
+            return Self.reason(for: error)
+        } catch {
+            return String(describing: error)
+        }
+    }
+
+    private struct TLSProblem: Error {
+        var reason: String
+    }
+
+    private enum ClientTLS {
+        case disable
+        case prefer(TLSConfiguration)
+        case require(TLSConfiguration)
+    }
+
+    private static func makeTLS(_ configuration: Configuration) -> Result<PostgresClient.Configuration.TLS, TLSProblem> {
+        switch makeClientTLS(configuration) {
+        case .success(.disable): .success(.disable)
+        case .success(.prefer(let tls)): .success(.prefer(tls))
+        case .success(.require(let tls)): .success(.require(tls))
+        case .failure(let problem): .failure(problem)
+        }
+    }
+
+    /// libpq's `sslmode`s: `prefer` and `require` do not check the certificate (`require` with
+    /// `sslrootcert` checks it as `verify-ca` does); `verify-ca` checks the chain; `verify-full`
+    /// checks the chain and the host name.
+    private static func makeClientTLS(_ configuration: Configuration) -> Result<ClientTLS, TLSProblem> {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let path = configuration.rootCertificatePath {
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                return .failure(TLSProblem(reason: "the CA file \(path) (sslrootcert) cannot be read"))
+            }
+            tls.trustRoots = .file(path)
+        }
+        switch configuration.tlsMode {
+        case .disable:
+            return .success(.disable)
+        case .prefer:
+            tls.certificateVerification = .none
+            return .success(.prefer(tls))
+        case .require:
+            tls.certificateVerification = configuration.rootCertificatePath == nil ? .none : .noHostnameVerification
+            return .success(.require(tls))
+        case .verifyCA:
+            tls.certificateVerification = .noHostnameVerification
+            return .success(.require(tls))
+        case .verifyFull:
+            tls.certificateVerification = .fullVerification
+            return .success(.require(tls))
+        }
+    }
+}
