@@ -23,10 +23,12 @@ UNIT_SKIP := \
 	'^KubernetesClientTests\.ControlPlaneClientTests\b' \
 	'^KubernetesRuntimeTests\.(ControllerTests|LeaderElectionTests|ManagerTests|OperatorHTTPServerTests|WatcherIntegrationTests)\b' \
 	'^OperatorTests\.(OperatorTests|OperatorForgettingTests|FlowRollbackTests|GRPCConnectorTests)\b' \
-	'^CommonComponentsTests\.HTTPComponentsTests\b'
+	'^CommonComponentsTests\.HTTPComponentsTests\b' \
+	'^OperatorTests\.(ContextLifecycleTests|SettingsRejectionTests)\b' \
+	'^ContextStoreTests\.PostgresContextStoreTests\b'
 
 test-unit:
-	$(SWIFT) test $(foreach pattern,$(UNIT_SKIP),--skip $(pattern))
+	TINYFLOW_TEST_TIER=unit $(SWIFT) test $(foreach pattern,$(UNIT_SKIP),--skip $(pattern))
 
 # Regenerate crds/ from the Swift API types and copy them into the operator
 # chart (commit the result).

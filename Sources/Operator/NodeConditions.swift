@@ -28,6 +28,8 @@ public enum NodeConditions {
         public static let pending = "Pending"
         /// A module host rejected the node.
         public static let hostRejected = "HostRejected"
+        /// The component rejected the node's settings (a template or expression that does not compile).
+        public static let settingsRejected = "SettingsRejected"
         /// The node runs on its module hosts.
         public static let running = "Running"
         /// The node runs an older generation than its spec.

@@ -1,4 +1,5 @@
 public import CRDModels
+import ComponentKit
 public import ModuleHostAPI
 
 /// Builds a TinyNode's status from the operator's plan for it, the module
@@ -46,6 +47,9 @@ public enum NodeStatusBuilder {
 
         typealias Reason = NodeConditions.Reason
         let isSchedulable = plan.isSchedulable
+        let settingsRejection = report.flatMap { report in
+            report.phase != .running && report.generation == (generation ?? report.generation) ? report.lastError : nil
+        }.flatMap { Self.settingsRejection($0, in: node.spec) }
         if node.metadata.deletionTimestamp != nil {
             conditions.set(condition(TinyNodeCondition.scheduled, .false, Reason.terminating, "the node is being deleted", generation, now))
             conditions.set(condition(TinyNodeCondition.ready, .false, Reason.terminating, "the node is being deleted", generation, now))
@@ -80,7 +84,9 @@ public enum NodeStatusBuilder {
                     TinyNodeCondition.ready, .false, Reason.backingOff,
                     "restarted \(report.restarts) times after failures; last error: \(report.lastError ?? "unknown")", generation, now))
             case let report? where report.phase == .failed:
-                conditions.set(condition(TinyNodeCondition.ready, .false, Reason.hostRejected, report.lastError ?? "the node failed", generation, now))
+                conditions.set(condition(
+                    TinyNodeCondition.ready, .false, settingsRejection == nil ? Reason.hostRejected : Reason.settingsRejected,
+                    settingsRejection ?? report.lastError ?? "the node failed", generation, now))
             case let report? where report.generation != generation:
                 conditions.set(condition(
                     TinyNodeCondition.ready, .false, Reason.updating,
@@ -89,14 +95,32 @@ public enum NodeStatusBuilder {
                 conditions.set(condition(TinyNodeCondition.ready, .unknown, Reason.pending, "waiting for the node to start", generation, now))
             }
         }
+        // A component that rejects its settings (a template that does not compile) is a
+        // configuration error: ConfigValid=False at the spec's path, not a host's mystery.
+        if let rejection = settingsRejection {
+            conditions.set(condition(TinyNodeCondition.configValid, .false, Reason.settingsRejected, rejection, generation, now))
+        }
         status.conditions = conditions
-        status.error = report?.lastError ?? sync?.error
+        status.error = settingsRejection ?? report?.lastError ?? sync?.error
         if let counters = report?.counters {
             status.metrics = NodeMetrics(
                 messagesIn: Int64(counters.received), messagesOut: Int64(counters.sent), errors: Int64(counters.errored),
                 expired: Int64(counters.expired), lastMessageTime: counters.lastMessageTime.map(Timestamp.init))
         }
         return status
+    }
+
+    /// The host's "settings rejected: _settings.template.a: …" as the spec's path,
+    /// `spec.ports[0].configuration.template.a: …`; `nil` for any other error.
+    static func settingsRejection(_ error: String, in spec: TinyNodeSpec) -> String? {
+        let prefix = "settings rejected: "
+        guard error.hasPrefix(prefix) else { return nil }
+        let detail = error.dropFirst(prefix.count)
+        let settings = PortDefinition.settingsName
+        let port = spec.ports.firstIndex { $0.port == settings }
+            .map { "spec.ports[\($0)].configuration" } ?? "spec.ports (\(settings) defaults)"
+        guard detail.hasPrefix(settings) else { return "\(port): \(detail)" }
+        return port + detail.dropFirst(settings.count)
     }
 
     private static func condition(

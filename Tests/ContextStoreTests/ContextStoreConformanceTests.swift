@@ -20,11 +20,14 @@ enum ContextStoreBackend: String, CaseIterable, Sendable, CustomTestStringConver
     case sqlite
     /// ``PostgresContextStore`` on a new database of the test process's PostgreSQL server
     /// (``PostgresServer/shared()``), running until it is closed. Listed when PostgreSQL is
-    /// installed, or required (`TINYFLOW_REQUIRE_POSTGRES=1`: then a server that cannot start fails the tests).
+    /// installed, or required (`TINYFLOW_REQUIRE_POSTGRES=1`: then a server that cannot start fails the tests),
+    /// except in the unit tier.
     case postgres
 
+    /// `make test-unit` (`TINYFLOW_TEST_TIER=unit`: no servers) leaves PostgreSQL out.
     static var allCases: [ContextStoreBackend] {
-        [.memory, .sqlite] + (PostgresServer.isRequired || PostgresServer.isInstalled ? [.postgres] : [])
+        let unitTier = ProcessInfo.processInfo.environment["TINYFLOW_TEST_TIER"] == "unit"
+        return [.memory, .sqlite] + (!unitTier && (PostgresServer.isRequired || PostgresServer.isInstalled) ? [.postgres] : [])
     }
 
     /// Opens a fresh, empty store of this backend with `limits`.

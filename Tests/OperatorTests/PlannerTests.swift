@@ -164,6 +164,32 @@ struct NodeStatusBuilderTests {
         #expect(status.conditions[type: "Ready"]?.reason == reason)
     }
 
+    @Test("settings the component rejects make ConfigValid false at the spec's path, not only Ready")
+    func settingsRejected() throws {
+        let node = node("greet", component: "ticker", settings: ["interval": 5], generation: 2)
+        let report = NodeStatusReport(
+            name: "greet", generation: 2, phase: .failed,
+            lastError: "settings rejected: _settings.template.a: expected an expression after '+'")
+        let status = NodeStatusBuilder.status(
+            for: try plan(node), sync: NodeSyncResult(name: "greet", phase: .running), report: report, now: now)
+        let expected = "spec.ports[0].configuration.template.a: expected an expression after '+'"
+        #expect(status.conditions[type: "ConfigValid"]?.status == .false)
+        #expect(status.conditions[type: "ConfigValid"]?.reason == "SettingsRejected")
+        #expect(status.conditions[type: "ConfigValid"]?.message == expected)
+        #expect(status.conditions[type: "Ready"]?.reason == "SettingsRejected")
+        #expect(status.error == expected)
+
+        // Another failure stays the host's; a report of an older generation says nothing about this spec.
+        let crashed = NodeStatusReport(name: "greet", generation: 2, phase: .failed, lastError: "handler crashed")
+        let other = NodeStatusBuilder.status(for: try plan(node), sync: NodeSyncResult(name: "greet", phase: .running), report: crashed, now: now)
+        #expect(other.conditions[type: "ConfigValid"]?.status == .true)
+        #expect(other.conditions[type: "Ready"]?.reason == "HostRejected")
+        var stale = report
+        stale.generation = 1
+        let older = NodeStatusBuilder.status(for: try plan(node), sync: NodeSyncResult(name: "greet", phase: .running), report: stale, now: now)
+        #expect(older.conditions[type: "ConfigValid"]?.status == .true)
+    }
+
     @Test("a host's sync answer that it runs the spec's generation makes the node Ready before any report")
     func readyFromSync() throws {
         let node = node("tick", component: "ticker", generation: 2)
