@@ -10,8 +10,15 @@ CHART_CRDS := charts/tinyflow-operator/crds
 build:
 	$(SWIFT) build
 
+# The whole suite, in two runs: the suites that start child processes and servers
+# (tinyflow up, module hosts, PostgreSQL) apart from the timing-sensitive in-process ones,
+# so that on a 2-core machine one kind does not starve the other's deadlines.
+PROCESS_SUITES := '^(LocalModeTests|ModuleHostAppTests|ContextStoreTests)\.'
+
 test:
-	$(SWIFT) test
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --skip $(PROCESS_SUITES)
+	$(SWIFT) test --skip-build --filter $(PROCESS_SUITES)
 
 # The pure and in-process tests: everything except the suites that start child
 # processes (LocalModeTests, ModuleHostAppTests, kubectl), an embedded control

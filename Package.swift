@@ -275,7 +275,10 @@ let package = Package(
         .target(
             name: "ModuleHostApp",
             dependencies: [
+                "AsyncPrimitives",
                 "ContextStores",
+                "ContextStoreAPI",
+                "ModuleHostAPI",
                 "ComponentKit",
                 "GRPCTransport",
                 "KubernetesClient",
@@ -313,6 +316,7 @@ let package = Package(
         .target(
             name: "KubernetesRuntime",
             dependencies: [
+                "AsyncPrimitives",
                 "Backoff",
                 "KubernetesClient",
                 "KubernetesModels",

@@ -609,6 +609,7 @@ def main():
         ref = env["TINYFLOW_CONTEXT_STORE"]["valueFrom"]["secretKeyRef"]
         expect(ref == {"name": "orders-context-db", "key": "uri"}, f"secretKeyRef {ref}")
         expect(flag(args_of(dep), "--context-store") is None, "the URL must not be an argument")
+        expect(flag(args_of(dep), "--context-max-keys-per-scope") == "10000", "the key limit reaches the host")
         pod = dep["spec"]["template"]["spec"]
         volume = next(v for v in pod["volumes"] if v["name"] == "postgres-ca")
         expect(volume["secret"]["secretName"] == "orders-context-db-ca", f"volume {volume}")

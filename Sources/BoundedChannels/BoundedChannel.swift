@@ -111,6 +111,11 @@ public struct BoundedChannel<Element: Sendable>: Sendable {
     /// The number of elements the channel holds now (a snapshot, for metrics and tests).
     public var count: Int { storage.count }
 
+    /// How many elements the channel accepted since it was made: sent elements it took,
+    /// including those of producers that waited for room, once let in. Kept under the
+    /// channel's lock, so counting costs a sender nothing more.
+    public var acceptedCount: Int { storage.state.withLock { $0.acceptedCount } }
+
     /// Whether ``finish()`` was called.
     public var isFinished: Bool { storage.isFinished }
 

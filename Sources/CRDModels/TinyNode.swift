@@ -253,3 +253,13 @@ public enum TinyNodeCondition {
     /// Every edge points at an existing node's existing input port.
     public static let edgesResolved = "EdgesResolved"
 }
+
+extension TinyNode {
+    /// The TinyFlow the node belongs to: `spec.flow`, else its `tinyflow.dev/flow` label;
+    /// `nil` when neither names one. Whose flow context the node shares.
+    public var flowName: String? {
+        if let flow = spec.flow, !flow.isEmpty { return flow }
+        if let label = metadata.labels?[TinyFlow.flowLabel], !label.isEmpty { return label }
+        return nil
+    }
+}

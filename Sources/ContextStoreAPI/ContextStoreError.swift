@@ -20,6 +20,8 @@ public enum ContextStoreError: Error, Sendable, Hashable, CustomStringConvertibl
     case unavailable(store: String, reason: String)
     /// The node asked for its flow's context but belongs to no TinyFlow.
     case noFlow(node: String)
+    /// A caller asked a module host for another namespace's context than the one it serves.
+    case namespaceNotServed(namespace: String, served: String)
 
     /// One line naming what failed and why.
     public var description: String {
@@ -36,6 +38,8 @@ public enum ContextStoreError: Error, Sendable, Hashable, CustomStringConvertibl
         case .corrupt(let key, let reason): "context key \"\(key)\" holds an unreadable value: \(reason)"
         case .unavailable(let store, let reason): "context store \(store) is unavailable: \(reason)"
         case .noFlow(let node): "node \(node) belongs to no TinyFlow, so it has no flow context"
+        case .namespaceNotServed(let namespace, let served):
+            "this module host serves the context of namespace \(served), not of \(namespace)"
         }
     }
 }

@@ -21,14 +21,24 @@ import Synchronization
 /// statement is ever touched outside its lock). A read takes whichever read connection is
 /// free, so reads queue neither behind writes nor behind each other. Calls run SQLite
 /// synchronously inside the async method instead of hopping to another thread: a read or a
-/// write takes microseconds, less than a thread hop. A write may block its thread for up to the busy timeout (5 s)
-/// while another process holds the file's write lock; that is rare and short (other
-/// writers hold it for microseconds too) and accepted. Reads never wait for writers (WAL).
+/// write takes microseconds, less than a thread hop. Reads never wait for writers (WAL).
+///
+/// Waiting for another process: the file has one write lock, and another process may hold
+/// it for a while (a long transaction, a stalled process). A write never waits for it on a
+/// thread of the concurrency pool for more than a moment: the write connection gives up
+/// after a millisecond (its busy timeout), the write releases the `Mutex` and sleeps
+/// (`Task.sleep`, a short random delay growing to 50 ms) before trying again, until
+/// ``operationTimeout``; then it fails with ``ContextStoreError/unavailable(store:reason:)``.
+/// A write that gave up wrote nothing. Cancelling the waiting task ends the wait with
+/// `CancellationError`.
 public final class SQLiteContextStore: ContextStore {
     /// The limits this store enforces.
     public let limits: ContextLimits
     /// The database file.
     public let path: String
+    /// How long a write may wait for another process to release the file's write lock before
+    /// it fails with ``ContextStoreError/unavailable(store:reason:)``.
+    public let operationTimeout: Duration
     /// `sqlite:<path>`, as errors name the store.
     private let storeName: String
     /// One read connection per core, so concurrent reads run side by side instead of
@@ -39,12 +49,17 @@ public final class SQLiteContextStore: ContextStore {
     private let writer: Mutex<WriteConnection?>
 
     /// Opens the database file at `path`, creating it (and missing parent directories) and its
-    /// schema if needed, or migrating an older schema. Throws
+    /// schema if needed, or migrating an older schema. A write waits up to `operationTimeout`
+    /// for another process holding the file's write lock. Throws
     /// ``ContextStoreError/unavailable(store:reason:)`` naming the path when the file cannot
     /// be opened or created, or holds a schema newer than this version knows.
-    public init(path: String, limits: ContextLimits = ContextLimits()) throws {
+    ///
+    /// Opening runs on the calling thread: it may wait up to `operationTimeout` there for a
+    /// new file's schema to be created by another process.
+    public init(path: String, limits: ContextLimits = ContextLimits(), operationTimeout: Duration = .seconds(5)) throws {
         self.limits = limits
         self.path = path
+        self.operationTimeout = operationTimeout
         let storeName = "sqlite:\(path)"
         self.storeName = storeName
         func unavailable(_ reason: String) -> ContextStoreError { .unavailable(store: storeName, reason: reason) }
@@ -62,13 +77,17 @@ public final class SQLiteContextStore: ContextStore {
         } catch {
             throw unavailable("cannot create the directory \(directory.path): \(error.localizedDescription)")
         }
+        // Opening and reading wait for a lock on the thread: rare (creating the file, a WAL
+        // recovery after a crash) and once per store or short.
+        let openingBusyTimeout = Int32(clamping: Self.milliseconds(operationTimeout))
         do {
-            let writeDatabase = try SQLiteDatabase(path: path, fsync: false, busyTimeoutMilliseconds: Self.busyTimeout)
+            let writeDatabase = try SQLiteDatabase(path: path, fsync: false, busyTimeoutMilliseconds: openingBusyTimeout)
             try Schema.migrate(writeDatabase, store: storeName)
+            try writeDatabase.execute("PRAGMA busy_timeout=\(Self.writeBusyTimeout)")
             writer = Mutex(try WriteConnection(writeDatabase))
             let readerCount = min(max(ProcessInfo.processInfo.activeProcessorCount, 2), 8)
             readers = try (0..<readerCount).map { _ in
-                let readDatabase = try SQLiteDatabase(path: path, fsync: false, busyTimeoutMilliseconds: Self.busyTimeout)
+                let readDatabase = try SQLiteDatabase(path: path, fsync: false, busyTimeoutMilliseconds: openingBusyTimeout)
                 try readDatabase.execute("PRAGMA query_only=1")
                 return ReaderSlot(try ReadConnection(readDatabase))
             }
@@ -77,8 +96,14 @@ public final class SQLiteContextStore: ContextStore {
         }
     }
 
-    /// How long a connection waits for another one's lock before it gives up, in milliseconds.
-    private static let busyTimeout: Int32 = 5000
+    /// How long a write statement waits on its thread, inside SQLite, for another process's
+    /// write lock before it fails with `SQLITE_BUSY` and the write waits asynchronously, in
+    /// milliseconds: one sleep of SQLite's busy handler, enough for the usual overlap with
+    /// another process's microsecond write. No more, because the thread holds the write `Mutex`
+    /// meanwhile and this store's other writers queue behind it on threads of their own: with
+    /// 20 ms and four writers waiting out another process's lock, a 2-core machine ran other
+    /// tasks up to 130 ms late; with 1 ms, under a millisecond.
+    private static let writeBusyTimeout = 1
 
     public func get(_ key: String, in scope: ContextScope) async throws -> ContextEntry? {
         let now = Self.nowMilliseconds()
@@ -97,7 +122,7 @@ public final class SQLiteContextStore: ContextStore {
         try limits.check(key: key)
         let encoded = try limits.encode(value, key: key)
         let limit = limits.maxKeysPerScope
-        return try write { connection in
+        return try await write { connection in
             try connection.transaction { now in
                 if try connection.current(key, in: scope, now: now, readingValue: false) == nil {
                     try connection.makeRoomForNewKey(in: scope, now: now, limit: limit)
@@ -109,7 +134,7 @@ public final class SQLiteContextStore: ContextStore {
 
     @discardableResult
     public func delete(_ key: String, in scope: ContextScope) async throws -> Bool {
-        try write { connection in
+        try await write { connection in
             // One statement: atomic without a transaction of its own.
             let statement = connection.delete
             defer { statement.reset() }
@@ -147,7 +172,7 @@ public final class SQLiteContextStore: ContextStore {
         try limits.check(key: key)
         let encoded = try value.map { value throws(ContextStoreError) in try limits.encode(value, key: key) }
         let limit = limits.maxKeysPerScope
-        return try write { connection in
+        return try await write { connection in
             try connection.transaction { now in
                 let current = try connection.current(key, in: scope, now: now, readingValue: true)
                 guard current?.version == expected else {
@@ -171,7 +196,7 @@ public final class SQLiteContextStore: ContextStore {
     public func increment(_ key: String, by amount: Int, in scope: ContextScope, ttl: Duration?) async throws -> Int {
         try limits.check(key: key)
         let limit = limits.maxKeysPerScope
-        return try write { connection in
+        return try await write { connection in
             try connection.transaction { now in
                 let sum: Int
                 let expiresAt: Int64?
@@ -191,53 +216,62 @@ public final class SQLiteContextStore: ContextStore {
         }
     }
 
-    /// ``ContextStore/update(_:in:ttl:maxAttempts:_:)`` done in one transaction: `transform`
-    /// runs while this store holds the file's write lock, so it runs once and never conflicts
-    /// (`maxAttempts` is unused), however many writers contend for the key. Keep `transform`
-    /// quick: every writer of the file waits for it.
+    /// ``ContextStore/update(_:in:ttl:_:)`` done in one transaction: `transform` runs while this
+    /// store holds the file's write lock, so it never conflicts with another writer, however
+    /// many contend for the key, and runs once. (Should SQLite report the file locked after
+    /// `transform` ran, the transaction is rolled back and the whole update, `transform`
+    /// included, runs again.) Keep `transform` quick: every writer of the file waits for it.
     ///
-    /// The retrying default can starve a writer: under a fair lock, the writer that just won
-    /// is always back in the queue, with a fresh version, before the ones that just lost.
+    /// The compare-and-set default (``ContextStore/compareAndSetLoop(_:in:ttl:maxAttempts:_:)``)
+    /// can starve a writer: under a fair lock, the writer that just won is always back in the
+    /// queue, with a fresh version, before the ones that just lost.
     @discardableResult
     public func update(
         _ key: String, in scope: ContextScope, ttl: Duration?, _ transform: (JSONValue?) throws -> JSONValue?
     ) async throws -> JSONValue? {
         try limits.check(key: key)
         let limits = limits
+        /// An error of `transform`'s: rethrown as it is, never taken for SQLite's.
+        struct TransformFailed: Error { var error: any Error }
         // Written out rather than with `write` and `transaction`: a closure holding both the
         // connection and the caller's `transform` would tie the connection to the caller.
-        return try writer.withLock { connection in
-            guard let connection else { throw ContextStoreError.unavailable(store: storeName, reason: "the store is closed") }
-            do {
-                let now = try connection.beginTransaction()
+        return try await waitingForWriteLock {
+            try writer.withLock { connection in
+                guard let connection else { throw closed }
                 do {
-                    let current = try connection.current(key, in: scope, now: now, readingValue: true)
-                    let old = try current.map { current throws(ContextStoreError) in try Self.decode(current.value, key: key) }
-                    let next = try transform(old)
-                    if let next {
-                        let encoded = try limits.encode(next, key: key)
-                        if current == nil {
-                            try connection.makeRoomForNewKey(in: scope, now: now, limit: limits.maxKeysPerScope)
+                    let now = try connection.beginTransaction()
+                    do {
+                        let current = try connection.current(key, in: scope, now: now, readingValue: true)
+                        let old = try current.map { current throws(ContextStoreError) in try Self.decode(current.value, key: key) }
+                        let next: JSONValue?
+                        do { next = try transform(old) } catch { throw TransformFailed(error: error) }
+                        if let next {
+                            let encoded = try limits.encode(next, key: key)
+                            if current == nil {
+                                try connection.makeRoomForNewKey(in: scope, now: now, limit: limits.maxKeysPerScope)
+                            }
+                            try connection.write(key, encoded, in: scope, expiresAt: Self.expiry(now: now, ttl: ttl))
+                        } else {
+                            try connection.remove(key, in: scope)
                         }
-                        try connection.write(key, encoded, in: scope, expiresAt: Self.expiry(now: now, ttl: ttl))
-                    } else {
-                        try connection.remove(key, in: scope)
+                        try connection.commitTransaction()
+                        return .done(next)
+                    } catch {
+                        connection.rollBackTransaction()
+                        throw error
                     }
-                    try connection.commitTransaction()
-                    return next
+                } catch let failure as TransformFailed {
+                    throw failure.error
                 } catch {
-                    connection.rollBackTransaction()
-                    throw error
+                    return .locked(try retryable(error, outsideTransaction: connection.isOutsideTransaction))
                 }
-            } catch {
-                throw translated(error)
             }
         }
     }
 
     @discardableResult
     public func deleteAll(in scope: ContextScope) async throws -> Int {
-        try write { connection in
+        try await write { connection in
             let statement = connection.deleteAll
             defer { statement.reset() }
             try statement.bind(scope, key: nil)
@@ -277,7 +311,7 @@ public final class SQLiteContextStore: ContextStore {
     /// turning SQLite's errors into ``ContextStoreError``.
     private func read<T: Sendable>(_ body: @Sendable (ReadConnection) throws -> T) throws -> T {
         func run(_ connection: inout sending ReadConnection?) throws -> sending T {
-            guard let connection else { throw ContextStoreError.unavailable(store: storeName, reason: "the store is closed") }
+            guard let connection else { throw closed }
             return try translatingErrors { try body(connection) }
         }
         let start = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue
@@ -289,13 +323,62 @@ public final class SQLiteContextStore: ContextStore {
         return try readers[start % readers.count].connection.withLock(run)
     }
 
-    /// Runs `body` with the write connection, turning SQLite's errors into ``ContextStoreError``.
-    private func write<T: Sendable>(_ body: @Sendable (WriteConnection) throws -> T) throws -> T {
-        try writer.withLock { connection in
-            guard let connection else { throw ContextStoreError.unavailable(store: storeName, reason: "the store is closed") }
-            return try translatingErrors { try body(connection) }
+    /// What one try of a write came to.
+    private enum WriteAttempt<T> {
+        /// It ran and committed (failures other than the lock are thrown).
+        case done(T)
+        /// Another process held the file's write lock: nothing was written, no transaction is
+        /// left open, so the whole write can be tried again.
+        case locked(SQLiteError)
+    }
+
+    /// Runs `body` with the write connection, waiting while another process holds the file's
+    /// write lock (``waitingForWriteLock(_:)``), turning SQLite's errors into ``ContextStoreError``.
+    private func write<T: Sendable>(_ body: @Sendable (WriteConnection) throws -> T) async throws -> T {
+        try await waitingForWriteLock {
+            try writer.withLock { connection in
+                guard let connection else { throw closed }
+                do {
+                    return .done(try body(connection))
+                } catch {
+                    return .locked(try retryable(error, outsideTransaction: connection.isOutsideTransaction))
+                }
+            }
         }
     }
+
+    /// Runs `attempt` (one try of a write, under the write `Mutex`) until it is done. While it
+    /// reports the file locked by another process, sleeps a short random while between tries
+    /// (holding no lock, so the thread serves other tasks), until ``operationTimeout`` after
+    /// the first try; then throws ``ContextStoreError/unavailable(store:reason:)``. A
+    /// cancelled wait throws `CancellationError`.
+    private func waitingForWriteLock<T>(_ attempt: () throws -> WriteAttempt<T>) async throws -> T {
+        var wait = LockWait(timeout: operationTimeout, start: .now)
+        while true {
+            switch try attempt() {
+            case .done(let result):
+                return result
+            case .locked(let error):
+                guard let delay = wait.nextDelay(now: .now, random: .random(in: 0...1)) else {
+                    throw ContextStoreError.unavailable(
+                        store: storeName,
+                        reason: "the database file stayed locked by another process for \(Self.describe(operationTimeout)) (\(error.message))")
+                }
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// `error` when it says another process held the file's write lock and the write left no
+    /// transaction open (so trying it again from the start is safe); otherwise throws it,
+    /// translated.
+    private func retryable(_ error: any Error, outsideTransaction: Bool) throws -> SQLiteError {
+        if let error = error as? SQLiteError, error.isBusy, outsideTransaction { return error }
+        throw translated(error)
+    }
+
+    /// What operations on a closed store throw.
+    private var closed: ContextStoreError { .unavailable(store: storeName, reason: "the store is closed") }
 
     private func translatingErrors<T>(_ body: () throws -> T) throws -> T {
         do {
@@ -308,10 +391,7 @@ public final class SQLiteContextStore: ContextStore {
     /// A ``ContextStoreError`` for SQLite's errors; other errors as they are.
     private func translated(_ error: any Error) -> any Error {
         guard let error = error as? SQLiteError else { return error }
-        let reason = error.isBusy
-            ? "the database stayed locked by another process for \(Self.busyTimeout) ms (\(error.message))"
-            : "\(error.message) (SQLite error \(error.code))"
-        return ContextStoreError.unavailable(store: storeName, reason: reason)
+        return ContextStoreError.unavailable(store: storeName, reason: "\(error.message) (SQLite error \(error.code))")
     }
 
     // MARK: - Values and times
@@ -349,8 +429,23 @@ public final class SQLiteContextStore: ContextStore {
     }
 
     /// The time expiry is measured with, in Unix milliseconds.
-    fileprivate static func nowMilliseconds() -> Int64 {
+    static func nowMilliseconds() -> Int64 {
         Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
+    }
+
+    /// A duration in whole milliseconds (rounded down).
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds > 0 ? .max : .min }
+        let (sum, overflow2) = whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        return overflow2 ? (whole > 0 ? .max : .min) : sum
+    }
+
+    /// `5 s`, `300 ms`: a timeout in a message.
+    private static func describe(_ duration: Duration) -> String {
+        let milliseconds = milliseconds(duration)
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
     }
 
     private static func date(_ milliseconds: Int64) -> Date {
@@ -374,241 +469,5 @@ public final class SQLiteContextStore: ContextStore {
         let (expiry, overflow3) = now.addingReportingOverflow(milliseconds)
         if overflow3 { return milliseconds > 0 ? .max : .min }
         return expiry
-    }
-}
-
-// MARK: - Schema
-
-/// The tables, created or migrated when a store opens.
-private enum Schema {
-    /// One script per schema version: `migrations[n]` takes the database from version `n` to `n + 1`.
-    /// Append to it; never change a script that shipped.
-    static let migrations: [String] = [
-        """
-        CREATE TABLE context_entries (
-            namespace TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            name TEXT NOT NULL,
-            key TEXT NOT NULL,
-            version INTEGER NOT NULL,
-            expires_at INTEGER,
-            value TEXT NOT NULL,
-            PRIMARY KEY (namespace, kind, name, key)
-        ) WITHOUT ROWID;
-        CREATE INDEX context_entries_expiry ON context_entries (namespace, kind, name, expires_at)
-            WHERE expires_at IS NOT NULL;
-        CREATE TABLE context_version (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
-        INSERT INTO context_version (id, last) VALUES (1, 0);
-        """,
-    ]
-
-    /// Brings the schema to the newest version, in one transaction, so two processes opening
-    /// a new file at once do not both create it.
-    static func migrate(_ database: SQLiteDatabase, store: String) throws {
-        try database.transaction {
-            try database.execute("CREATE TABLE IF NOT EXISTS context_schema (version INTEGER NOT NULL)")
-            let current = try database.query("SELECT max(version) FROM context_schema").first?.first?.int ?? 0
-            guard current <= migrations.count else {
-                throw ContextStoreError.unavailable(
-                    store: store,
-                    reason: "the database has schema version \(current), this tinyflow knows up to \(migrations.count): upgrade tinyflow")
-            }
-            guard current < migrations.count else { return }
-            for script in migrations[Int(current)...] {
-                try database.execute(script)
-            }
-            try database.execute("DELETE FROM context_schema")
-            try database.query("INSERT INTO context_schema (version) VALUES (?)", [.int(Int64(migrations.count))])
-        }
-    }
-}
-
-// MARK: - Prepared statements
-
-/// A read connection behind its lock.
-private final class ReaderSlot: Sendable {
-    let connection: Mutex<ReadConnection?>
-
-    init(_ connection: sending ReadConnection) {
-        self.connection = Mutex(connection)
-    }
-}
-
-/// A read connection and its statements, compiled once.
-private struct ReadConnection {
-    let database: SQLiteDatabase
-    /// `?1…?4`: scope and key; `?5`: now. Columns: version, expires_at, value.
-    let get: SQLiteDatabase.Statement
-    /// `?1…?3`: scope; `?4`: prefix; `?5`: now. Column: key, in byte order from the prefix on.
-    let keys: SQLiteDatabase.Statement
-    let ping: SQLiteDatabase.Statement
-
-    init(_ database: SQLiteDatabase) throws {
-        self.database = database
-        get = try database.prepare("""
-            SELECT version, expires_at, value FROM context_entries
-            WHERE namespace = ?1 AND kind = ?2 AND name = ?3 AND key = ?4 AND (expires_at IS NULL OR expires_at > ?5)
-            """)
-        keys = try database.prepare("""
-            SELECT key FROM context_entries
-            WHERE namespace = ?1 AND kind = ?2 AND name = ?3 AND key >= ?4 AND (expires_at IS NULL OR expires_at > ?5)
-            ORDER BY key
-            """)
-        ping = try database.prepare("SELECT last FROM context_version WHERE id = 1")
-    }
-}
-
-/// The write connection and its statements, compiled once.
-private struct WriteConnection {
-    let database: SQLiteDatabase
-    let begin: SQLiteDatabase.Statement
-    let commit: SQLiteDatabase.Statement
-    let rollback: SQLiteDatabase.Statement
-    /// `?1…?4`: scope and key. Columns: version, expires_at, value (expired rows too).
-    let current: SQLiteDatabase.Statement
-    /// `?1…?4`: scope and key; `?5`: version; `?6`: expires_at; `?7`: value.
-    let upsert: SQLiteDatabase.Statement
-    /// `?1…?4`: scope and key. Returns the removed row's expires_at.
-    let delete: SQLiteDatabase.Statement
-    /// `?1…?3`: scope. Returns each removed row's expires_at.
-    let deleteAll: SQLiteDatabase.Statement
-    /// `?1…?3`: scope; `?4`: now.
-    let purgeExpired: SQLiteDatabase.Statement
-    /// `?1…?3`: scope; `?4`: the most rows worth counting.
-    let countKeys: SQLiteDatabase.Statement
-    /// The next version of the store-wide sequence.
-    let nextVersion: SQLiteDatabase.Statement
-
-    init(_ database: SQLiteDatabase) throws {
-        self.database = database
-        begin = try database.prepare("BEGIN IMMEDIATE")
-        commit = try database.prepare("COMMIT")
-        rollback = try database.prepare("ROLLBACK")
-        current = try database.prepare("""
-            SELECT version, expires_at, value FROM context_entries
-            WHERE namespace = ?1 AND kind = ?2 AND name = ?3 AND key = ?4
-            """)
-        upsert = try database.prepare("""
-            INSERT INTO context_entries (namespace, kind, name, key, version, expires_at, value)
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-            ON CONFLICT (namespace, kind, name, key)
-            DO UPDATE SET version = excluded.version, expires_at = excluded.expires_at, value = excluded.value
-            """)
-        delete = try database.prepare("""
-            DELETE FROM context_entries WHERE namespace = ?1 AND kind = ?2 AND name = ?3 AND key = ?4
-            RETURNING expires_at
-            """)
-        deleteAll = try database.prepare("""
-            DELETE FROM context_entries WHERE namespace = ?1 AND kind = ?2 AND name = ?3 RETURNING expires_at
-            """)
-        purgeExpired = try database.prepare("""
-            DELETE FROM context_entries WHERE namespace = ?1 AND kind = ?2 AND name = ?3 AND expires_at <= ?4
-            """)
-        countKeys = try database.prepare("""
-            SELECT count(*) FROM (
-                SELECT 1 FROM context_entries WHERE namespace = ?1 AND kind = ?2 AND name = ?3 LIMIT ?4)
-            """)
-        nextVersion = try database.prepare("UPDATE context_version SET last = last + 1 WHERE id = 1 RETURNING last")
-    }
-
-    /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the file's write lock is taken first
-    /// (waiting up to the busy timeout for another process), so what `body` reads cannot
-    /// change before it writes. `body` gets the time once the lock is held, in Unix
-    /// milliseconds. Commits when `body` returns, rolls back when it throws.
-    func transaction<T>(_ body: (_ now: Int64) throws -> T) throws -> T {
-        let now = try beginTransaction()
-        do {
-            let result = try body(now)
-            try commitTransaction()
-            return result
-        } catch {
-            rollBackTransaction()
-            throw error
-        }
-    }
-
-    /// `BEGIN IMMEDIATE`; returns the time once the write lock is held, in Unix milliseconds.
-    func beginTransaction() throws -> Int64 {
-        try run(begin)
-        return SQLiteContextStore.nowMilliseconds()
-    }
-
-    func commitTransaction() throws {
-        try run(commit)
-    }
-
-    /// Rolls back the open transaction, if any (a failed `COMMIT` may have ended it already).
-    func rollBackTransaction() {
-        if !database.isAutocommit { try? run(rollback) }
-    }
-
-    /// The key's row if it is live at `now` (its value text only when `readingValue`).
-    func current(
-        _ key: String, in scope: ContextScope, now: Int64, readingValue: Bool
-    ) throws -> (version: Int64, expiresAt: Int64?, value: String)? {
-        defer { current.reset() }
-        try current.bind(scope, key: key)
-        guard try current.step() else { return nil }
-        let expiresAt = current.optionalInt64(at: 1)
-        if let expiresAt, expiresAt <= now { return nil }
-        return (current.int64(at: 0), expiresAt, readingValue ? current.text(at: 2) : "")
-    }
-
-    /// Before a new key is written: removes the scope's expired rows (they never count) and
-    /// throws ``ContextStoreError/tooManyKeys(scope:limit:)`` when the scope is full.
-    func makeRoomForNewKey(in scope: ContextScope, now: Int64, limit: Int) throws {
-        do {
-            defer { purgeExpired.reset() }
-            try purgeExpired.bind(scope, key: nil)
-            try purgeExpired.bind(now, at: 4)
-            while try purgeExpired.step() {}
-        }
-        defer { countKeys.reset() }
-        try countKeys.bind(scope, key: nil)
-        try countKeys.bind(Int64(limit), at: 4)
-        guard try countKeys.step() else { return }
-        if countKeys.int64(at: 0) >= limit { throw ContextStoreError.tooManyKeys(scope: scope, limit: limit) }
-    }
-
-    /// Stores `value` (JSON text) under `key` with the next version of the sequence; returns it.
-    @discardableResult
-    func write(_ key: String, _ value: String, in scope: ContextScope, expiresAt: Int64?) throws -> Int64 {
-        let version: Int64
-        do {
-            defer { nextVersion.reset() }
-            guard try nextVersion.step() else {
-                throw SQLiteError(code: 1, message: "the version counter row is missing")
-            }
-            version = nextVersion.int64(at: 0)
-        }
-        defer { upsert.reset() }
-        try upsert.bind(scope, key: key)
-        try upsert.bind(version, at: 5)
-        try upsert.bind(expiresAt, at: 6)
-        try upsert.bind(value, at: 7)
-        while try upsert.step() {}
-        return version
-    }
-
-    /// Removes the key's row, live or expired.
-    func remove(_ key: String, in scope: ContextScope) throws {
-        defer { delete.reset() }
-        try delete.bind(scope, key: key)
-        while try delete.step() {}
-    }
-
-    private func run(_ statement: SQLiteDatabase.Statement) throws {
-        defer { statement.reset() }
-        while try statement.step() {}
-    }
-}
-
-extension SQLiteDatabase.Statement {
-    /// Binds a scope to parameters 1…3 (namespace, kind, name) and `key`, if given, to 4.
-    fileprivate func bind(_ scope: ContextScope, key: String?) throws {
-        try bind(scope.namespace, at: 1)
-        try bind(scope.kind.rawValue, at: 2)
-        try bind(scope.name, at: 3)
-        if let key { try bind(key, at: 4) }
     }
 }

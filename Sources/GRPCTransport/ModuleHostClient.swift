@@ -96,13 +96,18 @@ public final class ModuleHostClient: Service {
     }
 
     /// Reads or writes context in the host's store; a failed operation throws an `RPCError`
-    /// whose message is the store's reason.
+    /// whose message is the store's reason, a host without the method
+    /// ``ModuleHostCallError/unimplemented(method:)``.
     public func context(_ request: ContextRequest) async throws -> ContextResponse {
-        try await client.unary(
-            request: ClientRequest(message: request), descriptor: ModuleHostMethods.context,
-            serializer: JSONMessageSerializer<ContextRequest>(), deserializer: JSONMessageDeserializer<ContextResponse>(),
-            options: unaryOptions
-        ) { try $0.message }
+        do {
+            return try await client.unary(
+                request: ClientRequest(message: request), descriptor: ModuleHostMethods.context,
+                serializer: JSONMessageSerializer<ContextRequest>(), deserializer: JSONMessageDeserializer<ContextResponse>(),
+                options: unaryOptions
+            ) { try $0.message }
+        } catch let error as RPCError where error.code == .unimplemented {
+            throw ModuleHostCallError.unimplemented(method: "Context")
+        }
     }
 
     /// Calls `body` with every node's status, at most once per `interval`

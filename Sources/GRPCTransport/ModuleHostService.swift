@@ -268,6 +268,7 @@ extension ContextStoreError {
         case .invalidKey, .invalidValue, .valueTooLarge, .notAnInteger, .overflow, .noFlow: .invalidArgument
         case .tooManyKeys: .resourceExhausted
         case .corrupt: .dataLoss
+        case .namespaceNotServed: .permissionDenied
         }
     }
 }

@@ -46,7 +46,7 @@ public enum ContextInspection {
             preferred = [node.spec.module]
         case .flow(_, let flow):
             let nodes = try await client.api(TinyNode.self, namespace: namespace).listAll().items
-            preferred = Array(Set(nodes.filter { $0.spec.flow == flow }.map(\.spec.module))).sorted()
+            preferred = Array(Set(nodes.filter { $0.flowName == flow }.map(\.spec.module))).sorted()
         case .global:
             break
         }

@@ -139,7 +139,7 @@ public struct LocalModeService: Service {
                 executable: resolveExecutable(first, tinyflowExecutable: options.executable),
                 arguments: Array(module.command.dropFirst()) + ["--listen", address, "--health-address", "none"],
                 logFile: logs.appendingPathComponent("module-\(module.name).log").path,
-                environment: ["TINYFLOW_CONTEXT_STORE": options.contextStoreLocation]))
+                environment: ["TINYFLOW_CONTEXT_STORE": options.contextStoreLocation, "POD_NAMESPACE": options.namespace]))
             let resource = TinyModule(
                 metadata: ObjectMeta(name: module.name, namespace: options.namespace, labels: ["tinyflow.dev/managed-by": localModeFieldManager]),
                 spec: TinyModuleSpec(image: "local", address: address))

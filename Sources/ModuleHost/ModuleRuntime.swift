@@ -56,7 +56,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     private let syncLock = AsyncLock()
     private let appliedGeneration = Mutex<Int64>(.min)
     /// Told whenever a node's status or the set of nodes changes.
-    private let statusChanges = ChangeNotifier()
+    private let statusChanges: ChangeNotifier
     /// The tasks ``run()`` starts in its task group: node starts and node tasks.
     let jobs: BoundedChannel<Job>
 
@@ -83,7 +83,10 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         self.contextStore = contextStore
         self.configuration = configuration
         self.logger = logger
-        self.router = Router(transport: transport, defaultRequestTimeout: configuration.defaultRequestTimeout)
+        let statusChanges = ChangeNotifier()
+        self.statusChanges = statusChanges
+        self.router = Router(
+            transport: transport, defaultRequestTimeout: configuration.defaultRequestTimeout, statusChanges: statusChanges)
         self.jobs = BoundedChannel(capacity: 1024)
     }
 
@@ -246,16 +249,25 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
         statusChanges.notify()
 
+        // Every node's routes are in place before any new node runs or a reconfigured
+        // one restarts: a source that started sending before would send into nothing.
+        var starting: [NodeInstance] = []
+        var restarting: [(node: NodeInstance, settings: JSONValue)] = []
         for change in plan.changes {
             switch change {
             case .start(let start):
-                await self.start(start)
+                starting.append(register(start))
             case .reconfigure(let reconfiguration):
                 guard let node = registry.withLock({ $0[reconfiguration.definition.name] }) else { continue }
-                await reconfigure(node, to: reconfiguration)
+                if let settings = reconfigure(node, to: reconfiguration) { restarting.append((node, settings)) }
             }
         }
         rebuildRoutes(remoteNodes: desired.remoteNodes)
+        for node in starting { await launch(node) }
+        for (node, settings) in restarting {
+            await deliverSettings(settings, to: node)
+            node.supervisor.requestRestart()
+        }
 
         var results: [String: NodeSyncResult] = [:]
         for (name, error) in plan.failures {
@@ -265,7 +277,8 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         return SyncResult(generation: desired.generation, nodes: results.values.sorted { $0.name < $1.name })
     }
 
-    private func start(_ start: SyncPlan.Start) async {
+    /// Makes a node to start and registers it; ``launch(_:)`` starts it.
+    private func register(_ start: SyncPlan.Start) -> NodeInstance {
         let definition = start.definition
         let context = NodeContext(
             node: definition.name, namespace: definition.namespace ?? "default", flow: definition.flow,
@@ -275,6 +288,11 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             channelCapacity: configuration.channelCapacity, statusChanges: statusChanges)
         registry.withLock { $0[definition.name] = node }
         statusChanges.notify()
+        return node
+    }
+
+    /// Starts a registered node's tasks.
+    private func launch(_ node: NodeInstance) async {
         do {
             // Suspends while `run()` is behind in starting node tasks (it must be running).
             try await jobs.send(.work { await self.startTasks(of: node) })
@@ -284,14 +302,12 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     }
 
     /// Moves a running node to a new definition: the configuration is visible
-    /// at once; changed settings are delivered again and `run` restarts.
-    private func reconfigure(_ node: NodeInstance, to reconfiguration: SyncPlan.Reconfiguration) async {
+    /// at once. Returns the changed settings, if any, which the caller delivers
+    /// again (then `run` restarts) once the routes are rebuilt.
+    private func reconfigure(_ node: NodeInstance, to reconfiguration: SyncPlan.Reconfiguration) -> JSONValue? {
         node.updateStatus { $0.definition = reconfiguration.definition }
         node.context.updateConfigurations(reconfiguration.configurations)
-        if let settings = reconfiguration.newSettings {
-            await deliverSettings(settings, to: node)
-            node.supervisor.requestRestart()
-        }
+        return reconfiguration.newSettings
     }
 
     /// Stops a node: its channels refuse further messages, `run` is cancelled,

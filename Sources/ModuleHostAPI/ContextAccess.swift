@@ -89,3 +89,16 @@ extension ContextStore {
         }
     }
 }
+
+/// A module host that cannot answer a call at all, whatever transport reached it.
+public enum ModuleHostCallError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The host does not know the method (it was built before the method existed).
+    case unimplemented(method: String)
+
+    /// One line naming the method.
+    public var description: String {
+        switch self {
+        case .unimplemented(let method): "the module host does not implement \(method) (it predates it)"
+        }
+    }
+}

@@ -1,5 +1,6 @@
 public import ArgumentParser
 public import ContextStores
+public import ContextStoreAPI
 import Foundation
 public import Logging
 
@@ -42,6 +43,10 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
             discussion: "Without it, $TINYFLOW_CONTEXT_STORE (how the module chart passes a URL from a Secret), else memory."))
     public var contextStore: String?
 
+    /// How many live keys one context scope (a node, a flow, a namespace) may hold.
+    @Option(help: "Live keys one context scope (node, flow or namespace) may hold; writing one more new key fails.")
+    public var contextMaxKeysPerScope: Int = ContextLimits().maxKeysPerScope
+
     /// Log level.
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: Logger.Level = .info
@@ -57,6 +62,7 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
         } catch {
             throw ValidationError("--context-store: \(error)")
         }
+        guard contextMaxKeysPerScope > 0 else { throw ValidationError("--context-max-keys-per-scope must be positive") }
         let tls = [tlsCert, tlsKey, tlsCa].compactMap { $0 }
         guard tls.isEmpty || tls.count == 3 else {
             throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: give all three or none")

@@ -1,4 +1,5 @@
 public import ComponentKit
+import AsyncPrimitives
 import ContextStores
 import Foundation
 import GRPCTransport
@@ -39,25 +40,34 @@ public enum ModuleHostProcess {
             election = LeaseSourceElection(leadership: elector.leadership)
             logger.info("source nodes run on the holder of lease \(namespace)/\(lease); this replica is \(identity)")
         }
-        let context = try OpenedContextStore.open(try options.contextStoreLocation, logger: logger)
+        let context = try OpenedContextStore.open(
+            try options.contextStoreLocation, limits: ContextLimits(maxKeysPerScope: options.contextMaxKeysPerScope), logger: logger)
         // First in the group, so it stops last: nodes drain while their store still answers.
         if let service = context.service { services.insert(service, at: 0) }
         let runtime = ModuleRuntime(
             module: module, transport: transport, election: election, contextStore: context.store, logger: logger)
+        // On a cluster the host serves its pod's namespace only (local mode sets it too).
+        let control: any ModuleHostControl =
+            ProcessInfo.processInfo.environment["POD_NAMESPACE"].map { NamespacedContextControl(base: runtime, namespace: $0) }
+            ?? runtime
         let server = ModuleHostServer(
-            host: listen.host, port: listen.port, tls: tls, control: runtime, sink: runtime, logger: logger)
+            host: listen.host, port: listen.port, tls: tls, control: control, sink: runtime, logger: logger)
         services += [transport, runtime, server]
         if options.healthAddress != "none" {
             let health = try HostPort(parsing: options.healthAddress, option: "--health-address")
             let store = context.store
+            let location = context.location.description
             services.append(
                 HealthEndpoints.service(
                     address: health,
                     notReadyReason: {
                         guard (try? await server.boundPort) != nil else { return "gRPC server not listening yet" }
+                        // Within the probe's own timeout (2 s in the chart), so the reason is seen.
                         do {
-                            try await store.checkAvailability()
+                            try await withTimeout(.milliseconds(1500)) { try await store.checkAvailability() }
                             return nil
+                        } catch let timeout as TimeoutError {
+                            return "context store \(location) gave \(timeout)"
                         } catch {
                             return "\(error)"
                         }

@@ -22,32 +22,15 @@ extension TinyflowOperator {
                 switch event {
                 case .apply(let flow): return try await recordAndReport(flow, in: namespace)
                 case .cleanup(let flow):
-                    try await deleteContext(of: flow, in: namespace)
+                    if let name = flow.metadata.name {
+                        try await deleteContext(.flow(namespace: namespace, flow: name), in: namespace)
+                    }
                     return .done
                 }
             }
         } catch let error as KubernetesError where error.isNotFound && flow.metadata.deletionTimestamp != nil {
             return .done  // the cache lagged behind: the flow is already gone
         }
-    }
-
-    /// Deletes a deleted flow's context through a module host of its namespace (the hosts
-    /// share the store); with no module left in the namespace there is no store to clean.
-    func deleteContext(of flow: TinyFlow, in namespace: String) async throws {
-        guard let name = flow.metadata.name else { return }
-        let addresses = cachedModules(in: namespace).compactMap(ClusterPlan.address(of:))
-        var lastError: (any Error)?
-        for address in Set(addresses).sorted() {
-            do {
-                let response = try await hosts.connection(to: address).context(
-                    ContextRequest(.clear, scope: .flow(namespace: namespace, flow: name)))
-                logger.debug("flow \(namespace)/\(name) deleted with \(response.removed ?? 0) context keys")
-                return
-            } catch {
-                lastError = error
-            }
-        }
-        if let lastError { throw lastError }
     }
 
     /// Records a revision when the flow's node set settled, and writes health and conditions.

@@ -55,9 +55,14 @@ extension TinyflowOperator {
     func cleanUp(_ node: TinyNode, in namespace: String) async throws {
         guard let name = node.metadata.name else { return }
         let key = ModuleKey(namespace: namespace, module: node.spec.module)
+        let contextScope = ContextScope.node(namespace: namespace, node: name)
         guard let module = cachedModules(in: namespace).first(where: { $0.metadata.name == node.spec.module }),
             let address = ClusterPlan.address(of: module)
-        else { return }
+        else {
+            // No host of its own runs it; any host of the namespace reaches the shared store.
+            try await deleteContext(contextScope, in: namespace)
+            return
+        }
         let requested = ContinuousClock.now
         await syncs.syncNow(key)
         guard let sync = state.lastSync(key), sync.at >= requested else {
@@ -75,10 +80,9 @@ extension TinyflowOperator {
         if let report = state.report(address: address, node: name), report.phase != .stopped {
             throw NodeStillRunning(node: name)
         }
-        // Stopped everywhere: its context goes with it (through the host, which holds the store).
-        let removed = try await hosts.connection(to: address).context(
-            ContextRequest(.clear, scope: .node(namespace: namespace, node: name)))
-        logger.debug("node \(namespace)/\(name) stopped, \(removed.removed ?? 0) context keys deleted; removing its finalizer")
+        // Stopped everywhere: its context goes with it (through a host, which holds the store).
+        try await deleteContext(contextScope, in: namespace, preferring: address)
+        logger.debug("node \(namespace)/\(name) stopped; removing its finalizer")
     }
 
     func writeStatus(of node: TinyNode, in namespace: String) async throws {

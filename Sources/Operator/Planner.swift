@@ -127,7 +127,7 @@ public struct ClusterPlan: Sendable {
                 NodeDefinition(
                     name: node.metadata.name ?? "", component: node.spec.component,
                     generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges,
-                    namespace: node.metadata.namespace, flow: node.spec.flow))
+                    namespace: node.metadata.namespace, flow: node.flowName))
             for edge in node.spec.edges {
                 guard let (target, _) = edge.target, let targetPlan = plans[target], targetPlan.isSchedulable,
                     targetPlan.node.spec.module != module

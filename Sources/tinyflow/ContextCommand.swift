@@ -64,7 +64,7 @@ struct ContextCommand: AsyncParsableCommand {
                     try await ContextInspection.perform(request, client: client)
                 }
             } catch let error as RPCError {
-                throw ValidationError(error.message)  // the store's reason, without gRPC's framing
+                throw ContextCommandError(message: error.message)  // the store's reason, without gRPC's framing
             }
         }
     }
@@ -79,7 +79,7 @@ struct ContextCommand: AsyncParsableCommand {
 
         func run() async throws {
             let response = try await target.perform(ContextRequest(.get, scope: target.scope, key: key))
-            guard let value = response.value else { throw ValidationError("no key \"\(key)\" in \(target.scope) context") }
+            guard let value = response.value else { throw ContextCommandError(message: "no key \"\(key)\" in \(target.scope) context") }
             print(value.jsonString)
         }
     }
@@ -135,8 +135,16 @@ struct ContextCommand: AsyncParsableCommand {
             let request = all
                 ? ContextRequest(.clear, scope: target.scope) : ContextRequest(.delete, scope: target.scope, key: key)
             let removed = try await target.perform(request).removed ?? 0
-            if !all, removed == 0 { throw ValidationError("no key \"\(key ?? "")\" in \(target.scope) context") }
+            if !all, removed == 0 { throw ContextCommandError(message: "no key \"\(key ?? "")\" in \(target.scope) context") }
             print("deleted \(removed) key\(removed == 1 ? "" : "s")")
         }
     }
+}
+
+/// Why a context command failed once its arguments were fine: printed without the usage text.
+struct ContextCommandError: Error, CustomStringConvertible {
+    /// What went wrong.
+    var message: String
+    /// The message.
+    var description: String { message }
 }

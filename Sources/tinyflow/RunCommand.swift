@@ -47,7 +47,8 @@ struct RunCommand: AsyncParsableCommand {
             nodes: manifest.nodes.map { node in
                 NodeDefinition(
                     name: node.metadata.name ?? "", component: node.spec.component,
-                    generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges)
+                    generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges,
+                    namespace: node.metadata.namespace ?? "default", flow: node.flowName)
             })
         let limit = stopAfter.flatMap { parseDuration($0) }
         let (failures, reports) = try await withThrowingTaskGroup(of: Void.self) { group in

@@ -40,7 +40,7 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Log level of tinyflow up itself (stderr).")
     var logLevel: Logger.Level = .warning
 
-    @Option(help: "Context store of the module hosts: memory, sqlite:PATH or postgres://… (default: sqlite:<data>/context.db).")
+    @Option(help: "Context store of the module hosts: memory, sqlite:PATH or postgres://… (default: $TINYFLOW_CONTEXT_STORE, else sqlite:<data>/context.db).")
     var contextStore: String?
 
     func validate() throws {
@@ -60,7 +60,8 @@ struct UpCommand: AsyncParsableCommand {
         options.port = port
         options.flowFiles = file
         options.namespace = namespace
-        options.contextStore = contextStore
+        // Like module hosts, the variable keeps a URL with a password out of process listings.
+        options.contextStore = contextStore ?? ProcessInfo.processInfo.environment["TINYFLOW_CONTEXT_STORE"]
         if let modules { options.modules = try ModulesFile.read(path: modules) }
         let service = LocalModeService(options: options, logger: logger)
         let group = ServiceGroup(configuration: .init(

@@ -5,6 +5,8 @@ import ContextStoreSQLite
 import Foundation
 import JSONSchemaKit
 import PostgresTestSupport
+import SQLite
+import Synchronization
 import TestSupport
 import Testing
 
@@ -737,6 +739,108 @@ struct SQLiteContextStoreTests {
         }
         await #expect(throws: ContextStoreError.self) { try await store.checkAvailability() }
         await store.close()
+    }
+
+    @Test("a write waits for another process's write lock without holding a thread: reads and other tasks go on, the write completes once the lock is released")
+    func writeWaitsForLockAsynchronously() async throws {
+        let path = temporaryDatabasePath()
+        defer { removeDatabase(at: path) }
+        let store = try SQLiteContextStore(path: path)
+        try await store.set("k", to: 1, in: node)
+        // Another process's connection to the file, holding its write lock.
+        let other = try SQLiteDatabase(path: path, fsync: false)
+        try other.execute("BEGIN IMMEDIATE")
+
+        // More waiting writes than the machine has cores: had each held its thread while it waits,
+        // the concurrency pool would be frozen.
+        let writers = ProcessInfo.processInfo.activeProcessorCount + 2
+        let finished = Counter()
+        let writes = (0..<writers).map { index in
+            Task {
+                try await store.set("w\(index)", to: .integer(index), in: node)
+                finished.count.add(1, ordering: .relaxed)
+            }
+        }
+        let update = Task {
+            var runs = 0
+            let written = try await store.update("k", in: node, ttl: nil) { old in
+                runs += 1
+                return .integer((old?.intValue ?? 0) + 1)
+            }
+            finished.count.add(1, ordering: .relaxed)
+            return (written, runs)
+        }
+        try await Task.sleep(for: .milliseconds(200))
+
+        // Meanwhile: a read of the same store and a plain task complete, while every write still waits.
+        #expect(try await store.get("k", in: node)?.value == 1)
+        #expect(await Task { 6 * 7 }.value == 42)
+        #expect(finished.count.load(ordering: .relaxed) == 0)
+
+        try other.execute("COMMIT")
+        for write in writes { try await write.value }
+        let (written, runs) = try await update.value
+        #expect(written == 2)
+        #expect(runs == 1, "the transform runs once, after the lock was released")
+        #expect(try await store.keys(in: node).count == writers + 1)
+        await store.close()
+    }
+
+    @Test("a write against a write lock that is never released fails as unavailable, naming the lock, after the operation timeout")
+    func writeGivesUpAfterTimeout() async throws {
+        let path = temporaryDatabasePath()
+        defer { removeDatabase(at: path) }
+        let timeout = Duration.milliseconds(300)
+        let store = try SQLiteContextStore(path: path, operationTimeout: timeout)
+        try await store.set("k", to: 1, in: node)
+        let other = try SQLiteDatabase(path: path, fsync: false)
+        try other.execute("BEGIN IMMEDIATE")
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        let error = await #expect(throws: ContextStoreError.self) { try await store.set("k", to: 2, in: node) }
+        let elapsed = start.duration(to: clock.now)
+        guard case .unavailable(let name, let reason)? = error else {
+            Issue.record("expected unavailable, got \(String(describing: error))")
+            return
+        }
+        #expect(name == "sqlite:\(path)")
+        #expect(reason.contains("locked by another process for 300 ms"), "\(reason)")
+        #expect(elapsed >= timeout)
+        #expect(elapsed < timeout + .seconds(1))
+
+        // An update gives up the same way without running its transform: it never got the lock.
+        var runs = 0
+        await #expect(throws: ContextStoreError.self) {
+            try await store.update("k", in: node, ttl: nil) { _ in runs += 1; return 3 }
+        }
+        #expect(runs == 0)
+
+        try other.execute("ROLLBACK")
+        #expect(try await store.get("k", in: node)?.value == 1)
+        try await store.set("k", to: 4, in: node)
+        await store.close()
+    }
+
+    @Test("cancelling a write that waits for another process's write lock throws CancellationError")
+    func cancelledWait() async throws {
+        let path = temporaryDatabasePath()
+        defer { removeDatabase(at: path) }
+        let store = try SQLiteContextStore(path: path)
+        let other = try SQLiteDatabase(path: path, fsync: false)
+        try other.execute("BEGIN IMMEDIATE")
+        let write = Task { try await store.set("k", to: 1, in: node) }
+        try await Task.sleep(for: .milliseconds(100))
+        write.cancel()
+        await #expect(throws: CancellationError.self) { try await write.value }
+        try other.execute("ROLLBACK")
+        #expect(try await store.get("k", in: node) == nil)
+        await store.close()
+    }
+
+    /// How many of the test's tasks finished.
+    private final class Counter: Sendable {
+        let count = Atomic<Int>(0)
     }
 
     private func removeDatabase(at path: String) {

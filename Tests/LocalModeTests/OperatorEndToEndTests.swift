@@ -77,8 +77,8 @@ private let invalidNode = """
 private let accNodes = ["acc-ticker", "acc-transform", "acc-debug"]
 
 /// The revisions `tinyflow flow history` prints: number, whether current, node count, summary.
-private func history(_ flow: String, kubeconfig: String) throws -> [(number: Int, current: Bool, nodes: Int, summary: String)] {
-    let result = try runToCompletion(tinyflowBinary, ["flow", "history", flow, "--kubeconfig", kubeconfig])
+private func history(_ flow: String, kubeconfig: String) async throws -> [(number: Int, current: Bool, nodes: Int, summary: String)] {
+    let result = try await runToCompletion(tinyflowBinary, ["flow", "history", flow, "--kubeconfig", kubeconfig])
     guard result.status == 0 else { return [] }
     return result.output.split(separator: "\n").dropFirst().compactMap { line in
         let current = line.hasPrefix("*")
@@ -101,7 +101,7 @@ private func startFlow() async throws -> (up: UpProcess, kubectl: Kubectl, data:
         try await eventually("the kubeconfig is written", timeout: .seconds(30)) {
             FileManager.default.fileExists(atPath: kubectl.kubeconfig)
         }
-        try await eventually("every node Ready", timeout: .seconds(40)) { try kubectl.allReady(accNodes) }
+        try await eventually("every node Ready", timeout: .seconds(40)) { try await kubectl.allReady(accNodes) }
     } catch {
         up.stop(removing: data)
         throw error
@@ -136,16 +136,16 @@ struct OperatorEndToEndTests {
         try await eventually("greetings printed", timeout: .seconds(20)) { up.output.contains("[acc-debug] ") && up.output.contains("hello #") }
         let host = try #require(up.child(running: "module-host"))
         try await eventually("a revision holding the three nodes", timeout: .seconds(20)) {
-            try history("acc", kubeconfig: kubeconfig).contains { $0.current && $0.nodes == 3 }
+            try await history("acc", kubeconfig: kubeconfig).contains { $0.current && $0.nodes == 3 }
         }
-        let baseline = try #require(try history("acc", kubeconfig: kubeconfig).first { $0.current }?.number)
+        let baseline = try #require(try await history("acc", kubeconfig: kubeconfig).first { $0.current }?.number)
 
         // kubectl patch: the new template is live, the host is the same process, no tick lost.
         let patch = """
             {"metadata":{"annotations":{"tinyflow.dev/change-summary":"say bye"}},"spec":{"ports":[{"port":"_settings",\
             "configuration":{"template":{"message":"bye #{{ $.payload.count }}","count":"{{ $.payload.count }}"}}}]}}
             """
-        #expect(try kubectl("patch", "tn", "acc-transform", "--type", "merge", "-p", patch).status == 0)
+        #expect(try await kubectl("patch", "tn", "acc-transform", "--type", "merge", "-p", patch).status == 0)
         try await eventually("the patched template is live", timeout: .seconds(20)) { up.output.contains("bye #") }
         let afterPatch = up.printedCounts(of: "acc-debug").count
         try await eventually("ticks keep arriving after the patch", timeout: .seconds(20)) {
@@ -157,9 +157,9 @@ struct OperatorEndToEndTests {
 
         // Roll back to the baseline: the first template is live again; history shows all three.
         try await eventually("the patch is a revision", timeout: .seconds(20)) {
-            try history("acc", kubeconfig: kubeconfig).contains { $0.current && $0.number == baseline + 1 && $0.summary == "say bye" }
+            try await history("acc", kubeconfig: kubeconfig).contains { $0.current && $0.number == baseline + 1 && $0.summary == "say bye" }
         }
-        let rollback = try runToCompletion(tinyflowBinary, ["flow", "rollback", "acc", "--to", "\(baseline)", "--kubeconfig", kubeconfig])
+        let rollback = try await runToCompletion(tinyflowBinary, ["flow", "rollback", "acc", "--to", "\(baseline)", "--kubeconfig", kubeconfig])
         #expect(rollback.status == 0)
         #expect(rollback.output.contains("acc-transform"))
         let beforeRollback = up.output.count
@@ -167,34 +167,34 @@ struct OperatorEndToEndTests {
             up.output.dropFirst(beforeRollback).contains("hello #")
         }
         try await eventually("the rollback is the current revision", timeout: .seconds(20)) {
-            let revisions = try history("acc", kubeconfig: kubeconfig)
+            let revisions = try await history("acc", kubeconfig: kubeconfig)
             return revisions.map(\.number).suffix(3) == [baseline, baseline + 1, baseline + 2]
                 && revisions.last?.current == true
         }
-        let template = try kubectl("get", "tn", "acc-transform", "-o", "jsonpath={.spec.ports[0].configuration.template.message}")
+        let template = try await kubectl("get", "tn", "acc-transform", "-o", "jsonpath={.spec.ports[0].configuration.template.message}")
         #expect(template.output.hasPrefix("{{ $.payload.payload.greeting }}"))
 
         // An invalid node: ConfigValid=False naming the field; the flow keeps running.
         let invalidFile = data.appendingPathComponent("invalid.yaml")
         try invalidNode.write(to: invalidFile, atomically: true, encoding: .utf8)
-        #expect(try kubectl("apply", "-f", invalidFile.path).status == 0)
+        #expect(try await kubectl("apply", "-f", invalidFile.path).status == 0)
         try await eventually("ConfigValid=False on the invalid node", timeout: .seconds(20)) {
-            try kubectl.condition("bad-ticker", "ConfigValid").status == "False"
+            try await kubectl.condition("bad-ticker", "ConfigValid").status == "False"
         }
-        let invalid = try kubectl.condition("bad-ticker", "ConfigValid")
+        let invalid = try await kubectl.condition("bad-ticker", "ConfigValid")
         #expect(invalid.message.contains("configuration.interval"), "the message names the field: \(invalid.message)")
-        #expect(try kubectl.condition("bad-ticker", "Ready").status == "False")
+        #expect(try await kubectl.condition("bad-ticker", "Ready").status == "False")
         let before = up.printedCounts(of: "acc-debug").count
         try await eventually("the valid nodes keep running", timeout: .seconds(20)) {
             up.printedCounts(of: "acc-debug").count >= before + 5
         }
-        #expect(try kubectl.allReady(accNodes))
+        #expect(try await kubectl.allReady(accNodes))
 
         // Delete a node: when kubectl delete returns (the resource is gone), the host no longer runs it.
-        let address = try kubectl("get", "tinymodule", "common", "-o", "jsonpath={.spec.address}").output
+        let address = try await kubectl("get", "tinymodule", "common", "-o", "jsonpath={.spec.address}").output
         #expect(try await ModuleHostClient.withClient(address: address) { try await $0.recentMessages(node: "acc-debug") } != nil)
-        #expect(try kubectl("delete", "tn", "acc-debug", "--timeout=60s").status == 0)
-        #expect(try kubectl("get", "tn", "acc-debug").status != 0, "the resource is gone")
+        #expect(try await kubectl("delete", "tn", "acc-debug", "--timeout=60s").status == 0)
+        #expect(try await kubectl("get", "tn", "acc-debug").status != 0, "the resource is gone")
         let stopped = try await ModuleHostClient.withClient(address: address) { try await $0.recentMessages(node: "acc-debug") }
         #expect(stopped == nil, "the node's task stopped before its resource disappeared")
 
@@ -226,7 +226,7 @@ struct OperatorEndToEndTests {
         #expect(up.child(running: "module-host") == host, "the host was not restarted")
         let counts = up.printedCounts(of: "acc-debug")
         #expect(isContiguous(counts), "one ticker, every tick once, across the operator's restart: \(counts)")
-        #expect(try kubectl.allReady(accNodes))
+        #expect(try await kubectl.allReady(accNodes))
 
         // The module host dies: the supervisor restarts it and the operator pushes the nodes again.
         let maximum = counts.max() ?? 0
@@ -238,7 +238,7 @@ struct OperatorEndToEndTests {
         try await eventually("the new host runs the flow: its ticker counts from the start again", timeout: .seconds(40)) {
             up.printedCounts(of: "acc-debug").dropFirst(counts.count).filter { $0 < maximum }.count >= 3
         }
-        try await eventually("every node Ready again", timeout: .seconds(30)) { try kubectl.allReady(accNodes) }
+        try await eventually("every node Ready again", timeout: .seconds(30)) { try await kubectl.allReady(accNodes) }
 
         let exit = try await up.interrupt(within: .seconds(20))
         #expect(exit.exited && exit.status == 0)

@@ -24,9 +24,9 @@ struct UpEndToEndTests {
             FileManager.default.fileExists(atPath: kubeconfig)
         }
         try await eventually("kubectl lists the hello nodes", timeout: .seconds(20)) {
-            Set(try kubectl.nodeNames()).isSuperset(of: helloNodes)
+            Set(try await kubectl.nodeNames()).isSuperset(of: helloNodes)
         }
-        let module = try kubectl("get", "tinymodule", "common", "-o", "jsonpath={.spec.address}")
+        let module = try await kubectl("get", "tinymodule", "common", "-o", "jsonpath={.spec.address}")
         #expect(module.status == 0)
         #expect(module.output.hasPrefix("127.0.0.1:"))
         #expect(up.output.contains("control plane ready at https://127.0.0.1:"))
@@ -52,7 +52,7 @@ struct UpEndToEndTests {
             FileManager.default.fileExists(atPath: kubeconfig)
         }
         try await eventually("kubectl lists the restored hello nodes", timeout: .seconds(20)) {
-            Set(try kubectl.nodeNames()).isSuperset(of: helloNodes)
+            Set(try await kubectl.nodeNames()).isSuperset(of: helloNodes)
         }
         try await eventually("the restored nodes run again", timeout: .seconds(40)) { again.output.contains("3/3 nodes Ready") }
         let second = try await again.interrupt(within: .seconds(20))
@@ -70,11 +70,11 @@ struct UpEndToEndTests {
         try await eventually("the transformed greeting is printed", timeout: .seconds(20)) {
             up.output.contains("[hello-debug] ") && up.output.contains("hello, world #")
         }
-        let logs = try runToCompletion(tinyflowBinary, ["logs", "hello-debug", "--data", data.path])
+        let logs = try await runToCompletion(tinyflowBinary, ["logs", "hello-debug", "--data", data.path])
         #expect(logs.status == 0)
         #expect(logs.output.contains("[hello-debug] "))
         #expect(logs.output.contains("hello, world #"))
-        let status = try runToCompletion(tinyflowBinary, ["status", "--data", data.path])
+        let status = try await runToCompletion(tinyflowBinary, ["status", "--data", data.path])
         #expect(status.status == 0)
         for name in helloNodes { #expect(status.output.contains(name)) }
         let exit = try await up.interrupt(within: .seconds(20))
@@ -120,7 +120,7 @@ struct UpEndToEndTests {
         let up = try UpProcess(["--data", data.path, "-f", "examples/http-echo.yaml", "--port", "0"])
         defer { up.killIfRunning() }
         try await eventually("the echo is answered", timeout: .seconds(40)) {
-            let answer = try runToCompletion("/usr/bin/curl", ["-sf", "--max-time", "3", "http://127.0.0.1:8088/hello?name=tinyflow"])
+            let answer = try await runToCompletion("/usr/bin/curl", ["-sf", "--max-time", "3", "http://127.0.0.1:8088/hello?name=tinyflow"])
             return answer.status == 0 && answer.output.contains("/hello") && answer.output.contains("tinyflow")
         }
         let exit = try await up.interrupt(within: .seconds(20))

@@ -41,10 +41,14 @@ struct CommandTimedOut: Error, CustomStringConvertible {
 /// Runs a command to completion and returns its exit status and standard output.
 /// A command still running after `timeout` is killed and the call throws
 /// ``CommandTimedOut``: a stuck child fails the test instead of hanging the run.
+///
+/// The caller suspends while the command runs: the blocking read of its output and
+/// the wait for its exit happen on a thread of their own, not on one of the few
+/// threads of the concurrency pool, which other tests need meanwhile.
 @discardableResult
 func runToCompletion(
     _ executable: String, _ arguments: [String], timeout: Duration = .seconds(90)
-) throws -> (status: Int32, output: String) {
+) async throws -> (status: Int32, output: String) {
     try requireExecutable(executable)
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
@@ -61,8 +65,16 @@ func runToCompletion(
         kill(pid, SIGKILL)
     }
     DispatchQueue.global().asyncAfter(deadline: .now() + timeout / .seconds(1), execute: watchdog)
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let output = pipe.fileHandleForReading
+    let data = await withCheckedContinuation { (continuation: CheckedContinuation<Data, Never>) in
+        let thread = Thread {
+            let data = output.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: data)
+        }
+        thread.name = "runToCompletion"
+        thread.start()
+    }
     watchdog.cancel()
     if killed.withLock({ $0 }), process.terminationReason == .uncaughtSignal {
         throw CommandTimedOut(command: [executable] + arguments, timeout: timeout)
@@ -171,27 +183,30 @@ struct Kubectl {
 
     /// Runs `kubectl --kubeconfig … arguments`; returns its exit status and standard output.
     @discardableResult
-    func callAsFunction(_ arguments: String...) throws -> (status: Int32, output: String) {
-        try runToCompletion(Self.path, ["--kubeconfig", kubeconfig] + arguments)
+    func callAsFunction(_ arguments: String...) async throws -> (status: Int32, output: String) {
+        try await runToCompletion(Self.path, ["--kubeconfig", kubeconfig] + arguments)
     }
 
     /// The TinyNode names `kubectl get tn` lists (none if it fails).
-    func nodeNames() throws -> [String] {
-        let result = try self("get", "tn", "-o", "name")
+    func nodeNames() async throws -> [String] {
+        let result = try await self("get", "tn", "-o", "name")
         guard result.status == 0 else { return [] }
         return result.output.split(separator: "\n").map { String($0.split(separator: "/").last ?? "") }
     }
 
     /// A node's condition `type` as kubectl shows it: status and message (empty if absent).
-    func condition(_ node: String, _ type: String) throws -> (status: String, message: String) {
-        let status = try self("get", "tn", node, "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].status}").output
-        let message = try self("get", "tn", node, "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].message}").output
+    func condition(_ node: String, _ type: String) async throws -> (status: String, message: String) {
+        let status = try await self("get", "tn", node, "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].status}").output
+        let message = try await self("get", "tn", node, "-o", "jsonpath={.status.conditions[?(@.type==\"\(type)\")].message}").output
         return (status, message)
     }
 
     /// Whether every one of `nodes` is Ready.
-    func allReady(_ nodes: [String]) throws -> Bool {
-        try nodes.allSatisfy { try condition($0, "Ready").status == "True" }
+    func allReady(_ nodes: [String]) async throws -> Bool {
+        for node in nodes {
+            if try await condition(node, "Ready").status != "True" { return false }
+        }
+        return true
     }
 }
 

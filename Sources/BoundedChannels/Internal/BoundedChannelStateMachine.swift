@@ -44,6 +44,9 @@ struct BoundedChannelStateMachine<Element, Producer, Consumer> {
     @usableFromInline private(set) var suspendedProducers: Deque<SuspendedProducer> = []
     @usableFromInline private(set) var waitingConsumer: Consumer?
     @usableFromInline private(set) var isFinished = false
+    /// How many elements the channel accepted since it was made (those handed over by
+    /// suspended producers when they were let in).
+    @usableFromInline private(set) var acceptedCount = 0
     @usableFromInline var nextProducerID: UInt64 = 0
 
     @usableFromInline
@@ -84,6 +87,7 @@ struct BoundedChannelStateMachine<Element, Producer, Consumer> {
             return .full(producerID: makeProducerID())
         }
         buffer.append(element)
+        acceptedCount &+= 1
         return .enqueued(wake: takeWaitingConsumer())
     }
 
@@ -172,7 +176,14 @@ struct BoundedChannelStateMachine<Element, Producer, Consumer> {
             return isFinished ? .finished : .empty
         }
         let taken = Swift.min(maxCount, buffer.count)
-        if taken == buffer.count {
+        if !_isPOD(Element.self) {
+            // Move each element out: copying them, then destroying the originals, would
+            // retain and release every reference they hold while the lock is held.
+            if batch.capacity - batch.count < taken {
+                batch.reserveCapacity(Swift.max(batch.count + taken, 2 * batch.capacity))
+            }
+            for _ in 0..<taken { batch.append(buffer.removeFirst()) }
+        } else if taken == buffer.count {
             batch.append(contentsOf: buffer)
             buffer.removeAll(keepingCapacity: true)
         } else {
@@ -262,6 +273,7 @@ struct BoundedChannelStateMachine<Element, Producer, Consumer> {
         guard accepted > 0 else { return nil }
         buffer.append(contentsOf: elements.prefix(accepted))
         elements.removeFirst(accepted)
+        acceptedCount &+= accepted
         return takeWaitingConsumer()
     }
 
@@ -275,6 +287,7 @@ struct BoundedChannelStateMachine<Element, Producer, Consumer> {
             let moved = Swift.min(room, suspendedProducers[0].pending.count)
             buffer.append(contentsOf: suspendedProducers[0].pending.prefix(moved))
             suspendedProducers[0].pending.removeFirst(moved)
+            acceptedCount &+= moved
             if suspendedProducers[0].pending.isEmpty {
                 resumed.append(suspendedProducers.removeFirst().token)
             }

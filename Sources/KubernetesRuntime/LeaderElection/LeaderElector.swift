@@ -1,25 +1,9 @@
+import AsyncPrimitives
 public import Foundation
 public import KubernetesClient
 public import KubernetesModels
 public import Logging
 public import ServiceLifecycle
-
-/// Not done in time.
-struct AttemptTimedOut: Error {}
-
-/// Runs `operation`, failing with `AttemptTimedOut` if it takes longer than `timeout`.
-func withTimeout<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            throw AttemptTimedOut()
-        }
-        defer { group.cancelAll() }
-        guard let result = try await group.next() else { throw AttemptTimedOut() }
-        return result
-    }
-}
 
 /// Lease leader election (`coordination.k8s.io/v1`) as a `Service`: tries
 /// every `retryPeriod` to acquire or renew the Lease, and publishes whether it

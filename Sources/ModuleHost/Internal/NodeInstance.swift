@@ -10,17 +10,24 @@ struct Delivery: Sendable {
     var message: Message
     var reply: ReplySlot?
     var retryPolicy: RetryPolicy?
+
+    /// Whether nothing travels beside the message: no deadline, trace or pending
+    /// reply for a ``DeliveryContext`` to carry, and no retry policy.
+    var isPlain: Bool {
+        retryPolicy == nil && reply == nil && message.deadline == nil && message.traceparent == nil
+    }
 }
 
 /// A node running on this host: its component instance, input channels,
 /// routes, counters and the supervisor of its lifecycle.
 final class NodeInstance: Sendable {
-    /// What changes with every message (counters) or sync (definition), under one lock.
+    /// What changes with a sync (definition) or a failure, under one lock. The
+    /// message counters, which change with every message, are atomics of their own
+    /// (``countReceived(_:)`` and its siblings), so the message path takes no lock for them.
     struct Status: Sendable {
         var definition: NodeDefinition
         var consecutiveFailures = 0
         var lastError: String?
-        var counters = NodeCounters()
     }
 
     /// The node's name, unique on this host.
@@ -34,8 +41,18 @@ final class NodeInstance: Sendable {
     /// The node's lifecycle: its phase and restarts, restart and stop requests, the wait for its tasks to end.
     let supervisor: NodeSupervisor
     private let componentStorage: Mutex<any Component>
-    private let routeTable = Mutex<[String: [NodeRoute]]>([:])
+    private let routeTable = Mutex<OutputRoutes>(OutputRoutes())
     private let status: Mutex<Status>
+    // The counters of ``NodeCounters`` but `received`, which the input channels
+    // keep (``BoundedChannel/acceptedCount``), so that senders do not touch this
+    // object; `lastMessageNanos` is `Int64.min` until a handler completed.
+    private let delivered = Atomic<Int>(0)
+    private let errored = Atomic<Int>(0)
+    private let expired = Atomic<Int>(0)
+    private let sent = Atomic<Int>(0)
+    private let lastMessageNanos = Atomic<Int64>(.min)
+    /// Whether `consecutiveFailures` may be non-zero: lets a successful delivery skip the status lock.
+    private let mayHaveFailures = Atomic<Bool>(false)
     /// Told after every change of `status`, so status watchers wake only when there is news.
     private let statusChanges: ChangeNotifier
 
@@ -69,11 +86,17 @@ final class NodeInstance: Sendable {
         componentStorage.withLock { $0 = fresh }
     }
 
-    /// Where the output port `port` sends (``RouteTable``), in the order of the node's edges.
-    func routes(for port: String) -> [NodeRoute] { routeTable.withLock { $0[port] ?? [] } }
+    /// Where the output ports send (``RouteTable``), resolved for sending: one lock to take the current set.
+    var outputRoutes: OutputRoutes { routeTable.withLock { $0 } }
+
+    /// Where the output port `port` sends, in the order of the node's edges.
+    func routes(for port: String) -> [NodeRoute] { outputRoutes.port(port)?.routes.map(\.route) ?? [] }
 
     /// Installs the routes of a sync, by output port.
-    func replaceRoutes(_ routes: [String: [NodeRoute]]) { routeTable.withLock { $0 = routes } }
+    func replaceRoutes(_ routes: [String: [NodeRoute]]) {
+        let resolved = OutputRoutes(node: name, routes: routes)
+        routeTable.withLock { $0 = resolved }
+    }
 
     /// Changes the node's status and tells the status watchers.
     func updateStatus<Result>(_ update: (inout Status) -> Result) -> Result {
@@ -82,8 +105,67 @@ final class NodeInstance: Sendable {
         return result
     }
 
-    /// Changes the node's counters and tells the status watchers.
-    func count(_ update: (inout NodeCounters) -> Void) { updateStatus { update(&$0.counters) } }
+    // MARK: Counting
+    //
+    // Each counter is an atomic, changed without a lock; the status watchers are
+    // told after every change (``ChangeNotifier/notify()`` is one atomic load
+    // while they have not yet looked at the previous one).
+
+    /// Counts messages the node sent from its output ports.
+    func countSent(_ count: Int = 1) {
+        sent.wrappingAdd(count, ordering: .releasing)
+        statusChanges.notify()
+    }
+
+    /// Counts a message whose deadline had passed before its handler ran.
+    func countExpired() {
+        expired.wrappingAdd(1, ordering: .releasing)
+        statusChanges.notify()
+    }
+
+    /// Counts a message whose handler failed (after its retries).
+    func countErrored() {
+        errored.wrappingAdd(1, ordering: .releasing)
+        statusChanges.notify()
+    }
+
+    /// Counts a completed handler at `now` (``WallClock/coarseNanoseconds()``) and ends
+    /// the node's run of consecutive failures.
+    func countDelivered(now: Int64) {
+        delivered.wrappingAdd(1, ordering: .releasing)
+        lastMessageNanos.store(now, ordering: .releasing)
+        if mayHaveFailures.load(ordering: .relaxed) {
+            status.withLock { status in
+                status.consecutiveFailures = 0
+                mayHaveFailures.store(false, ordering: .relaxed)
+            }
+        }
+        statusChanges.notify()
+    }
+
+    /// Records a handler failure: the node's last error, one more consecutive failure;
+    /// returns whether that made `threshold` in a row (the run then starts again at 0).
+    func noteFailure(_ error: String, threshold: Int) -> Bool {
+        updateStatus { status -> Bool in
+            status.lastError = error
+            status.consecutiveFailures += 1
+            mayHaveFailures.store(true, ordering: .relaxed)
+            guard status.consecutiveFailures >= threshold else { return false }
+            status.consecutiveFailures = 0
+            return true
+        }
+    }
+
+    /// The counters as they are now.
+    var counters: NodeCounters {
+        var counters = NodeCounters(
+            received: inputs.values.reduce(0) { $0 + $1.acceptedCount }, delivered: delivered.load(ordering: .acquiring),
+            errored: errored.load(ordering: .acquiring), expired: expired.load(ordering: .acquiring),
+            sent: sent.load(ordering: .acquiring))
+        let nanos = lastMessageNanos.load(ordering: .acquiring)
+        if nanos != .min { counters.lastMessageTime = WallClock.date(nanoseconds: nanos) }
+        return counters
+    }
 
     /// Records the error that explains the node's state.
     func setLastError(_ error: String) { updateStatus { $0.lastError = error } }
@@ -93,21 +175,39 @@ final class NodeInstance: Sendable {
         guard let channel = inputs[port] else {
             throw DeliveryError.unknownPort(node: name, port: port)
         }
-        do {
-            try await channel.send(delivery)
-        } catch is BoundedChannelClosedError {
-            throw DeliveryError.nodeStopping(name)
+        try await Self.enqueue(delivery, into: channel, node: name)
+        statusChanges.notify()
+    }
+
+    /// Puts `delivery` into `channel`, an input channel of the node `node`; returns when
+    /// accepted. The channel counts it as received; the caller tells the status watchers.
+    ///
+    /// Takes the channel's lock once and does not suspend while the channel has room; waits
+    /// (backpressure) only when it is full.
+    @inline(__always)
+    static func enqueue(_ delivery: consuming Delivery, into channel: BoundedChannel<Delivery>, node: String) async throws {
+        switch channel.trySend(delivery) {
+        case .enqueued:
+            return
+        case .finished:
+            throw DeliveryError.nodeStopping(node)
+        case .full:
+            do {
+                try await channel.send(delivery)
+            } catch is BoundedChannelClosedError {
+                throw DeliveryError.nodeStopping(node)
+            }
         }
-        count { $0.received += 1 }
     }
 
     /// The node's status as the host reports it: generation, phase and restarts, counters, last error.
     var report: NodeStatusReport {
         let (phase, restarts) = supervisor.snapshot
+        let counters = self.counters
         return status.withLock { status in
             NodeStatusReport(
                 name: name, generation: status.definition.generation, phase: phase,
-                restarts: restarts, counters: status.counters, lastError: status.lastError)
+                restarts: restarts, counters: counters, lastError: status.lastError)
         }
     }
 

@@ -162,10 +162,27 @@ extension ModuleRuntime {
 
     /// Handles a batch in order. A function of its own, so that the consumer's
     /// frame, which an idle node keeps while it waits, holds no delivery.
+    ///
+    /// A plain delivery (no deadline, trace, reply or retry policy: nothing for
+    /// ``DeliveryContext`` to carry) is handled right here: the handler is called
+    /// without pushing a task-local, and the output handed to it is made once per
+    /// batch. Any other goes through ``process(_:port:node:)``.
     @inline(never)
     func process(_ batch: [Delivery], port: String, node: NodeInstance) async {
+        let output: any Output = output(of: node)
+        // A consumer task runs outside any delivery; should it not, every delivery sets its own context.
+        let outsideDelivery = DeliveryContext.current == nil
         for delivery in batch {
-            await process(delivery, port: port, node: node)
+            guard outsideDelivery, delivery.isPlain else {
+                await process(delivery, port: port, node: node)
+                continue
+            }
+            do {
+                try await node.component.handle(port: port, message: delivery.message, context: node.context, output: output)
+                node.countDelivered(now: WallClock.coarseNanoseconds())
+            } catch {
+                await handlerFailed(delivery, port: port, node: node, error: error)
+            }
         }
     }
 
@@ -175,8 +192,8 @@ extension ModuleRuntime {
     @inline(never)
     func process(_ delivery: Delivery, port: String, node: NodeInstance) async {
         let message = delivery.message
-        if message.isExpired() {
-            node.count { $0.expired += 1 }
+        if let deadline = message.deadline, deadline <= Date() {
+            node.countExpired()
             let error = DeliveryError.expired(message.id)
             delivery.reply?.fail(error)
             await reportFailure(message, port: port, node: node, error: error)
@@ -191,11 +208,7 @@ extension ModuleRuntime {
                 try await DeliveryContext.$current.withValue(context) {
                     try await node.component.handle(port: port, message: message, context: node.context, output: output(of: node))
                 }
-                node.updateStatus {
-                    $0.counters.delivered += 1
-                    $0.counters.lastMessageTime = Date()
-                    $0.consecutiveFailures = 0
-                }
+                node.countDelivered(now: WallClock.coarseNanoseconds())
                 return
             } catch {
                 if let policy = delivery.retryPolicy, let startedAt,
@@ -206,13 +219,20 @@ extension ModuleRuntime {
                     do { try await Task.sleep(for: wait) } catch { /* cancelled: fall through to failure */ }
                     if !Task.isCancelled { continue }
                 }
-                node.count { $0.errored += 1 }
-                delivery.reply?.fail(error)
-                await reportFailure(message, port: port, node: node, error: error)
-                await noteFailure(of: node, error: error)
+                await handlerFailed(delivery, port: port, node: node, error: error)
                 return
             }
         }
+    }
+
+    /// A handler failed for good (after any retries): the failure is counted,
+    /// answers a pending request, goes to the error port and may restart the node.
+    @inline(never)
+    func handlerFailed(_ delivery: Delivery, port: String, node: NodeInstance, error: any Error) async {
+        node.countErrored()
+        delivery.reply?.fail(error)
+        await reportFailure(delivery.message, port: port, node: node, error: error)
+        await noteFailure(of: node, error: error)
     }
 
     /// Counts a handler failure; after `failureThreshold` in a row the node is
@@ -221,13 +241,7 @@ extension ModuleRuntime {
     /// draining node is not restarted.
     @inline(never)
     func noteFailure(of node: NodeInstance, error: any Error) async {
-        let thresholdReached = node.updateStatus { status -> Bool in
-            status.lastError = "\(error)"
-            status.consecutiveFailures += 1
-            guard status.consecutiveFailures >= configuration.failureThreshold else { return false }
-            status.consecutiveFailures = 0
-            return true
-        }
+        let thresholdReached = node.noteFailure("\(error)", threshold: configuration.failureThreshold)
         guard thresholdReached, let restart = node.supervisor.failureThresholdReached() else { return }
         logger.warning("node \(node.name) failed \(configuration.failureThreshold) times in a row; restarting (restart \(restart))")
         try? await Task.sleep(for: restartBackoff.delay(attempt: restart - 1))

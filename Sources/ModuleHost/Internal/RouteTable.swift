@@ -32,7 +32,7 @@ struct Route<Local: Sendable>: Sendable {
     ///
     /// - Throws: the mapping's error, with the path of the failing leaf.
     @inline(__always)
-    func outgoing(_ message: Message) throws -> Message {
+    func outgoing(_ message: consuming Message) throws -> Message {
         var message = message
         if let mapping {
             message.payload = try mapping.render(root: message.expressionRoot)

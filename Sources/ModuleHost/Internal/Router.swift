@@ -1,3 +1,5 @@
+import AsyncPrimitives
+import BoundedChannels
 import ComponentKit
 import Foundation
 import ModuleHostAPI
@@ -18,11 +20,15 @@ final class Router: Sendable {
     let transport: (any Transport)?
     /// Deadline of a request whose message carries none.
     let defaultRequestTimeout: Duration
+    /// The host's status watchers, told when a local target received a message
+    /// (its input channel counts it).
+    let statusChanges: ChangeNotifier
 
     /// A router that reaches other modules through `transport`.
-    init(transport: (any Transport)?, defaultRequestTimeout: Duration) {
+    init(transport: (any Transport)?, defaultRequestTimeout: Duration, statusChanges: ChangeNotifier = ChangeNotifier()) {
         self.transport = transport
         self.defaultRequestTimeout = defaultRequestTimeout
+        self.statusChanges = statusChanges
     }
 
     /// A message as it leaves `from`: it continues the chain of the message
@@ -31,10 +37,18 @@ final class Router: Sendable {
     @inline(__always)
     static func prepare(_ message: Message, from: PortAddress, context: DeliveryContext?) -> Message {
         var message = message
-        message.from = from
-        if message.deadline == nil { message.deadline = context?.deadline }
-        if message.traceparent == nil { message.traceparent = context?.traceparent }
+        prepare(&message, from: from, context: context)
         return message
+    }
+
+    /// ``prepare(_:from:context:)`` in place.
+    @inline(__always)
+    static func prepare(_ message: inout Message, from: PortAddress, context: DeliveryContext?) {
+        message.from = from
+        if let context {
+            if message.deadline == nil { message.deadline = context.deadline }
+            if message.traceparent == nil { message.traceparent = context.traceparent }
+        }
     }
 
     /// The deadline of a request: the message's own, else that of the chain it continues, else the default timeout from `now`.
@@ -45,13 +59,22 @@ final class Router: Sendable {
     /// Sends `message` from `node`'s output port `port` to every route, in
     /// order; returns once every target accepted it. Within a request, a remote
     /// target's reply answers it.
+    ///
+    /// The routes are taken once (one lock) and searched without hashing
+    /// (``OutputRoutes``); a message with one route is moved, not copied, into
+    /// its target's channel, which takes it without suspending while it has room.
     func send(_ message: Message, from node: NodeInstance, port: String) async throws {
         let context = DeliveryContext.current
-        let message = Self.prepare(message, from: PortAddress(node: node.name, port: port), context: context)
-        node.count { $0.sent += 1 }
-        for route in node.routes(for: port) {
-            try await deliver(try route.outgoing(message), along: route, reply: context?.reply)
+        let output = node.outputRoutes.port(port)
+        var message = message
+        Self.prepare(&message, from: output?.from ?? PortAddress(node: node.name, port: port), context: context)
+        node.countSent()
+        guard let routes = output?.routes, let last = routes.last else { return }
+        let reply = context?.reply
+        for route in routes.dropLast() {
+            try await deliver(try route.route.outgoing(message), along: route, reply: reply)
         }
+        try await deliver(try last.route.outgoing(consume message), along: last, reply: reply)
     }
 
     /// Sends a batch from `port` to every route, in order. Local targets take
@@ -76,10 +99,12 @@ final class Router: Sendable {
             if !failures.isEmpty { throw BatchSendError(count: messages.count, failures: failures) }
             return
         }
-        let from = PortAddress(node: node.name, port: port)
+        let output = node.outputRoutes.port(port)
+        let from = output?.from ?? PortAddress(node: node.name, port: port)
         let prepared = messages.map { Self.prepare($0, from: from, context: context) }
-        node.count { $0.sent += prepared.count }
-        for route in node.routes(for: port) {
+        node.countSent(prepared.count)
+        for resolved in output?.routes ?? [] {
+            let route = resolved.route
             // The messages for this route (mapped and addressed) and their indices in the batch.
             var outgoing: [Message] = []
             var indices: [Int] = []
@@ -106,7 +131,7 @@ final class Router: Sendable {
             }
             for (offset, message) in outgoing.enumerated() {
                 do {
-                    try await deliver(message, along: route, reply: nil)
+                    try await deliver(message, along: resolved, reply: nil)
                 } catch {
                     failures.append(BatchSendError.Failure(index: indices[offset], messageID: message.id, error: error))
                 }
@@ -134,10 +159,19 @@ final class Router: Sendable {
     /// may suspend: backpressure), or the transport — as a request whose reply
     /// fills `reply`, if one is pending.
     @inline(__always)
-    private func deliver(_ message: Message, along route: NodeRoute, reply: ReplySlot?) async throws {
+    private func deliver(_ message: consuming Message, along resolved: OutputRoutes.ResolvedRoute, reply: ReplySlot?) async throws {
+        // A local target is reached through its channel alone: the target node's
+        // object, which its consumer keeps busy, is not touched.
+        if let channel = resolved.channel {
+            let delivery = Delivery(message: message, reply: reply, retryPolicy: resolved.route.retryPolicy)
+            try await NodeInstance.enqueue(delivery, into: channel, node: resolved.route.address.node)
+            statusChanges.notify()
+            return
+        }
+        let route = resolved.route
         switch route.target {
         case .local(let target, let port):
-            try await target.enqueue(Delivery(message: message, reply: reply, retryPolicy: route.retryPolicy), port: port)
+            throw DeliveryError.unknownPort(node: target.name, port: port)
         case .missing:
             throw DeliveryError.unknownNode(route.address.node)
         case .remote(let module):
