@@ -4,9 +4,10 @@ extension PostgresContextStore {
     /// Where the PostgreSQL database is and how to reach it, parsed from a libpq-style URL:
     /// `postgres://user:password@host:port/database?sslmode=verify-full&sslrootcert=/ca.pem&pool_max=20`.
     ///
-    /// The password never appears in ``description``, ``redacted`` or any error: on a cluster
-    /// the URL comes from a Secret.
-    public struct Configuration: Sendable, Hashable, CustomStringConvertible {
+    /// The password never appears in ``description``, ``debugDescription``, ``customMirror``
+    /// (so `dump` and `String(reflecting:)` hide it too), ``redacted`` or any error: on a
+    /// cluster the URL comes from a Secret.
+    public struct Configuration: Sendable, Hashable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
         /// How the connection is protected, as libpq's `sslmode` names it.
         public enum TLSMode: String, Sendable, Hashable, CaseIterable {
             /// Plain TCP.
@@ -147,6 +148,43 @@ extension PostgresContextStore {
 
         /// The same as ``redacted``: never the password.
         public var description: String { redacted }
+
+        /// ``redacted`` with the settings the URL does not show: never the password.
+        public var debugDescription: String {
+            "PostgresContextStore.Configuration(\(redacted), sslmode: \(tlsMode.rawValue), pool_max: \(maxConnections), "
+                + "connect_timeout: \(connectTimeout), operation_timeout: \(operationTimeout))"
+        }
+
+        /// Every field, with the password shown as `***`: what `dump` prints.
+        public var customMirror: Mirror {
+            Mirror(
+                self,
+                children: [
+                    "host": host, "port": port, "user": user, "password": password.map { _ in "***" } as Any,
+                    "database": database as Any, "tlsMode": tlsMode, "rootCertificatePath": rootCertificatePath as Any,
+                    "maxConnections": maxConnections, "connectTimeout": connectTimeout, "operationTimeout": operationTimeout,
+                    "availabilityTimeout": availabilityTimeout, "applicationName": applicationName,
+                ],
+                displayStyle: .struct)
+        }
+
+        /// The settings every connection sends in its startup packet: the client's name, and
+        /// server-side deadlines equal to ``operationTimeout`` (`statement_timeout`,
+        /// `lock_timeout`), so a statement the client gave up on does not commit much later or
+        /// hold a place in a lock queue.
+        package var startupParameters: [(String, String)] {
+            let deadline = "\(Self.wholeMilliseconds(operationTimeout))ms"
+            return [("application_name", applicationName), ("statement_timeout", deadline), ("lock_timeout", deadline)]
+        }
+
+        /// `duration` in milliseconds, rounded up, at least 1 (0 would mean no deadline to the server).
+        package static func wholeMilliseconds(_ duration: Duration) -> Int64 {
+            let (seconds, attoseconds) = duration.components
+            let fraction = attoseconds / 1_000_000_000_000_000 + (attoseconds % 1_000_000_000_000_000 > 0 ? 1 : 0)
+            let (milliseconds, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+            if overflow { return seconds < 0 ? 1 : Int64(Int32.max) }
+            return min(max(1, milliseconds + fraction), Int64(Int32.max))
+        }
 
         private mutating func apply(parameter name: String, value: String) throws(PostgresURLError) {
             switch name {

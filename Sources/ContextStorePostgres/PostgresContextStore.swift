@@ -55,7 +55,7 @@ public final class PostgresContextStore: ContextStore, Service {
             password: configuration.password, database: configuration.database, tls: tls)
         clientConfiguration.options.connectTimeout = configuration.connectTimeout
         clientConfiguration.options.maximumConnections = max(1, configuration.maxConnections)
-        clientConfiguration.options.additionalStartupParameters = [("application_name", configuration.applicationName)]
+        clientConfiguration.options.additionalStartupParameters = configuration.startupParameters
         var backgroundLogger = logger
         backgroundLogger.logLevel = max(logger.logLevel, .notice)
         self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: backgroundLogger)
@@ -105,7 +105,7 @@ public final class PostgresContextStore: ContextStore, Service {
         let ttl = Self.microseconds(ttl)
         let maxKeys = Int64(limits.maxKeysPerScope)
         return try await perform { connection, logger in
-            let updated = try await connection.query(
+            let updated = try await connection.send(
                 """
                 UPDATE tinyflow_context SET value = \(encoded), version = nextval('tinyflow_context_version'),
                     expires_at = now() + \(ttl)::bigint * interval '1 microsecond'
@@ -114,7 +114,7 @@ public final class PostgresContextStore: ContextStore, Service {
                 RETURNING version
                 """, logger: logger)
             for try await version in updated.decode(Int64.self) { return version }
-            let rows = try await connection.query(
+            let rows = try await connection.send(
                 """
                 SELECT o_status, o_version FROM tinyflow_context_insert(
                     \(scope.namespace), \(scope.kind.rawValue), \(scope.name), \(key), \(encoded), \(ttl)::bigint, \(maxKeys), false)
@@ -129,7 +129,7 @@ public final class PostgresContextStore: ContextStore, Service {
 
     public func delete(_ key: String, in scope: ContextScope) async throws -> Bool {
         try await perform { connection, logger in
-            let rows = try await connection.query(
+            let rows = try await connection.send(
                 """
                 DELETE FROM tinyflow_context
                 WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name) AND key = \(key)
@@ -143,7 +143,7 @@ public final class PostgresContextStore: ContextStore, Service {
 
     public func keys(in scope: ContextScope, prefix: String) async throws -> [String] {
         try await perform { connection, logger in
-            let rows = try await connection.query(
+            let rows = try await connection.send(
                 """
                 SELECT key FROM tinyflow_context
                 WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
@@ -166,7 +166,7 @@ public final class PostgresContextStore: ContextStore, Service {
         return try await perform { connection, logger in
             switch (expected, encoded) {
             case (let expected?, let encoded?):
-                let rows = try await connection.query(
+                let rows = try await connection.send(
                     """
                     UPDATE tinyflow_context SET value = \(encoded), version = nextval('tinyflow_context_version'),
                         expires_at = now() + \(ttl)::bigint * interval '1 microsecond'
@@ -176,7 +176,7 @@ public final class PostgresContextStore: ContextStore, Service {
                     """, logger: logger)
                 for try await version in rows.decode(Int64.self) { return .written(version: version) }
             case (let expected?, nil):
-                let rows = try await connection.query(
+                let rows = try await connection.send(
                     """
                     DELETE FROM tinyflow_context
                     WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
@@ -185,7 +185,7 @@ public final class PostgresContextStore: ContextStore, Service {
                     """, logger: logger)
                 for try await _ in rows.decode(Int64.self) { return .written(version: nil) }
             case (nil, let encoded?):
-                let rows = try await connection.query(
+                let rows = try await connection.send(
                     """
                     SELECT o_status, o_version, o_value, o_expires_at FROM tinyflow_context_insert(
                         \(scope.namespace), \(scope.kind.rawValue), \(scope.name), \(key), \(encoded), \(ttl)::bigint, \(maxKeys), true)
@@ -215,7 +215,7 @@ public final class PostgresContextStore: ContextStore, Service {
         let amount = Int64(amount)
         return try await perform { connection, logger in
             do {
-                let updated = try await connection.query(
+                let updated = try await connection.send(
                     """
                     UPDATE tinyflow_context SET value = (value::bigint + \(amount))::text,
                         version = nextval('tinyflow_context_version')
@@ -224,7 +224,7 @@ public final class PostgresContextStore: ContextStore, Service {
                     RETURNING value::bigint
                     """, logger: logger)
                 for try await total in updated.decode(Int64.self) { return Int(total) }
-                let rows = try await connection.query(
+                let rows = try await connection.send(
                     """
                     SELECT o_status, o_total, o_found FROM tinyflow_context_increment(
                         \(scope.namespace), \(scope.kind.rawValue), \(scope.name), \(key), \(amount), \(ttl)::bigint, \(maxKeys))
@@ -243,9 +243,95 @@ public final class PostgresContextStore: ContextStore, Service {
         }
     }
 
+    /// Reads the key with a row lock (`SELECT … FOR UPDATE`) and writes `transform`'s result in
+    /// the same transaction, so concurrent updates of one key queue on the server instead of
+    /// racing a compare-and-set that a busy writer can lose every time. Only a key that is
+    /// absent and created concurrently makes it start again (at most 100 times).
+    public func update(
+        _ key: String, in scope: ContextScope, ttl: Duration?, _ transform: (JSONValue?) throws -> JSONValue?
+    ) async throws -> JSONValue? {
+        try limits.check(key: key)
+        let ttl = Self.microseconds(ttl)
+        let maxKeys = Int64(limits.maxKeysPerScope)
+        let limits = limits
+        let attempts = 100
+        return try await withoutActuallyEscaping(transform) { transform in
+            // Called only by the operation below, which `perform` awaits: never concurrently, never later.
+            let transform = UncheckedSendable(transform)
+            for _ in 0..<attempts {
+                let outcome: UpdateOutcome = try await perform { connection, logger in
+                    try await connection.send("BEGIN", logger: logger)
+                    do {
+                        let rows = try await connection.send(
+                            """
+                            SELECT value FROM tinyflow_context
+                            WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                                AND key = \(key) AND (expires_at IS NULL OR expires_at > now())
+                            FOR UPDATE
+                            """, logger: logger)
+                        var stored: String?
+                        for try await value in rows.decode(String.self) { stored = value }
+                        let current = try stored.map { value throws(ContextStoreError) in
+                            try Self.entry(key: key, value: value, version: 0, expiresAt: nil).value
+                        }
+                        let next = try transform.value(current)
+                        let encoded = try next.map { value throws(ContextStoreError) in try limits.encode(value, key: key) }
+                        switch (stored, encoded) {
+                        case (_?, let encoded?):
+                            try await connection.send(
+                                """
+                                UPDATE tinyflow_context SET value = \(encoded), version = nextval('tinyflow_context_version'),
+                                    expires_at = now() + \(ttl)::bigint * interval '1 microsecond'
+                                WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                                    AND key = \(key)
+                                """, logger: logger)
+                        case (_?, nil):
+                            try await connection.send(
+                                """
+                                DELETE FROM tinyflow_context
+                                WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)
+                                    AND key = \(key)
+                                """, logger: logger)
+                        case (nil, let encoded?):
+                            let rows = try await connection.send(
+                                """
+                                SELECT o_status FROM tinyflow_context_insert(
+                                    \(scope.namespace), \(scope.kind.rawValue), \(scope.name), \(key), \(encoded), \(ttl)::bigint, \(maxKeys), true)
+                                """, logger: logger)
+                            var status = 0
+                            for try await value in rows.decode(Int.self) { status = value }
+                            switch status {
+                            case 1:  // created meanwhile: read it again, locked this time
+                                try await connection.send("ROLLBACK", logger: logger)
+                                return .createdMeanwhile
+                            case 2: throw ContextStoreError.tooManyKeys(scope: scope, limit: limits.maxKeysPerScope)
+                            default: break
+                            }
+                        case (nil, nil):
+                            break
+                        }
+                        try await connection.send("COMMIT", logger: logger)
+                        return .written(next)
+                    } catch {
+                        // Not sent when the operation was cancelled: its connection closes, which rolls back.
+                        _ = try? await connection.send("ROLLBACK", logger: logger)
+                        throw error
+                    }
+                }
+                if case .written(let value) = outcome { return value }
+            }
+            throw ContextStoreError.conflict(key: key, attempts: attempts)
+        }
+    }
+
+    private enum UpdateOutcome: Sendable {
+        case written(JSONValue?)
+        case createdMeanwhile
+    }
+
     public func deleteAll(in scope: ContextScope) async throws -> Int {
         try await perform { connection, logger in
-            let rows = try await connection.query(
+            let rows = try await connection.send(
                 """
                 WITH removed AS (
                     DELETE FROM tinyflow_context
@@ -267,7 +353,7 @@ public final class PostgresContextStore: ContextStore, Service {
         let timeout = min(configuration.operationTimeout, configuration.availabilityTimeout)
         do {
             try await perform(timeout: timeout) { connection, logger in
-                for try await _ in try await connection.query("SELECT 1", logger: logger) {}
+                for try await _ in try await connection.send("SELECT 1", logger: logger) {}
             }
         } catch ContextStoreError.unavailable(let store, let reason) {
             guard lifecycle.isRunning, configurationProblem == nil else {
@@ -283,6 +369,8 @@ public final class PostgresContextStore: ContextStore, Service {
     /// Runs `body` on a pooled connection after `run()` started and the schema is in place,
     /// within `timeout`: past it, the wait for a connection is cancelled or the connection
     /// closed, and the operation throws ``ContextStoreError/unavailable(store:reason:)``.
+    /// The server enforces the same deadline (`statement_timeout`, `lock_timeout`). When the
+    /// calling task is cancelled, the operation throws `CancellationError`, not unavailability.
     private func perform<Result: Sendable>(
         timeout: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Result
@@ -295,19 +383,7 @@ public final class PostgresContextStore: ContextStore, Service {
             outcome = try await withThrowingTaskGroup(of: Outcome<Result>.self) { group in
                 group.addTask {
                     if !self.lifecycle.isRunning { try await self.lifecycle.waitUntilRunning() }
-                    let logger = self.logger
-                    return .finished(
-                        try await self.client.withConnection { connection in
-                            try await withTaskCancellationHandler {
-                                if !self.schemaReady.load(ordering: .acquiring) {
-                                    try await self.migrate(on: connection)
-                                }
-                                return try await body(connection, logger)
-                            } onCancel: {
-                                // A statement the deadline cut off leaves the connection in an unknown state.
-                                _ = connection.close() as EventLoopFuture<Void>
-                            }
-                        })
+                    return .finished(try await self.onConnection(body))
                 }
                 group.addTask {
                     try? await Task.sleep(for: timeout)
@@ -318,8 +394,16 @@ public final class PostgresContextStore: ContextStore, Service {
             }
         } catch let error as ContextStoreError {
             throw error
+        } catch let error as CancellationError {
+            throw error
+        } catch where Task.isCancelled {
+            // The caller stopped waiting (a node stopping): what the cancelled connection then
+            // reports (closed, query cancelled) says nothing about the database.
+            throw CancellationError()
         } catch is Lifecycle.NotRunning {
             throw unavailable("the store is closed")
+        } catch is ConnectionClosedBeforeStatement {
+            throw unavailable("the connection was closed")
         } catch let error as PSQLError {
             throw unavailable(Self.reason(for: error))
         } catch {
@@ -328,12 +412,56 @@ public final class PostgresContextStore: ContextStore, Service {
         switch outcome {
         case .finished(let result): return result
         case .timedOut:
+            // The timer also ends early when the caller is cancelled: that is no deadline missed.
+            if Task.isCancelled { throw CancellationError() }
             if !lifecycle.isRunning {
                 throw unavailable("the store is not running (its run() has not started) after \(Self.format(timeout))")
             }
             throw unavailable(
                 "no answer from \(configuration.host):\(configuration.port) within \(Self.format(timeout)) "
                     + "(the server is down, unreachable or overloaded)")
+        }
+    }
+
+    /// Runs `body` on a pooled connection, on that connection's event loop, closing the
+    /// connection if the task is cancelled meanwhile. A connection the pool lends after it
+    /// closed (one a cancelled operation closed, before the pool learnt it) is traded for
+    /// another: no statement was sent on it, and every body sends its writes last or returns
+    /// after the first write that succeeds, so running it again from the start is safe.
+    private func onConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Result
+    ) async throws -> Result {
+        let logger = logger
+        var attempt = 1
+        while true {
+            do {
+                return try await client.withConnection { connection in
+                    // On the connection's event loop, so that `send` and a close never interleave.
+                    try await withTaskExecutorPreference(EventLoopTaskExecutor(connection.eventLoop)) {
+                        let outcome: Swift.Result<Result, any Error>
+                        do {
+                            outcome = .success(
+                                try await withTaskCancellationHandler {
+                                    if !self.schemaReady.load(ordering: .acquiring) {
+                                        try await self.migrate(on: connection)
+                                    }
+                                    return try await body(connection, logger)
+                                } onCancel: {
+                                    // A statement the deadline cut off leaves the connection in an unknown state.
+                                    _ = connection.close() as EventLoopFuture<Void>
+                                })
+                        } catch {
+                            outcome = .failure(error)
+                        }
+                        // Closed by the handler above: let it finish closing before the lease
+                        // returns, so the pool is less likely to lend it again.
+                        if Task.isCancelled { _ = try? await connection.closeFuture.get() }
+                        return try outcome.get()
+                    }
+                }
+            } catch is ConnectionClosedBeforeStatement where attempt < 3 && !Task.isCancelled {
+                attempt += 1
+            }
         }
     }
 
@@ -345,36 +473,47 @@ public final class PostgresContextStore: ContextStore, Service {
     /// Creates or migrates the schema, under an advisory lock so replicas starting together do not race.
     private func migrate(on connection: PostgresConnection) async throws {
         var encoding = ""
-        for try await value in try await connection.query("SHOW server_encoding", logger: logger).decode(String.self) {
+        for try await value in try await connection.send("SHOW server_encoding", logger: logger).decode(String.self) {
             encoding = value
         }
         guard encoding.uppercased() == "UTF8" else {
             throw unavailable("the database's encoding is \(encoding), not UTF8")
         }
         let known = Schema.migrations.count
-        try await connection.withTransaction(logger: logger) { connection in
-            try await connection.query(
+        // BEGIN and COMMIT by hand rather than postgres-nio's `withTransaction`, whose ROLLBACK
+        // would be written to a connection the cancellation handler closed (and never answered).
+        try await connection.send("BEGIN", logger: logger)
+        do {
+            try await connection.send(
                 "SELECT pg_advisory_xact_lock(\(Schema.migrationLock.0), \(Schema.migrationLock.1))", logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: Schema.versionTable), logger: logger)
+            try await connection.send(PostgresQuery(unsafeSQL: Schema.versionTable), logger: logger)
             var current = 0
-            let rows = try await connection.query(
+            let rows = try await connection.send(
                 "SELECT version FROM tinyflow_schema_versions WHERE component = \(Schema.component)", logger: logger)
             for try await version in rows.decode(Int.self) { current = version }
             if current > known {
                 throw unavailable("the database's schema is version \(current), newer than the \(known) this build knows")
             }
-            guard current < known else { return }
-            for migration in Schema.migrations[current...] {
-                for statement in migration {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            if current < known {
+                for migration in Schema.migrations[current...] {
+                    for statement in migration {
+                        try await connection.send(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
                 }
+                try await connection.send(
+                    """
+                    INSERT INTO tinyflow_schema_versions (component, version) VALUES (\(Schema.component), \(known))
+                    ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version, migrated_at = now()
+                    """, logger: logger)
             }
-            try await connection.query(
-                """
-                INSERT INTO tinyflow_schema_versions (component, version) VALUES (\(Schema.component), \(known))
-                ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version, migrated_at = now()
-                """, logger: logger)
-            logger.info("context store schema migrated", metadata: ["from": "\(current)", "to": "\(known)"])
+            try await connection.send("COMMIT", logger: logger)
+            if current < known {
+                logger.info("context store schema migrated", metadata: ["from": "\(current)", "to": "\(known)"])
+            }
+        } catch {
+            // Not sent when the operation was cancelled: its connection closes, which rolls back.
+            _ = try? await connection.send("ROLLBACK", logger: logger)
+            throw error
         }
         schemaReady.store(true, ordering: .releasing)
     }
@@ -382,7 +521,7 @@ public final class PostgresContextStore: ContextStore, Service {
     private static func get(
         _ key: String, in scope: ContextScope, on connection: PostgresConnection, logger: Logger
     ) async throws -> ContextEntry? {
-        let rows = try await connection.query(
+        let rows = try await connection.send(
             """
             SELECT value, version, expires_at FROM tinyflow_context
             WHERE namespace = \(scope.namespace) AND kind = \(scope.kind.rawValue) AND name = \(scope.name)

@@ -15,7 +15,8 @@ public struct OpenedContextStore: Sendable {
     /// Where it lives (passwords redacted).
     public var location: ContextStoreLocation
 
-    /// Opens the store `location` names, creating a SQLite file and its directory as needed.
+    /// Opens the store `location` names, creating a SQLite file and its directory as needed
+    /// (the only step that can fail: a PostgreSQL URL was checked when the location was parsed).
     /// A PostgreSQL server is not contacted here: the first operation (and
     /// ``ContextStore/checkAvailability()``) reports whether it can be reached.
     public static func open(
@@ -26,9 +27,8 @@ public struct OpenedContextStore: Sendable {
             return OpenedContextStore(store: MemoryContextStore(limits: limits), service: nil, location: location)
         case .sqlite(let path):
             return OpenedContextStore(store: try SQLiteContextStore(path: path, limits: limits), service: nil, location: location)
-        case .postgres(let url):
-            let store = PostgresContextStore(
-                configuration: try PostgresContextStore.Configuration(url: url), limits: limits, logger: logger)
+        case .postgres(let configuration):
+            let store = PostgresContextStore(configuration: configuration, limits: limits, logger: logger)
             return OpenedContextStore(store: store, service: store, location: location)
         }
     }

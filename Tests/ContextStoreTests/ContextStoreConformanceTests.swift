@@ -556,8 +556,7 @@ struct ContextStoreConformanceTests {
                 return try await group.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
             }
             // No update is lost or applied twice, and no writer starves: memory and SQLite run
-            // the transform under their lock; the compare-and-set loop (PostgreSQL) backs off
-            // at random after a conflict, so losers do not retry in lockstep.
+            // the transform under their lock, PostgreSQL under a row lock (SELECT … FOR UPDATE).
             #expect(try await store.get("total", in: node)?.value == .integer(written))
             #expect(starved == 0)
             #expect(written == 1_600)

@@ -1,5 +1,6 @@
 import ContextStoreAPI
 import ContextStorePostgres
+import ContextStores
 import Foundation
 import JSONSchemaKit
 import PostgresTestSupport
@@ -100,6 +101,50 @@ struct PostgresConfigurationTests {
         #expect(configuration.description == configuration.redacted)
         #expect(!"\(configuration)".contains("hunter"))
         #expect(!String(reflecting: configuration.redacted).contains("hunter"))
+        #expect(!String(reflecting: configuration).contains("hunter"))
+        var dumped = ""
+        dump(configuration, to: &dumped)
+        #expect(!dumped.contains("hunter") && dumped.contains("***"), "\(dumped)")
+    }
+
+    @Test("a percent-encoded parameter name is decoded: pass%77ord is the password, and is hidden")
+    func encodedParameterName() throws {
+        let configuration = try Configuration(url: "postgres://tinyflow@db/context?pass%77ord=hunter2&%73slmode=require")
+        #expect(configuration.password == "hunter2")
+        #expect(configuration.tlsMode == .require)
+        #expect(configuration.redacted == "postgres://tinyflow:***@db:5432/context")
+        #expect(!String(reflecting: configuration).contains("hunter"))
+    }
+
+    @Test("every connection asks the server for deadlines equal to the operation timeout")
+    func serverDeadlines() throws {
+        var configuration = try Configuration(url: "postgres://u@h/db?operation_timeout=2.5&application_name=checker")
+        var parameters = Dictionary(configuration.startupParameters, uniquingKeysWith: { first, _ in first })
+        #expect(parameters == ["application_name": "checker", "statement_timeout": "2500ms", "lock_timeout": "2500ms"])
+        configuration.operationTimeout = .microseconds(1)
+        parameters = Dictionary(configuration.startupParameters, uniquingKeysWith: { first, _ in first })
+        #expect(parameters["statement_timeout"] == "1ms", "0 would mean no deadline")
+        configuration.operationTimeout = .seconds(86_400 * 365)
+        parameters = Dictionary(configuration.startupParameters, uniquingKeysWith: { first, _ in first })
+        #expect(parameters["lock_timeout"] == "\(Int32.max)ms", "the server's largest")
+    }
+
+    @Test("an operation whose task is cancelled throws CancellationError, not unavailable")
+    func cancelledWhileWaitingForRun() async throws {
+        var configuration = try Configuration(url: "postgres://u:topsecret@127.0.0.1:1/db?sslmode=disable")
+        configuration.operationTimeout = .seconds(30)
+        let store = PostgresContextStore(configuration: configuration)  // never run: the operation waits
+        let operation = Task { try await store.get("k", in: node) }
+        try await Task.sleep(for: .milliseconds(50))
+        operation.cancel()
+        await #expect(throws: CancellationError.self) { try await operation.value }
+        // Cancelled before it starts, too.
+        let early = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await store.get("k", in: node)
+        }
+        await #expect(throws: CancellationError.self) { try await early.value }
+        await store.close()
     }
 
     @Test(
@@ -233,6 +278,50 @@ struct PostgresContextStoreTests {
         try await store.run()  // returns at once: the store is closed
     }
 
+    @Test("a location parsed from a real URL shows and dumps neither the password nor its encoded form")
+    func locationHidesRealPassword() async throws {
+        let url = try await PostgresServer.shared().createDatabase()
+        #expect(url.contains(PostgresServer.encodedPassword), "the URL carries the encoded password")
+        let location = try ContextStoreLocation(parsing: url)
+        guard case .postgres(let configuration) = location else { Issue.record("not postgres: \(location)"); return }
+        #expect(configuration.password == PostgresServer.password)
+        var dumped = ""
+        dump(location, to: &dumped)
+        for shown in ["\(location)", String(reflecting: location), dumped, String(reflecting: configuration)] {
+            #expect(!shown.contains(PostgresServer.password) && !shown.contains(PostgresServer.encodedPassword), "\(shown)")
+        }
+    }
+
+    @Test("operations cancelled while they talk to the server throw CancellationError; the store works afterwards")
+    func cancelledWhileRunning() async throws {
+        let configuration = try patientConfiguration(url: try await PostgresServer.shared().createDatabase())
+        try await withRunningStore(configuration) { store in
+            _ = try await store.increment("n", in: flow)  // the schema is in place
+            var cancelled = 0
+            for attempt in 0..<30 {
+                let operation = Task {
+                    if attempt.isMultiple(of: 2) {
+                        _ = try await store.increment("n", in: flow)
+                    } else {
+                        try await store.set("new-\(attempt)", to: .integer(attempt), in: flow, ttl: .seconds(600))
+                    }
+                }
+                try await Task.sleep(for: .microseconds(attempt * 200))
+                operation.cancel()
+                do {
+                    try await operation.value
+                } catch is CancellationError {
+                    cancelled += 1
+                } catch {
+                    Issue.record("attempt \(attempt): \(String(reflecting: error))")
+                }
+            }
+            print("cancelled \(cancelled) of 30 writes mid-flight")
+            #expect(try await store.increment("n", in: flow) >= 2)
+            try await store.checkAvailability()
+        }
+    }
+
     @Test("a wrong password is reported by checkAvailability as an authentication failure, without the password")
     func wrongPassword() async throws {
         let url = try await PostgresServer.shared().createDatabase()
@@ -247,6 +336,7 @@ struct PostgresContextStoreTests {
             #expect(name == configuration.redacted)
             #expect(reason.contains("password authentication failed"), "\(reason)")
             #expect(!reason.contains("not-the-password") && !reason.contains(PostgresServer.password))
+            #expect(!reason.contains("not%2Dthe%2Dpassword") && !reason.contains(PostgresServer.encodedPassword))
         }
     }
 
@@ -307,6 +397,7 @@ struct PostgresContextStoreTests {
                 }
                 #expect(name == configuration.redacted)
                 #expect(!reason.isEmpty && !reason.contains(PostgresServer.password))
+                #expect(!reason.contains(PostgresServer.encodedPassword))
             }
 
             try await server.start()
