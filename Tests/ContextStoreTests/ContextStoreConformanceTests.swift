@@ -806,7 +806,8 @@ struct SQLiteContextStoreTests {
         #expect(name == "sqlite:\(path)")
         #expect(reason.contains("locked by another process for 300 ms"), "\(reason)")
         #expect(elapsed >= timeout)
-        #expect(elapsed < timeout + .seconds(1))
+        // Gives up rather than hangs: the bound is loose because CI runs many suites at once.
+        #expect(elapsed < timeout + .seconds(5), "gave up after \(elapsed)")
 
         // An update gives up the same way without running its transform: it never got the lock.
         var runs = 0
