@@ -63,11 +63,18 @@ public struct TinyFlowSpec: Codable, Sendable, Hashable {
     /// How many revisions the history keeps.
     @SchemaField(minimum: 1)
     public var revisionHistoryLimit: Int = 10
+    /// How many hops (edges crossed, one after another) a message of the flow
+    /// may make; beyond, the module host does not deliver it but sends it to
+    /// the sending node's error port and counts it as an error, so that a cycle
+    /// of nodes cannot circulate messages for ever.
+    @SchemaField(minimum: 1, maximum: 1_000_000)
+    public var maxHops: Int = 256
 
     /// Creates a spec.
-    public init(description: String? = nil, revisionHistoryLimit: Int = 10) {
+    public init(description: String? = nil, revisionHistoryLimit: Int = 10, maxHops: Int = 256) {
         self.description = description
         self.revisionHistoryLimit = revisionHistoryLimit
+        self.maxHops = maxHops
     }
 }
 

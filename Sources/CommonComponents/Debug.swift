@@ -2,7 +2,9 @@ public import ComponentKit
 import DequeModule
 import Logging
 
-/// Logs every message it receives and keeps the last few for inspection.
+/// Keeps the last few messages it receives in memory, where `tinyflow logs`, the console of
+/// `tinyflow up` and `tinyflow run` read them (the `RecentMessages` call); with `log: true` it
+/// also writes each one to its host's log.
 public actor Debug: Component, RecentMessagesProviding {
     /// The debug node's settings.
     @Schema
@@ -10,12 +12,14 @@ public actor Debug: Component, RecentMessagesProviding {
         /// How many recent messages to keep.
         @SchemaField(minimum: 0, maximum: 1000)
         public var keep: Int = 10
-        /// Whether each message is logged.
-        public var log: Bool = true
+        /// Whether each message is also written to the host's log (at info level). Off by
+        /// default: a busy flow would fill the log with message payloads.
+        public var log: Bool = false
     }
 
     public static let info = ComponentInfo(
-        name: "debug", description: "Logs messages and keeps the most recent ones.", tags: ["debug", "sink"])
+        name: "debug", description: "Keeps the most recent messages for inspection; logs each one with `log: true`.",
+        tags: ["debug", "sink"])
     public static let ports: [PortDefinition] = [
         .settings(Settings.self),
         .input("in", label: "In", message: JSONValue.self),

@@ -2,12 +2,20 @@ public import ComponentKit
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 
 /// Serves HTTP: every request becomes a message on `request`, and the reply of
 /// the chain it starts (usually ending in `http-response`) becomes the HTTP
 /// response. A chain that does not answer within `timeout` gives 504.
+///
+/// Open to whoever can reach it, so every resource a client can take is bounded: the
+/// body (413 beyond `maxBodySize`), the time to send a request's header
+/// (`headerTimeout`) and between requests (`idleTimeout`), the connections held
+/// (`maxConnections`, at most half the process's open-file limit; more are reset as they
+/// are accepted) and the requests in the flow at once (`maxConcurrentRequests`; more get
+/// 503 with `Retry-After`).
 public struct HTTPServer: RunningComponent {
     /// The server's settings; changing them restarts the listener.
     @Schema
@@ -23,6 +31,20 @@ public struct HTTPServer: RunningComponent {
         /// The largest request body accepted, in bytes.
         @SchemaField(minimum: 0)
         public var maxBodySize: Int = 1_048_576
+        /// Milliseconds a client has to send a request's header after connecting (or after
+        /// the previous response); slower connections are closed.
+        @SchemaField(minimum: 1)
+        public var headerTimeout: Int = 10_000
+        /// Milliseconds a connection may be idle between requests before it is closed.
+        @SchemaField(minimum: 1)
+        public var idleTimeout: Int = 60_000
+        /// Connections held at once (at most half the process's open-file limit); more are
+        /// reset as they are accepted.
+        @SchemaField(minimum: 1)
+        public var maxConnections: Int = 10_000
+        /// Requests in the flow at once; more are answered 503 with `Retry-After`.
+        @SchemaField(minimum: 1)
+        public var maxConcurrentRequests: Int = 1_000
     }
 
     public static let info = ComponentInfo(
@@ -39,11 +61,24 @@ public struct HTTPServer: RunningComponent {
 
     public func run(context: NodeContext, output: any Output) async throws {
         let settings: Settings = try context.settings()
+        let inFlight = BoundedCounter(limit: settings.maxConcurrentRequests)
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
-            await Self.respond(to: request, settings: settings, output: output, logger: context.logger)
+            guard inFlight.enter() else {
+                var response = Self.plain(.serviceUnavailable, "more than \(settings.maxConcurrentRequests) requests are being served; try again later")
+                response.headers[.retryAfter] = "1"
+                return response
+            }
+            defer { inFlight.leave() }
+            return await Self.respond(to: request, settings: settings, output: output, logger: context.logger)
         }
+        let connections = BoundedCounter(limit: BoundedCounter.connectionLimit(requested: settings.maxConnections))
+        let headerTimeout = TimeAmount.milliseconds(Int64(settings.headerTimeout))
+        let server = HTTPServerBuilder.http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionCapHandler(count: connections), RequestHeaderTimeoutHandler(timeout: headerTimeout)],
+            idleTimeout: .milliseconds(Int64(settings.idleTimeout))))
         let app = Application(
             responder: responder,
+            server: server,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tinyflow"),
             onServerRunning: { channel in
                 context.logger.info("http-server listening on \(channel.localAddress?.description ?? "?")")

@@ -54,11 +54,20 @@ public struct Message: Sendable, Hashable, Codable {
     public var priority: Int
     /// W3C trace context (`traceparent` header value).
     public var traceparent: String?
+    /// How many edges the chain this message belongs to has crossed: 0 for a
+    /// message a source (or a test) made, the handled message's count + 1 for
+    /// one sent while handling a message. The runtime sets it when the message
+    /// is sent and refuses it past the flow's `maxHops` (``defaultMaxHops``), so
+    /// that a cycle of nodes cannot circulate a message for ever.
+    public var hops: Int
+
+    /// The hop limit of a flow whose TinyFlow sets no `spec.maxHops`, and of nodes in no flow.
+    public static let defaultMaxHops = 256
 
     /// Creates a message with a fresh id.
     public init(
         id: String = UUID().uuidString, from: PortAddress? = nil, to: PortAddress? = nil, payload: JSONValue,
-        deadline: Date? = nil, priority: Int = 0, traceparent: String? = nil
+        deadline: Date? = nil, priority: Int = 0, traceparent: String? = nil, hops: Int = 0
     ) {
         self.id = id
         self.from = from
@@ -67,6 +76,37 @@ public struct Message: Sendable, Hashable, Codable {
         self.deadline = deadline
         self.priority = priority
         self.traceparent = traceparent
+        self.hops = hops
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, from, to, payload, deadline, priority, traceparent, hops
+    }
+
+    /// Decodes a message; one written before messages counted hops (no `hops`) has made 0.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        from = try container.decodeIfPresent(PortAddress.self, forKey: .from)
+        to = try container.decodeIfPresent(PortAddress.self, forKey: .to)
+        payload = try container.decode(JSONValue.self, forKey: .payload)
+        deadline = try container.decodeIfPresent(Date.self, forKey: .deadline)
+        priority = try container.decode(Int.self, forKey: .priority)
+        traceparent = try container.decodeIfPresent(String.self, forKey: .traceparent)
+        hops = try container.decodeIfPresent(Int.self, forKey: .hops) ?? 0
+    }
+
+    /// Encodes a message; `hops` only when it is not 0, so a source's message reads as before.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encodeIfPresent(from, forKey: .from)
+        try container.encodeIfPresent(to, forKey: .to)
+        try container.encode(payload, forKey: .payload)
+        try container.encodeIfPresent(deadline, forKey: .deadline)
+        try container.encode(priority, forKey: .priority)
+        try container.encodeIfPresent(traceparent, forKey: .traceparent)
+        if hops != 0 { try container.encode(hops, forKey: .hops) }
     }
 
     /// Decodes the payload as a component's message type.

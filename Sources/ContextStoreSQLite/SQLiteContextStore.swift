@@ -73,7 +73,10 @@ public final class SQLiteContextStore: ContextStore {
         }
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
         do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            // A directory made here is the owner's only; an existing one is the user's choice.
+            // The database files themselves are 0600 (SQLiteDatabase).
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
             throw unavailable("cannot create the directory \(directory.path): \(error.localizedDescription)")
         }

@@ -32,6 +32,8 @@ public struct ControlPlaneConfiguration: Sendable {
     public var defaultWatchTimeout: Duration = .seconds(1800)
     /// How durable an acknowledged write is.
     public var durability: Durability = .fsync
+    /// What one request may cost and how many are served at once.
+    public var limits = ControlPlaneLimits()
     /// Where the control plane logs.
     public var logger: Logger
 
@@ -210,7 +212,10 @@ struct Prepared: Sendable {
     init(_ configuration: ControlPlaneConfiguration) async throws {
         self.configuration = configuration
         let directory = configuration.dataDirectory
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        // The token, the TLS key and state.db (Secrets' values) are the owner's only: the
+        // directory 0700 (an existing one tightened), the files 0600.
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory.path)
         let tokenPath = directory.appendingPathComponent("token").path
         if let token = configuration.token {
             self.token = token
@@ -227,14 +232,15 @@ struct Prepared: Sendable {
             databasePath: directory.appendingPathComponent("state.db").path,
             options: APIServerOptions(historyCapacity: configuration.watchHistoryCapacity, watchBufferSize: configuration.watchBufferSize,
                                       bookmarkInterval: configuration.bookmarkInterval, defaultWatchTimeout: configuration.defaultWatchTimeout,
-                                      fsync: configuration.durability == .fsync),
+                                      fsync: configuration.durability == .fsync, maxObjectBytes: configuration.limits.maxObjectBytes),
             logger: configuration.logger)
         await server.seedIfEmpty()
         faults = ControlPlaneFaults(server: server)
     }
 
     func application(onPort: @escaping @Sendable (Int) -> Void) throws -> some Service {
-        let gateway = HTTPGateway(server: server, faults: faults, token: token, logger: configuration.logger)
+        let gateway = HTTPGateway(server: server, faults: faults, token: token, limits: configuration.limits,
+                                  admission: RequestAdmission(limits: configuration.limits), logger: configuration.logger)
         let builder: HTTPServerBuilder
         if let tls {
             // HTTP/2 when the client offers it (ALPN), as kube-apiserver does: a client then

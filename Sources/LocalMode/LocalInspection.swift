@@ -71,3 +71,22 @@ public enum LocalInspection {
         }.joined(separator: "\n")
     }
 }
+
+/// Which of a debug node's recent messages were shown already: turns each poll of
+/// `RecentMessages` into the messages to print, in order, each once.
+public struct DebugOutputTracker: Sendable {
+    private var seen: [String: Set<String>] = [:]
+
+    /// Tracks nothing yet.
+    public init() {}
+
+    /// The messages of `messages` (what `node` keeps now, oldest first) not returned before.
+    public mutating func newMessages(_ messages: [Message], node: String) -> [Message] {
+        var known = seen[node] ?? []
+        let fresh = messages.filter { known.insert($0.id).inserted }
+        // Ids of messages the node no longer keeps cannot come back: forget them now and then.
+        if known.count > 10_000 { known = Set(messages.map(\.id)) }
+        seen[node] = known
+        return fresh
+    }
+}

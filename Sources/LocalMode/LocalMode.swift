@@ -75,12 +75,19 @@ public struct LocalModeService: Service {
     /// Runs until `stopSignal` returns, then stops the children and the control plane.
     public func run(until stopSignal: @escaping @Sendable () async -> Void) async throws {
         let manifests = try options.flowFiles.map { try FlowManifest(contentsOf: $0) }
+        // The kubeconfig (a token), context.db (node context) and the logs (message payloads)
+        // are the user's only, whatever was there before.
+        for directory in [options.dataDirectory, options.dataDirectory.appendingPathComponent("logs")] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory.path)
+        }
         var configuration = ControlPlaneConfiguration(
             dataDirectory: options.dataDirectory.appendingPathComponent("control-plane"), logger: logger)
         configuration.port = options.port
         configuration.tls = true
         configuration.kubeconfigPath = options.kubeconfigPath
         configuration.durability = .processCrash
+        configuration.limits = options.controlPlaneLimits
         try await EmbeddedControlPlane.withRunning(configuration: configuration) { plane in
             console.print("control plane ready at \(plane.baseURL.absoluteString)")
             console.print("kubeconfig: \(options.kubeconfigPath)  (kubectl --kubeconfig \(options.kubeconfigPath) get tinynodes)")
@@ -138,7 +145,7 @@ public struct LocalModeService: Service {
                 name: "module \(module.name)",
                 executable: resolveExecutable(first, tinyflowExecutable: options.executable),
                 arguments: Array(module.command.dropFirst()) + ["--listen", address, "--health-address", "none"],
-                logFile: logs.appendingPathComponent("module-\(module.name).log").path,
+                logFile: logs.appendingPathComponent("module-\(module.name).log").path, logLimit: options.logLimit,
                 environment: ["TINYFLOW_CONTEXT_STORE": options.contextStoreLocation, "POD_NAMESPACE": options.namespace]))
             let resource = TinyModule(
                 metadata: ObjectMeta(name: module.name, namespace: options.namespace, labels: ["tinyflow.dev/managed-by": localModeFieldManager]),
@@ -150,7 +157,7 @@ public struct LocalModeService: Service {
             name: "operator", executable: options.executable,
             arguments: ["operator", "--kubeconfig", options.kubeconfigPath, "--leader-election=false",
                         "--metrics-address", "127.0.0.1:\(try freeLocalPort())", "--namespace", options.namespace],
-            logFile: logs.appendingPathComponent("operator.log").path))
+            logFile: logs.appendingPathComponent("operator.log").path, logLimit: options.logLimit))
         console.print("operator started")
         try await applyManifests(manifests, client: client)
 
@@ -274,7 +281,7 @@ struct ProgressReporter: Sendable {
         let api = client.api(TinyNode.self, namespace: namespace)
         await withTaskGroup(of: Void.self) { group in
             var clients: [String: ModuleHostClient] = [:]
-            var seen: [String: Set<String>] = [:]
+            var tracker = DebugOutputTracker()
             while !Task.isCancelled {
                 if let list = try? await api.list() {
                     for node in list.items where node.spec.component == "debug" {
@@ -290,13 +297,9 @@ struct ProgressReporter: Sendable {
                             host = created
                         }
                         guard let messages = try? await host.recentMessages(node: name) else { continue }
-                        var known = seen[name] ?? []
-                        for message in messages where !known.contains(message.id) {
+                        for message in tracker.newMessages(messages, node: name) {
                             console.print(LocalInspection.format(message, node: name))
-                            known.insert(message.id)
                         }
-                        if known.count > 10_000 { known = Set(messages.map(\.id)) }
-                        seen[name] = known
                     }
                 }
                 try? await Task.sleep(for: interval)

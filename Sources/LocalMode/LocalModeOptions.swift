@@ -1,10 +1,12 @@
+public import ControlPlane
 import Foundation
 import JSONSchemaKit
 import YAMLValues
 
 /// What `tinyflow up` runs.
 public struct LocalModeOptions: Sendable {
-    /// The data directory: `control-plane/` (SQLite), `kubeconfig`, `logs/`.
+    /// The data directory: `control-plane/` (SQLite), `kubeconfig`, `context.db`, `logs/`.
+    /// It and its subdirectories are made the owner's only (0700), its files 0600.
     public var dataDirectory: URL
     /// The control plane's port; 0 picks a free one.
     public var port: Int = 0
@@ -18,6 +20,11 @@ public struct LocalModeOptions: Sendable {
     public var namespace: String = "default"
     /// How children are restarted and stopped.
     public var policy: SupervisorPolicy = SupervisorPolicy()
+    /// How large each child's log in `logs/` may grow before it is rotated, and how many
+    /// rotated files are kept.
+    public var logLimit: LogFileLimit = LogFileLimit()
+    /// The control plane's limits (`tinyflow up --max-…`).
+    public var controlPlaneLimits = ControlPlaneLimits()
     /// How often progress (nodes, modules, debug output) is polled.
     public var pollInterval: Duration = .milliseconds(500)
     /// Where the module hosts keep node context (`--context-store`); `nil`: the SQLite file

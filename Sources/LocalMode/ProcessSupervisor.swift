@@ -19,22 +19,52 @@ public struct ChildSpec: Sendable, Hashable {
     public var executable: String
     /// Its arguments (without the executable itself).
     public var arguments: [String]
-    /// Where the child's stdout and stderr go (appended); `nil` inherits ours.
+    /// Where the child's stdout and stderr go (appended, through a pipe the supervisor reads,
+    /// rotated at ``logLimit``; mode 0600); `nil` inherits ours.
     public var logFile: String?
+    /// How large ``logFile`` may grow and how many rotated files are kept.
+    public var logLimit: LogFileLimit
     /// Variables set in the child's environment on top of ours (values that must not show
     /// in a process listing's arguments, such as a database URL with a password).
     public var environment: [String: String]
 
     /// A child that runs `executable` with `arguments`.
     public init(
-        name: String, executable: String, arguments: [String], logFile: String? = nil, environment: [String: String] = [:]
+        name: String, executable: String, arguments: [String], logFile: String? = nil, logLimit: LogFileLimit = LogFileLimit(),
+        environment: [String: String] = [:]
     ) {
         self.name = name
         self.executable = executable
         self.arguments = arguments
         self.logFile = logFile
+        self.logLimit = logLimit
         self.environment = environment
     }
+}
+
+/// How large a child's log file may grow: it is rotated by size (`NAME.log` becomes
+/// `NAME.log.1`, `NAME.log.1` becomes `NAME.log.2`, …) and a bounded number of rotated files
+/// is kept, so a child's logs never take more than ``totalBytes``.
+public struct LogFileLimit: Sendable, Hashable {
+    /// The most bytes one file holds (at least 1): the file is rotated before a write would pass it.
+    public var maxBytes: Int {
+        didSet { maxBytes = max(maxBytes, 1) }
+    }
+    /// How many rotated files are kept (the oldest beyond them is deleted); 0 empties the
+    /// file instead of rotating it.
+    public var rotatedFiles: Int {
+        didSet { rotatedFiles = max(rotatedFiles, 0) }
+    }
+
+    /// Files of at most `maxBytes` (default 10 MiB), `rotatedFiles` (default 3) of them kept
+    /// besides the current one.
+    public init(maxBytes: Int = 10 << 20, rotatedFiles: Int = 3) {
+        self.maxBytes = max(maxBytes, 1)
+        self.rotatedFiles = max(rotatedFiles, 0)
+    }
+
+    /// The most bytes the current file and the rotated ones hold together.
+    public var totalBytes: Int { maxBytes.multipliedReportingOverflow(by: rotatedFiles + 1).partialValue }
 }
 
 /// How a ``ProcessSupervisor`` restarts children and stops them.
@@ -71,14 +101,24 @@ public enum ChildEvent: Sendable, Hashable {
 ///
 /// Children are spawned with an empty signal mask and default dispositions for
 /// SIGTERM, SIGINT, SIGHUP, SIGQUIT and SIGPIPE, whatever the spawning thread had
-/// blocked or ignored, so SIGTERM always reaches them.
+/// blocked or ignored, so SIGTERM always reaches them. They inherit no descriptor but
+/// stdin (/dev/null), stdout and stderr: not the control plane's listening socket, so a
+/// child that outlives its supervisor never holds its port.
+///
+/// A child with a log file writes into a pipe; the supervisor copies it into the file,
+/// rotating it by size (``LogFileLimit``). If the supervisor dies, the child's writes to its
+/// output fail from then on (EPIPE, or SIGPIPE where the child does not ignore it).
 public actor ProcessSupervisor {
     private struct Child {
         var spec: ChildSpec
         var pid: pid_t?
         var starts = 0
         var loop: Task<Void, Never>?
+        var log: ChildLog?
     }
+
+    /// How long ``shutdown()`` waits for the children's last output to reach their log files.
+    private static let logDrainTimeout: Duration = .seconds(2)
 
     private let policy: SupervisorPolicy
     private let logger: Logger
@@ -136,6 +176,13 @@ public actor ProcessSupervisor {
         let loops = children.values.compactMap(\.loop)
         for loop in loops { loop.cancel() }
         for loop in loops { await loop.value }
+        // A pipe ends once its child (and anything it started with the same output) exited.
+        let logs = children.values.compactMap(\.log)
+        let drained = clock.now.advanced(by: Self.logDrainTimeout)
+        while clock.now < drained, logs.contains(where: { $0.activePumps > 0 }) {
+            try? await clock.sleep(for: .milliseconds(20))
+        }
+        for log in logs { log.close() }
     }
 
     private func superviseLoop(name: String) async {
@@ -145,7 +192,7 @@ public actor ProcessSupervisor {
             schedule.started(at: clock.now)
             let pid: pid_t
             do {
-                pid = try spawn(spec)
+                pid = try launch(spec)
             } catch {
                 let backoff = schedule.failed(at: clock.now)
                 logger.error("could not start \(name): \(error)")
@@ -166,6 +213,31 @@ public actor ProcessSupervisor {
             observer(.exited(name: name, status: exit.status, signaled: exit.signaled, restartIn: backoff))
             try? await Task.sleep(for: backoff)
         }
+    }
+
+    /// Spawns `spec`, its output into a new pipe to its log (opened on first use).
+    private func launch(_ spec: ChildSpec) throws -> pid_t {
+        guard let path = spec.logFile else { return try spawn(spec, output: nil) }
+        let log: ChildLog
+        if let existing = children[spec.name]?.log {
+            log = existing
+        } else {
+            log = try ChildLog(path: path, limit: spec.logLimit)
+            children[spec.name]?.log = log
+        }
+        let pipe = try ChildLog.pipe()
+        let pid: pid_t
+        do {
+            pid = try spawn(spec, output: pipe.write)
+        } catch {
+            closeDescriptor(pipe.read)
+            closeDescriptor(pipe.write)
+            throw error
+        }
+        // Ours closed, the child's is the only write end: its exit ends the pump.
+        closeDescriptor(pipe.write)
+        log.pump(from: pipe.read)
+        return pid
     }
 
     /// Waits for `pid` to exit and reaps it: its exit status, or the signal that ended it.
@@ -192,50 +264,9 @@ public actor ProcessSupervisor {
 public struct SpawnError: Error, CustomStringConvertible {
     /// The executable.
     public var executable: String
-    /// The `errno` of `posix_spawn` or of opening the log file.
+    /// The `errno` of `posix_spawn`.
     public var code: Int32
 
     /// The executable and the system's description of the error.
     public var description: String { "\(executable): \(String(cString: strerror(code)))" }
-}
-
-/// Spawns `spec` with `posix_spawn`: stdin from /dev/null, stdout and stderr appended to its
-/// log file (or inherited), an empty signal mask and default signal dispositions.
-func spawn(_ spec: ChildSpec) throws -> pid_t {
-    if let path = spec.logFile {
-        try FileManager.default.createDirectory(
-            at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-    }
-    var attributes = posix_spawnattr_t()
-    posix_spawnattr_init(&attributes)
-    defer { posix_spawnattr_destroy(&attributes) }
-    var mask = sigset_t()
-    sigemptyset(&mask)
-    posix_spawnattr_setsigmask(&attributes, &mask)
-    var defaults = sigset_t()
-    sigemptyset(&defaults)
-    for signal in [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE] { sigaddset(&defaults, signal) }
-    posix_spawnattr_setsigdefault(&attributes, &defaults)
-    posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    if let path = spec.logFile {
-        posix_spawn_file_actions_addopen(&actions, 1, path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    }
-
-    let arguments = [spec.executable] + spec.arguments
-    let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-    defer { for pointer in argv { free(pointer) } }
-    var environment = ProcessInfo.processInfo.environment
-    environment.merge(spec.environment) { _, child in child }
-    let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { for pointer in envp { free(pointer) } }
-    var pid: pid_t = 0
-    let result = posix_spawn(&pid, spec.executable, &actions, &attributes, argv, envp)
-    guard result == 0 else { throw SpawnError(executable: spec.executable, code: result) }
-    return pid
 }

@@ -16,11 +16,14 @@ public struct NodeDefinition: Codable, Sendable, Hashable {
     public var namespace: String?
     /// The TinyFlow the node belongs to (`spec.flow`): whose flow context it shares.
     public var flow: String?
+    /// The most hops a message the node sends may have made (its TinyFlow's
+    /// `spec.maxHops`); beyond, the host refuses to send it. `nil`: ``Message/defaultMaxHops``.
+    public var maxHops: Int?
 
     /// Creates a definition.
     public init(
         name: String, component: String, generation: Int64 = 1, ports: [PortConfiguration] = [], edges: [Edge] = [],
-        namespace: String? = nil, flow: String? = nil
+        namespace: String? = nil, flow: String? = nil, maxHops: Int? = nil
     ) {
         self.name = name
         self.component = component
@@ -29,6 +32,7 @@ public struct NodeDefinition: Codable, Sendable, Hashable {
         self.edges = edges
         self.namespace = namespace
         self.flow = flow
+        self.maxHops = maxHops
     }
 }
 

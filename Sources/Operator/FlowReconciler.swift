@@ -33,7 +33,8 @@ extension TinyflowOperator {
         }
     }
 
-    /// Records a revision when the flow's node set settled, and writes health and conditions.
+    /// Records a revision when the flow's node set settled, and writes health and
+    /// conditions; warns (Event and `Ready` message) about cycles nothing slows down.
     func recordAndReport(_ flow: TinyFlow, in namespace: String) async throws -> ReconcileAction {
         guard let name = flow.metadata.name else { return .done }
         let nodes = (scope(for: namespace)?.nodes.store.byIndex("flow", name) ?? []).filter { $0.metadata.namespace == namespace }
@@ -81,6 +82,13 @@ extension TinyflowOperator {
                 type: "Ready", status: .unknown, reason: "NoNodes", message: "the flow has no nodes",
                 observedGeneration: flow.metadata.generation, lastTransitionTime: now))
         }
+        // Cycles are warned about, not refused: the hop limit stops what goes round them.
+        let cycleWarning = FlowCycles.warning(FlowCycles.unpaced(live), maxHops: flow.spec.maxHops)
+        if let cycleWarning, var ready = status.conditions[type: "Ready"] {
+            ready.message += "; warning: \(cycleWarning)"
+            status.conditions.set(ready)
+        }
+        let warnedBefore = flow.status?.conditions[type: "Ready"]?.message.hasSuffix("; warning: \(cycleWarning ?? "")") ?? false
         if status != flow.status {
             let patch = try FlowHistory.statusPatch(from: flow.status, to: status)
             _ = try await client.api(TinyFlow.self, namespace: namespace).patchStatus(name, .json(patch))
@@ -88,6 +96,9 @@ extension TinyflowOperator {
                 let text = status.revisions.last?.summary ?? ""
                 _ = try? await recorder.publish(
                     reason: "RevisionRecorded", action: "Record", note: "revision \(recorded): \(text)", regarding: flow)
+            }
+            if let cycleWarning, !warnedBefore {
+                _ = try? await recorder.publish(.warning, reason: "UnpacedCycle", action: "Validate", note: cycleWarning, regarding: flow)
             }
         }
         // Queued again whenever one of its nodes changes; until a new node set settles, when it may have.

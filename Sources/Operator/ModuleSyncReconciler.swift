@@ -41,7 +41,8 @@ extension TinyflowOperator {
             caches[key.namespace] = cache
             return cache
         }
-        let plan = ClusterPlan(nodes: cachedNodes(in: key.namespace), modules: modules, cache: cache)
+        let plan = ClusterPlan(
+            nodes: cachedNodes(in: key.namespace), modules: modules, maxHops: flowHopLimits(in: key.namespace), cache: cache)
         let desired = plan.modules[key.module] ?? DesiredNodes(generation: 0, nodes: [])
         if recent, last?.desiredHash == desired.hashValue {
             state.notePlanned(key, inputs: inputs)

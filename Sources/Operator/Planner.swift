@@ -1,4 +1,5 @@
 public import CRDModels
+import ComponentKit
 import Expressions
 import Foundation
 public import ModuleHostAPI
@@ -45,12 +46,15 @@ public struct ClusterPlan: Sendable {
     public var modules: [String: DesiredNodes]
 
     /// Plans the namespace of `nodes` and `modules` (all in one namespace).
+    /// `maxHops` holds the hop limit of each flow by name (its TinyFlow's
+    /// `spec.maxHops`); a node of a flow not named there, or of none, gets the
+    /// host's default.
     ///
     /// With a `cache`, a node whose spec, module and edge targets are unchanged
     /// since the previous plan made with that cache reuses its validation, and
     /// the cache keeps exactly the nodes of this plan: pass one only to plans of
     /// a whole namespace.
-    public init(nodes: [TinyNode], modules: [TinyModule], cache: ValidationCache? = nil) {
+    public init(nodes: [TinyNode], modules: [TinyModule], maxHops: [String: Int] = [:], cache: ValidationCache? = nil) {
         let modulesByName = Dictionary(modules.compactMap { module in module.metadata.name.map { ($0, module) } }, uniquingKeysWith: { first, _ in first })
         let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
         var resolutions: [String: ComponentResolution] = [:]
@@ -127,7 +131,7 @@ public struct ClusterPlan: Sendable {
                 NodeDefinition(
                     name: node.metadata.name ?? "", component: node.spec.component,
                     generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges,
-                    namespace: node.metadata.namespace, flow: node.flowName))
+                    namespace: node.metadata.namespace, flow: node.flowName, maxHops: node.flowName.flatMap { Self.hopLimit(maxHops[$0]) }))
             for edge in node.spec.edges {
                 guard let (target, _) = edge.target, let targetPlan = plans[target], targetPlan.isSchedulable,
                     targetPlan.node.spec.module != module
@@ -141,6 +145,12 @@ public struct ClusterPlan: Sendable {
         }
         self.nodes = plans
         self.modules = desired
+    }
+
+    /// The hop limit a node definition carries: `nil` for the hosts' default
+    /// (so that flows that keep it sync as they did before there was a limit).
+    static func hopLimit(_ maxHops: Int?) -> Int? {
+        maxHops == Message.defaultMaxHops ? nil : maxHops
     }
 
     /// Where a module's hosts listen: the spec's address (the declared one, which a

@@ -168,6 +168,15 @@ public final class TinyflowOperator: Service, Sendable {
                 }
             }
         }
+        flowInformer.onChange { [weak self] changes in
+            // A flow's hop limit is part of its nodes' definitions: their modules sync again.
+            for change in changes where change.old?.spec.maxHops != change.new?.spec.maxHops {
+                guard let flow = change.new ?? change.old, let name = flow.metadata.name else { continue }
+                let namespace = flow.metadata.namespace ?? ""
+                state.planInputsChanged(in: namespace)
+                self?.flowHopLimitChanged(name, in: namespace, nodes: nodeInformer.store.byIndex("flow", name))
+            }
+        }
         signalInformer.onChange { changes in
             // Once the cache holds a signal that is no longer pending (or none), no reconcile
             // sees it pending, and its delivery can be forgotten.
@@ -279,6 +288,24 @@ public final class TinyflowOperator: Service, Sendable {
 
     func cachedModules(in namespace: String) -> [TinyModule] {
         (scope(for: namespace)?.modules.store.objects ?? []).filter { $0.metadata.namespace == namespace }
+    }
+
+    /// A flow's hop limit changed (or the flow came or went): on the leader, the
+    /// modules of its nodes sync again, which hands the nodes the new limit.
+    func flowHopLimitChanged(_ flow: String, in namespace: String, nodes: [TinyNode]) {
+        guard manager.leadership?.isLeader ?? true else { return }
+        for module in Set(nodes.filter { $0.metadata.namespace == namespace }.map(\.spec.module)) {
+            syncs.schedule(ModuleKey(namespace: namespace, module: module))
+        }
+    }
+
+    /// The hop limit (`spec.maxHops`) of every cached TinyFlow of `namespace`, by name.
+    func flowHopLimits(in namespace: String) -> [String: Int] {
+        var limits: [String: Int] = [:]
+        for flow in scope(for: namespace)?.flows.store.objects ?? [] where flow.metadata.namespace == namespace {
+            if let name = flow.metadata.name { limits[name] = flow.spec.maxHops }
+        }
+        return limits
     }
 
     func enqueueNodes(_ names: Set<String>, in namespace: String, after delay: Duration = .zero) {

@@ -1,6 +1,14 @@
 import CSQLite
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An error reported by SQLite.
 public struct SQLiteError: Error, CustomStringConvertible {
     /// SQLite's result code (extended where SQLite gave one, e.g. `SQLITE_BUSY_SNAPSHOT`).
@@ -39,7 +47,12 @@ public final class SQLiteDatabase {
     /// (`synchronous=NORMAL`) a commit survives the process crashing but not the machine.
     /// A connection that finds the database locked by another one retries for up to
     /// `busyTimeoutMilliseconds` before it fails with `SQLITE_BUSY`.
+    ///
+    /// The database file is readable and writable by its owner only (0600, whatever the
+    /// umask), and so are the `-wal` and `-shm` files SQLite keeps beside it (SQLite gives
+    /// them the main file's mode); existing files are tightened to 0600 when opened.
     public init(path: String, fsync: Bool = true, busyTimeoutMilliseconds: Int32 = 5000) throws {
+        Self.makeOwnerOnly(path)
         var db: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -58,6 +71,25 @@ public final class SQLiteDatabase {
 
     deinit {
         close()
+    }
+
+    /// The files SQLite keeps beside a database: `path` plus one of these.
+    private static let companionSuffixes = ["-wal", "-shm", "-journal"]
+
+    /// Creates the database file with mode 0600 if it is missing (SQLite would create it
+    /// 0644 less the umask, and its WAL with the same mode) and tightens existing files of the
+    /// database to 0600. Best effort: a file this user cannot change is left to SQLite's open
+    /// to report. Named in-memory and URI databases are left alone.
+    private static func makeOwnerOnly(_ path: String) {
+        guard !path.isEmpty, path != ":memory:", !path.hasPrefix("file:") else { return }
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            _ = fchmod(descriptor, 0o600)
+            closeDescriptor(descriptor)
+        }
+        for suffix in companionSuffixes {
+            _ = chmod(path + suffix, 0o600)  // ENOENT when SQLite has not made it (yet)
+        }
     }
 
     /// Closes the connection; any later call fails with `SQLITE_MISUSE`. Statements still
@@ -268,6 +300,11 @@ extension SQLiteDatabase {
             return SQLiteError(code: rc, message: message)
         }
     }
+}
+
+/// Closes a file descriptor (`close` inside ``SQLiteDatabase`` is its own method).
+private func closeDescriptor(_ descriptor: Int32) {
+    _ = close(descriptor)
 }
 
 /// SQLite copies bound text before the bind call returns.

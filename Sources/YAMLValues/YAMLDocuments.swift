@@ -22,20 +22,28 @@ public struct YAMLError: Error, Sendable, Hashable, CustomStringConvertible {
 /// files whose scalars follow YAML's core schema (a quoted `"123"` stays a
 /// string, an unquoted `123` is an integer). The one YAML → JSON conversion of
 /// Tinyflow: manifests, kubeconfigs, modules files and the control plane's
-/// request bodies all read YAML through it. Aliases are refused: expanding
-/// them is how a small text becomes a huge value.
+/// request bodies all read YAML through it. Alias expansion is bounded: a text
+/// becomes at most about two values per byte of it (more than any text without
+/// aliases can hold), so a "billion laughs" of nested aliases is refused in
+/// microseconds instead of expanding to gigabytes. Nesting is bounded by libyaml
+/// (1,000 levels).
 public enum YAMLDocuments {
     /// Every non-empty document of a (multi-document) YAML text, as JSON values.
     public static func parse(_ text: String, source: String = "<input>") throws(YAMLError) -> [JSONValue] {
-        let nodes: [Node]
+        var nodes: [Node] = []
         do {
-            nodes = Array(try Yams.compose_all(yaml: text))
+            // The sequence ends at the first error and keeps it: a syntax error in a later
+            // document must not read as a shorter file.
+            var sequence = try Yams.compose_all(yaml: text)
+            while let node = sequence.next() { nodes.append(node) }
+            if let error = sequence.error { throw error }
         } catch {
             throw YAMLError(location: source, message: "invalid YAML: \(error)")
         }
         var documents: [JSONValue] = []
+        var budget = maximumValues(forLength: text.utf8.count)
         for (index, node) in nodes.enumerated() {
-            let value = try jsonValue(of: node, at: "\(source)#\(index + 1)")
+            let value = try jsonValue(of: node, at: "\(source)#\(index + 1)", budget: &budget)
             if !value.isNull { documents.append(value) }
         }
         return documents
@@ -57,7 +65,19 @@ public enum YAMLDocuments {
         (try? Yams.serialize(node: node(of: value), indent: 2, width: -1, sortKeys: true)) ?? ""
     }
 
-    private static func jsonValue(of node: Node, at location: String) throws(YAMLError) -> JSONValue {
+    /// How many values (scalars, mappings, sequences) a text of `length` bytes may expand
+    /// to. Without aliases every value takes at least one byte, or none for an implicit
+    /// null that follows a key or an entry marker, so a text never needs more than two
+    /// per byte.
+    public static func maximumValues(forLength length: Int) -> Int {
+        2 * length + 16
+    }
+
+    private static func jsonValue(of node: Node, at location: String, budget: inout Int) throws(YAMLError) -> JSONValue {
+        budget -= 1
+        guard budget >= 0 else {
+            throw YAMLError(location: location, message: "the document expands to more values than its length allows (YAML aliases expanding too far?)")
+        }
         switch node {
         case .scalar(let scalar):
             switch Resolver.default.resolveTag(of: node) {
@@ -73,12 +93,12 @@ public enum YAMLDocuments {
                 guard let name = key.string else {
                     throw YAMLError(location: location, message: "mapping keys must be strings")
                 }
-                members[name] = try jsonValue(of: value, at: location)
+                members[name] = try jsonValue(of: value, at: location, budget: &budget)
             }
             return .object(members)
         case .sequence(let sequence):
             var elements: [JSONValue] = []
-            for element in sequence { elements.append(try jsonValue(of: element, at: location)) }
+            for element in sequence { elements.append(try jsonValue(of: element, at: location, budget: &budget)) }
             return .array(elements)
         case .alias:
             throw YAMLError(location: location, message: "YAML aliases are not supported")

@@ -27,6 +27,9 @@ struct ControlPlaneCommand: AsyncParsableCommand {
     @Flag(help: "Acknowledge writes once the OS has them instead of after fsync (survives a crash of this process, not of the machine; much faster).")
     var noFsync: Bool = false
 
+    @OptionGroup(title: "Limits")
+    var limits: ControlPlaneLimitOptions
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT, got \(listen)")
@@ -40,6 +43,7 @@ struct ControlPlaneCommand: AsyncParsableCommand {
         configuration.kubeconfigPath = kubeconfig
         configuration.tls = tls
         configuration.durability = noFsync ? .processCrash : .fsync
+        configuration.limits = limits.limits
         let kubeconfigPath = kubeconfig
         let service = ControlPlaneService(configuration: configuration) { plane in
             let line = "control plane listening on \(plane.baseURL.absoluteString); kubeconfig written to \(kubeconfigPath)\n"

@@ -3,6 +3,7 @@ import CRDModels
 import CommonComponents
 import ComponentKit
 import Foundation
+import LocalMode
 import Logging
 import Manifests
 import ModuleHost
@@ -57,7 +58,12 @@ struct RunCommand: AsyncParsableCommand {
             let failures = result.nodes.filter { $0.phase == .failed }
             if failures.isEmpty {
                 logger.info("running \(manifest.nodes.count) nodes from \(file); Ctrl-C stops")
-                await Self.waitForInterrupt(limit: limit)
+                let debugNodes = manifest.nodes.filter { $0.spec.component == "debug" }.compactMap(\.metadata.name)
+                await withTaskGroup(of: Void.self) { printing in
+                    printing.addTask { await Self.printDebugOutput(of: debugNodes, in: runtime) }
+                    await Self.waitForInterrupt(limit: limit)
+                    printing.cancelAll()
+                }
             }
             let reports = await runtime.shutdown()
             try await group.waitForAll()
@@ -72,6 +78,23 @@ struct RunCommand: AsyncParsableCommand {
             logger.info(
                 "node \(report.name): received \(counters.received), delivered \(counters.delivered), errored \(counters.errored), expired \(counters.expired), sent \(counters.sent)"
             )
+        }
+    }
+
+    /// Prints the new messages the debug nodes `nodes` keep, as `[node] payload`, every 500 ms
+    /// until cancelled, then once more. (Debug nodes do not log their messages unless told to.)
+    private static func printDebugOutput(of nodes: [String], in runtime: ModuleRuntime) async {
+        guard !nodes.isEmpty else { return }
+        var tracker = DebugOutputTracker()
+        var last = false
+        while !last {
+            last = Task.isCancelled
+            for node in nodes {
+                for message in tracker.newMessages(await runtime.recentMessages(node: node) ?? [], node: node) {
+                    Console.standardOutput.print(LocalInspection.format(message, node: node))
+                }
+            }
+            if !last { try? await Task.sleep(for: .milliseconds(500)) }
         }
     }
 

@@ -43,7 +43,18 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Context store of the module hosts: memory, sqlite:PATH or postgres://… (default: $TINYFLOW_CONTEXT_STORE, else sqlite:<data>/context.db).")
     var contextStore: String?
 
+    @OptionGroup(title: "Control-plane limits")
+    var controlPlaneLimits: ControlPlaneLimitOptions
+
+    @Option(help: ArgumentHelp("Rotate a child's log in <data>/logs when it reaches this size.", valueName: "MiB"))
+    var logMaxMib: Int = 10
+
+    @Option(help: ArgumentHelp("How many rotated files of each child's log to keep (NAME.log.1 …).", valueName: "count"))
+    var logKeep: Int = 3
+
     func validate() throws {
+        guard logMaxMib >= 1, logMaxMib <= 1 << 20 else { throw ValidationError("--log-max-mib: expected 1 or more MiB, got \(logMaxMib)") }
+        guard logKeep >= 0, logKeep <= 1000 else { throw ValidationError("--log-keep: expected 0 to 1000 files, got \(logKeep)") }
         if let contextStore {
             do {
                 _ = try ContextStoreLocation(parsing: contextStore)
@@ -60,6 +71,8 @@ struct UpCommand: AsyncParsableCommand {
         options.port = port
         options.flowFiles = file
         options.namespace = namespace
+        options.controlPlaneLimits = controlPlaneLimits.limits
+        options.logLimit = LogFileLimit(maxBytes: logMaxMib << 20, rotatedFiles: logKeep)
         // Like module hosts, the variable keeps a URL with a password out of process listings.
         options.contextStore = contextStore ?? ProcessInfo.processInfo.environment["TINYFLOW_CONTEXT_STORE"]
         if let modules { options.modules = try ModulesFile.read(path: modules) }
@@ -106,10 +119,9 @@ struct LogsCommand: AsyncParsableCommand {
         let node = node
         let follow = follow
         try await LocalInspection.withClient(dataDirectory: URL(fileURLWithPath: data)) { client in
-            var seen: Set<String> = []
+            var tracker = DebugOutputTracker()
             repeat {
-                for message in try await LocalInspection.recentMessages(node: node, client: client) where !seen.contains(message.id) {
-                    seen.insert(message.id)
+                for message in tracker.newMessages(try await LocalInspection.recentMessages(node: node, client: client), node: node) {
                     print(LocalInspection.format(message, node: node))
                 }
                 if follow { try await Task.sleep(for: .milliseconds(500)) }

@@ -114,6 +114,24 @@ struct ManifestRoundTripTests {
         }
     }
 
+    @Test("a TinyFlow's maxHops is read from the manifest, defaults to 256 and is bounded in the CRD")
+    func flowMaxHops() throws {
+        let parsed = try FlowManifest(yaml: """
+            apiVersion: tinyflow.dev/v1alpha1
+            kind: TinyFlow
+            metadata:
+              name: loop
+            spec:
+              maxHops: 32
+            """)
+        #expect(parsed.flows.first?.spec.maxHops == 32)
+        let schema = TinyFlow.customResourceDefinition.spec.versions.first?.schema.openAPIV3Schema
+        let maxHops = schema?["properties"]?["spec"]?["properties"]?["maxHops"]
+        #expect(maxHops?["default"] == 256)
+        #expect(maxHops?["minimum"] == 1)
+        #expect(maxHops?["maximum"] == 1_000_000)
+    }
+
     @Test("a TinyFlow needs no spec (its CRD does not require one); a TinyNode does")
     func flowWithoutSpec() throws {
         let parsed = try FlowManifest(yaml: """
@@ -124,6 +142,7 @@ struct ManifestRoundTripTests {
             """)
         #expect(parsed.flows.first?.spec == TinyFlowSpec())
         #expect(parsed.flows.first?.spec.revisionHistoryLimit == 10)
+        #expect(parsed.flows.first?.spec.maxHops == 256)
         let flowSchema = TinyFlow.customResourceDefinition.spec.versions.first?.schema.openAPIV3Schema
         let nodeSchema = TinyNode.customResourceDefinition.spec.versions.first?.schema.openAPIV3Schema
         #expect(flowSchema?["required"] == nil)

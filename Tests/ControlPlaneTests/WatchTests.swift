@@ -110,7 +110,7 @@ struct WatchTests {
                 options: APIServerOptions(historyCapacity: 100, watchBufferSize: 3, bookmarkInterval: .seconds(60), defaultWatchTimeout: .seconds(60)),
                 logger: .init(label: "test"))
             await server.seedIfEmpty()
-            let stream = await server.startWatch(type: ResourceRegistry.configMaps, filter: ObjectFilter(), from: await server.resourceVersion,
+            let (_, stream) = await server.startWatch(type: ResourceRegistry.configMaps, filter: ObjectFilter(), from: await server.resourceVersion,
                                                  bookmarks: false, timeout: nil)
             for index in 0..<10 {
                 _ = try await server.create(type: ResourceRegistry.configMaps, version: "v1", namespace: "default",

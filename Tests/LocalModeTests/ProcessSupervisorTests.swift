@@ -126,4 +126,39 @@ struct ProcessSupervisorTests {
         }
         await supervisor.shutdown()
     }
+
+    @Test(
+        "a child's log rotates at its size bound: whole lines, the newest kept, the total bounded, all 0600 in a 0700 directory",
+        .timeLimit(.minutes(1)))
+    func rotatesAChildLog() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tinyflow-supervisor-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let logs = directory.appendingPathComponent("logs")
+        let log = logs.appendingPathComponent("chatty.log").path
+        let limit = LogFileLimit(maxBytes: 64 * 1024, rotatedFiles: 2)
+        let line = "a line of output from a chatty child process"
+        let supervisor = ProcessSupervisor(policy: fastPolicy())
+        // About 900 KB: fourteen times what one file holds.
+        await supervisor.start(ChildSpec(
+            name: "chatty", executable: "/bin/sh",
+            arguments: ["-c", "yes '\(line)' | head -n 20000; echo the last line; exec /bin/sleep 60"],
+            logFile: log, logLimit: limit))
+        try await eventually("the last line is in the log") {
+            (try? String(contentsOfFile: log, encoding: .utf8))?.contains("the last line") ?? false
+        }
+        await supervisor.shutdown()
+        let files = [log, log + ".1", log + ".2"]
+        var total = 0
+        for file in files {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            total += text.utf8.count
+            #expect(text.utf8.count <= limit.maxBytes, "\(file)")
+            #expect(text.split(separator: "\n").allSatisfy { $0 == line || $0 == "the last line" }, "\(file) holds whole lines")
+            #expect(octal(permissions(of: file)) == "0600", "\(file)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: log + ".3"))
+        #expect(total <= limit.totalBytes)
+        #expect(total > 2 * limit.maxBytes - 2 * line.utf8.count, "the rotated files are full")
+        #expect(octal(permissions(of: logs.path)) == "0700")
+    }
 }

@@ -80,6 +80,33 @@ struct APIError: Error {
         APIError(code: 415, reason: "UnsupportedMediaType", message: "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got \(type))")
     }
 
+    /// `413`: a body over ``ControlPlaneLimits/maxRequestBodyBytes``, refused unread.
+    static func requestTooLarge(limit: Int) -> APIError {
+        APIError(code: 413, reason: "RequestEntityTooLarge",
+                 message: "Request entity too large: limit is \(limit) bytes (\(ObjectSize.describe(limit)))")
+    }
+
+    /// `422`: an object that would be stored larger than ``ControlPlaneLimits/maxObjectBytes``.
+    static func objectTooLarge(limit: Int, resource: ResourceType? = nil, name: String? = nil) -> APIError {
+        let what = resource.map { "\($0.qualifiedKind) \"\(name ?? "")\"" } ?? "the object"
+        return APIError(code: 422, reason: "Invalid",
+                        message: "\(what) is too large: an object may be at most \(limit) bytes (\(ObjectSize.describe(limit))) as JSON",
+                        details: resource.map { details($0, name: name) })
+    }
+
+    /// `429`: an in-flight budget of ``ControlPlaneLimits`` is spent; try again after `retryAfter` seconds.
+    static func tooManyRequests(_ message: String, retryAfter: Int) -> APIError {
+        APIError(code: 429, reason: "TooManyRequests", message: message,
+                 details: ["retryAfterSeconds": .integer(retryAfter)], retryAfterSeconds: retryAfter)
+    }
+
+    /// `504`: no answer within ``ControlPlaneLimits/requestTimeout``.
+    static func timeout(_ timeout: Duration) -> APIError {
+        APIError(code: 504, reason: "Timeout",
+                 message: "the server was unable to return a response in the time allotted (\(timeout)), but may still be processing the request",
+                 details: ["retryAfterSeconds": 1])
+    }
+
     static func internalError(_ message: String) -> APIError {
         APIError(code: 500, reason: "InternalError", message: "Internal error occurred: \(message)")
     }

@@ -26,7 +26,9 @@ enum APIResponse: Sendable {
     case json(status: Int, JSONValue)
     /// A non-JSON document (the protobuf OpenAPI v2 document).
     case raw(status: Int, contentType: String, Data)
-    case watch(WatchRendering, AsyncStream<WatchItem>)
+    /// A watch stream, and the watch's id to end it by (`nil` for a stream that only
+    /// carries an error).
+    case watch(WatchRendering, AsyncStream<WatchItem>, id: Int?)
 }
 
 extension APIServer {
@@ -278,9 +280,9 @@ extension APIServer {
         if options.sendInitialEvents && !options.allowWatchBookmarks {
             throw APIError.invalid(type, "", [("allowWatchBookmarks", "Required value: allowWatchBookmarks must be true when sendInitialEvents is set", "FieldValueRequired")])
         }
-        let stream = startWatch(type: type, filter: filter, from: options.watchFrom, bookmarks: options.allowWatchBookmarks,
+        let (id, stream) = startWatch(type: type, filter: filter, from: options.watchFrom, bookmarks: options.allowWatchBookmarks,
                                 timeout: options.timeoutSeconds.map { Duration.seconds($0) }, sendInitialEvents: options.sendInitialEvents)
-        return .watch(WatchRendering(type: type, version: version, table: format == .table, includeObject: options.includeObject), stream)
+        return .watch(WatchRendering(type: type, version: version, table: format == .table, includeObject: options.includeObject), stream, id: id)
     }
 
     /// The object as served at `version` (or, with `partial`, its `PartialObjectMetadata`).
@@ -303,6 +305,22 @@ extension APIRequest {
         guard !body.isEmpty else { return nil }
         do { return try JSONValue(parsing: body) } catch {
             throw APIError.badRequest("error decoding DeleteOptions: \(error)")
+        }
+    }
+
+    /// For a body larger than `limit` that creates or replaces an object (POST, PUT, apply):
+    /// the `422` (or the decoding error) it will get, found before the request reaches the
+    /// API server's queue, so a hostile body does not hold up other clients. `nil` if the
+    /// object fits or the request is of another kind.
+    func oversizedObject(limit: Int) -> APIError? {
+        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        guard method == "POST" || method == "PUT" || (method == "PATCH" && mediaType == "application/apply-patch+yaml") else { return nil }
+        do {
+            return ObjectSize.exceeds(try decodedBody(), limit) ? APIError.objectTooLarge(limit: limit) : nil
+        } catch let error as APIError {
+            return error
+        } catch {
+            return APIError.badRequest("\(error)")
         }
     }
 

@@ -9,6 +9,8 @@ struct APIServerOptions: Sendable {
     var bookmarkInterval: Duration
     var defaultWatchTimeout: Duration
     var fsync: Bool = true
+    /// The largest object stored, as JSON (``ControlPlaneLimits/maxObjectBytes``).
+    var maxObjectBytes: Int = ControlPlaneLimits().maxObjectBytes
 }
 
 /// The heart of the control plane. It serialises every request and wires the parts,
@@ -27,6 +29,13 @@ struct APIServerOptions: Sendable {
 /// its changes are published to the watchers and the requests that made or saw them are
 /// answered (see ``handle(_:)``).
 actor APIServer {
+    /// A request waiting until a change it made or saw is on disk.
+    struct DurabilityWaiter {
+        let id: Int
+        let version: Int
+        let continuation: CheckedContinuation<Void, Never>
+    }
+
     let writer: DurableWriter
     let options: APIServerOptions
     let logger: Logger
@@ -40,7 +49,9 @@ actor APIServer {
     var flushing = false
     /// Every change up to this resourceVersion has been handed to the writer.
     var submittedVersion: Int
-    var durabilityWaiters: [(version: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    var durabilityWaiters: [DurabilityWaiter] = []
+    /// Names the next durability waiter, so a cancelled one can be found.
+    var nextWaiterID = 0
     /// Set when a write to disk failed: memory and disk may differ, so the server stops serving.
     var storageFailure: String?
 
@@ -84,6 +95,10 @@ actor APIServer {
     /// answer only after that (see `handle`), so nothing is acknowledged before it is durable.
     func commitPut(_ type: ResourceType, _ object: JSONValue, previous: JSONValue?) throws(APIError) -> JSONValue {
         if let storageFailure { throw APIError.internalError(storageFailure) }
+        if ObjectSize.exceeds(object, options.maxObjectBytes) {
+            throw APIError.objectTooLarge(limit: options.maxObjectBytes, resource: type,
+                                          name: object["metadata"]?["name"]?.stringValue)
+        }
         let stored = store.put(object, storageKey: type.storageKey, previous: previous)
         startFlushIfIdle()
         return stored
@@ -130,7 +145,7 @@ actor APIServer {
             }
         }
         let durable = store.durableVersion
-        var remaining: [(version: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        var remaining: [DurabilityWaiter] = []
         for waiter in durabilityWaiters {
             if waiter.version <= durable { waiter.continuation.resume() } else { remaining.append(waiter) }
         }
@@ -139,13 +154,27 @@ actor APIServer {
         startFlushIfIdle()
     }
 
-    /// Returns once every change up to `version` (default: the latest) is on disk (or storage failed).
+    /// Returns once every change up to `version` (default: the latest) is on disk (or storage
+    /// failed), or once the calling task is cancelled (a request past its timeout).
     func waitUntilDurable(_ version: Int? = nil) async {
         let target = version ?? store.resourceVersion
         guard target > store.durableVersion, storageFailure == nil else { return }
-        await withCheckedContinuation { continuation in
-            durabilityWaiters.append((target, continuation))
+        let id = nextWaiterID
+        nextWaiterID += 1
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled { continuation.resume(); return }
+                durabilityWaiters.append(DurabilityWaiter(id: id, version: target, continuation: continuation))
+            }
+        } onCancel: {
+            Task { await self.stopWaiting(id) }
         }
+    }
+
+    /// Resumes the durability waiter `id`, if it still waits.
+    private func stopWaiting(_ id: Int) {
+        guard let index = durabilityWaiters.firstIndex(where: { $0.id == id }) else { return }
+        durabilityWaiters.remove(at: index).continuation.resume()
     }
 
     /// Forgets the retained history so that any watch or continue token older than now gets `410 Gone`.
@@ -161,7 +190,7 @@ actor APIServer {
     /// `from` nil, with synthetic `ADDED` events for every current object; with
     /// `sendInitialEvents`, those are followed by a `BOOKMARK` that marks their end.
     func startWatch(type: ResourceType, filter: ObjectFilter, from: Int?, bookmarks: Bool, timeout: Duration?,
-                    sendInitialEvents: Bool = false) -> AsyncStream<WatchItem> {
+                    sendInitialEvents: Bool = false) -> (id: Int?, stream: AsyncStream<WatchItem>) {
         var initial: [WatchItem] = []
         if sendInitialEvents || from == nil {
             let state = store.durableObjects(of: type.storageKey)
@@ -179,7 +208,7 @@ actor APIServer {
                     if let item = WatchHub.event(for: change, through: filter) { initial.append(item) }
                 }
             } catch {
-                return WatchHub.failed(error.status)
+                return (nil, WatchHub.failed(error.status))
             }
         }
         let (id, stream) = hub.subscribe(storageKey: type.storageKey, filter: filter, bookmarks: bookmarks, initial: initial) { [weak self] id in
@@ -191,7 +220,7 @@ actor APIServer {
             if !Task.isCancelled { await self?.endWatch(id) }
         }, for: id)
         if bookmarks { startBookmarksIfNeeded() }
-        return stream
+        return (id, stream)
     }
 
     /// Ends watch `id`: its client sees the stream close after the events already sent.

@@ -1,3 +1,4 @@
+import AsyncPrimitives
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -5,19 +6,37 @@ import JSONSchemaKit
 import Logging
 import NIOCore
 
-/// The HTTP side of the control plane: authentication, fault injection, body collection,
-/// and rendering of the core's answers (JSON documents and newline-delimited watch streams).
+/// The request context of the control plane's HTTP server: Hummingbird's, plus the channel
+/// the request arrived on.
+struct GatewayRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    /// The connection (HTTP/1) or stream (HTTP/2) the request arrived on.
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// The HTTP side of the control plane: authentication, the limits of
+/// ``ControlPlaneLimits`` (in-flight budgets, body and object sizes, timeouts), fault
+/// injection, body collection, and rendering of the core's answers (JSON documents and
+/// newline-delimited watch streams).
 struct HTTPGateway: Sendable {
     let server: APIServer
     let faults: ControlPlaneFaults
     let token: String
+    let limits: ControlPlaneLimits
+    let admission: RequestAdmission
     let logger: Logger
 
-    var responder: CallbackResponder<BasicRequestContext> {
-        CallbackResponder { request, _ in try await respond(request) }
+    var responder: CallbackResponder<GatewayRequestContext> {
+        CallbackResponder { request, context in try await respond(request, channel: context.channel) }
     }
 
-    func respond(_ request: Request) async throws -> Response {
+    /// Answers `request`, which arrived on `channel` (a watch ends when it closes).
+    func respond(_ request: Request, channel: (any Channel)? = nil) async throws -> Response {
         let path = request.uri.path
         if ["/healthz", "/livez", "/readyz"].contains(path) {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
@@ -26,29 +45,57 @@ struct HTTPGateway: Sendable {
             return json(401, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Failure",
                               "message": "Unauthorized", "reason": "Unauthorized", "code": 401])
         }
-        let latency = faults.latency
-        if latency > .zero { try await Task.sleep(for: latency) }
         if let failure = faults.takeFailure(path: path) {
             let reason = failure.status == 429 ? "TooManyRequests" : failure.status == 503 ? "ServiceUnavailable" : "InternalError"
-            var response = json(failure.status, APIError(code: failure.status, reason: reason, message: "injected fault: \(failure.status)",
-                                                         details: failure.retryAfter.map { ["retryAfterSeconds": .integer($0)] }).status)
-            if let retryAfter = failure.retryAfter { response.headers[.retryAfter] = String(retryAfter) }
-            return response
+            return errorResponse(APIError(code: failure.status, reason: reason, message: "injected fault: \(failure.status)",
+                                          details: failure.retryAfter.map { ["retryAfterSeconds": .integer($0)] },
+                                          retryAfterSeconds: failure.retryAfter))
         }
         let query = Self.parseQuery(request.uri.query ?? "")
-        if request.method == .get, query["watch"] == "true" || query["watch"] == "1", faults.takeGoneWatch() {
+        let isWatch = request.method == .get && (query["watch"] == "true" || query["watch"] == "1")
+        if isWatch, faults.takeGoneWatch() {
             let status = APIError.gone("too old resource version: \(query["resourceVersion"] ?? "0") (forced by fault injection)").status
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: (["type": "ERROR", "object": status] as JSONValue).jsonString + "\n")))
         }
-        let body = try await request.body.collect(upTo: 32 * 1024 * 1024)
+        // Counted before the body is read, so requests over the budget cost nothing.
+        let requestClass = Self.requestClass(method: request.method, isWatch: isWatch, userAgent: request.headers[.userAgent] ?? "unknown")
+        guard let permit = admission.admit(requestClass) else {
+            return errorResponse(Self.refusal(requestClass, limits: limits))
+        }
+        defer { withExtendedLifetime(permit) {} }
+        let body: ByteBuffer
+        do {
+            body = try await collectBody(of: request)
+        } catch let error as APIError {
+            return errorResponse(error)
+        }
         let apiRequest = APIRequest(
             method: request.method.rawValue, path: path, query: query,
             contentType: request.headers[.contentType] ?? "application/json",
             accept: request.headers[.accept] ?? "application/json",
             userAgent: request.headers[.userAgent] ?? "unknown",
             body: Data(body.readableBytesView))
-        let answer = await server.handle(apiRequest)
+        if apiRequest.body.count > limits.maxObjectBytes, let error = apiRequest.oversizedObject(limit: limits.maxObjectBytes) {
+            return errorResponse(error)
+        }
+        // An injected latency is a slow server: it holds the request's slot and counts
+        // towards its timeout.
+        let latency = faults.latency
+        let handle: @Sendable () async throws -> APIResponse = { [server] in
+            if latency > .zero { try await Task.sleep(for: latency) }
+            return await server.handle(apiRequest)
+        }
+        let answer: APIResponse
+        if isWatch {
+            answer = try await handle()
+        } else {
+            do {
+                answer = try await withTimeout(limits.requestTimeout, handle)
+            } catch is TimeoutError {
+                return errorResponse(APIError.timeout(limits.requestTimeout))
+            }
+        }
         if logger.logLevel <= .debug {
             let status: String = switch answer {
             case .json(let code, _), .raw(let code, _, _): String(code)
@@ -62,16 +109,67 @@ struct HTTPGateway: Sendable {
         case .raw(let status, let contentType, let data):
             return Response(status: HTTPResponse.Status(code: status), headers: [.contentType: contentType],
                             body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        case .watch(let rendering, let stream):
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { writer in
-                for await item in stream {
-                    var line = Self.render(item, rendering).jsonString
-                    line.append("\n")
-                    try await writer.write(ByteBuffer(string: line))
+        case .watch(let rendering, let stream, let id):
+            // A client that goes away ends its watch (and frees its slot) at once, not at the
+            // next event written to the closed connection.
+            var stopWatchingClient: @Sendable () -> Void = {}
+            if let id, let channel {
+                stopWatchingClient = ClientGoneHandler.watch(channel) { [server] in Task { await server.endWatch(id) } }
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody { [stopWatchingClient] writer in
+                // The watch counts against its client's budget until its stream ends.
+                defer {
+                    stopWatchingClient()
+                    withExtendedLifetime(permit) {}
+                }
+                do {
+                    for await item in stream {
+                        var line = Self.render(item, rendering).jsonString
+                        line.append("\n")
+                        try await writer.write(ByteBuffer(string: line))
+                    }
                 }
                 try await writer.finish(nil)
             })
         }
+    }
+
+    /// The body, unless it is larger than ``ControlPlaneLimits/maxRequestBodyBytes``: a
+    /// `Content-Length` over the limit is refused before anything is read, a body without one
+    /// when it passes the limit.
+    private func collectBody(of request: Request) async throws -> ByteBuffer {
+        let limit = limits.maxRequestBodyBytes
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            throw APIError.requestTooLarge(limit: limit)
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.requestTooLarge(limit: limit)
+        }
+    }
+
+    /// Which in-flight budget a request draws on.
+    static func requestClass(method: HTTPRequest.Method, isWatch: Bool, userAgent: String) -> RequestClass {
+        if isWatch { return .watch(client: userAgent) }
+        return method == .get || method == .head ? .read : .mutating
+    }
+
+    /// The `429` for a request whose budget is spent.
+    static func refusal(_ requestClass: RequestClass, limits: ControlPlaneLimits) -> APIError {
+        let message = switch requestClass {
+        case .read: "too many requests: \(limits.maxReadRequestsInFlight) reads are being served, please try again later"
+        case .mutating: "too many requests: \(limits.maxMutatingRequestsInFlight) writes are being served, please try again later"
+        case .watch(let client): "too many watches: \(client) holds \(limits.maxWatchesPerClient) open, close some first"
+        }
+        return APIError.tooManyRequests(message, retryAfter: limits.retryAfterSeconds)
+    }
+
+    /// `error` as a `Status` response, with `Retry-After` when it says when to try again.
+    func errorResponse(_ error: APIError) -> Response {
+        var response = json(error.code, error.status)
+        if let retryAfter = error.retryAfterSeconds { response.headers[.retryAfter] = String(retryAfter) }
+        return response
     }
 
     func json(_ status: Int, _ document: JSONValue) -> Response {

@@ -82,15 +82,19 @@ struct ByteWriter {
         }
     }
 
-    // Message presence flags.
+    // Message presence flags. `hasHops` came later: a frame without it (from an
+    // older host, or of a message that made no hop) means 0 hops.
     static let hasFrom: UInt8 = 1, hasTo: UInt8 = 2, hasDeadline: UInt8 = 4, hasTraceparent: UInt8 = 8
+    static let hasHops: UInt8 = 16
 
+    /// Writes `[flags][id][from?][to?][deadline?][priority][traceparent?][hops?][payload]`.
     mutating func writeMessage(_ message: Message) {
         var flags: UInt8 = 0
         if message.from != nil { flags |= Self.hasFrom }
         if message.to != nil { flags |= Self.hasTo }
         if message.deadline != nil { flags |= Self.hasDeadline }
         if message.traceparent != nil { flags |= Self.hasTraceparent }
+        if message.hops != 0 { flags |= Self.hasHops }
         writeByte(flags)
         writeString(message.id)
         if let from = message.from {
@@ -104,6 +108,7 @@ struct ByteWriter {
         if let deadline = message.deadline { writeDouble(deadline.timeIntervalSince1970) }
         writeSigned(Int64(message.priority))
         if let traceparent = message.traceparent { writeString(traceparent) }
+        if message.hops != 0 { writeSigned(Int64(message.hops)) }
         writeJSON(message.payload)
     }
 }
@@ -213,9 +218,10 @@ struct ByteReader {
         }
         let priority = try readInt()
         if flags & ByteWriter.hasTraceparent != 0 { traceparent = try readString() }
+        let hops = flags & ByteWriter.hasHops != 0 ? try readInt() : 0
         let payload = try readJSON()
         return Message(
             id: id, from: from, to: to, payload: payload, deadline: deadline, priority: priority,
-            traceparent: traceparent)
+            traceparent: traceparent, hops: hops)
     }
 }

@@ -51,6 +51,10 @@ final class NodeInstance: Sendable {
     private let expired = Atomic<Int>(0)
     private let sent = Atomic<Int>(0)
     private let lastMessageNanos = Atomic<Int64>(.min)
+    /// Hop-limit refusals not yet logged, and when the last log of them was
+    /// (``WallClock/coarseNanoseconds()``; `Int64.min`: never): see ``hopLimitRefusalToLog(interval:)``.
+    private let refusalsNotLogged = Atomic<Int>(0)
+    private let lastRefusalLogNanos = Atomic<Int64>(.min)
     /// Whether `consecutiveFailures` may be non-zero: lets a successful delivery skip the status lock.
     private let mayHaveFailures = Atomic<Bool>(false)
     /// Told after every change of `status`, so status watchers wake only when there is news.
@@ -92,9 +96,10 @@ final class NodeInstance: Sendable {
     /// Where the output port `port` sends, in the order of the node's edges.
     func routes(for port: String) -> [NodeRoute] { outputRoutes.port(port)?.routes.map(\.route) ?? [] }
 
-    /// Installs the routes of a sync, by output port.
+    /// Installs the routes of a sync, by output port, and the hop limit of what the node sends
+    /// (the definition's `maxHops`, else ``Message/defaultMaxHops``).
     func replaceRoutes(_ routes: [String: [NodeRoute]]) {
-        let resolved = OutputRoutes(node: name, routes: routes)
+        let resolved = OutputRoutes(node: name, routes: routes, maxHops: definition.maxHops ?? Message.defaultMaxHops)
         routeTable.withLock { $0 = resolved }
     }
 
@@ -141,6 +146,20 @@ final class NodeInstance: Sendable {
             }
         }
         statusChanges.notify()
+    }
+
+    /// Notes a hop-limit refusal that no error port took; returns how many
+    /// refusals the log has not told of yet (this one included) when it is time
+    /// to log — the first, then at most one per `interval` — else `nil`.
+    func hopLimitRefusalToLog(interval: Duration, now: Int64 = WallClock.coarseNanoseconds()) -> Int? {
+        refusalsNotLogged.wrappingAdd(1, ordering: .relaxed)
+        let last = lastRefusalLogNanos.load(ordering: .relaxed)
+        let (seconds, attoseconds) = interval.components
+        let intervalNanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        guard last == .min || now - last >= intervalNanos else { return nil }
+        // Of racing refusals, the one that moves the time logs.
+        guard lastRefusalLogNanos.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return nil }
+        return refusalsNotLogged.exchange(0, ordering: .relaxed)
     }
 
     /// Records a handler failure: the node's last error, one more consecutive failure;

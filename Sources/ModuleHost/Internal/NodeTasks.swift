@@ -169,7 +169,6 @@ extension ModuleRuntime {
     /// batch. Any other goes through ``process(_:port:node:)``.
     @inline(never)
     func process(_ batch: [Delivery], port: String, node: NodeInstance) async {
-        let output: any Output = output(of: node)
         // A consumer task runs outside any delivery; should it not, every delivery sets its own context.
         let outsideDelivery = DeliveryContext.current == nil
         for delivery in batch {
@@ -177,6 +176,8 @@ extension ModuleRuntime {
                 await process(delivery, port: port, node: node)
                 continue
             }
+            // Made per delivery: it carries the message's hop count (three words, no allocation).
+            let output: any Output = output(of: node, handling: delivery.message)
             do {
                 try await node.component.handle(port: port, message: delivery.message, context: node.context, output: output)
                 node.countDelivered(now: WallClock.coarseNanoseconds())
@@ -206,12 +207,13 @@ extension ModuleRuntime {
             do {
                 let context = DeliveryContext(reply: delivery.reply, deadline: message.deadline, traceparent: message.traceparent)
                 try await DeliveryContext.$current.withValue(context) {
-                    try await node.component.handle(port: port, message: message, context: node.context, output: output(of: node))
+                    try await node.component.handle(
+                        port: port, message: message, context: node.context, output: output(of: node, handling: message))
                 }
                 node.countDelivered(now: WallClock.coarseNanoseconds())
                 return
             } catch {
-                if let policy = delivery.retryPolicy, let startedAt,
+                if let policy = delivery.retryPolicy, let startedAt, !HopLimit.isRefusal(error),
                     case .retry(let wait) = RetryDecision(policy: policy).afterFailure(
                         error, attempt: attempt, elapsed: .now - startedAt, now: Date(), deadline: message.deadline)
                 {
@@ -226,13 +228,14 @@ extension ModuleRuntime {
     }
 
     /// A handler failed for good (after any retries): the failure is counted,
-    /// answers a pending request, goes to the error port and may restart the node.
+    /// answers a pending request, goes to the error port and may restart the node
+    /// (not a send refused at the hop limit: the component did nothing wrong).
     @inline(never)
     func handlerFailed(_ delivery: Delivery, port: String, node: NodeInstance, error: any Error) async {
         node.countErrored()
         delivery.reply?.fail(error)
         await reportFailure(delivery.message, port: port, node: node, error: error)
-        await noteFailure(of: node, error: error)
+        if !HopLimit.isRefusal(error) { await noteFailure(of: node, error: error) }
     }
 
     /// Counts a handler failure; after `failureThreshold` in a row the node is
@@ -254,25 +257,54 @@ extension ModuleRuntime {
 
     /// Sends an ``ErrorMessage`` about a failed or expired message from the
     /// node's error port, or logs it when the port is not wired.
+    ///
+    /// The report is a hop further than the failed message, so that a failing
+    /// node whose error port leads back into a cycle stops at the hop limit
+    /// too. The report of a message at the limit (a refused send, typically) is
+    /// sent all the same; one further past it is not: its failure is logged
+    /// instead, as are hop-limit refusals without an error port — at most once
+    /// per node per ``hopLimitLogInterval``, so a cycle cannot storm the log.
     @inline(never)
     func reportFailure(_ message: Message, port: String, node: NodeInstance, error: any Error) async {
         let report = ErrorMessage(
             error: "\(error)", errorType: String(describing: type(of: error)), node: node.name, port: port,
             message: (try? JSONValue(encoding: message)) ?? message.payload)
+        let hops = HopLimit.hops(after: message.hops)
+        let verdict = HopLimit.verdict(hops: hops, limit: node.outputRoutes.maxHops)
         let routes = node.routes(for: PortDefinition.errorName)
-        guard !routes.isEmpty, let payload = try? JSONValue(encoding: report) else {
-            logger.warning("node \(node.name) failed on port \(port): \(error)", metadata: ["message": "\(message.id)"])
+        guard !routes.isEmpty, verdict != .refuse, let payload = try? JSONValue(encoding: report) else {
+            if HopLimit.isRefusal(error) || verdict == .refuse {
+                if let unlogged = node.hopLimitRefusalToLog(interval: Self.hopLimitLogInterval) {
+                    let more = unlogged > 1 ? " (and \(unlogged - 1) such failures since the last log)" : ""
+                    logger.warning("node \(node.name) failed on port \(port): \(error)\(more)", metadata: ["message": "\(message.id)"])
+                }
+            } else {
+                logger.warning("node \(node.name) failed on port \(port): \(error)", metadata: ["message": "\(message.id)"])
+            }
             return
         }
         do {
             try await DeliveryContext.$current.withValue(nil) {
-                try await router.send(Message(payload: payload), from: node, port: PortDefinition.errorName)
+                try await router.send(
+                    Message(payload: payload), from: node, port: PortDefinition.errorName, hops: hops,
+                    checkingHopLimit: verdict == .deliver)
             }
         } catch {
             logger.error("node \(node.name) could not report a failure to its error port: \(error)")
         }
     }
 
-    /// The ``Output`` handed to the node's component.
-    func output(of node: NodeInstance) -> NodeOutput { NodeOutput(node: node, router: router) }
+    /// The shortest time between two logs of a node's hop-limit failures.
+    static let hopLimitLogInterval: Duration = .seconds(10)
+
+    /// The ``Output`` handed to the node's component outside a handler (settings, `run`):
+    /// what it sends starts a chain of hops.
+    func output(of node: NodeInstance) -> NodeOutput { NodeOutput(node: node, router: router, hops: 0) }
+
+    /// The ``Output`` handed to the node's component while it handles `message`:
+    /// what it sends continues the message's chain, one hop further.
+    @inline(__always)
+    func output(of node: NodeInstance, handling message: Message) -> NodeOutput {
+        NodeOutput(node: node, router: router, hops: HopLimit.hops(after: message.hops))
+    }
 }

@@ -43,15 +43,22 @@ final class OutputRoutes: Sendable {
     /// The ports that have routes. Few per node: a linear search by name
     /// (short names compare as two words) is cheaper than hashing the name.
     private let ports: [Port]
+    /// The most hops a message sent from the node may have made (its flow's
+    /// `maxHops`, ``HopLimit``): taken with the routes, so a send reads no definition.
+    let maxHops: Int
 
     /// No routes.
-    init() { ports = [] }
+    init() {
+        ports = []
+        maxHops = Message.defaultMaxHops
+    }
 
-    /// Resolves `routes` (by output port) of the node `node`.
-    init(node: String, routes: [String: [NodeRoute]]) {
+    /// Resolves `routes` (by output port) of the node `node`, whose messages may make `maxHops` hops.
+    init(node: String, routes: [String: [NodeRoute]], maxHops: Int = Message.defaultMaxHops) {
         ports = routes.sorted { $0.key < $1.key }.map { port, routes in
             Port(name: port, from: PortAddress(node: node, port: port), routes: routes.map(ResolvedRoute.init))
         }
+        self.maxHops = maxHops
     }
 
     /// The port named `name`, if it has routes.

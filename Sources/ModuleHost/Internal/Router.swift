@@ -11,10 +11,13 @@ typealias NodeRoute = Route<NodeInstance>
 /// routes: into the input channels of nodes of this host, or through the
 /// ``Transport`` to another module.
 ///
-/// Every message goes through one preparation (``prepare(_:from:context:)``:
-/// its `from`, and the deadline and trace of the message being handled) and,
-/// per route, one rendering (``Route/outgoing(_:)``: the edge's mapping and the
-/// `to` address) — for single sends, batches and requests alike.
+/// Every message goes through one preparation (``prepare(_:from:context:hops:)``:
+/// its `from`, its hop count, and the deadline and trace of the message being
+/// handled), one check of its hop count against the node's flow's limit
+/// (``HopLimit``: past it the message is not delivered and the send fails with
+/// ``HopLimitExceeded``) and, per route, one rendering
+/// (``Route/outgoing(_:)``: the edge's mapping and the `to` address) — for
+/// single sends, batches and requests alike.
 final class Router: Sendable {
     /// Reaches other modules; without one, edges to them fail.
     let transport: (any Transport)?
@@ -33,18 +36,19 @@ final class Router: Sendable {
 
     /// A message as it leaves `from`: it continues the chain of the message
     /// being handled (`context`), taking its deadline and trace unless it has
-    /// its own.
+    /// its own, and has made `hops` hops unless it carries more (``HopLimit``).
     @inline(__always)
-    static func prepare(_ message: Message, from: PortAddress, context: DeliveryContext?) -> Message {
+    static func prepare(_ message: Message, from: PortAddress, context: DeliveryContext?, hops: Int = 0) -> Message {
         var message = message
-        prepare(&message, from: from, context: context)
+        prepare(&message, from: from, context: context, hops: hops)
         return message
     }
 
-    /// ``prepare(_:from:context:)`` in place.
+    /// ``prepare(_:from:context:hops:)`` in place.
     @inline(__always)
-    static func prepare(_ message: inout Message, from: PortAddress, context: DeliveryContext?) {
+    static func prepare(_ message: inout Message, from: PortAddress, context: DeliveryContext?, hops: Int = 0) {
         message.from = from
+        message.hops = HopLimit.sent(carried: message.hops, chain: hops)
         if let context {
             if message.deadline == nil { message.deadline = context.deadline }
             if message.traceparent == nil { message.traceparent = context.traceparent }
@@ -58,18 +62,31 @@ final class Router: Sendable {
 
     /// Sends `message` from `node`'s output port `port` to every route, in
     /// order; returns once every target accepted it. Within a request, a remote
-    /// target's reply answers it.
+    /// target's reply answers it. `hops` is the chain's count (``HopLimit``);
+    /// a message past the node's hop limit goes nowhere: the send throws
+    /// ``HopLimitExceeded``, so the message being handled counts as errored and
+    /// is reported like any failure (``ModuleRuntime/handlerFailed(_:port:node:error:)``).
+    /// `checkingHopLimit: false` is for the one report of such a refusal only.
     ///
     /// The routes are taken once (one lock) and searched without hashing
     /// (``OutputRoutes``); a message with one route is moved, not copied, into
     /// its target's channel, which takes it without suspending while it has room.
-    func send(_ message: Message, from node: NodeInstance, port: String) async throws {
+    func send(
+        _ message: Message, from node: NodeInstance, port: String, hops: Int, checkingHopLimit: Bool = true
+    ) async throws {
         let context = DeliveryContext.current
-        let output = node.outputRoutes.port(port)
+        let table = node.outputRoutes
+        let output = table.port(port)
         var message = message
-        Self.prepare(&message, from: output?.from ?? PortAddress(node: node.name, port: port), context: context)
+        Self.prepare(&message, from: output?.from ?? PortAddress(node: node.name, port: port), context: context, hops: hops)
+        guard let routes = output?.routes, let last = routes.last else {
+            node.countSent()
+            return
+        }
+        if checkingHopLimit, message.hops > table.maxHops {
+            throw Self.hopLimitExceeded(message, from: node, port: port, limit: table.maxHops)
+        }
         node.countSent()
-        guard let routes = output?.routes, let last = routes.last else { return }
         let reply = context?.reply
         for route in routes.dropLast() {
             try await deliver(try route.route.outgoing(message), along: route, reply: reply)
@@ -81,17 +98,17 @@ final class Router: Sendable {
     /// the messages one by one (their channels suspend the sender when full);
     /// a remote module gets them in one ``Transport/send(contentsOf:toModule:)``.
     /// Within a request (a reply is pending) every message goes alone, as
-    /// ``send(_:from:port:)`` does, so each reply reaches the request. A message
+    /// ``send(_:from:port:hops:checkingHopLimit:)`` does, so each reply reaches the request. A message
     /// that fails on any route is named in the thrown error; the others were
     /// accepted by every route.
-    func send(contentsOf messages: [Message], from node: NodeInstance, port: String) async throws(BatchSendError) {
+    func send(contentsOf messages: [Message], from node: NodeInstance, port: String, hops: Int) async throws(BatchSendError) {
         guard !messages.isEmpty else { return }
         let context = DeliveryContext.current
         var failures: [BatchSendError.Failure] = []
         if context?.reply != nil {
             for (index, message) in messages.enumerated() {
                 do {
-                    try await send(message, from: node, port: port)
+                    try await send(message, from: node, port: port, hops: hops)
                 } catch {
                     failures.append(BatchSendError.Failure(index: index, messageID: message.id, error: error))
                 }
@@ -99,9 +116,28 @@ final class Router: Sendable {
             if !failures.isEmpty { throw BatchSendError(count: messages.count, failures: failures) }
             return
         }
-        let output = node.outputRoutes.port(port)
+        let table = node.outputRoutes
+        let output = table.port(port)
         let from = output?.from ?? PortAddress(node: node.name, port: port)
-        let prepared = messages.map { Self.prepare($0, from: from, context: context) }
+        var prepared = messages.map { Self.prepare($0, from: from, context: context, hops: hops) }
+        // Messages past the hop limit fail (only where they would go somewhere) and are left out;
+        // `indicesInBatch` then maps the positions of the others to their places in the batch.
+        var indicesInBatch: [Int]?
+        if output?.routes.isEmpty == false, prepared.contains(where: { $0.hops > table.maxHops }) {
+            var within: [Message] = []
+            var withinIndices: [Int] = []
+            for (index, message) in prepared.enumerated() {
+                if message.hops > table.maxHops {
+                    let error = Self.hopLimitExceeded(message, from: node, port: port, limit: table.maxHops)
+                    failures.append(BatchSendError.Failure(index: index, messageID: message.id, error: error))
+                } else {
+                    within.append(message)
+                    withinIndices.append(index)
+                }
+            }
+            prepared = within
+            indicesInBatch = withinIndices
+        }
         node.countSent(prepared.count)
         for resolved in output?.routes ?? [] {
             let route = resolved.route
@@ -113,9 +149,10 @@ final class Router: Sendable {
             for (index, message) in prepared.enumerated() {
                 do {
                     outgoing.append(try route.outgoing(message))
-                    indices.append(index)
+                    indices.append(indicesInBatch?[index] ?? index)
                 } catch {
-                    failures.append(BatchSendError.Failure(index: index, messageID: message.id, error: error))
+                    failures.append(BatchSendError.Failure(
+                        index: indicesInBatch?[index] ?? index, messageID: message.id, error: error))
                 }
             }
             if case .remote(let module) = route.target, let transport {
@@ -142,7 +179,8 @@ final class Router: Sendable {
 
     /// Sends `message` from `port` and waits for the reply of the chain it
     /// starts, until the message's deadline (or the chain's, or the default).
-    func request(_ message: Message, from node: NodeInstance, port: String) async throws -> JSONValue {
+    /// A request past the hop limit fails with ``HopLimitExceeded`` at once.
+    func request(_ message: Message, from node: NodeInstance, port: String, hops: Int) async throws -> JSONValue {
         let current = DeliveryContext.current
         var message = message
         let deadline = requestDeadline(of: message, context: current)
@@ -150,9 +188,17 @@ final class Router: Sendable {
         let slot = ReplySlot()
         let context = DeliveryContext(reply: slot, deadline: deadline, traceparent: message.traceparent ?? current?.traceparent)
         try await DeliveryContext.$current.withValue(context) {
-            try await send(message, from: node, port: port)
+            try await send(message, from: node, port: port, hops: hops)
         }
         return try await slot.wait(until: deadline, requestID: message.id)
+    }
+
+    /// The error of a message past the sending node's hop limit.
+    @inline(never)
+    static func hopLimitExceeded(_ message: Message, from node: NodeInstance, port: String, limit: Int) -> HopLimitExceeded {
+        HopLimitExceeded(
+            messageID: message.id, hops: message.hops, limit: limit, flow: node.context.flow,
+            from: message.from ?? PortAddress(node: node.name, port: port))
     }
 
     /// Hands one routed message to its target: a local node's channel (which
@@ -187,22 +233,25 @@ final class Router: Sendable {
 
 /// The ``Output`` a node's component is handed: its sends go through the router.
 ///
-/// Two references, so it fits an existential's inline buffer: handing it to
-/// `handle` allocates nothing.
+/// Two references and the hop count of the chain, so it fits an existential's
+/// inline buffer (three words): handing it to `handle` allocates nothing.
 struct NodeOutput: Output {
     let node: NodeInstance
     let router: Router
+    /// The hops of what is sent through it: the handled message's + 1 in a
+    /// handler, 0 outside one (``HopLimit``). A third word still fits the inline buffer.
+    let hops: Int
 
     func send(_ port: String, _ message: Message) async throws {
-        try await router.send(message, from: node, port: port)
+        try await router.send(message, from: node, port: port, hops: hops)
     }
 
     func send(_ port: String, contentsOf messages: [Message]) async throws(BatchSendError) {
-        try await router.send(contentsOf: messages, from: node, port: port)
+        try await router.send(contentsOf: messages, from: node, port: port, hops: hops)
     }
 
     func request(_ port: String, _ message: Message) async throws -> JSONValue {
-        try await router.request(message, from: node, port: port)
+        try await router.request(message, from: node, port: port, hops: hops)
     }
 
     func reply(_ payload: JSONValue) async throws {
