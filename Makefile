@@ -5,20 +5,24 @@ FLOW ?= examples/hello-flow.yaml
 
 CHART_CRDS := charts/tinyflow-operator/crds
 
-.PHONY: build test test-unit crds crds-check chart-crds-check run up bench release format image image-operator image-module-host helm-package test-charts
+.PHONY: build test test-unit crds crds-check chart-crds-check run up bench release format image image-operator image-module-host helm-package test-charts fuzz fuzz-merge fuzz-replay
 
 build:
 	$(SWIFT) build
 
-# The whole suite, in two runs: the suites that start child processes and servers
+# The whole suite, in three runs: the suites that start child processes and servers
 # (tinyflow up, module hosts, PostgreSQL) apart from the timing-sensitive in-process ones,
-# so that on a 2-core machine one kind does not starve the other's deadlines.
+# so that on a 2-core machine one kind does not starve the other's deadlines; and the
+# load suites (20,000 connections, floods of hostile requests), whose point is that others
+# are served within a latency bound, alone.
 PROCESS_SUITES := '^(LocalModeTests|ModuleHostAppTests|ContextStoreTests)\.'
+LOAD_SUITES := '^(CommonComponentsTests\.HTTPServerLimitsTests|ControlPlaneTests\.HostileRequestTests)\b'
 
 test:
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build --skip $(PROCESS_SUITES)
+	$(SWIFT) test --skip-build --skip $(PROCESS_SUITES) --skip $(LOAD_SUITES)
 	$(SWIFT) test --skip-build --filter $(PROCESS_SUITES)
+	$(SWIFT) test --skip-build --filter $(LOAD_SUITES)
 
 # The pure and in-process tests: everything except the suites that start child
 # processes (LocalModeTests, ModuleHostAppTests, kubectl), an embedded control
@@ -30,7 +34,8 @@ UNIT_SKIP := \
 	'^KubernetesClientTests\.ControlPlaneClientTests\b' \
 	'^KubernetesRuntimeTests\.(ControllerTests|LeaderElectionTests|ManagerTests|OperatorHTTPServerTests|WatcherIntegrationTests)\b' \
 	'^OperatorTests\.(OperatorTests|OperatorForgettingTests|FlowRollbackTests|GRPCConnectorTests)\b' \
-	'^CommonComponentsTests\.HTTPComponentsTests\b' \
+	'^CommonComponentsTests\.(HTTPComponentsTests|HTTPServerLimitsTests)\b' \
+	'^ControlPlaneTests\.HostileRequestTests\b' \
 	'^OperatorTests\.(ContextLifecycleTests|SettingsRejectionTests)\b' \
 	'^ContextStoreTests\.PostgresContextStoreTests\b'
 
@@ -103,3 +108,28 @@ helm-package: chart-crds-check
 # Lint and render both charts with the real helm binary and check the manifests.
 test-charts:
 	scripts/test-charts.sh
+
+# Fuzz the parsers of hostile input (Fuzz/Targets: JSON, YAML manifests, expressions, the
+# cross-module wire decoder, control-plane requests) with libFuzzer and AddressSanitizer,
+# FUZZ_SECONDS each (FUZZ_PARALLEL at a time), starting from the committed corpora in
+# Fuzz/Corpus. The instrumented build goes to .build-fuzz (release: about 25 minutes the
+# first time); findings and new inputs to .build-fuzz/findings, never to Fuzz/Corpus.
+# FUZZ_TARGETS picks some, e.g. `make fuzz FUZZ_TARGETS=FuzzJSON FUZZ_SECONDS=60`.
+# See docs/security.md, "Fuzzing".
+FUZZ_SECONDS ?= 600
+FUZZ_PARALLEL ?= 1
+FUZZ_TARGETS ?=
+FUZZ_REPLAYERS := FuzzJSON FuzzYAML FuzzExpressions FuzzWire FuzzControlPlaneRequests
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_PARALLEL=$(FUZZ_PARALLEL) scripts/fuzz.sh run $(FUZZ_TARGETS)
+
+# Add the inputs of the last `make fuzz` that reach new code to Fuzz/Corpus (minimised; commit them).
+fuzz-merge:
+	scripts/fuzz.sh merge $(FUZZ_TARGETS)
+
+# Replay every committed corpus input (seeds and past findings) with the plain debug build:
+# a regression check that needs no instrumented build.
+fuzz-replay:
+	$(SWIFT) build
+	@for target in $(FUZZ_REPLAYERS); do .build/debug/$$target Fuzz/Corpus/$$target || exit 1; done

@@ -125,7 +125,7 @@ let package = Package(
         // The SQLite context store: the default of `tinyflow up`, one file shared by the local module hosts.
         .target(
             name: "ContextStoreSQLite",
-            dependencies: ["ContextStoreAPI", "JSONSchemaKit", "SQLite"],
+            dependencies: ["Backoff", "ContextStoreAPI", "JSONSchemaKit", "SQLite"],
             swiftSettings: strictSettings
         ),
         // The PostgreSQL context store: shared by every replica of every module on a cluster.
@@ -207,11 +207,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `${secret:NAME/KEY}`, `${configmap:NAME/KEY}` and `${param:NAME}` in port configurations:
+        // the one substitution (pure, over JSON values) and the redaction of secret values.
+        .target(
+            name: "ConfigurationReferences",
+            dependencies: ["JSONSchemaKit"],
+            swiftSettings: strictSettings
+        ),
         // The seam between operator, transport and node runtime: the module host's
         // control API, message delivery and transport protocols, their values and errors.
         .target(
             name: "ModuleHostAPI",
-            dependencies: ["ComponentKit", "ContextStoreAPI", "JSONSchemaKit"],
+            dependencies: ["ComponentKit", "ConfigurationReferences", "ContextStoreAPI", "JSONSchemaKit"],
             swiftSettings: strictSettings
         ),
         // The process that runs a module's nodes.
@@ -219,6 +226,7 @@ let package = Package(
             name: "ModuleHost",
             dependencies: [
                 "ModuleHostAPI",
+                "ConfigurationReferences",
                 "ContextStoreAPI",
                 "ContextStoreMemory",
                 "AsyncPrimitives",
@@ -281,6 +289,7 @@ let package = Package(
             name: "ModuleHostApp",
             dependencies: [
                 "AsyncPrimitives",
+                "ConfigurationReferences",
                 "ContextStores",
                 "ContextStoreAPI",
                 "ModuleHostAPI",
@@ -341,6 +350,7 @@ let package = Package(
             name: "Operator",
             dependencies: [
                 "AsyncPrimitives",
+                "ConfigurationReferences",
                 "Backoff",
                 "CRDModels",
                 "Expressions",
@@ -427,6 +437,50 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The fuzz targets (docs/security.md, "Fuzzing"; `make fuzz`). A plain build makes each a
+        // replayer that runs the files and directories it is given through its test function
+        // (CI replays the committed corpora that way); built with `-D FUZZING -sanitize=fuzzer`
+        // (scripts/fuzz.sh) the same executable hands its function to libFuzzer instead.
+        .target(
+            name: "CFuzzerDriver",
+            path: "Fuzz/CFuzzerDriver"
+        ),
+        .target(
+            name: "FuzzSupport",
+            dependencies: ["CFuzzerDriver"],
+            path: "Fuzz/FuzzSupport",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "FuzzJSON",
+            dependencies: ["FuzzSupport", "JSONSchemaKit"],
+            path: "Fuzz/Targets/FuzzJSON",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "FuzzYAML",
+            dependencies: ["FuzzSupport", "JSONSchemaKit", "YAMLValues", "Manifests"],
+            path: "Fuzz/Targets/FuzzYAML",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "FuzzExpressions",
+            dependencies: ["FuzzSupport", "JSONSchemaKit", "Expressions"],
+            path: "Fuzz/Targets/FuzzExpressions",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "FuzzWire",
+            dependencies: ["FuzzSupport", "GRPCTransport"],
+            path: "Fuzz/Targets/FuzzWire",
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "FuzzControlPlaneRequests",
+            dependencies: ["FuzzSupport", "ControlPlane"],
+            path: "Fuzz/Targets/FuzzControlPlaneRequests",
+            swiftSettings: strictSettings
+        ),
         // A throwaway PostgreSQL server on this machine (initdb, start, stop), for tests and `tinyflow-bench`.
         .target(
             name: "LocalPostgres",
@@ -491,9 +545,15 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "ConfigurationReferencesTests",
+            dependencies: ["ConfigurationReferences", "JSONSchemaKit"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "ModuleHostTests",
             dependencies: [
-                "ModuleHost", "CommonComponents", "ComponentKit", "ContextStoreMemory", "TestSupport", "ModuleHostTestSupport",
+                "ModuleHost", "CommonComponents", "ComponentKit", "ConfigurationReferences", "ContextStoreMemory", "TestSupport",
+                "ModuleHostTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -535,7 +595,7 @@ let package = Package(
             name: "ModuleHostAppTests",
             dependencies: [
                 "ModuleHostApp", "GRPCTransport", "ModuleHost", "ComponentKit", "CommonComponents", "TestSupport",
-                "PostgresTestSupport",
+                "PostgresTestSupport", "ConfigurationReferences",
                 "ControlPlaneTestSupport", "ModuleHostTestSupport", "KubernetesClient", "KubernetesModels", "KubernetesRuntime",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -582,7 +642,8 @@ let package = Package(
         .testTarget(
             name: "OperatorTests",
             dependencies: [
-                "Operator", "CRDModels", "ComponentKit", "ModuleHost", "TestSupport", "ControlPlaneTestSupport", "ControlPlane",
+                "Operator", "CRDModels", "ComponentKit", "ConfigurationReferences", "ModuleHost", "TestSupport",
+                "ControlPlaneTestSupport", "ControlPlane",
                 "CommonComponents", "KubernetesClient", "KubernetesModels", "GRPCTransport",
                 .product(name: "Logging", package: "swift-log"),
             ],

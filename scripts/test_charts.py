@@ -10,10 +10,17 @@ until that command exists, charts/tinyflow-operator/ci/expected-rbac.json,
 which Tests/OperatorTests/RBACTests.swift and this script hold equal to
 Sources/Operator/OperatorPermissions.swift); the module chart's TinyModule
 validates against crds/tinyflow.dev_tinymodules.yaml; bad values are rejected
-by values.schema.json with its message. Ends with `N passed, N failed`.
+by values.schema.json with its message. Mutual TLS and NetworkPolicies: the
+--tls-* arguments and read-only mounts, certificates chaining to their CA with
+the right usages (python cryptography, else openssl), cert-manager objects
+field by field, the policies' exact peers, and `lookup` (CA reuse, renewal,
+rotation, refusing without a CA) through `helm template --dry-run=server`
+against `tinyflow control-plane`. Ends with `N passed, N failed`.
 """
 
 import argparse
+import base64
+import hashlib
 import json
 import tempfile
 import time
@@ -171,6 +178,175 @@ def expect_schema_rejection(chart, values_file, message, sets=()):
     expect(message in proc.stderr, f"stderr lacks {message!r}:\n{proc.stderr.strip()}")
 
 
+# --- mutual TLS ---------------------------------------------------------------------
+
+TLS_MOUNT = "/etc/tinyflow/tls"
+
+
+def secret_data(secret):
+    """A Secret's data, base64-decoded to text."""
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+def tls_volume(deployment):
+    """The Secret behind the pod's `tls` volume and the container's mount of it (or None, None)."""
+    pod = deployment["spec"]["template"]["spec"]
+    volume = next((v for v in pod.get("volumes", []) if v["name"] == "tls"), None)
+    mount = next((m for m in pod["containers"][0].get("volumeMounts", []) if m["name"] == "tls"), None)
+    return volume, mount
+
+
+def check_tls_wiring(deployment, secret_name, keys=("tls.crt", "tls.key", "ca.crt")):
+    """The Secret is mounted read-only at /etc/tinyflow/tls and --tls-cert/--tls-key/--tls-ca name its keys."""
+    volume, mount = tls_volume(deployment)
+    expect(volume is not None and mount is not None, "no tls volume or mount")
+    expect(volume["secret"]["secretName"] == secret_name, f"tls volume from {volume['secret']['secretName']}, want {secret_name}")
+    expect(volume["secret"].get("defaultMode") == 0o440, f"tls volume mode {volume['secret'].get('defaultMode')}")
+    expect(mount["mountPath"] == TLS_MOUNT and mount.get("readOnly") is True, f"tls mount {mount}")
+    args = args_of(deployment)
+    for f, key in zip(("--tls-cert", "--tls-key", "--tls-ca"), keys):
+        expect(flag(args, f) == f"{TLS_MOUNT}/{key}", f"{f} {flag(args, f)}, want {TLS_MOUNT}/{key}")
+    expect("--allow-unauthenticated" not in args, "--allow-unauthenticated with TLS on")
+
+
+def check_no_tls(deployment):
+    args = args_of(deployment)
+    for f in ("--tls-cert", "--tls-key", "--tls-ca"):
+        expect(flag(args, f) is None, f"{f} without TLS")
+    expect(tls_volume(deployment) == (None, None), "a tls volume without TLS")
+
+
+def check_signed(cert_pem, ca_pem, usages, dns_names=()):
+    """cert_pem is a leaf directly signed by ca_pem (a CA), valid now, with these extended key
+    usages ("serverAuth", "clientAuth") and at least these DNS names."""
+    try:
+        from cryptography import x509
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+    except ImportError:  # fall back to the openssl command
+        with tempfile.TemporaryDirectory() as tmp:
+            open(os.path.join(tmp, "ca.pem"), "w").write(ca_pem)
+            open(os.path.join(tmp, "leaf.pem"), "w").write(cert_pem)
+            for usage in usages:
+                purpose = {"serverAuth": "sslserver", "clientAuth": "sslclient"}[usage]
+                proc = subprocess.run(["openssl", "verify", "-CAfile", os.path.join(tmp, "ca.pem"), "-purpose", purpose, os.path.join(tmp, "leaf.pem")], capture_output=True, text=True)
+                expect(proc.returncode == 0, f"openssl verify ({purpose}): {proc.stdout}{proc.stderr}")
+            if dns_names:
+                text = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in", os.path.join(tmp, "leaf.pem")], capture_output=True, text=True).stdout
+                for name in dns_names:
+                    expect(f"DNS:{name}" in text, f"certificate lacks DNS:{name}: {text}")
+        return
+    import datetime
+
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    leaf = x509.load_pem_x509_certificate(cert_pem.encode())
+    expect(ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca, "the CA certificate is not a CA")
+    leaf.verify_directly_issued_by(ca)  # raises when the signature or issuer does not match
+    expect(not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca, "the leaf certificate is a CA")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expect(leaf.not_valid_before_utc <= now + datetime.timedelta(minutes=5) < leaf.not_valid_after_utc, "the certificate is not valid now")
+    ekus = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    oids = {"serverAuth": ExtendedKeyUsageOID.SERVER_AUTH, "clientAuth": ExtendedKeyUsageOID.CLIENT_AUTH}
+    for usage in usages:
+        expect(oids[usage] in ekus, f"the certificate lacks the {usage} extended key usage")
+    if dns_names:
+        sans = set(leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
+        expect(set(dns_names) <= sans, f"certificate names {sorted(sans)}, want at least {sorted(dns_names)}")
+
+
+# cert-manager.io/v1 has no schema in the Kubernetes API schemas: the fields the charts may use,
+# from cert-manager's CRDs (spec keys, the usages enum), checked by hand instead.
+CERT_MANAGER_SPEC_KEYS = {
+    "Certificate": {"secretName", "commonName", "dnsNames", "ipAddresses", "uris", "emailAddresses", "duration",
+                    "renewBefore", "usages", "isCA", "issuerRef", "privateKey", "subject", "secretTemplate"},
+    "Issuer": {"selfSigned", "ca"},
+    "ClusterIssuer": {"selfSigned", "ca"},
+}
+CERT_MANAGER_USAGES = {"signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+                       "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any",
+                       "server auth", "client auth", "code signing", "email protection", "s/mime",
+                       "ipsec end system", "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing"}
+
+
+def check_cert_manager_object(doc):
+    """A cert-manager object: apiVersion, namespace rules, known spec fields and values."""
+    kind = doc["kind"]
+    where = f"{kind} {doc['metadata']['name']}"
+    expect(doc["apiVersion"] == "cert-manager.io/v1", f"{where}: apiVersion {doc['apiVersion']}")
+    expect(("namespace" in doc["metadata"]) == (kind != "ClusterIssuer"), f"{where}: namespace must be set exactly for namespaced kinds")
+    spec = doc["spec"]
+    expect(set(spec) <= CERT_MANAGER_SPEC_KEYS[kind], f"{where}: unknown spec fields {sorted(set(spec) - CERT_MANAGER_SPEC_KEYS[kind])}")
+    if kind != "Certificate":
+        expect(len(spec) == 1, f"{where}: exactly one issuer type")
+        return
+    expect(re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", spec["secretName"]), f"{where}: secretName {spec['secretName']}")
+    ref = spec["issuerRef"]
+    expect(set(ref) <= {"name", "kind", "group"} and ref.get("name"), f"{where}: issuerRef {ref}")
+    expect(ref.get("kind", "Issuer") in ("Issuer", "ClusterIssuer") and ref.get("group", "cert-manager.io") == "cert-manager.io", f"{where}: issuerRef {ref}")
+    for field in ("duration", "renewBefore"):
+        if field in spec:
+            expect(re.fullmatch(r"([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+", str(spec[field])), f"{where}: {field} {spec[field]} is no Go duration")
+    expect(set(spec.get("usages", [])) <= CERT_MANAGER_USAGES, f"{where}: usages {spec.get('usages')}")
+    key = spec.get("privateKey", {})
+    expect(set(key) <= {"algorithm", "size", "encoding", "rotationPolicy"}, f"{where}: privateKey {key}")
+    expect(key.get("algorithm", "RSA") in ("RSA", "ECDSA", "Ed25519"), f"{where}: privateKey.algorithm")
+    expect(key.get("rotationPolicy", "Always") in ("Never", "Always"), f"{where}: privateKey.rotationPolicy")
+
+
+class EmbeddedControlPlane:
+    """`tinyflow control-plane` on a free port with a kubeconfig: a Kubernetes API with
+    Namespaces and Secrets, enough for `helm template --dry-run=server` (lookup) and kubectl."""
+
+    def __init__(self, tmp):
+        binary = os.path.join(ROOT, ".build", "debug", "tinyflow")
+        expect(os.path.exists(binary), "build tinyflow first (make build): .build/debug/tinyflow is missing")
+        self.tmp = tmp
+        self.kubeconfig = os.path.join(tmp, "kubeconfig")
+        self.server = subprocess.Popen(
+            [binary, "control-plane", "--listen", "127.0.0.1:0", "--data", os.path.join(tmp, "data"), "--kubeconfig", self.kubeconfig],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 60
+        while not os.path.exists(self.kubeconfig):
+            expect(self.server.poll() is None, "tinyflow control-plane exited early")
+            expect(time.time() < deadline, "no kubeconfig from tinyflow control-plane within 60 s")
+            time.sleep(0.1)
+        while self.kubectl("get", "namespace", "kube-system", ok=False).returncode != 0:
+            expect(time.time() < deadline, "the control plane has no kube-system Namespace within 60 s")
+            time.sleep(0.2)
+
+    def kubectl(self, *args, input=None, ok=True):
+        command = [os.path.join(os.path.dirname(HELM), "kubectl") if os.path.exists(os.path.join(os.path.dirname(HELM), "kubectl")) else "kubectl",
+                   "--kubeconfig", self.kubeconfig, "--cache-dir", os.path.join(self.tmp, "cache"), *args]
+        proc = subprocess.run(command, input=input, capture_output=True, text=True)
+        if ok and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc
+
+    def apply(self, *docs):
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+
+    def render(self, chart, release, namespace, sets=(), ok=True):
+        """helm template --dry-run=server: lookup reads this control plane."""
+        args = ["template", release, chart, "--namespace", namespace, "--dry-run=server", "--kubeconfig", self.kubeconfig]
+        for s in sets:
+            args += ["--set", s]
+        proc = helm(*args, ok=ok)
+        return proc if not ok else [d for d in yaml.safe_load_all(proc.stdout) if d]
+
+    def close(self):
+        self.server.terminate()
+        self.server.wait(timeout=20)
+
+
+def as_installed(doc, release, namespace):
+    """A rendered object as `helm install` stores it: with Helm's ownership annotations."""
+    doc = json.loads(json.dumps(doc))
+    annotations = doc["metadata"].setdefault("annotations", {})
+    annotations["meta.helm.sh/release-name"] = release
+    annotations["meta.helm.sh/release-namespace"] = namespace
+    doc["metadata"].setdefault("labels", {})["app.kubernetes.io/managed-by"] = "Helm"
+    return doc
+
+
 # --- Kubernetes schemas ----------------------------------------------------------
 
 
@@ -307,7 +483,7 @@ def main():
 
     @check("operator defaults: expected kinds")
     def _():
-        want = ["ClusterRole", "ClusterRoleBinding", "Deployment", "Pod", "PodDisruptionBudget", "Service", "ServiceAccount"]
+        want = ["ClusterRole", "ClusterRoleBinding", "Deployment", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Secret", "Secret", "Service", "ServiceAccount"]
         expect(kinds(default) == want, f"kinds {kinds(default)}, want {want}")
 
     @check("operator defaults: ClusterRole rules equal OperatorPermissions.rules exactly")
@@ -352,6 +528,103 @@ def main():
         pod_labels = one(default, "Deployment")["spec"]["template"]["metadata"]["labels"]
         expect(selector_matches(svc["spec"]["selector"], pod_labels), "Service selector does not match the pods")
         expect(svc["spec"]["ports"][0]["targetPort"] == "metrics", "Service targets another port")
+
+    # --- operator: mutual TLS and NetworkPolicy ------------------------------------------
+
+    @check("operator defaults: a CA Secret (genCA, kept on uninstall) and a client certificate Secret signed by it")
+    def _():
+        ca = one(default, "Secret", "tinyflow-ca")
+        expect(ca["metadata"]["namespace"] == NAMESPACE and ca["type"] == "Opaque", f"CA Secret {ca['metadata']}, type {ca['type']}")
+        expect(ca["metadata"]["annotations"].get("helm.sh/resource-policy") == "keep", "the CA must survive helm uninstall")
+        ca_data = secret_data(ca)
+        expect(sorted(ca_data) == ["ca.crt", "ca.key"], f"CA keys {sorted(ca_data)}")
+        client = one(default, "Secret", "tinyflow-operator-tls")
+        expect(client["type"] == "kubernetes.io/tls", f"client Secret type {client['type']}")
+        data = secret_data(client)
+        expect(sorted(data) == ["ca.crt", "tls.crt", "tls.key"], f"client Secret keys {sorted(data)}")
+        expect(data["ca.crt"] == ca_data["ca.crt"], "the client Secret's ca.crt is not the CA")
+        check_signed(data["tls.crt"], ca_data["ca.crt"], ["clientAuth"])
+        annotations = client["metadata"]["annotations"]
+        expect(annotations["tinyflow.dev/ca-sha256"] == hashlib.sha256(ca_data["ca.crt"].encode()).hexdigest(), "tinyflow.dev/ca-sha256")
+        expect(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", annotations["tinyflow.dev/not-after"]), annotations["tinyflow.dev/not-after"])
+
+    @check("operator defaults: the client certificate mounted read-only and passed as --tls-cert/--tls-key/--tls-ca; pods roll on a new one")
+    def _():
+        dep = one(default, "Deployment")
+        check_tls_wiring(dep, "tinyflow-operator-tls")
+        crt = secret_data(one(default, "Secret", "tinyflow-operator-tls"))["tls.crt"]
+        checksum = dep["spec"]["template"]["metadata"]["annotations"]["checksum/tls"]
+        expect(checksum == hashlib.sha256(crt.encode()).hexdigest(), "checksum/tls is not the rendered certificate's (generated twice?)")
+        check_pod_security(dep)
+
+    @check("operator defaults: NetworkPolicy admits ingress to the operator pods on the metrics port only, from anywhere")
+    def _():
+        policy = one(default, "NetworkPolicy")
+        pod_labels = one(default, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        expect(selector_matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels), "the policy does not select the operator pods")
+        expect(policy["spec"]["policyTypes"] == ["Ingress"], f"policyTypes {policy['spec']['policyTypes']} (egress is not restricted)")
+        expect(policy["spec"]["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}], f"ingress {policy['spec']['ingress']}")
+
+    op_cert_manager = render(OPERATOR, "tinyflow", op_ci("cert-manager-values.yaml"))
+
+    @check("operator certManager: self-signed Issuer, CA Certificate and CA ClusterIssuer, no genCA Secrets")
+    def _():
+        want = ["Certificate", "Certificate", "ClusterIssuer", "ClusterRole", "ClusterRoleBinding", "Deployment", "Issuer", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Service", "ServiceAccount"]
+        expect(kinds(op_cert_manager) == want, f"kinds {kinds(op_cert_manager)}, want {want}")
+        for doc in op_cert_manager:
+            if doc["apiVersion"].startswith("cert-manager.io/"):
+                check_cert_manager_object(doc)
+        selfsigned = one(op_cert_manager, "Issuer")
+        expect(selfsigned["metadata"]["namespace"] == "cert-manager" and selfsigned["spec"] == {"selfSigned": {}}, f"Issuer {selfsigned}")
+        ca = one(op_cert_manager, "Certificate", "tinyflow-ca")
+        expect(ca["metadata"]["namespace"] == "cert-manager", "the CA Certificate must be in cert-manager's cluster resource namespace")
+        expect(ca["spec"]["isCA"] is True and ca["spec"]["secretName"] == "tinyflow-ca", f"CA Certificate {ca['spec']}")
+        expect(ca["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "Issuer", "name": selfsigned["metadata"]["name"]}, f"issuerRef {ca['spec']['issuerRef']}")
+        issuer = one(op_cert_manager, "ClusterIssuer")
+        expect(issuer["metadata"]["name"] == "tinyflow-ca" and issuer["spec"] == {"ca": {"secretName": ca["spec"]["secretName"]}}, f"ClusterIssuer {issuer}")
+
+    @check("operator certManager: the client Certificate from the ClusterIssuer is mounted and passed; no checksum")
+    def _():
+        cert = one(op_cert_manager, "Certificate", "tinyflow-operator")
+        expect(cert["metadata"]["namespace"] == NAMESPACE, "client Certificate namespace")
+        expect(cert["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "tinyflow-ca"}, f"issuerRef {cert['spec']['issuerRef']}")
+        expect("client auth" in cert["spec"]["usages"] and not cert["spec"].get("isCA"), f"usages {cert['spec']['usages']}")
+        expect(cert["spec"]["duration"] == "2160h" and cert["spec"]["renewBefore"] == "360h", "duration/renewBefore from values")
+        dep = one(op_cert_manager, "Deployment")
+        check_tls_wiring(dep, cert["spec"]["secretName"])
+        expect("checksum/tls" not in (dep["spec"]["template"]["metadata"].get("annotations") or {}), "cert-manager renews: no checksum")
+
+    @check("operator certManager: NetworkPolicy admits the metrics port from networkPolicy.metricsFrom only")
+    def _():
+        policy = one(op_cert_manager, "NetworkPolicy")
+        want = [{"ports": [{"port": 8080, "protocol": "TCP"}], "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]
+        expect(policy["spec"]["ingress"] == want, f"ingress {policy['spec']['ingress']}")
+
+    op_no_mtls = render(OPERATOR, "tinyflow", sets=["mtls.enabled=false", "networkPolicy.enabled=false"])
+
+    @check("operator mtls.enabled=false: no TLS flags, volume, Secrets or Certificates; networkPolicy.enabled=false: no NetworkPolicy")
+    def _():
+        check_no_tls(one(op_no_mtls, "Deployment"))
+        for kind in ("Secret", "Certificate", "Issuer", "ClusterIssuer", "NetworkPolicy"):
+            expect(not of_kind(op_no_mtls, kind), f"a {kind} with mtls.enabled=false")
+
+    @check("operator mtls.existingSecret: your Secret is mounted, no CA and no certificate are made")
+    def _():
+        docs = render(OPERATOR, "tinyflow", sets=["mtls.existingSecret=operator-client-tls"])
+        check_tls_wiring(one(docs, "Deployment"), "operator-client-tls")
+        expect(not of_kind(docs, "Secret") and not of_kind(docs, "Certificate"), "nothing generated with mtls.existingSecret")
+
+    for key in ("mtls.bogus=1", "mtls.ca.bogus=1", "certManager.bogus=1", "networkPolicy.bogus=1", "networkPolicy.metricsFrom[0].bogus=1"):
+
+        @check(f"operator: values.schema.json rejects an unknown key: {key.split('=')[0]}")
+        def _():
+            proc = helm("template", "t", OPERATOR, "--set", key, ok=False)
+            expect(proc.returncode != 0 and "bogus" in proc.stderr and "not allowed" in proc.stderr, proc.stderr)
+
+    @check("operator: values.schema.json rejects a certManager.duration that is no Go duration")
+    def _():
+        proc = helm("template", "t", OPERATOR, "--set", "certManager.duration=1 year", ok=False)
+        expect(proc.returncode != 0 and "certManager.duration" in proc.stderr, proc.stderr)
 
     @check("operator: --include-crds renders exactly the CRDs of crds/")
     def _():
@@ -475,7 +748,7 @@ def main():
 
     @check("module defaults: expected kinds")
     def _():
-        want = ["Deployment", "Pod", "PodDisruptionBudget", "Role", "RoleBinding", "Service", "Service", "ServiceAccount", "TinyModule"]
+        want = ["Deployment", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Role", "RoleBinding", "Secret", "Service", "Service", "ServiceAccount", "TinyModule"]
         expect(kinds(module_default) == want, f"kinds {kinds(module_default)}, want {want}")
 
     @check("module defaults: TinyModule validates against the CRD schema and names the Service")
@@ -542,7 +815,7 @@ def main():
         expect(flag(args, "--listen") == "0.0.0.0:9000", f"args {args}")
         expect(flag(args, "--source-lease") == "tinyflow-common-sources", f"args {args}")
         expect(flag(args, "--health-address") == "0.0.0.0:8081", f"args {args}")
-        expect(flag(args, "--tls-cert") is None, "TLS flags without tls.enabled")
+        check_tls_wiring(dep, "tinyflow-common-tls")
         check_probes(dep, "health", 8081)
         check_pod_security(dep)
         expect(dep["spec"]["template"]["spec"]["automountServiceAccountToken"] is True, "module hosts need their token for the Lease")
@@ -557,10 +830,18 @@ def main():
             expect(selector_matches(s["spec"]["selector"], pod_labels), f"Service {s['metadata']['name']} does not select the pods")
             expect(s["spec"]["ports"][0]["targetPort"] == "grpc", "targets the gRPC port")
 
-    @check("module defaults: Lease RBAC only, bound to the module's ServiceAccount")
+    @check("module defaults: Lease RBAC and read-only Secrets/ConfigMaps of its namespace, bound to the module's ServiceAccount")
     def _():
         role = one(module_default, "Role")
-        expect(canonical(role["rules"]) == canonical([{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]), f"rules {role['rules']}")
+        want = [
+            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
+            # ${secret:…}/${configmap:…} references: read, list and watch only, in the release namespace.
+            {"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get", "list", "watch"]},
+        ]
+        expect(canonical(role["rules"]) == canonical(want), f"rules {role['rules']}")
+        for rule in role["rules"]:
+            expect(not ({"create", "update", "patch", "delete", "*"} & set(rule["verbs"])) or rule["resources"] == ["leases"],
+                   f"module hosts must not write {rule['resources']}")
         expect(role["metadata"]["namespace"] == "flows", "Role namespace")
         binding = one(module_default, "RoleBinding")
         sa = one(module_default, "ServiceAccount")
@@ -598,6 +879,149 @@ def main():
         check_probes(dep, "health", 9081)
         expect(flag(args_of(dep), "--listen") == "0.0.0.0:9443", "listen port")
         expect(one(module_tls, "PodDisruptionBudget")["spec"]["maxUnavailable"] == "25%", "PDB maxUnavailable")
+
+    # --- module: mutual TLS and NetworkPolicy --------------------------------------------
+
+    @check("module defaults: a certificate signed by the chart (no cluster: a throwaway CA) for the module's Services")
+    def _():
+        secret = one(module_default, "Secret", "tinyflow-common-tls")
+        expect(secret["type"] == "kubernetes.io/tls" and secret["metadata"]["namespace"] == "flows", f"Secret {secret['metadata']} {secret['type']}")
+        data = secret_data(secret)
+        expect(sorted(data) == ["ca.crt", "tls.crt", "tls.key"], f"keys {sorted(data)}")
+        # the host serves the operator and its peers and calls its peers: both usages
+        check_signed(data["tls.crt"], data["ca.crt"], ["serverAuth", "clientAuth"],
+                     ["tinyflow-common", "tinyflow-common.flows.svc", "tinyflow-common-headless.flows.svc"])
+        dep = one(module_default, "Deployment")
+        expect(dep["spec"]["template"]["metadata"]["annotations"]["checksum/tls"] == hashlib.sha256(data["tls.crt"].encode()).hexdigest(), "checksum/tls")
+
+    @check("module defaults: NetworkPolicy: gRPC only from operator and module-host pods (any namespace), health from anywhere")
+    def _():
+        policy = one(module_default, "NetworkPolicy")
+        pod_labels = one(module_default, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        expect(selector_matches(policy["spec"]["podSelector"]["matchLabels"], pod_labels), "the policy does not select the hosts")
+        expect(policy["spec"]["policyTypes"] == ["Ingress"], f"policyTypes {policy['spec']['policyTypes']} (egress is not restricted)")
+        peer = lambda component: {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app.kubernetes.io/part-of": "tinyflow", "app.kubernetes.io/component": component}}}  # noqa: E731
+        want = [
+            {"ports": [{"port": 9000, "protocol": "TCP"}], "from": [peer("operator"), peer("module-host")]},
+            {"ports": [{"port": 8081, "protocol": "TCP"}]},
+        ]
+        expect(policy["spec"]["ingress"] == want, f"ingress {policy['spec']['ingress']}")
+        # The peers are exactly the two charts' pods: the operator's and every module's hosts, not the helm test Pods.
+        grpc_from = [p["podSelector"]["matchLabels"] for p in want[0]["from"]]
+        operator_pods = one(default, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        for name, labels in (("operator", operator_pods), ("module host", pod_labels), ("other module host", one(module_tls, "Deployment")["spec"]["template"]["metadata"]["labels"])):
+            expect(any(selector_matches(sel, labels) for sel in grpc_from), f"the {name} pods are not admitted to the gRPC port")
+        for docs in (default, module_default):
+            test_pod = one(docs, "Pod")["metadata"]["labels"]
+            expect(not any(selector_matches(sel, test_pod) for sel in grpc_from), "a helm test Pod is admitted to the gRPC port")
+
+    module_cert_manager = render(MODULE, "web", mod_ci("cert-manager-values.yaml"), namespace="flows")
+
+    @check("module certManager: a Certificate from the operator chart's ClusterIssuer, mounted; no generated Secret")
+    def _():
+        expect(not of_kind(module_cert_manager, "Secret"), "no chart-signed Secret with certManager.enabled")
+        cert = one(module_cert_manager, "Certificate")
+        check_cert_manager_object(cert)
+        issuer = one(op_cert_manager, "ClusterIssuer")
+        expect(cert["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer["metadata"]["name"]}, f"issuerRef {cert['spec']['issuerRef']}")
+        expect({"server auth", "client auth"} <= set(cert["spec"]["usages"]), f"usages {cert['spec']['usages']}")
+        expect("tinyflow-web.flows.svc" in cert["spec"]["dnsNames"], f"dnsNames {cert['spec']['dnsNames']}")
+        dep = one(module_cert_manager, "Deployment")
+        check_tls_wiring(dep, cert["spec"]["secretName"])
+        expect("checksum/tls" not in (dep["spec"]["template"]["metadata"].get("annotations") or {}), "no checksum with cert-manager")
+
+    @check("module networkPolicy.extraIngress: the http-server port rule is added as given")
+    def _():
+        ingress = one(module_cert_manager, "NetworkPolicy")["spec"]["ingress"]
+        expect(len(ingress) == 3, f"ingress {ingress}")
+        want = {"ports": [{"port": 8080, "protocol": "TCP"}], "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]}
+        expect(ingress[2] == want, f"extra rule {ingress[2]}")
+
+    module_no_tls = render(MODULE, "dev", mod_ci("no-tls-values.yaml"), namespace="flows")
+
+    @check("module tls.enabled=false: --allow-unauthenticated, no TLS flags, volume, Secret or Certificate; no NetworkPolicy when disabled")
+    def _():
+        dep = one(module_no_tls, "Deployment")
+        check_no_tls(dep)
+        expect("--allow-unauthenticated" in args_of(dep), f"args {args_of(dep)}")
+        for kind in ("Secret", "Certificate", "NetworkPolicy"):
+            expect(not of_kind(module_no_tls, kind), f"a {kind} with TLS and the NetworkPolicy off")
+
+    @check("module tls.secretName wins over certManager.enabled and the chart-signed certificate")
+    def _():
+        docs = render(MODULE, "http", mod_ci("tls-values.yaml"), namespace="flows", sets=["certManager.enabled=true"])
+        check_tls_wiring(one(docs, "Deployment"), "http-module-tls")
+        expect(not of_kind(docs, "Certificate") and not of_kind(docs, "Secret"), "nothing generated with tls.secretName")
+        expect(not of_kind(module_tls, "Certificate") and not of_kind(module_tls, "Secret"), "nothing generated with tls.secretName")
+        policy = one(module_tls, "NetworkPolicy")
+        expect([r["ports"][0]["port"] for r in policy["spec"]["ingress"]] == [9443, 9081], "the policy follows grpc.port and health.port")
+
+    def check_lookups(cp):
+        module_sets = ["module=common", "image.repository=ghcr.io/tinyflow/tinyflow-module-host"]
+        for ns in (NAMESPACE, "flows", "byo"):
+            cp.kubectl("create", "namespace", ns)
+        # A cluster without the operator chart's CA: the module chart refuses with what to do.
+        proc = cp.render(MODULE, "common", "flows", module_sets, ok=False)
+        expect(proc.returncode != 0 and f"the CA Secret {NAMESPACE}/tinyflow-ca of the tinyflow-operator chart was not found" in proc.stderr
+               and "Install the operator chart first" in proc.stderr, proc.stderr)
+        # First install: a new CA and client certificate; "install" them as helm would.
+        first = cp.render(OPERATOR, "tinyflow", NAMESPACE)
+        ca, client = one(first, "Secret", "tinyflow-ca"), one(first, "Secret", "tinyflow-operator-tls")
+        cp.apply(as_installed(ca, "tinyflow", NAMESPACE), as_installed(client, "tinyflow", NAMESPACE))
+        # Upgrade: the same CA and the same (still valid) client certificate, so the pods do not roll.
+        second = cp.render(OPERATOR, "tinyflow", NAMESPACE)
+        expect(one(second, "Secret", "tinyflow-ca")["data"] == ca["data"], "helm upgrade regenerated the CA")
+        expect(one(second, "Secret", "tinyflow-operator-tls")["data"] == client["data"], "helm upgrade re-signed a valid client certificate")
+        checksum = lambda docs: one(docs, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/tls"]  # noqa: E731
+        expect(checksum(second) == checksum(first), "the operator pods would roll without a new certificate")
+        ca_pem = secret_data(ca)["ca.crt"]
+        # The module chart signs with that CA.
+        module = cp.render(MODULE, "common", "flows", module_sets)
+        host = one(module, "Secret", "tinyflow-common-tls")
+        host_data = secret_data(host)
+        expect(host_data["ca.crt"] == ca_pem, "the module's ca.crt is not the operator chart's CA")
+        check_signed(host_data["tls.crt"], ca_pem, ["serverAuth", "clientAuth"])
+        check_signed(secret_data(client)["tls.crt"], host_data["ca.crt"], ["clientAuth"])  # the host accepts the operator
+        cp.apply(as_installed(host, "common", "flows"))
+        expect(one(cp.render(MODULE, "common", "flows", module_sets), "Secret", "tinyflow-common-tls")["data"] == host["data"], "helm upgrade re-signed a valid module certificate")
+        # Near expiry (within renewBeforeDays): a new certificate from the same CA.
+        expiring = as_installed(host, "common", "flows")
+        soon = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 10 * 86400))
+        expiring["metadata"]["annotations"]["tinyflow.dev/not-after"] = soon
+        cp.apply(expiring)
+        renewed = one(cp.render(MODULE, "common", "flows", module_sets), "Secret", "tinyflow-common-tls")
+        expect(secret_data(renewed)["tls.crt"] != host_data["tls.crt"], "a certificate expiring within renewBeforeDays was kept")
+        check_signed(secret_data(renewed)["tls.crt"], ca_pem, ["serverAuth", "clientAuth"])
+        # A CA Secret you made yourself (no Helm ownership): used, not rendered (so no ownership conflict).
+        own_ca = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tinyflow-ca", "namespace": "byo"}, "type": "Opaque", "data": ca["data"]}
+        cp.apply(own_ca)
+        byo = cp.render(OPERATOR, "tinyflow", "byo")
+        expect(not [d for d in of_kind(byo, "Secret") if d["metadata"]["name"] == "tinyflow-ca"], "the chart would take over a CA Secret it did not create")
+        check_signed(secret_data(one(byo, "Secret", "tinyflow-operator-tls"))["tls.crt"], ca_pem, ["clientAuth"])
+        # Rotating the CA (delete its Secret, upgrade): a new CA, and every certificate is re-signed by it.
+        cp.kubectl("delete", "secret", "tinyflow-ca", "-n", NAMESPACE)
+        rotated = cp.render(OPERATOR, "tinyflow", NAMESPACE)
+        new_ca = secret_data(one(rotated, "Secret", "tinyflow-ca"))["ca.crt"]
+        expect(new_ca != ca_pem, "no new CA after deleting the CA Secret")
+        check_signed(secret_data(one(rotated, "Secret", "tinyflow-operator-tls"))["tls.crt"], new_ca, ["clientAuth"])
+        expect(checksum(rotated) != checksum(first), "the operator pods must roll onto the new certificate")
+        cp.apply(as_installed(one(rotated, "Secret", "tinyflow-ca"), "tinyflow", NAMESPACE))
+        resigned = one(cp.render(MODULE, "common", "flows", module_sets), "Secret", "tinyflow-common-tls")
+        expect(secret_data(resigned)["ca.crt"] == new_ca, "the module kept the old CA")
+        check_signed(secret_data(resigned)["tls.crt"], new_ca, ["serverAuth", "clientAuth"])
+        # A Secret by that name that is no CA: a clear failure, not a broken certificate.
+        cp.apply({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "not-a-ca", "namespace": NAMESPACE}, "data": {"x": "eA=="}})
+        proc = cp.render(MODULE, "common", "flows", module_sets + ["tls.ca.secretName=not-a-ca"], ok=False)
+        expect(proc.returncode != 0 and "lacks the keys ca.crt and ca.key" in proc.stderr, proc.stderr)
+
+    @check("lookup (helm template --dry-run=server against tinyflow control-plane): the CA is reused, never regenerated; module certificates are signed by it")
+    def _():
+        with tempfile.TemporaryDirectory() as tmp:
+            cp = EmbeddedControlPlane(tmp)
+            try:
+                check_lookups(cp)
+            finally:
+                cp.close()
 
     module_postgres = render(MODULE, "orders", mod_ci("postgres-values.yaml"), namespace="flows")
 
@@ -648,17 +1072,28 @@ def main():
         proc = helm("template", "x", MODULE, "--set", "image.repository=a", ok=False)
         expect(proc.returncode != 0 and "module: String length must be greater than or equal to 1" in proc.stderr, proc.stderr)
 
-    @check("module: tls.enabled without tls.secretName is refused")
-    def _():
-        proc = helm("template", "x", MODULE, "--set", "module=x,image.repository=a,tls.enabled=true", ok=False)
-        expect(proc.returncode != 0 and "tls.secretName is required" in proc.stderr, proc.stderr)
+    for key in ("tls.bogus=1", "tls.ca.bogus=1", "certManager.bogus=1", "certManager.issuerRef.bogus=1", "networkPolicy.bogus=1",
+                "networkPolicy.extraIngress[0].bogus=1", "networkPolicy.extraIngress[0].from[0].bogus=1"):
+
+        @check(f"module: values.schema.json rejects an unknown key: {key.split('=')[0]}")
+        def _():
+            proc = helm("template", "x", MODULE, "--set", f"module=x,image.repository=a,{key}", ok=False)
+            expect(proc.returncode != 0 and "bogus" in proc.stderr and "not allowed" in proc.stderr, proc.stderr)
 
     @check("helm test Pods: hooks with the same security settings")
     def _():
-        for docs in (default, module_default):
+        for docs in (default, module_default, module_no_tls):
             pod = one(docs, "Pod")
             expect(pod["metadata"]["annotations"].get("helm.sh/hook") == "test", "not a test hook")
             check_pod_security(pod)
+
+    @check("module: the helm test Pod reads /readyz on the health port (admitted by the NetworkPolicy); the gRPC port only without the policy")
+    def _():
+        for docs, name, grpc in ((module_default, "tinyflow-common", False), (module_no_tls, "tinyflow-dev", True)):
+            pod = one(docs, "Pod")
+            script = " ".join(pod["spec"]["containers"][0]["command"] + pod["spec"]["containers"][0].get("args", []))
+            expect(f"http://{name}-headless:8081/readyz" in script, script)
+            expect(("nc -z" in script) == grpc, f"gRPC probe {'missing' if grpc else 'blocked by the NetworkPolicy'}: {script}")
 
     @check("operator: the helm test Pod reads /readyz through the metrics Service")
     def _():
@@ -675,6 +1110,10 @@ def main():
         "module defaults": module_default,
         "module postgres": module_postgres,
         "module TLS": module_tls,
+        "operator certManager": op_cert_manager,
+        "operator without mTLS": op_no_mtls,
+        "module certManager": module_cert_manager,
+        "module without TLS": module_no_tls,
     }
     if options.k8s_schemas:
         versions = sorted(d[1 : -len("-local-strict")] for d in os.listdir(options.k8s_schemas) if d.endswith("-local-strict"))
@@ -686,7 +1125,9 @@ def main():
                 def _():
                     validated = [d["kind"] for d in docs if validate(d)]
                     custom = sorted({d["kind"] for d in docs} - set(validated))
-                    expect(set(custom) <= {"TinyModule", "ServiceMonitor"}, f"no schema for {custom}")
+                    # custom resources: TinyModule (checked against its CRD above), ServiceMonitor, and
+                    # cert-manager's kinds (check_cert_manager_object above)
+                    expect(set(custom) <= {"TinyModule", "ServiceMonitor", "Certificate", "Issuer", "ClusterIssuer"}, f"no schema for {custom}")
 
             @check(f"Kubernetes {version} schema check catches an unknown field (validator sanity)")
             def _():

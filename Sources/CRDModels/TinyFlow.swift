@@ -69,12 +69,74 @@ public struct TinyFlowSpec: Codable, Sendable, Hashable {
     /// of nodes cannot circulate messages for ever.
     @SchemaField(minimum: 1, maximum: 1_000_000)
     public var maxHops: Int = 256
+    /// Values the flow's nodes use in their port configurations as `${param:NAME}`, so
+    /// that one flow runs in several environments with different values (an overlay
+    /// changes only these). Each has a literal `value` or a `valueFrom` a Secret or
+    /// ConfigMap key of the flow's namespace, which the module hosts read.
+    @SchemaField(listMapKeys: ["name"])
+    public var parameters: [FlowParameter] = []
 
     /// Creates a spec.
-    public init(description: String? = nil, revisionHistoryLimit: Int = 10, maxHops: Int = 256) {
+    public init(
+        description: String? = nil, revisionHistoryLimit: Int = 10, maxHops: Int = 256, parameters: [FlowParameter] = []
+    ) {
         self.description = description
         self.revisionHistoryLimit = revisionHistoryLimit
         self.maxHops = maxHops
+        self.parameters = parameters
+    }
+}
+
+/// One parameter of a flow: `value` or `valueFrom`.
+@Schema
+public struct FlowParameter: Codable, Sendable, Hashable {
+    /// The name nodes use in `${param:NAME}`: letters, digits, `-`, `_` and `.`.
+    @SchemaField(minLength: 1, maxLength: 253, pattern: "^[-._a-zA-Z0-9]+$")
+    public var name: String
+    /// A literal value (any JSON value). A configuration string that is exactly
+    /// `${param:NAME}` becomes this value, with its type; within other text it is put in
+    /// as text.
+    public var value: JSONValue?
+    /// Where the value comes from instead: a key of a Secret or a ConfigMap.
+    public var valueFrom: ParameterSource?
+
+    /// Creates a parameter.
+    public init(name: String, value: JSONValue? = nil, valueFrom: ParameterSource? = nil) {
+        self.name = name
+        self.value = value
+        self.valueFrom = valueFrom
+    }
+}
+
+/// A Secret's or a ConfigMap's key that holds a parameter's value (one of the two).
+@Schema
+public struct ParameterSource: Codable, Sendable, Hashable {
+    /// A key of a Secret in the flow's namespace; its value is redacted wherever shown.
+    public var secretKeyRef: KeySelector?
+    /// A key of a ConfigMap in the flow's namespace.
+    public var configMapKeyRef: KeySelector?
+
+    /// Creates a source.
+    public init(secretKeyRef: KeySelector? = nil, configMapKeyRef: KeySelector? = nil) {
+        self.secretKeyRef = secretKeyRef
+        self.configMapKeyRef = configMapKeyRef
+    }
+}
+
+/// A key of a named Secret or ConfigMap.
+@Schema
+public struct KeySelector: Codable, Sendable, Hashable {
+    /// The object's name.
+    @SchemaField(minLength: 1, maxLength: 253)
+    public var name: String
+    /// The key.
+    @SchemaField(minLength: 1, maxLength: 253)
+    public var key: String
+
+    /// Creates a selector.
+    public init(name: String, key: String) {
+        self.name = name
+        self.key = key
     }
 }
 

@@ -47,11 +47,12 @@ public struct TinyNodeSpec: Codable, Sendable, Hashable {
     /// The component, by name, within the module.
     @SchemaField(minLength: 1)
     public var component: String
-    /// Configuration of the node's ports, checked against each port's schema.
-    @SchemaField(listMapKeys: ["port"])
+    /// Configuration of the node's ports, checked against each port's schema (at most 256).
+    @SchemaField(maxItems: 256, listMapKeys: ["port"])
     public var ports: [PortConfiguration] = []
-    /// Connections from this node's output ports to other nodes' input ports.
-    @SchemaField(listMapKeys: ["id"])
+    /// Connections from this node's output ports to other nodes' input ports (at most
+    /// 1,000: the API server refuses more before it does work proportional to them).
+    @SchemaField(maxItems: 1000, listMapKeys: ["id"])
     public var edges: [Edge] = []
     /// The TinyFlow this node belongs to, if any.
     public var flow: String?

@@ -79,7 +79,9 @@ public struct HTTPServer: RunningComponent {
         let app = Application(
             responder: responder,
             server: server,
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tinyflow"),
+            // A deeper backlog than the default 256, so a burst of clients is answered (or refused
+            // by the cap) rather than left half-open by a full queue.
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "tinyflow", backlog: 1024),
             onServerRunning: { channel in
                 context.logger.info("http-server listening on \(channel.localAddress?.description ?? "?")")
             },

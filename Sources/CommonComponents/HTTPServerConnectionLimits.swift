@@ -44,6 +44,10 @@ final class BoundedCounter: Sendable {
 
 /// Closes a connection as it is accepted when its server already holds
 /// ``BoundedCounter/limit`` connections, and counts the ones it lets in until they close.
+///
+/// Hummingbird's `MaximumAvailableConnections` bounds connections differently: it stops
+/// accepting, so clients beyond the cap wait unanswered in the kernel's backlog and, once it
+/// is full, in SYN retries. Closing at once tells them straight away.
 final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 

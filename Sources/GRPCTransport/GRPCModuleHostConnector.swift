@@ -7,15 +7,19 @@ import Synchronization
 public final class GRPCModuleHostConnector: ModuleHostConnector {
     private let connections = Mutex<(open: [String: GRPCModuleHostConnection], isShutDown: Bool)>(([:], false))
     private let tls: MutualTLSConfiguration?
+    private let token: String?
 
-    /// A connector; `tls` secures the connections when given.
-    public init(tls: MutualTLSConfiguration? = nil) { self.tls = tls }
+    /// A connector; `tls` secures the connections and `token` is sent with every call when given.
+    public init(tls: MutualTLSConfiguration? = nil, token: String? = nil) {
+        self.tls = tls
+        self.token = token
+    }
 
     /// The (cached) connection to `address`.
     public func connection(to address: String) async throws -> any ModuleHostConnection {
         if let existing = connections.withLock({ $0.open[address] }) { return existing }
-        let client = try ModuleHostClient(address: address, tls: tls)
-        let transport = GRPCModuleTransport()
+        let client = try ModuleHostClient(address: address, tls: tls, token: token)
+        let transport = GRPCModuleTransport(configuration: .init(tls: tls, token: token))
         await transport.updateAddresses([address: [address]])
         let created = GRPCModuleHostConnection(client: client, transport: transport, address: address)
         let (connection, isNew) = connections.withLock { connections -> (GRPCModuleHostConnection?, Bool) in

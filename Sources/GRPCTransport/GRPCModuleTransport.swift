@@ -41,8 +41,14 @@ public final class GRPCModuleTransport: Transport, Service {
         public var initialBackoff: Duration
         /// The longest reconnection delay.
         public var maximumBackoff: Duration
+        /// The largest message, encoded, that is sent to another module; a larger one fails
+        /// at once with ``TransportError/messageTooLarge(module:messageID:bytes:limit:)``
+        /// (to the sender's error port) instead of breaking the stream it would travel on.
+        public var maximumMessageBytes: Int
         /// Mutual TLS, or `nil` for plaintext.
         public var tls: MutualTLSConfiguration?
+        /// The bearer token sent with every stream (local mode), or `nil`.
+        public var token: String?
         /// How long a shutdown waits for streams to drain before cancelling them.
         public var shutdownGracePeriod: Duration
 
@@ -50,8 +56,11 @@ public final class GRPCModuleTransport: Transport, Service {
         public init(
             maximumBatchMessages: Int = 256, maximumBatchBytes: Int = 1 << 20, maximumInFlightPerReplica: Int = 4096,
             initialBackoff: Duration = .milliseconds(50), maximumBackoff: Duration = .seconds(5),
-            tls: MutualTLSConfiguration? = nil, shutdownGracePeriod: Duration = .seconds(5)
+            maximumMessageBytes: Int = 4 << 20,
+            tls: MutualTLSConfiguration? = nil, token: String? = nil, shutdownGracePeriod: Duration = .seconds(5)
         ) {
+            self.maximumMessageBytes = min(max(1024, maximumMessageBytes), ModuleHostServer.maximumRequestBytes)
+            self.token = token
             self.shutdownGracePeriod = shutdownGracePeriod
             self.maximumBatchMessages = max(1, maximumBatchMessages)
             self.maximumBatchBytes = max(1024, maximumBatchBytes)
@@ -182,7 +191,7 @@ public final class GRPCModuleTransport: Transport, Service {
                             maximumBatchBytes: configuration.maximumBatchBytes,
                             maximumInFlight: configuration.maximumInFlightPerReplica),
                         backoff: configuration.reconnectBackoff,
-                        tls: configuration.tls, logger: logger)
+                        tls: configuration.tls, token: configuration.token, logger: logger)
                     state.connections[address] = connection
                     created.append(connection)
                 } catch {
@@ -240,8 +249,16 @@ public final class GRPCModuleTransport: Transport, Service {
                     error: TransportError.deadlineExceeded(module: module, messageID: messages[index].id)))
                 continue
             }
-            indices.append(index)
             bodies.append(messages[index])
+            if bodies.lastBodySize > configuration.maximumMessageBytes {
+                failures.append(BatchSendError.Failure(
+                    index: index, messageID: messages[index].id,
+                    error: TransportError.messageTooLarge(
+                        module: module, messageID: messages[index].id, bytes: bodies.lastBodySize, limit: configuration.maximumMessageBytes)))
+                bodies.removeLast()
+                continue
+            }
+            indices.append(index)
             deadlines.append(messages[index].deadline)
         }
         for member in await connection.submitBatch(bodies: bodies, deadlines: deadlines) {
@@ -286,8 +303,13 @@ public final class GRPCModuleTransport: Transport, Service {
     private func submit(_ message: Message, kind: DeliveryKind, module: String) async throws -> DeliveryOutcome {
         if message.isExpired() { throw TransportError.deadlineExceeded(module: module, messageID: message.id) }
         let connection = try pick(module)
+        let body = encodeMessageBody(message)
+        guard body.count <= configuration.maximumMessageBytes else {
+            throw TransportError.messageTooLarge(
+                module: module, messageID: message.id, bytes: body.count, limit: configuration.maximumMessageBytes)
+        }
         do {
-            return try await connection.submit(kind: kind, body: encodeMessageBody(message)[...], deadline: message.deadline)
+            return try await connection.submit(kind: kind, body: body[...], deadline: message.deadline)
         } catch SubmitFailure.unavailable(let reason) {
             throw TransportError.unavailable(module: module, reason: reason)
         } catch SubmitFailure.deadlineExceeded {

@@ -17,24 +17,25 @@ public final class ModuleHostClient: Service {
     /// The host's address, `host:port`.
     public let address: String
 
-    /// Creates a client for the host at `address` (`host:port`).
-    public init(address: String, tls: MutualTLSConfiguration? = nil, callTimeout: Duration = .seconds(10)) throws {
+    /// Creates a client for the host at `address` (`host:port`), presenting `tls` and
+    /// sending `token` when given.
+    public init(address: String, tls: MutualTLSConfiguration? = nil, token: String? = nil, callTimeout: Duration = .seconds(10)) throws {
         guard let target = resolvableTarget(address) else {
             throw RPCError(code: .invalidArgument, message: "invalid module host address \"\(address)\"")
         }
         let transport = try HTTP2ClientTransport.Posix(
             target: target, transportSecurity: tls?.clientSecurity ?? .plaintext)
-        self.client = GRPCClient(transport: transport)
+        self.client = GRPCClient(transport: transport, interceptors: clientInterceptors(sending: token))
         self.callTimeout = callTimeout
         self.address = address
     }
 
     /// Runs `body` with a connected client and closes it afterwards.
     public static func withClient<Result: Sendable>(
-        address: String, tls: MutualTLSConfiguration? = nil, callTimeout: Duration = .seconds(10),
+        address: String, tls: MutualTLSConfiguration? = nil, token: String? = nil, callTimeout: Duration = .seconds(10),
         _ body: (ModuleHostClient) async throws -> Result
     ) async throws -> Result {
-        let client = try ModuleHostClient(address: address, tls: tls, callTimeout: callTimeout)
+        let client = try ModuleHostClient(address: address, tls: tls, token: token, callTimeout: callTimeout)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await client.run() }
             defer { client.shutdown() }

@@ -18,24 +18,28 @@ public final class ModuleHostServer: Service {
     private let shutdownRequested = OneShotEvent()
     /// How long a graceful shutdown waits for running calls before they are cancelled.
     public let gracePeriod: Duration
+    /// The largest request a module host reads (a `SyncNodes`, a frame of messages).
+    public static let maximumRequestBytes = 16 << 20
 
     /// Creates a server for `control` and `sink`, listening on `host:port`
-    /// (port 0 picks a free port: see ``boundPort``), with plaintext or mutual TLS.
+    /// (port 0 picks a free port: see ``boundPort``), with plaintext or mutual TLS; with a
+    /// `token`, every call must carry it (`authorization: Bearer …`) or is refused as
+    /// `unauthenticated`.
     public init(
-        host: String = "0.0.0.0", port: Int, tls: MutualTLSConfiguration? = nil,
+        host: String = "0.0.0.0", port: Int, tls: MutualTLSConfiguration? = nil, token: String? = nil,
         control: any ModuleHostControl, sink: any MessageSink,
         configuration: ModuleHostService.Configuration = ModuleHostService.Configuration(),
         gracePeriod: Duration = .seconds(5), logger: Logger = Logger(label: "tinyflow.grpc.server")
     ) {
         let service = ModuleHostService(control: control, sink: sink, configuration: configuration, logger: logger)
         var config = HTTP2ServerTransport.Posix.Config.defaults
-        config.rpc.maxRequestPayloadSize = 16 * 1024 * 1024
+        config.rpc.maxRequestPayloadSize = Self.maximumRequestBytes
         let transport = HTTP2ServerTransport.Posix(
             address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
             transportSecurity: tls?.serverSecurity ?? .plaintext,
             config: config)
         self.service = service
-        self.server = GRPCServer(transport: transport, services: [service])
+        self.server = GRPCServer(transport: transport, services: [service], interceptors: serverInterceptors(requiring: token))
         self.gracePeriod = gracePeriod
     }
 

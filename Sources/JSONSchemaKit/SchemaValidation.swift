@@ -212,7 +212,9 @@ extension JSONSchema {
         return text.count > 64 ? String(text.prefix(61)) + "..." : text
     }
 
-    static func memberPath(_ path: String, _ name: String) -> String {
+    /// The path of member `name` of the value at `path`, as violations name it:
+    /// `a.b`, or `a["odd key"]` for a name that is not an identifier.
+    public static func memberPath(_ path: String, _ name: String) -> String {
         let isIdentifier = !name.isEmpty && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
         if !isIdentifier { return "\(path)[\(JSONValue.string(name).jsonString)]" }
         return path.isEmpty ? name : "\(path).\(name)"

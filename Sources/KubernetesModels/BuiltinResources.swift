@@ -232,3 +232,64 @@ public struct ConfigMap: KubernetesObject, Hashable {
         data = try container.decodeIfPresent([String: String].self, forKey: .data)
     }
 }
+
+/// A core `v1` Secret: values by key, base64-encoded in `data` as the API serves them.
+public struct Secret: KubernetesObject, Hashable {
+    /// `v1`.
+    public static let apiVersion = "v1"
+    /// `Secret`.
+    public static let kind = "Secret"
+    /// `secrets`.
+    public static let plural = "secrets"
+    /// Secrets live in namespaces.
+    public static let isNamespaced = true
+
+    /// Always `v1`.
+    public var apiVersion: String = Self.apiVersion
+    /// Always `Secret`.
+    public var kind: String = Self.kind
+    /// Standard object metadata.
+    public var metadata: ObjectMeta
+    /// The values, base64-encoded.
+    public var data: [String: String]?
+    /// The type, e.g. `Opaque`.
+    public var type: String?
+
+    /// Creates a secret from base64-encoded `data`.
+    public init(metadata: ObjectMeta, data: [String: String]? = nil, type: String? = nil) {
+        self.metadata = metadata
+        self.data = data
+        self.type = type
+    }
+
+    private enum CodingKeys: String, CodingKey { case apiVersion, kind, metadata, data, type }
+
+    /// Decodes a secret; list items from API servers may leave out `apiVersion` and `kind`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? Self.apiVersion
+        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? Self.kind
+        metadata = try container.decode(ObjectMeta.self, forKey: .metadata)
+        data = try container.decodeIfPresent([String: String].self, forKey: .data)
+        type = try container.decodeIfPresent(String.self, forKey: .type)
+    }
+
+    /// The values decoded from base64 as UTF-8 text (a value that is not base64 is left out).
+    public var decodedData: [String: String] {
+        var result: [String: String] = [:]
+        for (key, encoded) in data ?? [:] {
+            guard let bytes = Data(base64Encoded: encoded) else { continue }
+            result[key] = String(decoding: bytes, as: UTF8.self)
+        }
+        return result
+    }
+}
+
+extension Secret: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Names the Secret and its keys, never its values (so logging one shows no value).
+    public var description: String {
+        "Secret \(metadata.namespace ?? "")/\(metadata.name ?? "") (keys: \((data ?? [:]).keys.sorted().joined(separator: ", ")))"
+    }
+
+    public var debugDescription: String { description }
+}

@@ -30,7 +30,8 @@ public enum ContextInspection {
     /// Carries out `request` on a module host of its scope: a node's own module's host; for a
     /// flow, a host of one of its nodes' modules; else any module host of the namespace
     /// (module hosts of one installation share the store).
-    public static func perform(_ request: ContextRequest, client: KubernetesClient) async throws -> ContextResponse {
+    /// `token` is what the hosts require (local mode), if anything.
+    public static func perform(_ request: ContextRequest, client: KubernetesClient, token: String?) async throws -> ContextResponse {
         let namespace = request.namespace
         let modules = try await client.api(TinyModule.self, namespace: namespace).listAll().items
         let addresses = Dictionary(
@@ -52,7 +53,7 @@ public enum ContextInspection {
         }
         let candidates = preferred.compactMap { addresses[$0] } + addresses.keys.sorted().compactMap { addresses[$0] }
         guard let address = candidates.first else { throw Failure.noModuleHost(namespace: namespace) }
-        return try await ModuleHostClient.withClient(address: address, callTimeout: .seconds(10)) { host in
+        return try await ModuleHostClient.withClient(address: address, token: token, callTimeout: .seconds(10)) { host in
             try await host.context(request)
         }
     }

@@ -19,6 +19,11 @@ public enum LocalInspection {
         return try await KubernetesClient.withClient(configuration: configuration, body)
     }
 
+    /// The token the module hosts of `tinyflow up --data dataDirectory` require, if it is running.
+    public static func moduleToken(dataDirectory: URL) throws -> String {
+        try BearerTokenFile.read(LocalModeOptions.moduleTokenPath(dataDirectory: dataDirectory))
+    }
+
     /// A table of nodes (name, module, component, Ready, messages in/out) and one of modules.
     public static func status(client: KubernetesClient, namespace: String? = nil) async throws -> String {
         let nodes = try await client.api(TinyNode.self, namespace: namespace).listAll().items
@@ -44,7 +49,10 @@ public enum LocalInspection {
 
     /// The recent messages a debug node kept, asked of its module's host (the address of
     /// the node's `TinyModule`).
-    public static func recentMessages(node name: String, client: KubernetesClient, namespace: String? = nil) async throws -> [Message] {
+    /// `token` is what the host requires (``moduleToken(dataDirectory:)``).
+    public static func recentMessages(
+        node name: String, client: KubernetesClient, namespace: String? = nil, token: String?
+    ) async throws -> [Message] {
         guard let node = try await client.api(TinyNode.self, namespace: namespace).getOptional(name) else {
             throw LocalModeError.noSuchNode(name)
         }
@@ -52,7 +60,7 @@ public enum LocalInspection {
         guard let address = module?.spec.address ?? module?.status?.address ?? node.status?.module?.address else {
             throw LocalModeError.noModuleAddress(node: name, module: node.spec.module)
         }
-        return try await ModuleHostClient.withClient(address: address, callTimeout: .seconds(5)) { host in
+        return try await ModuleHostClient.withClient(address: address, token: token, callTimeout: .seconds(5)) { host in
             try await host.recentMessages(node: name) ?? []
         }
     }

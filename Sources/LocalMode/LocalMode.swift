@@ -134,6 +134,15 @@ public struct LocalModeService: Service {
         until stopSignal: @escaping @Sendable () async -> Void
     ) async throws {
         let logs = options.dataDirectory.appendingPathComponent("logs")
+        // Module hosts listen on loopback, where any local user could call them: they serve
+        // only callers with this run's token.
+        let token = try BearerTokenFile.create(at: options.moduleTokenPath)
+        let childEnvironment = [
+            "TINYFLOW_CONTEXT_STORE": options.contextStoreLocation, "POD_NAMESPACE": options.namespace,
+            "TINYFLOW_MODULE_TOKEN_FILE": options.moduleTokenPath,
+            // The hosts read the Secrets and ConfigMaps their nodes refer to from the control plane.
+            "KUBECONFIG": options.kubeconfigPath,
+        ]
         var addresses: [String: String] = [:]
         let modules = [ModuleProcess.common] + options.modules.filter { $0.name != ModuleProcess.common.name }
         let moduleApi = client.api(TinyModule.self, namespace: options.namespace)
@@ -146,7 +155,7 @@ public struct LocalModeService: Service {
                 executable: resolveExecutable(first, tinyflowExecutable: options.executable),
                 arguments: Array(module.command.dropFirst()) + ["--listen", address, "--health-address", "none"],
                 logFile: logs.appendingPathComponent("module-\(module.name).log").path, logLimit: options.logLimit,
-                environment: ["TINYFLOW_CONTEXT_STORE": options.contextStoreLocation, "POD_NAMESPACE": options.namespace]))
+                environment: childEnvironment))
             let resource = TinyModule(
                 metadata: ObjectMeta(name: module.name, namespace: options.namespace, labels: ["tinyflow.dev/managed-by": localModeFieldManager]),
                 spec: TinyModuleSpec(image: "local", address: address))
@@ -157,12 +166,14 @@ public struct LocalModeService: Service {
             name: "operator", executable: options.executable,
             arguments: ["operator", "--kubeconfig", options.kubeconfigPath, "--leader-election=false",
                         "--metrics-address", "127.0.0.1:\(try freeLocalPort())", "--namespace", options.namespace],
-            logFile: logs.appendingPathComponent("operator.log").path, logLimit: options.logLimit))
+            logFile: logs.appendingPathComponent("operator.log").path, logLimit: options.logLimit,
+            environment: ["TINYFLOW_MODULE_TOKEN_FILE": options.moduleTokenPath]))
         console.print("operator started")
         try await applyManifests(manifests, client: client)
 
         let hostAddresses = addresses
-        let progress = ProgressReporter(client: client, namespace: options.namespace, console: console, interval: options.pollInterval)
+        let progress = ProgressReporter(
+            client: client, namespace: options.namespace, console: console, interval: options.pollInterval, moduleToken: token)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await progress.watchNodes() }
             group.addTask { await progress.watchModules() }
@@ -222,6 +233,8 @@ struct ProgressReporter: Sendable {
     let namespace: String
     let console: Console
     let interval: Duration
+    /// The token the module hosts require, for reading debug nodes' messages.
+    let moduleToken: String
 
     /// Prints `k/n nodes Ready` whenever it changes, and nodes' errors as they appear:
     /// lists the TinyNodes, then watches them from the list's resourceVersion (relisting
@@ -291,7 +304,9 @@ struct ProgressReporter: Sendable {
                         if let existing = clients[address] {
                             host = existing
                         } else {
-                            guard let created = try? ModuleHostClient(address: address, callTimeout: .seconds(2)) else { continue }
+                            guard let created = try? ModuleHostClient(address: address, token: moduleToken, callTimeout: .seconds(2)) else {
+                                continue
+                            }
                             clients[address] = created
                             group.addTask { try? await created.run() }
                             host = created

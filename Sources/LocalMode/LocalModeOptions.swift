@@ -47,6 +47,15 @@ public struct LocalModeOptions: Sendable {
         dataDirectory.appendingPathComponent("context.db").standardizedFileURL.path
     }
 
+    /// The bearer token the module hosts of this run require of their callers (the operator,
+    /// each other, `tinyflow logs` and `tinyflow context`); a new one on every start, 0600.
+    public var moduleTokenPath: String { Self.moduleTokenPath(dataDirectory: dataDirectory) }
+
+    /// Where the module hosts' token lives in `dataDirectory` (absolute, as children run elsewhere).
+    public static func moduleTokenPath(dataDirectory: URL) -> String {
+        dataDirectory.appendingPathComponent("module-token").standardizedFileURL.path
+    }
+
     /// Where the kubeconfig for the control plane is written.
     public var kubeconfigPath: String { Self.kubeconfigPath(dataDirectory: dataDirectory) }
 

@@ -106,8 +106,13 @@ public enum ChildEvent: Sendable, Hashable {
 /// child that outlives its supervisor never holds its port.
 ///
 /// A child with a log file writes into a pipe; the supervisor copies it into the file,
-/// rotating it by size (``LogFileLimit``). If the supervisor dies, the child's writes to its
-/// output fail from then on (EPIPE, or SIGPIPE where the child does not ignore it).
+/// rotating it by size (``LogFileLimit``).
+///
+/// Children do not outlive their supervisor: their stdin is the read end of a pipe (the
+/// *lifeline*) whose only write end the supervisor holds, and they get
+/// `TINYFLOW_STOP_WITH_PARENT=1`. When the supervisor's process ends however it ends (even
+/// SIGKILL), the kernel closes the write end, the children read end-of-file and stop
+/// gracefully (module hosts and the operator do, see `StopWithParent`).
 public actor ProcessSupervisor {
     private struct Child {
         var spec: ChildSpec
@@ -125,6 +130,8 @@ public actor ProcessSupervisor {
     private let observer: @Sendable (ChildEvent) -> Void
     private var children: [String: Child] = [:]
     private var stopping = false
+    /// The children's stdin; its write end, held only here, closes when this process ends.
+    private let lifeline: (read: Int32, write: Int32)?
 
     /// A supervisor with `policy`; `observer` hears every start, exit and restart.
     public init(
@@ -134,6 +141,14 @@ public actor ProcessSupervisor {
         self.policy = policy
         self.logger = logger
         self.observer = observer
+        lifeline = try? ChildLog.pipe()
+    }
+
+    deinit {
+        if let lifeline {
+            closeDescriptor(lifeline.read)
+            closeDescriptor(lifeline.write)
+        }
     }
 
     /// Starts `spec` and keeps it running until ``shutdown()``. Names must be unique.
@@ -217,7 +232,9 @@ public actor ProcessSupervisor {
 
     /// Spawns `spec`, its output into a new pipe to its log (opened on first use).
     private func launch(_ spec: ChildSpec) throws -> pid_t {
-        guard let path = spec.logFile else { return try spawn(spec, output: nil) }
+        var spec = spec
+        if lifeline != nil { spec.environment["TINYFLOW_STOP_WITH_PARENT"] = "1" }
+        guard let path = spec.logFile else { return try spawn(spec, input: lifeline?.read, output: nil) }
         let log: ChildLog
         if let existing = children[spec.name]?.log {
             log = existing
@@ -228,7 +245,7 @@ public actor ProcessSupervisor {
         let pipe = try ChildLog.pipe()
         let pid: pid_t
         do {
-            pid = try spawn(spec, output: pipe.write)
+            pid = try spawn(spec, input: lifeline?.read, output: pipe.write)
         } catch {
             closeDescriptor(pipe.read)
             closeDescriptor(pipe.write)
@@ -241,21 +258,20 @@ public actor ProcessSupervisor {
     }
 
     /// Waits for `pid` to exit and reaps it: its exit status, or the signal that ended it.
-    /// Polls (every 20 ms) so it never blocks a thread; it does not stop early on cancellation,
-    /// because a child must always be reaped.
+    /// A thread of its own blocks in `waitpid` (no polling, no thread of the concurrency pool
+    /// held); it does not stop early on cancellation, because a child must always be reaped.
     private func reap(_ pid: pid_t) async -> (status: Int32, signaled: Bool) {
-        while true {
-            var status: Int32 = 0
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                var status: Int32 = 0
+                var result = waitpid(pid, &status, 0)
+                while result == -1, errno == EINTR { result = waitpid(pid, &status, 0) }
+                guard result == pid else { return continuation.resume(returning: (-1, false)) }
                 let signal = status & 0x7f
-                return signal == 0 ? ((status >> 8) & 0xff, false) : (signal, true)
+                continuation.resume(returning: signal == 0 ? ((status >> 8) & 0xff, false) : (signal, true))
             }
-            if result == -1, errno != EINTR { return (-1, false) }
-            // Not `Task.sleep`: a cancelled sleep would return at once and spin.
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) { continuation.resume() }
-            }
+            thread.name = "tinyflow reap \(pid)"
+            thread.start()
         }
     }
 }

@@ -6,6 +6,7 @@ public import ComponentKit
 import Foundation
 public import Logging
 import BoundedChannels
+public import ConfigurationReferences
 public import ServiceLifecycle
 import Synchronization
 
@@ -48,13 +49,24 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     let election: any SourceElection
     /// Where the nodes' context lives (``NodeContext/store(_:)``).
     public let contextStore: any ContextStore
+    /// Where the Secrets and ConfigMaps the nodes' configurations refer to are read.
+    let referencedValues: any ReferencedValueSource
+    /// The secret values the nodes were given: redacted from everything the runtime
+    /// shows (recent messages, errors, status reports) and logs.
+    public let redaction: SecretRedaction
     let logger: Logger
     let configuration: Configuration
     /// Sends what the nodes' components send.
     let router: Router
     private let registry = Mutex<[String: NodeInstance]>([:])
     private let syncLock = AsyncLock()
-    private let appliedGeneration = Mutex<Int64>(.min)
+    /// The last desired state applied (under `syncLock`), applied again when a referenced
+    /// Secret or ConfigMap changes; nil before the first sync and after shutdown.
+    private let lastDesired = Mutex<DesiredNodes?>(nil)
+    /// Desired nodes whose references did not resolve, as reported (phase failed).
+    private let unresolved = Mutex<[String: NodeStatusReport]>([:])
+    /// The term and generation of the last sync applied; older ones are ignored.
+    private let appliedVersion = Mutex<SyncVersion?>(nil)
     /// Told whenever a node's status or the set of nodes changes.
     private let statusChanges: ChangeNotifier
     /// The tasks ``run()`` starts in its task group: node starts and node tasks.
@@ -71,18 +83,24 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     }
 
     /// Creates a runtime for `module`; its nodes keep their context in `contextStore` (by
-    /// default in this process's memory).
+    /// default in this process's memory) and read the Secrets and ConfigMaps their
+    /// configurations refer to from `referencedValues` (by default none: such nodes fail).
+    /// The values read from Secrets are added to `redaction`, and the runtime's logs go
+    /// through it.
     public init(
         module: ModuleDefinition, transport: (any Transport)? = nil, election: any SourceElection = StandaloneElection(),
-        contextStore: any ContextStore = MemoryContextStore(), configuration: Configuration = Configuration(),
-        logger: Logger
+        contextStore: any ContextStore = MemoryContextStore(),
+        referencedValues: any ReferencedValueSource = NoReferencedValues(), redaction: SecretRedaction = SecretRedaction(),
+        configuration: Configuration = Configuration(), logger: Logger
     ) {
         self.module = module
         self.transport = transport
         self.election = election
         self.contextStore = contextStore
+        self.referencedValues = referencedValues
+        self.redaction = redaction
         self.configuration = configuration
-        self.logger = logger
+        self.logger = logger.redacting(redaction)
         let statusChanges = ChangeNotifier()
         self.statusChanges = statusChanges
         self.router = Router(
@@ -103,6 +121,11 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 } catch {
                     // Cancelled without a graceful shutdown: node tasks are cancelled with the group.
                 }
+            }
+            // A changed Secret or ConfigMap: the last desired state again, so that the nodes that
+            // use it are reconfigured (and those whose key is gone fail); the others are unchanged.
+            group.addTask {
+                await self.referencedValues.whenChanged { await self.reapply() }
             }
             for await job in jobs {
                 switch job {
@@ -140,9 +163,11 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 for node in nodes.values { group.addTask { await self.stop(node) } }
             }
             registry.withLock { $0 = [:] }
+            lastDesired.withLock { $0 = nil }
+            unresolved.withLock { $0 = [:] }
             statusChanges.notify()
             jobs.finish()
-            return nodes.values.map(\.report).sorted { $0.name < $1.name }
+            return nodes.values.map { redacted($0.report) }.sorted { $0.name < $1.name }
         }
     }
 
@@ -154,13 +179,27 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
     public func sync(_ desired: DesiredNodes) async -> SyncResult {
         await syncLock.withLock { () async -> SyncResult in
-            let applied = appliedGeneration.withLock { $0 }
-            guard desired.generation >= applied else {
-                return SyncResult(generation: applied, nodes: currentResults())
+            let version = SyncVersion(desired)
+            let applied = appliedVersion.withLock { $0 }
+            if let applied, version < applied {
+                return SyncResult(generation: applied.generation, nodes: currentResults())
             }
-            appliedGeneration.withLock { $0 = desired.generation }
+            appliedVersion.withLock { $0 = version }
+            lastDesired.withLock { $0 = desired }
             await transport?.updateAddresses(desired.moduleAddresses)
             return await apply(desired)
+        }
+    }
+
+    /// Applies the last desired state again (a referenced Secret or ConfigMap changed).
+    func reapply() async {
+        await syncLock.withLock {
+            guard let desired = lastDesired.withLock({ $0 }) else { return }
+            let result = await apply(desired)
+            let failed = result.nodes.filter { $0.phase == .failed }.map(\.name)
+            logger.info(
+                "a referenced Secret or ConfigMap changed: nodes applied again",
+                metadata: failed.isEmpty ? [:] : ["failed": "\(failed.joined(separator: ", "))"])
         }
     }
 
@@ -187,15 +226,37 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         try await contextStore.perform(request)
     }
 
+    /// What a debug node kept, with secret values shown as `***`.
     public func recentMessages(node: String) async -> [Message]? {
         guard let instance = registry.withLock({ $0[node] }) else { return nil }
         guard let provider = instance.component as? any RecentMessagesProviding else { return [] }
-        return await provider.recentMessages()
+        let messages = await provider.recentMessages()
+        let redactor = redaction.redactor
+        guard !redactor.isEmpty else { return messages }
+        return messages.map { message in
+            var message = message
+            message.payload = redactor.redact(message.payload)
+            return message
+        }
     }
 
-    /// The status of every node, sorted by name.
+    /// The status of every node, sorted by name (nodes whose references did not resolve
+    /// as failed), errors with secret values shown as `***`.
     public func statusReports() -> [NodeStatusReport] {
-        registry.withLock { $0.values.map(\.report) }.sorted { $0.name < $1.name }
+        var reports = registry.withLock { $0.values.map(\.report) }
+        let failed = unresolved.withLock { $0 }
+        if !failed.isEmpty {
+            let running = Set(reports.map(\.name))
+            reports += failed.values.filter { !running.contains($0.name) }
+        }
+        return reports.map(redacted).sorted { $0.name < $1.name }
+    }
+
+    private func redacted(_ report: NodeStatusReport) -> NodeStatusReport {
+        guard let error = report.lastError else { return report }
+        var report = report
+        report.lastError = redaction.redact(error)
+        return report
     }
 
     /// The component instance of a node, to inspect it in tests and tools.
@@ -227,16 +288,40 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     // MARK: Sync
 
     private func currentResults() -> [NodeSyncResult] {
-        registry.withLock { $0.values.map(\.syncResult) }
-            .sorted { $0.name < $1.name }
+        var results = registry.withLock { $0.values.map(\.syncResult) }
+        let running = Set(results.map(\.name))
+        for report in unresolved.withLock({ $0.values }) where !running.contains(report.name) {
+            results.append(NodeSyncResult(name: report.name, phase: .failed, error: report.lastError, reason: report.reason))
+        }
+        return results.map(redacted).sorted { $0.name < $1.name }
+    }
+
+    private func redacted(_ result: NodeSyncResult) -> NodeSyncResult {
+        guard let error = result.error else { return result }
+        var result = result
+        result.error = redaction.redact(error)
+        return result
     }
 
     /// Executes the plan of `desired`: stops the nodes that leave, starts and
     /// reconfigures the others, rebuilds every node's routes.
     private func apply(_ desired: DesiredNodes) async -> SyncResult {
+        // References first: the plan compares and validates the definitions as the nodes run them.
+        await referencedValues.track(ReferenceResolution.objects(of: desired.nodes))
+        let resolution = ReferenceResolution(desired: desired.nodes, state: referencedValues.state(of:))
+        redaction.add(resolution.secretValues)
+        let generations = Dictionary(desired.nodes.map { ($0.name, $0.generation) }, uniquingKeysWith: { first, _ in first })
+        unresolved.withLock { reports in
+            reports = resolution.failures.reduce(into: [:]) { reports, entry in
+                reports[entry.key] = NodeStatusReport(
+                    name: entry.key, generation: generations[entry.key] ?? 0, phase: .failed, lastError: entry.value.error,
+                    reason: entry.value.reason)
+            }
+        }
+
         let running = registry.withLock { $0 }
         let plan = SyncPlan(
-            desired: desired.nodes,
+            desired: resolution.nodes,
             running: running.mapValues { SyncPlan.RunningNode(definition: $0.definition, componentType: $0.componentType) },
             module: module)
 
@@ -273,8 +358,12 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         for (name, error) in plan.failures {
             results[name] = NodeSyncResult(name: name, phase: .failed, error: error)
         }
+        for (name, failure) in resolution.failures {
+            results[name] = NodeSyncResult(name: name, phase: .failed, error: failure.error, reason: failure.reason)
+        }
         for node in registry.withLock({ Array($0.values) }) { results[node.name] = node.syncResult }
-        return SyncResult(generation: desired.generation, nodes: results.values.sorted { $0.name < $1.name })
+        statusChanges.notify()
+        return SyncResult(generation: desired.generation, nodes: results.values.map(redacted).sorted { $0.name < $1.name })
     }
 
     /// Makes a node to start and registers it; ``launch(_:)`` starts it.

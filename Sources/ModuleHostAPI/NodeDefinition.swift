@@ -1,4 +1,5 @@
 public import ComponentKit
+public import ConfigurationReferences
 
 /// A node a module host should run: what `SyncNodes` carries per node.
 public struct NodeDefinition: Codable, Sendable, Hashable {
@@ -19,12 +20,17 @@ public struct NodeDefinition: Codable, Sendable, Hashable {
     /// The most hops a message the node sends may have made (its TinyFlow's
     /// `spec.maxHops`); beyond, the host refuses to send it. `nil`: ``Message/defaultMaxHops``.
     public var maxHops: Int?
+    /// The values of the flow parameters the port configurations refer to
+    /// (`${param:NAME}`), by name: literal, or a key of a Secret or ConfigMap that the
+    /// host reads. `nil`: none.
+    public var parameters: [String: ParameterValue]?
 
     /// Creates a definition.
     public init(
         name: String, component: String, generation: Int64 = 1, ports: [PortConfiguration] = [], edges: [Edge] = [],
-        namespace: String? = nil, flow: String? = nil, maxHops: Int? = nil
+        namespace: String? = nil, flow: String? = nil, maxHops: Int? = nil, parameters: [String: ParameterValue]? = nil
     ) {
+        self.parameters = parameters
         self.name = name
         self.component = component
         self.generation = generation
@@ -42,6 +48,12 @@ public struct DesiredNodes: Codable, Sendable, Hashable {
     /// Increases with every sync the operator sends; an older generation than
     /// the last one applied is ignored.
     public var generation: Int64
+    /// The sending operator's leadership term (its leader-election Lease's
+    /// `leaseTransitions` when it became leader; `nil` means 0): a sync of a newer term is
+    /// applied whatever its generation, one of an older term never. So a deposed leader,
+    /// or any caller with an outsized generation, cannot hold a host against the
+    /// operator that leads now.
+    public var term: Int64?
     /// Every node the host should run; nodes not listed are drained and stopped.
     public var nodes: [NodeDefinition]
     /// For edge targets outside this module: node name → the module that runs it.
@@ -51,10 +63,11 @@ public struct DesiredNodes: Codable, Sendable, Hashable {
 
     /// Creates a desired state.
     public init(
-        generation: Int64, nodes: [NodeDefinition], remoteNodes: [String: String] = [:],
+        generation: Int64, term: Int64? = nil, nodes: [NodeDefinition], remoteNodes: [String: String] = [:],
         moduleAddresses: [String: [String]] = [:]
     ) {
         self.generation = generation
+        self.term = term
         self.nodes = nodes
         self.remoteNodes = remoteNodes
         self.moduleAddresses = moduleAddresses

@@ -12,9 +12,15 @@ public struct NodeStatusReport: Codable, Sendable, Hashable {
     public var counters: NodeCounters
     /// The last error, if any.
     public var lastError: String?
+    /// Why the node failed, when there is a reason the operator shows as such (``NodeRejection``).
+    public var reason: String?
 
     /// Creates a report.
-    public init(name: String, generation: Int64, phase: NodePhase, restarts: Int = 0, counters: NodeCounters = NodeCounters(), lastError: String? = nil) {
+    public init(
+        name: String, generation: Int64, phase: NodePhase, restarts: Int = 0, counters: NodeCounters = NodeCounters(),
+        lastError: String? = nil, reason: String? = nil
+    ) {
+        self.reason = reason
         self.name = name
         self.generation = generation
         self.phase = phase

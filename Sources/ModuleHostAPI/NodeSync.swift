@@ -24,9 +24,13 @@ public struct NodeSyncResult: Codable, Sendable, Hashable {
     public var error: String?
     /// The generation of the node's definition the host runs, if it runs it.
     public var generation: Int64?
+    /// Why the node was rejected, when there is a reason the operator shows as such
+    /// (``NodeRejection/secretNotFound``).
+    public var reason: String?
 
     /// Creates a result.
-    public init(name: String, phase: NodePhase, error: String? = nil, generation: Int64? = nil) {
+    public init(name: String, phase: NodePhase, error: String? = nil, generation: Int64? = nil, reason: String? = nil) {
+        self.reason = reason
         self.name = name
         self.phase = phase
         self.error = error
@@ -46,4 +50,13 @@ public struct SyncResult: Codable, Sendable, Hashable {
         self.generation = generation
         self.nodes = nodes
     }
+}
+
+/// Reasons a host gives for rejecting a node (``NodeSyncResult/reason``, ``NodeStatusReport/reason``).
+public enum NodeRejection {
+    /// A `${secret:…}`, `${configmap:…}` or a parameter's `valueFrom` names a Secret,
+    /// ConfigMap or key that does not exist (or that the host may not read).
+    public static let secretNotFound = "SecretNotFound"
+    /// A reference the host cannot resolve otherwise (an unknown parameter).
+    public static let invalidReference = "InvalidReference"
 }

@@ -44,6 +44,15 @@ public enum TransportError: DeadlineReporting, Sendable, Hashable, CustomStringC
     case unavailable(module: String, reason: String)
     /// The remote host received the message but could not deliver it.
     case rejected(module: String, reason: String)
+    /// The message is larger, encoded, than a message crossing modules may be: it was not
+    /// sent, and sending it again cannot succeed.
+    case messageTooLarge(module: String, messageID: String, bytes: Int, limit: Int)
+
+    /// Whether sending the same message again cannot succeed (so it is not retried).
+    public var isPermanent: Bool {
+        if case .messageTooLarge = self { return true }
+        return false
+    }
 
     public var isDeadlineExceeded: Bool {
         if case .deadlineExceeded = self { return true }
@@ -56,6 +65,8 @@ public enum TransportError: DeadlineReporting, Sendable, Hashable, CustomStringC
         case .deadlineExceeded(let module, let id): "message \(id) to module \"\(module)\" missed its deadline"
         case .unavailable(let module, let reason): "module \"\(module)\" is unavailable: \(reason)"
         case .rejected(let module, let reason): "module \"\(module)\" rejected the message: \(reason)"
+        case .messageTooLarge(let module, let id, let bytes, let limit):
+            "message \(id) to module \"\(module)\" is \(bytes) bytes encoded, more than the \(limit) bytes a message may have across modules"
         }
     }
 }

@@ -27,6 +27,16 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
     @Option(help: "PEM trust roots that peers' certificates must chain to.")
     public var tlsCa: String?
 
+    /// A file holding the bearer token every caller must send (local mode).
+    @Option(help: ArgumentHelp(
+        "A file with the bearer token every caller must send (default: $TINYFLOW_MODULE_TOKEN_FILE).",
+        discussion: "How `tinyflow up` authenticates its operator and module hosts to each other; the file should be readable by its owner only."))
+    public var tokenFile: String?
+
+    /// Serve callers without credentials.
+    @Flag(help: "Serve callers that present neither a client certificate nor a token (only on a network you trust).")
+    public var allowUnauthenticated = false
+
     /// The Lease whose holder runs the module's source nodes; without it this
     /// replica always runs them (one replica, or local mode).
     @Option(help: "Lease (coordination.k8s.io) whose holder runs source nodes; omit for a single replica.")
@@ -67,10 +77,20 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
         guard tls.isEmpty || tls.count == 3 else {
             throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
         }
+        guard !tls.isEmpty || tokenFileLocation != nil || allowUnauthenticated else {
+            throw ValidationError(
+                "a module host authenticates its callers: give --tls-cert, --tls-key and --tls-ca (mutual TLS), or --token-file, "
+                    + "or --allow-unauthenticated to serve anyone who can reach \(listen)")
+        }
     }
 }
 
 extension ModuleHostOptions {
+    /// The token file: `--token-file`, else `$TINYFLOW_MODULE_TOKEN_FILE`.
+    public var tokenFileLocation: String? {
+        tokenFile ?? ProcessInfo.processInfo.environment["TINYFLOW_MODULE_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// The context store: `--context-store`, else `$TINYFLOW_CONTEXT_STORE`, else memory.
     public var contextStoreLocation: ContextStoreLocation {
         get throws(ContextStoreLocationError) {

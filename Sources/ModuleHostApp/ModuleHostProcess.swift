@@ -1,4 +1,5 @@
 public import ComponentKit
+import ConfigurationReferences
 import AsyncPrimitives
 import ContextStores
 import Foundation
@@ -21,12 +22,20 @@ import UnixSignals
 public enum ModuleHostProcess {
     /// Runs `module` with `options` until SIGTERM/SIGINT.
     public static func run(_ module: ModuleDefinition, options: ModuleHostOptions, logger: Logger) async throws {
+        // The values of the Secrets the nodes use are shown as *** in everything the host logs.
+        let redaction = SecretRedaction()
+        let logger = logger.redacting(redaction)
         let listen = try HostPort(parsing: options.listen, option: "--listen")
+        StopWithParent.watchIfRequested()
         var tls: MutualTLSConfiguration?
         if let cert = options.tlsCert, let key = options.tlsKey, let roots = options.tlsCa {
             tls = .pemFiles(certificateChain: cert, privateKey: key, trustRoots: roots)
         }
-        let transport = GRPCModuleTransport(configuration: .init(tls: tls), logger: logger)
+        let token = try options.tokenFileLocation.map(BearerTokenFile.read)
+        if tls == nil && token == nil {
+            logger.warning("serving callers without authentication (--allow-unauthenticated) on \(listen)")
+        }
+        let transport = GRPCModuleTransport(configuration: .init(tls: tls, token: token), logger: logger)
         var services: [any Service] = []
         var election: any SourceElection = StandaloneElection()
         if let lease = options.sourceLease {
@@ -44,14 +53,17 @@ public enum ModuleHostProcess {
             try options.contextStoreLocation, limits: ContextLimits(maxKeysPerScope: options.contextMaxKeysPerScope), logger: logger)
         // First in the group, so it stops last: nodes drain while their store still answers.
         if let service = context.service { services.insert(service, at: 0) }
+        let referencedValues = Self.referencedValues(logger: logger)
+        if let service = referencedValues as? any Service { services.append(service) }
         let runtime = ModuleRuntime(
-            module: module, transport: transport, election: election, contextStore: context.store, logger: logger)
+            module: module, transport: transport, election: election, contextStore: context.store,
+            referencedValues: referencedValues, redaction: redaction, logger: logger)
         // On a cluster the host serves its pod's namespace only (local mode sets it too).
         let control: any ModuleHostControl =
             ProcessInfo.processInfo.environment["POD_NAMESPACE"].map { NamespacedContextControl(base: runtime, namespace: $0) }
             ?? runtime
         let server = ModuleHostServer(
-            host: listen.host, port: listen.port, tls: tls, control: control, sink: runtime, logger: logger)
+            host: listen.host, port: listen.port, tls: tls, token: token, control: control, sink: runtime, logger: logger)
         services += [transport, runtime, server]
         if options.healthAddress != "none" {
             let health = try HostPort(parsing: options.healthAddress, option: "--health-address")
@@ -80,6 +92,22 @@ public enum ModuleHostProcess {
                 services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
                 cancellationSignals: [], logger: logger))
         try await group.run()
+    }
+}
+
+extension ModuleHostProcess {
+    /// Where the host reads the Secrets and ConfigMaps its nodes refer to: the Kubernetes API
+    /// (in-cluster, or `$KUBECONFIG` as `tinyflow up` passes it), in `$POD_NAMESPACE` only
+    /// when that is set; none when there is no API to reach (such nodes then fail, saying why).
+    static func referencedValues(logger: Logger) -> any ReferencedValueSource {
+        do {
+            let client = try KubernetesClient(configuration: try ClientConfiguration.infer(), logger: logger)
+            return KubernetesReferencedValues(
+                client: client, servedNamespace: ProcessInfo.processInfo.environment["POD_NAMESPACE"], logger: logger)
+        } catch {
+            logger.notice("no Kubernetes API: nodes that refer to Secrets or ConfigMaps will fail (\(error))")
+            return NoReferencedValues(reason: "this module host has no Kubernetes API to read from (\(error))")
+        }
     }
 }
 

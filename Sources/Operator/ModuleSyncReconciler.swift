@@ -42,7 +42,8 @@ extension TinyflowOperator {
             return cache
         }
         let plan = ClusterPlan(
-            nodes: cachedNodes(in: key.namespace), modules: modules, maxHops: flowHopLimits(in: key.namespace), cache: cache)
+            nodes: cachedNodes(in: key.namespace), modules: modules, maxHops: flowHopLimits(in: key.namespace),
+            parameters: flowParameters(in: key.namespace), cache: cache)
         let desired = plan.modules[key.module] ?? DesiredNodes(generation: 0, nodes: [])
         if recent, last?.desiredHash == desired.hashValue {
             state.notePlanned(key, inputs: inputs)
@@ -52,6 +53,8 @@ extension TinyflowOperator {
         let generation = max((last?.generation ?? 0) + 1, milliseconds)
         var sent = desired
         sent.generation = generation
+        // Hosts order syncs by term first: a deposed leader cannot hold them against this one.
+        if let term = manager.leadership?.term, term > 0 { sent.term = term }
         do {
             let result = try await hosts.connection(to: address).sync(sent)
             let results = Dictionary(result.nodes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })

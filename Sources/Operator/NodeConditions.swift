@@ -30,6 +30,11 @@ public enum NodeConditions {
         public static let hostRejected = "HostRejected"
         /// The component rejected the node's settings (a template or expression that does not compile).
         public static let settingsRejected = "SettingsRejected"
+        /// A Secret, ConfigMap or key the node's configuration refers to does not exist (or
+        /// cannot be read by its module hosts); the message names it, never a value.
+        public static let secretNotFound = "SecretNotFound"
+        /// A reference the module host could not resolve (e.g. a parameter it was not given).
+        public static let invalidReference = "InvalidReference"
         /// The node runs on its module hosts.
         public static let running = "Running"
         /// The node runs an older generation than its spec.

@@ -91,7 +91,7 @@ extension TinyflowOperator {
         let targets = Set(node.spec.edges.compactMap { $0.target?.node }).subtracting([name])
         let targetNodes = targets.compactMap { scope(for: namespace)?.nodes.store.get(ObjectKey(namespace: namespace, name: $0)) }
         let modules = cachedModules(in: namespace)
-        let plan = ClusterPlan(nodes: targetNodes + [node], modules: modules)
+        let plan = ClusterPlan(nodes: targetNodes + [node], modules: modules, parameters: flowParameters(in: namespace))
         guard let nodePlan = plan.nodes[name] else { return }
         let key = ModuleKey(namespace: namespace, module: node.spec.module)
         let address = modules.first { $0.metadata.name == node.spec.module }.flatMap(ClusterPlan.address(of:))

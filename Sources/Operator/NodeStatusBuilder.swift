@@ -50,6 +50,9 @@ public enum NodeStatusBuilder {
         let settingsRejection = report.flatMap { report in
             report.phase != .running && report.generation == (generation ?? report.generation) ? report.lastError : nil
         }.flatMap { Self.settingsRejection($0, in: node.spec) }
+        // A reference the hosts could not resolve (a missing Secret or key): a configuration
+        // error too. The latest word on it is the host's report, else the sync's answer.
+        let referenceRejection = Self.referenceRejection(sync: sync, report: report, generation: generation)
         if node.metadata.deletionTimestamp != nil {
             conditions.set(condition(TinyNodeCondition.scheduled, .false, Reason.terminating, "the node is being deleted", generation, now))
             conditions.set(condition(TinyNodeCondition.ready, .false, Reason.terminating, "the node is being deleted", generation, now))
@@ -59,7 +62,11 @@ public enum NodeStatusBuilder {
             if case .catalogueUnknown = plan.resolution {
                 conditions.set(condition(TinyNodeCondition.ready, .unknown, Reason.catalogueUnavailable, message, generation, now))
             }
-        } else if let sync, sync.phase == .failed {
+        } else if let sync, sync.phase == .failed,
+            !(report.map { $0.phase == .running && $0.generation == generation && sync.reason != nil } ?? false)
+        {
+            // (A node whose reference failed at the sync but resolved since, when its Secret
+            // was created, runs: its report says so.)
             let message = sync.error ?? "rejected by its module host"
             conditions.set(condition(TinyNodeCondition.scheduled, .false, Reason.hostRejected, message, generation, now))
             conditions.set(condition(TinyNodeCondition.ready, .false, Reason.hostRejected, message, generation, now))
@@ -100,14 +107,35 @@ public enum NodeStatusBuilder {
         if let rejection = settingsRejection {
             conditions.set(condition(TinyNodeCondition.configValid, .false, Reason.settingsRejected, rejection, generation, now))
         }
+        if let (reason, message) = referenceRejection, node.metadata.deletionTimestamp == nil, isSchedulable {
+            conditions.set(condition(TinyNodeCondition.configValid, .false, reason, message, generation, now))
+            conditions.set(condition(TinyNodeCondition.ready, .false, reason, message, generation, now))
+        }
         status.conditions = conditions
-        status.error = settingsRejection ?? report?.lastError ?? sync?.error
+        status.error = settingsRejection ?? referenceRejection?.message ?? report?.lastError ?? sync?.error
         if let counters = report?.counters {
             status.metrics = NodeMetrics(
                 messagesIn: Int64(counters.received), messagesOut: Int64(counters.sent), errors: Int64(counters.errored),
                 expired: Int64(counters.expired), lastMessageTime: counters.lastMessageTime.map(Timestamp.init))
         }
         return status
+    }
+
+    /// The reason and message of a reference the hosts could not resolve
+    /// (``NodeRejection``), from the latest report about this generation, else the sync's
+    /// answer; nil when the node's references resolved.
+    static func referenceRejection(
+        sync: NodeSyncResult?, report: NodeStatusReport?, generation: Int64?
+    ) -> (reason: String, message: String)? {
+        func mapped(_ reason: String?, _ error: String?) -> (reason: String, message: String)? {
+            guard let reason, [NodeRejection.secretNotFound, NodeRejection.invalidReference].contains(reason) else { return nil }
+            return (reason, error ?? reason)
+        }
+        if let report, report.generation == (generation ?? report.generation) {
+            return report.phase == .failed ? mapped(report.reason, report.lastError) : nil
+        }
+        guard let sync, sync.phase == .failed else { return nil }
+        return mapped(sync.reason, sync.error)
     }
 
     /// The host's "settings rejected: _settings.template.a: …" as the spec's path,

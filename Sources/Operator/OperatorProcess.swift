@@ -1,4 +1,6 @@
+public import GRPCTransport
 public import KubernetesClient
+public import ModuleHostAPI
 public import Logging
 public import Prometheus
 import ServiceLifecycle
@@ -10,15 +12,17 @@ public enum OperatorProcess {
     /// Runs the operator against the API server of `clientConfiguration`
     /// until SIGTERM or SIGINT, then closes the API client. Tunes the C
     /// allocator for a large, long-lived cache first (see `MemoryTuning`).
+    /// `hosts` reaches the module hosts (with the installation's credentials).
     public static func run(
         clientConfiguration: ClientConfiguration, configuration: OperatorConfiguration,
+        hosts: any ModuleHostConnector = GRPCModuleHostConnector(),
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), logger: Logger
     ) async throws {
         MemoryTuning.apply()
         let client = try KubernetesClient(configuration: clientConfiguration, logger: logger)
         do {
             let tinyflowOperator = try TinyflowOperator(
-                client: client, configuration: configuration, registry: registry, logger: logger)
+                client: client, configuration: configuration, hosts: hosts, registry: registry, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(services: [tinyflowOperator], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()

@@ -1,5 +1,6 @@
 public import CRDModels
 import ComponentKit
+import ConfigurationReferences
 import Expressions
 import Foundation
 public import ModuleHostAPI
@@ -50,11 +51,18 @@ public struct ClusterPlan: Sendable {
     /// `spec.maxHops`); a node of a flow not named there, or of none, gets the
     /// host's default.
     ///
+    /// `parameters` holds the parameters of each cached flow by name (its TinyFlow's
+    /// `spec.parameters`): what `${param:NAME}` in its nodes' configurations means
+    /// (``NodeReferences``).
+    ///
     /// With a `cache`, a node whose spec, module and edge targets are unchanged
     /// since the previous plan made with that cache reuses its validation, and
     /// the cache keeps exactly the nodes of this plan: pass one only to plans of
     /// a whole namespace.
-    public init(nodes: [TinyNode], modules: [TinyModule], maxHops: [String: Int] = [:], cache: ValidationCache? = nil) {
+    public init(
+        nodes: [TinyNode], modules: [TinyModule], maxHops: [String: Int] = [:], parameters: [String: [FlowParameter]] = [:],
+        cache: ValidationCache? = nil
+    ) {
         let modulesByName = Dictionary(modules.compactMap { module in module.metadata.name.map { ($0, module) } }, uniquingKeysWith: { first, _ in first })
         let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
         var resolutions: [String: ComponentResolution] = [:]
@@ -75,11 +83,14 @@ public struct ClusterPlan: Sendable {
         for node in nodes {
             guard let name = node.metadata.name, let resolution = resolutions[name] else { continue }
             let fingerprint = cache.map { _ in
-                ValidationCache.Fingerprint(node, resolution: resolution, targets: node.spec.edges.map { edge in
-                    edge.target.map { target in
-                        liveNames.contains(target.node) ? resolutions[target.node].map(ValidationCache.Fingerprint.Resolution.init) : nil
-                    } ?? nil
-                })
+                ValidationCache.Fingerprint(
+                    node, resolution: resolution,
+                    targets: node.spec.edges.map { edge in
+                        edge.target.map { target in
+                            liveNames.contains(target.node) ? resolutions[target.node].map(ValidationCache.Fingerprint.Resolution.init) : nil
+                        } ?? nil
+                    },
+                    flowParameters: node.flowName.flatMap { parameters[$0] })
             }
             if let fingerprint, let entry = cached[name], entry.fingerprint == fingerprint {
                 validated[name] = entry
@@ -103,11 +114,17 @@ public struct ClusterPlan: Sendable {
                     path: "spec.component",
                     message: "module \"\(module.metadata.name ?? "")\" has no component \"\(node.spec.component)\" (components: \(names))")
             }
-            var validation = node.spec.validate(component: component, componentProblem: problem) { target in
+            // References: checked here, values put in for validation only where literal (parameters);
+            // Secrets and ConfigMaps are read by the module hosts, never by the operator.
+            let references = NodeReferences(node: node, flowParameters: node.flowName.flatMap { parameters[$0] })
+            var checked = node.spec
+            checked.ports = references.portsForValidation
+            var validation = checked.validate(component: component, componentProblem: problem) { target in
                 guard liveNames.contains(target) else { return nil }
                 if case .resolved(_, let description)? = resolutions[target] { return .resolved(description) }
                 return .unresolved
             }
+            validation.configuration = references.relevant(validation.configuration) + references.violations
             for (index, edge) in node.spec.edges.enumerated() {
                 guard let mapping = edge.mapping else { continue }
                 do {
@@ -127,11 +144,15 @@ public struct ClusterPlan: Sendable {
             guard let plan = plans[name], plan.isSchedulable else { continue }
             let node = plan.node
             let module = node.spec.module
+            // The parameters the node uses go with it; the host puts them in with the Secrets.
+            let used = node.spec.ports.contains { ConfigurationSubstitution.mayHoldReferences($0.configuration) }
+                ? NodeReferences(node: node, flowParameters: node.flowName.flatMap { parameters[$0] }).parameters : [:]
             desired[module, default: DesiredNodes(generation: 0, nodes: [])].nodes.append(
                 NodeDefinition(
                     name: node.metadata.name ?? "", component: node.spec.component,
                     generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges,
-                    namespace: node.metadata.namespace, flow: node.flowName, maxHops: node.flowName.flatMap { Self.hopLimit(maxHops[$0]) }))
+                    namespace: node.metadata.namespace, flow: node.flowName, maxHops: node.flowName.flatMap { Self.hopLimit(maxHops[$0]) },
+                    parameters: used.isEmpty ? nil : used))
             for edge in node.spec.edges {
                 guard let (target, _) = edge.target, let targetPlan = plans[target], targetPlan.isSchedulable,
                     targetPlan.node.spec.module != module
@@ -205,11 +226,16 @@ public final class ValidationCache: Sendable {
         var spec: TinyNodeSpec
         var resolution: Resolution
         var targets: [Resolution?]
+        /// The node's flow and that flow's parameters (what `${param:…}` means).
+        var flow: String?
+        var flowParameters: [FlowParameter]?
 
-        init(_ node: TinyNode, resolution: ComponentResolution, targets: [Resolution?]) {
+        init(_ node: TinyNode, resolution: ComponentResolution, targets: [Resolution?], flowParameters: [FlowParameter]? = nil) {
             spec = node.spec
             self.resolution = Resolution(resolution)
             self.targets = targets
+            flow = node.flowName
+            self.flowParameters = flowParameters
         }
     }
 

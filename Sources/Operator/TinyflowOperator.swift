@@ -176,6 +176,16 @@ public final class TinyflowOperator: Service, Sendable {
                 state.planInputsChanged(in: namespace)
                 self?.flowHopLimitChanged(name, in: namespace, nodes: nodeInformer.store.byIndex("flow", name))
             }
+            // So are its parameters (and whether the flow exists, for `${param:…}`): the modules
+            // sync again and the nodes' conditions are written again.
+            for change in changes where change.old?.spec.parameters != change.new?.spec.parameters || (change.old == nil) != (change.new == nil) {
+                guard let flow = change.new ?? change.old, let name = flow.metadata.name else { continue }
+                let namespace = flow.metadata.namespace ?? ""
+                let nodes = nodeInformer.store.byIndex("flow", name).filter { $0.metadata.namespace == namespace }
+                state.planInputsChanged(in: namespace)
+                self?.flowHopLimitChanged(name, in: namespace, nodes: nodes)
+                self?.enqueueNodes(Set(nodes.compactMap(\.metadata.name)), in: namespace)
+            }
         }
         signalInformer.onChange { changes in
             // Once the cache holds a signal that is no longer pending (or none), no reconcile
@@ -297,6 +307,15 @@ public final class TinyflowOperator: Service, Sendable {
         for module in Set(nodes.filter { $0.metadata.namespace == namespace }.map(\.spec.module)) {
             syncs.schedule(ModuleKey(namespace: namespace, module: module))
         }
+    }
+
+    /// The parameters (`spec.parameters`) of every cached TinyFlow of `namespace`, by name.
+    func flowParameters(in namespace: String) -> [String: [FlowParameter]] {
+        var parameters: [String: [FlowParameter]] = [:]
+        for flow in scope(for: namespace)?.flows.store.objects ?? [] where flow.metadata.namespace == namespace {
+            if let name = flow.metadata.name { parameters[name] = flow.spec.parameters }
+        }
+        return parameters
     }
 
     /// The hop limit (`spec.maxHops`) of every cached TinyFlow of `namespace`, by name.

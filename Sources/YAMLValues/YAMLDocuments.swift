@@ -105,12 +105,20 @@ public enum YAMLDocuments {
         }
     }
 
+    /// A float as the core schema reads it back: `.inf`, `-.inf` and `.nan` for the
+    /// non-finite ones (Swift's `inf` and `nan` would read back as strings).
+    private static func floatText(_ number: Double) -> String {
+        if number.isNaN { return ".nan" }
+        if number.isInfinite { return number < 0 ? "-.inf" : ".inf" }
+        return String(number)
+    }
+
     private static func node(of value: JSONValue) -> Node {
         switch value {
         case .null: return Node("null", Tag(.null))
         case .bool(let flag): return Node(flag ? "true" : "false", Tag(.bool))
         case .integer(let number): return Node(String(number), Tag(.int))
-        case .number(let number): return Node(String(number), Tag(.float))
+        case .number(let number): return Node(floatText(number), Tag(.float))
         case .string(let text):
             let plain = Node(text)
             let style: Node.Scalar.Style

@@ -2,6 +2,7 @@ import ArgumentParser
 import ComponentKit
 import Foundation
 import GRPCCore
+import GRPCTransport
 import KubernetesClient
 import LocalMode
 import Logging
@@ -30,6 +31,9 @@ struct ContextCommand: AsyncParsableCommand {
         @Option(help: "The data directory `tinyflow up` runs with.")
         var data: String = ".tinyflow"
 
+        @Option(help: "A file with the bearer token the module hosts require (default: <data>/module-token with <data>/kubeconfig).")
+        var moduleTokenFile: String?
+
         @Option(name: .shortAndLong, help: "The namespace.")
         var namespace: String = "default"
 
@@ -53,15 +57,18 @@ struct ContextCommand: AsyncParsableCommand {
         func perform(_ request: ContextRequest) async throws -> ContextResponse {
             Tinyflow.bootstrapObservability(level: .warning)
             let local = URL(fileURLWithPath: data).appendingPathComponent("kubeconfig").path
+            let usesLocal = kubeconfig == nil && FileManager.default.fileExists(atPath: local)
+            let tokenFile = moduleTokenFile ?? (usesLocal ? LocalModeOptions.moduleTokenPath(dataDirectory: URL(fileURLWithPath: data)) : nil)
+            let token = try tokenFile.map(BearerTokenFile.read)
             let configuration: ClientConfiguration
-            if let path = kubeconfig ?? (FileManager.default.fileExists(atPath: local) ? local : nil) {
+            if let path = kubeconfig ?? (usesLocal ? local : nil) {
                 configuration = try ClientConfiguration(kubeconfig: KubeConfig.read(file: path))
             } else {
                 configuration = try ClientConfiguration.infer()
             }
             do {
                 return try await KubernetesClient.withClient(configuration: configuration) { client in
-                    try await ContextInspection.perform(request, client: client)
+                    try await ContextInspection.perform(request, client: client, token: token)
                 }
             } catch let error as RPCError {
                 throw ContextCommandError(message: error.message)  // the store's reason, without gRPC's framing

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KubernetesClient
 import Logging
+import GRPCTransport
 import ModuleHostApp
 import Operator
 
@@ -29,11 +30,30 @@ struct OperatorCommand: AsyncParsableCommand {
     @Option(help: "Where to serve /metrics, /healthz and /readyz (host:port).")
     var metricsAddress: String = "0.0.0.0:8080"
 
+    @Option(help: "PEM certificate chain the operator presents to module hosts; with --tls-key and --tls-ca enables mutual TLS.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for mutual TLS with module hosts.")
+    var tlsKey: String?
+
+    @Option(help: "PEM trust roots that module hosts' certificates must chain to.")
+    var tlsCa: String?
+
+    @Option(help: "A file with the bearer token module hosts require (default: $TINYFLOW_MODULE_TOKEN_FILE).")
+    var moduleTokenFile: String?
+
     @Flag(help: "Print the RBAC rules the operator needs as JSON and exit.")
     var printRbac = false
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        let tls = [tlsCert, tlsKey, tlsCa].compactMap { $0 }
+        guard tls.isEmpty || tls.count == 3 else {
+            throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
+        }
+    }
 
     func run() async throws {
         if printRbac {
@@ -44,6 +64,7 @@ struct OperatorCommand: AsyncParsableCommand {
             return
         }
         let registry = Tinyflow.bootstrapObservability(level: logLevel)
+        StopWithParent.watchIfRequested()
         let logger = Logger(label: "tinyflow.operator")
         let environment = ProcessInfo.processInfo.environment
         let clientConfiguration: ClientConfiguration
@@ -57,7 +78,14 @@ struct OperatorCommand: AsyncParsableCommand {
             leaseNamespace: leaseNamespace ?? environment["POD_NAMESPACE"] ?? clientConfiguration.namespace,
             identity: environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
             metricsAddress: metricsAddress.isEmpty ? nil : metricsAddress)
+        var tls: MutualTLSConfiguration?
+        if let tlsCert, let tlsKey, let tlsCa {
+            tls = .pemFiles(certificateChain: tlsCert, privateKey: tlsKey, trustRoots: tlsCa)
+        }
+        let tokenFile = moduleTokenFile ?? environment["TINYFLOW_MODULE_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let token = try tokenFile.map(BearerTokenFile.read)
         try await OperatorProcess.run(
-            clientConfiguration: clientConfiguration, configuration: configuration, registry: registry, logger: logger)
+            clientConfiguration: clientConfiguration, configuration: configuration,
+            hosts: GRPCModuleHostConnector(tls: tls, token: token), registry: registry, logger: logger)
     }
 }

@@ -118,10 +118,11 @@ struct LogsCommand: AsyncParsableCommand {
         Tinyflow.bootstrapObservability(level: .warning)
         let node = node
         let follow = follow
+        let token = try LocalInspection.moduleToken(dataDirectory: URL(fileURLWithPath: data))
         try await LocalInspection.withClient(dataDirectory: URL(fileURLWithPath: data)) { client in
             var tracker = DebugOutputTracker()
             repeat {
-                for message in tracker.newMessages(try await LocalInspection.recentMessages(node: node, client: client), node: node) {
+                for message in tracker.newMessages(try await LocalInspection.recentMessages(node: node, client: client, token: token), node: node) {
                     print(LocalInspection.format(message, node: node))
                 }
                 if follow { try await Task.sleep(for: .milliseconds(500)) }

@@ -66,6 +66,8 @@ struct GeneratedCRDTests {
             "TinyFlow.status.revisions[].nodes[].spec.ports[].configuration",
             "TinyFlow.status.revisions[].nodes[].spec.edges[].mapping",
             "TinySignal.spec.payload",
+            // A flow parameter's literal value: any JSON value, like a port configuration.
+            "TinyFlow.spec.parameters[].value",
         ]
         var freeForm: Set<String> = []
         for crd in allCustomResourceDefinitions {

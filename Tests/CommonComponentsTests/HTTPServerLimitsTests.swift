@@ -68,16 +68,17 @@ struct HTTPServerLimitsTests {
         let otherPort = try freePort()
         try await withRuntime(common) { runtime in
             _ = await runtime.sync(DesiredNodes(generation: 1, nodes:
-                answeringFlow("web", port: port, limits: ["maxConnections": 1000, "idleTimeout": 3000, "headerTimeout": 60_000])
+                answeringFlow("web", port: port, limits: ["maxConnections": 1000, "idleTimeout": 10_000, "headerTimeout": 60_000])
                 + answeringFlow("other", port: otherPort)))
             _ = try await timedGet(port: port)
             _ = try await timedGet(port: otherPort)
             let clients = RawClients()
-            // In batches smaller than the listen backlog (256): connections beyond a full
+            // In batches smaller than the listen backlog (1,024): connections beyond a full
             // backlog would be half-open on the client's side only, which is not what is tested.
-            for _ in 0..<200 {
+            // The idle timeout (10 s) is longer than the flood takes, so every admitted one is held.
+            for _ in 0..<40 {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    for _ in 0..<100 { group.addTask { try await clients.open(port: port, sending: nil) } }
+                    for _ in 0..<500 { group.addTask { try await clients.open(port: port, sending: nil) } }
                     try await group.waitForAll()
                 }
                 try await eventually("refused connections to be closed", context: { "\(clients.opened - clients.closed) open" }) {

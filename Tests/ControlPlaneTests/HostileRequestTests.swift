@@ -99,6 +99,69 @@ struct HostileRequestTests {
         }
     }
 
+    @Test(
+        "kubectl get answers within 1 s while kubectl sends the alias bomb, a 4 MiB body and a 2 MiB object, each refused with its status",
+        .enabled(if: Kubectl.available, "no kubectl found (set TINYFLOW_KUBECTL)"))
+    func kubectlMeanwhile() async throws {
+        let binary = try #require(Kubectl.binaries.last)
+        try await withTemporaryDirectory { directory in
+            let kubeconfig = directory.appendingPathComponent("kubeconfig").path
+            try await EmbeddedControlPlane.withRunning(dataDirectory: directory.appendingPathComponent("data")) {
+                $0.tls = true
+                $0.kubeconfigPath = kubeconfig
+            } _: { _ in
+                let kubectl = KubectlRunner(binary: binary, kubeconfig: kubeconfig, home: directory.path)
+                let bodies = [
+                    ("bomb.yaml", Data(Self.aliasBomb.utf8), "(BadRequest)"),
+                    ("huge.json", Data(repeating: UInt8(ascii: " "), count: 4 * 1024 * 1024), "(RequestEntityTooLarge)"),
+                    ("big.json", try Self.configMap("big", value: String(repeating: "b", count: 2 * 1024 * 1024)).jsonData(), "an object may be at most 1572864 bytes"),
+                ]
+                for (name, data, _) in bodies { try data.write(to: directory.appendingPathComponent(name)) }
+                #expect(try await kubectl.run(["get", "configmaps"]).status == 0)  // discovery cached
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (name, _, status) in bodies {
+                        group.addTask {
+                            for _ in 0..<3 {
+                                let result = try await kubectl.run(["create", "--raw", Self.configMaps, "-f", directory.appendingPathComponent(name).path])
+                                #expect(result.status != 0)
+                                #expect(result.stderr.contains(status), "\(name): \(result.stderr)")
+                            }
+                        }
+                    }
+                    for _ in 0..<3 {
+                        let start = ContinuousClock.now
+                        let listed = try await kubectl.run(["get", "configmaps"])
+                        let took = start.duration(to: .now)
+                        #expect(listed.status == 0, "\(listed.output)")
+                        #expect(took < .seconds(1), "kubectl get took \(took)")
+                    }
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
+
+    @Test("a TinyNode with 5,000 edges is refused at once, created, replaced or applied, naming the field and the limit")
+    func thousandsOfEdges() async throws {
+        try await withPlane { _, client in
+            let crd = try String(contentsOf: repositoryRoot.appendingPathComponent("crds/tinyflow.dev_tinynodes.yaml"), encoding: .utf8)
+            let installed = try await client.send("POST", Fixtures.crds, raw: Data(crd.utf8), contentType: "application/yaml")
+            #expect(installed.status == 201, "\(String(decoding: installed.body, as: UTF8.self))")
+            var node = Fixtures.node("fan")
+            node["spec"]?["edges"] = .array((0..<5000).map { ["id": .string("e\($0)"), "port": "out", "to": .string("n\($0):in")] })
+            let start = ContinuousClock.now
+            let created = try await client.send("POST", Fixtures.nodes, json: node)
+            let applied = try await client.send("PATCH", Fixtures.nodes + "/fan?fieldManager=test", raw: try node.jsonData(),
+                                                contentType: "application/apply-patch+yaml")
+            #expect(start.duration(to: .now) < .seconds(2))
+            for response in [created, applied] {
+                #expect(response.status == 422)
+                let message = response.json["message"]?.stringValue ?? ""
+                #expect(message.contains("spec.edges: Too many: 5000: must have at most 1000 items"), "\(message)")
+            }
+        }
+    }
+
     @Test("500 concurrent writes beyond the in-flight budget get 429 with Retry-After, the rest are served, and reads keep their own budget")
     func concurrentRequests() async throws {
         try await withPlane(configure: { $0.limits.maxMutatingRequestsInFlight = 20 }) { plane, client in

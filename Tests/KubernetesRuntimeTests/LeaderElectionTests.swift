@@ -168,6 +168,8 @@ struct LeaderElectionTests {
                     #expect(!a.leadership.isLeader)
                     try await eventually("b takes over before the lease would expire", timeout: .seconds(15)) { b.leadership.isLeader }
                     #expect(ContinuousClock.now - stop < slow.leaseDuration)
+                    // The new leader's term is after the old one's: what it sends wins over what a sent.
+                    #expect(b.leadership.term > a.leadership.term, "terms: a \(a.leadership.term), b \(b.leadership.term)")
                 }
             } catch {
                 runA.cancel()

@@ -57,7 +57,7 @@ struct ChildDescriptorTests {
         #expect(openDescriptors(of: pid).keys.sorted() == [0, 1, 2])
     }
 
-    @Test("a supervised child gets /dev/null, its log pipe twice and nothing else: not our listening socket")
+    @Test("a supervised child gets its lifeline pipe, its log pipe twice and nothing else: not our listening socket")
     func supervisedChildHoldsNoSocketOfOurs() async throws {
         let listener = try inheritableListeningSocket()
         defer { close(listener) }
@@ -74,8 +74,9 @@ struct ChildDescriptorTests {
         let descriptors = openDescriptors(of: pid)
         await supervisor.shutdown()
         #expect(descriptors.keys.sorted() == [0, 1, 2])
-        #expect(descriptors[0] == "/dev/null")
+        #expect(descriptors[0]?.hasPrefix("pipe:") == true, "stdin is the lifeline: \(descriptors)")
         #expect(descriptors[1]?.hasPrefix("pipe:") == true)
         #expect(descriptors[2] == descriptors[1])
+        #expect(descriptors[0] != descriptors[1])
     }
 }

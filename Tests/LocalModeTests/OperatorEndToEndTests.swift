@@ -1,5 +1,6 @@
 import Foundation
 import GRPCTransport
+import LocalMode
 import Testing
 import TestSupport
 
@@ -192,10 +193,11 @@ struct OperatorEndToEndTests {
 
         // Delete a node: when kubectl delete returns (the resource is gone), the host no longer runs it.
         let address = try await kubectl("get", "tinymodule", "common", "-o", "jsonpath={.spec.address}").output
-        #expect(try await ModuleHostClient.withClient(address: address) { try await $0.recentMessages(node: "acc-debug") } != nil)
+        let token = try LocalInspection.moduleToken(dataDirectory: data)
+        #expect(try await ModuleHostClient.withClient(address: address, token: token) { try await $0.recentMessages(node: "acc-debug") } != nil)
         #expect(try await kubectl("delete", "tn", "acc-debug", "--timeout=60s").status == 0)
         #expect(try await kubectl("get", "tn", "acc-debug").status != 0, "the resource is gone")
-        let stopped = try await ModuleHostClient.withClient(address: address) { try await $0.recentMessages(node: "acc-debug") }
+        let stopped = try await ModuleHostClient.withClient(address: address, token: token) { try await $0.recentMessages(node: "acc-debug") }
         #expect(stopped == nil, "the node's task stopped before its resource disappeared")
 
         let exit = try await up.interrupt(within: .seconds(20))

@@ -67,10 +67,27 @@ struct RotatingLogFileTests {
             var file = try RotatingLogFile(path: path, limit: LogFileLimit(maxBytes: 10, rotatedFiles: 5))
             file.write("short\n")
             file.write(String(repeating: "x", count: 25))
+            #expect(contents(path) == "short\n", "an unfinished line is held")
+            file.close()
             #expect(contents(path + ".3") == "short\n")
             #expect(contents(path + ".2") == String(repeating: "x", count: 10))
             #expect(contents(path + ".1") == String(repeating: "x", count: 10))
             #expect(contents(path) == String(repeating: "x", count: 5))
+        }
+    }
+
+    @Test("a line that arrives in pieces is held until it ends, so it stays whole when the file rotates")
+    func holdsAnUnfinishedLine() throws {
+        try withLogDirectory { directory in
+            let path = directory.appendingPathComponent("child.log").path
+            var file = try RotatingLogFile(path: path, limit: LogFileLimit(maxBytes: 16, rotatedFiles: 1))
+            file.write("aaaa\nbbbb\ncc")
+            #expect(contents(path) == "aaaa\nbbbb\n")
+            file.write("cccccc\ndd")
+            #expect(contents(path + ".1") == "aaaa\nbbbb\n")
+            #expect(contents(path) == "cccccccc\n")
+            file.close()
+            #expect(contents(path) == "cccccccc\ndd", "what is held is written when the file is closed")
         }
     }
 

@@ -39,7 +39,7 @@ private func connectionRefused(port: Int) -> Bool {
 /// They run the `tinyflow` product: without it they fail and say how to build it (``MissingBinary``).
 @Suite("tinyflow up: files and processes", .serialized, .timeLimit(.minutes(1)))
 struct UpFilesAndProcessesTests {
-    @Test("after SIGKILL of tinyflow up its control-plane port is refused: no child holds it; every file it wrote is 0600 in 0700 directories; debug nodes' messages reach the console, not the logs")
+    @Test("after SIGKILL of tinyflow up its control-plane port is refused: no child holds it, and the children stop too; every file it wrote is 0600 in 0700 directories; debug nodes' messages reach the console, not the logs")
     func killedUpLeavesNoListenerAndPrivateFiles() async throws {
         let data = try temporaryDataDirectory()
         defer { try? FileManager.default.removeItem(at: data) }
@@ -74,7 +74,7 @@ struct UpFilesAndProcessesTests {
         #expect(octal(permissions(of: data.path)) == "0700")
         let entries = permissionsBelow(data)
         for required in ["control-plane/state.db", "control-plane/state.db-wal", "control-plane/token", "control-plane/tls.key",
-                         "kubeconfig", "context.db", "logs/module-common.log", "logs/operator.log"] {
+                         "kubeconfig", "module-token", "context.db", "logs/module-common.log", "logs/operator.log"] {
             #expect(entries.contains { $0.path == data.path + "/" + required }, "\(required) exists")
         }
         for entry in entries {
@@ -92,5 +92,20 @@ struct UpFilesAndProcessesTests {
         try await eventually("connecting to the control plane's port is refused", timeout: .seconds(10)) {
             connectionRefused(port: port)
         }
+        // Their lifeline (stdin) closed with tinyflow up: the module host and the operator stop.
+        let orphans = children
+        try await eventually("the children exit with tinyflow up", timeout: .seconds(20)) {
+            orphans.allSatisfy(hasExited)
+        }
     }
+}
+
+/// Whether process `pid` is gone or has exited and waits to be reaped (a zombie: its parent
+/// died, and whoever adopted it may not reap it at once).
+private func hasExited(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+    // "pid (name) STATE …": the state follows the last ')'.
+    guard let close = stat.lastIndex(of: ")") else { return true }
+    let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
+    return state == "Z" || state == "X"
 }

@@ -10,8 +10,11 @@ final class HostProcess: Sendable {
     let process: Process
     let port: Int
 
-    /// Starts `tinyflow module-host` on `port` with `extraArguments` and `environment` added to ours.
+    /// Starts `tinyflow module-host` on `port` with `extraArguments` and `environment` added to ours;
+    /// without credentials among them, it serves callers without any (`--allow-unauthenticated`).
     init(port: Int, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
+        let credentials = ["--token-file", "--tls-cert"]
+        let extraArguments = extraArguments.contains(where: credentials.contains) ? extraArguments : extraArguments + ["--allow-unauthenticated"]
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("tinyflow")
         let process = Process()
         process.executableURL = binary

@@ -294,6 +294,25 @@ struct ModuleRuntimeTests {
             #expect(await runtime.catalogue().components.map(\.info.name).contains("ticker"))
         }
     }
+
+    @Test("syncs are ordered by the operator's term first: a deposed leader's enormous generation cannot hold the host against the leader of a newer term")
+    func termOrdersSyncs() async throws {
+        try await withRuntime(testModule) { runtime in
+            let sink = definition("sink", "debug", settings: ["log": false])
+            _ = await runtime.sync(DesiredNodes(generation: 10, term: 3, nodes: [sink]))
+            // The old leader (term 2) — or anyone — sends an outsized generation: ignored.
+            let stale = await runtime.sync(DesiredNodes(generation: 9_000_000_000_000_000_000, term: 2, nodes: []))
+            #expect(stale.generation == 10)
+            #expect(runtime.report("sink") != nil)
+            // A sync of the same term with an outsized generation is applied …
+            _ = await runtime.sync(DesiredNodes(generation: 9_000_000_000_000_000_000, term: 3, nodes: []))
+            #expect(runtime.report("sink") == nil)
+            // … and the next leader's sync (term 4) is applied whatever its generation.
+            let next = await runtime.sync(DesiredNodes(generation: 11, term: 4, nodes: [sink]))
+            #expect(next.generation == 11)
+            #expect(next.nodes.map(\.phase) == [.running])
+        }
+    }
 }
 
 @Suite("Edge mappings", .timeLimit(.minutes(2)))

@@ -115,6 +115,7 @@ extension APIServer {
                 return try watch(type, version: version, filter: filter, options: options, format: format)
             case .create:
                 let body = try request.decodedBody()
+                try checkCounts(body, type, version, name: body["metadata"]?["name"]?.stringValue ?? "")
                 let created = try create(type: type, version: version, namespace: path.namespace, body: body, manager: manager,
                                          dryRun: options.dryRun, fieldValidation: options.fieldValidation)
                 return .json(status: 201, present(created, type, version, partial: format == .partialMetadata))
@@ -148,6 +149,7 @@ extension APIServer {
             return .json(status: 200, present(existing, type, version, partial: format == .partialMetadata))
         case .update:
             let body = try request.decodedBody()
+            try checkCounts(body, type, version, name: name)
             if let bodyName = body["metadata"]?["name"]?.stringValue, bodyName != name {
                 throw APIError.badRequest("the name of the object (\(bodyName)) does not match the name on the URL (\(name))")
             }
@@ -180,6 +182,7 @@ extension APIServer {
                 throw APIError.badRequest("PATCH, application/apply-patch+yaml requests must set fieldManager")
             }
             var config = try request.decodedBody()
+            try checkCounts(config, type, version, name: name)
             try Admission.checkTypeMeta(config, type: type, version: version)
             guard config["apiVersion"] != nil, config["kind"] != nil else {
                 throw APIError.badRequest("invalid object type: /, Kind=")
@@ -244,6 +247,15 @@ extension APIServer {
                                           manager: manager, dryRun: options.dryRun, fieldValidation: options.fieldValidation,
                                           isApply: false, requireVersion: false)
         return .json(status: status, present(result, type, version))
+    }
+
+    /// Refuses a body whose lists or maps hold more entries than the schema allows before
+    /// any work proportional to them (managed fields, merging) is done: what a node with
+    /// thousands of edges would otherwise cost the server.
+    private func checkCounts(_ body: JSONValue, _ type: ResourceType, _ version: String, name: String) throws(APIError) {
+        guard let schema = type.schemas[version] else { return }
+        let causes = StructuralSchema.countViolations(body, schema: schema, path: "")
+        if !causes.isEmpty { throw APIError.invalid(type, name, causes.map { ($0.field, $0.message, $0.type) }) }
     }
 
     // MARK: Reading

@@ -140,11 +140,17 @@ struct HTTPGateway: Sendable {
     private func collectBody(of request: Request) async throws -> ByteBuffer {
         let limit = limits.maxRequestBodyBytes
         if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            // Read and dropped (never kept) when it is not far over, so that the client gets
+            // the 413 instead of a reset of the request it is still sending.
+            if declared <= 2 * limit {
+                for try await _ in request.body {}
+            }
             throw APIError.requestTooLarge(limit: limit)
         }
         do {
             return try await request.body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
+            // A body without a Content-Length that passed the limit while it was read.
             throw APIError.requestTooLarge(limit: limit)
         }
     }

@@ -87,6 +87,36 @@ enum StructuralSchema {
     }
 
     /// Validates `value` against `schema`, returning every field error.
+    /// The `maxItems` and `maxProperties` violations of `value` alone: cheap (it stops at
+    /// scalars and visits only what the schema bounds or describes), so the server checks them
+    /// before it does work proportional to a list's length.
+    static func countViolations(_ value: JSONValue, schema: JSONValue, path: String) -> [FieldCause] {
+        let label = path.isEmpty ? "<root>" : path
+        var causes: [FieldCause] = []
+        if let elements = value.arrayValue {
+            if let cause = tooMany(elements.count, limit: schema["maxItems"], label: label) { return [cause] }
+            if let items = schema["items"] {
+                for (index, element) in elements.enumerated() where element.arrayValue != nil || element.objectValue != nil {
+                    causes += countViolations(element, schema: items, path: "\(path)[\(index)]")
+                }
+            }
+        } else if let members = value.objectValue {
+            if let cause = tooMany(members.count, limit: schema["maxProperties"], label: label) { return [cause] }
+            let properties = schema["properties"]?.objectValue ?? [:]
+            for (key, member) in members where member.arrayValue != nil || member.objectValue != nil {
+                guard let childSchema = properties[key] ?? schema["additionalProperties"].flatMap({ $0.objectValue != nil ? $0 : nil }) else { continue }
+                causes += countViolations(member, schema: childSchema, path: path.isEmpty ? key : path + "." + key)
+            }
+        }
+        return causes
+    }
+
+    /// The cause for `count` entries where the schema allows at most `limit`, if too many.
+    private static func tooMany(_ count: Int, limit: JSONValue?, label: String) -> FieldCause? {
+        guard let limit = limit?.intValue, count > limit else { return nil }
+        return FieldCause(field: label, message: "Too many: \(count): must have at most \(limit) items", type: "FieldValueTooMany")
+    }
+
     static func validate(_ value: JSONValue, schema: JSONValue, path: String = "", isRoot: Bool = false) -> [FieldCause] {
         var causes: [FieldCause] = []
         let label = path.isEmpty ? "<root>" : path
@@ -144,9 +174,7 @@ enum StructuralSchema {
             }
         }
         if let elements = value.arrayValue {
-            if let maxItems = schema["maxItems"]?.intValue, elements.count > maxItems {
-                causes.append(FieldCause(field: label, message: "Too many: \(elements.count): must have at most \(maxItems) items", type: "FieldValueTooMany"))
-            }
+            if let cause = tooMany(elements.count, limit: schema["maxItems"], label: label) { causes.append(cause) }
             if let minItems = schema["minItems"]?.intValue, elements.count < minItems {
                 causes.append(FieldCause(field: label, message: "Invalid value: \(elements.count): \(label) in body should have at least \(minItems) items", type: "FieldValueInvalid"))
             }
@@ -170,9 +198,7 @@ enum StructuralSchema {
                     causes += validate(member, schema: additional, path: childPath)
                 }
             }
-            if let maxProperties = schema["maxProperties"]?.intValue, members.count > maxProperties {
-                causes.append(FieldCause(field: label, message: "Too many: \(members.count): must have at most \(maxProperties) items", type: "FieldValueTooMany"))
-            }
+            if let cause = tooMany(members.count, limit: schema["maxProperties"], label: label) { causes.append(cause) }
         }
         for sub in schema["allOf"]?.arrayValue ?? [] { causes += validate(value, schema: sub, path: path) }
         if let anyOf = schema["anyOf"]?.arrayValue, !anyOf.isEmpty,

@@ -29,6 +29,7 @@ final class ReplicaConnection: Sendable {
     let address: String
     private let storage: ReplicaConnectionStorage
     private let security: HTTP2ClientTransport.Posix.TransportSecurity
+    private let interceptors: [any ClientInterceptor]
     private let backoff: Backoff
     private let stopped = OneShotEvent()
     private let streamAttempts = Atomic<Int>(0)
@@ -37,10 +38,11 @@ final class ReplicaConnection: Sendable {
     /// A connection to `address`, not yet running (see ``run()``); throws if the
     /// address is not `host:port` or the TLS configuration is unusable.
     init(
-        address: String, limits: ReplicaLimits, backoff: Backoff, tls: MutualTLSConfiguration?, logger: Logger
+        address: String, limits: ReplicaLimits, backoff: Backoff, tls: MutualTLSConfiguration?, token: String?, logger: Logger
     ) throws {
         self.address = address
         self.security = tls?.clientSecurity ?? .plaintext
+        self.interceptors = clientInterceptors(sending: token)
         self.backoff = backoff
         self.storage = ReplicaConnectionStorage(limits: limits)
         self.logger = logger
@@ -105,7 +107,7 @@ final class ReplicaConnection: Sendable {
             let wasReady: Bool
             let reason: String
             do {
-                client = GRPCClient(transport: try makeTransport())
+                client = GRPCClient(transport: try makeTransport(), interceptors: interceptors)
                 group.addTask {
                     do { try await client.runConnections() } catch {
                         self.logger.debug("gRPC client for \(self.address) ended: \(error)")

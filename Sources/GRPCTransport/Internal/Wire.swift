@@ -108,6 +108,18 @@ struct EncodedBodies: Sendable {
         ends.append(bytes.count)
     }
 
+    /// The encoded size of the last body appended.
+    var lastBodySize: Int {
+        guard let last = ends.last else { return 0 }
+        return last - (ends.count > 1 ? ends[ends.count - 2] : 0)
+    }
+
+    /// Removes the last body appended.
+    mutating func removeLast() {
+        guard ends.popLast() != nil else { return }
+        bytes.removeSubrange((ends.last ?? 0)...)
+    }
+
     /// Appends a body encoded elsewhere.
     mutating func appendEncoded(_ body: [UInt8]) {
         bytes.append(contentsOf: body)

@@ -45,6 +45,10 @@ public struct LeaderElectionStateMachine: Sendable {
     /// Whether this elector leads.
     public private(set) var isLeader = false
 
+    /// The term of the lease as last observed: its `leaseTransitions`, which grows each time
+    /// the lease changes hands, so a leader's term is larger than every earlier leader's.
+    public var term: Int64 { Int64(observedRecord?.leaseTransitions ?? 0) }
+
     /// What to do after observing the lease.
     public enum Decision: Sendable, Hashable {
         /// No lease exists: create one holding it.

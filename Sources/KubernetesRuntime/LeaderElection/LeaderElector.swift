@@ -66,17 +66,17 @@ public final class LeaderElector: Service {
         return box.machine.isLeader ? min(period, max(budget, .milliseconds(1))) : period
     }
 
-    private func transition(_ change: LeaderElectionStateMachine.Transition?) {
+    private func transition(_ change: LeaderElectionStateMachine.Transition?, _ box: MachineBox) {
         guard let change else { return }
         let leading = change == .started
         onTransition(leading)
-        leadership.set(leading)
+        leadership.set(leading, term: box.machine.term)
         logger.info(leading ? "started leading" : "stopped leading")
     }
 
     private func attempt(_ box: MachineBox) async {
         let start = ContinuousClock.now
-        transition(box.machine.checkDeadline(now: start))
+        transition(box.machine.checkDeadline(now: start), box)
         let budget = box.machine.isLeader ? box.machine.attemptBudget(now: start) : timing.renewDeadline
         let api = self.api
         let name = self.leaseName
@@ -85,12 +85,12 @@ public final class LeaderElector: Service {
             let decision = box.machine.observe(lease?.spec, now: .now, wallClock: Date())
             switch decision {
             case .wait:
-                transition(box.machine.lostLease())
+                transition(box.machine.lostLease(), box)
             case .create(let spec):
                 let created = Lease(metadata: ObjectMeta(name: name, namespace: api.namespace), spec: spec)
                 let remaining = box.machine.isLeader ? box.machine.attemptBudget(now: .now) : timing.renewDeadline
                 let stored = try await withTimeout(remaining) { try await api.create(created) }
-                transition(box.machine.written(stored.spec, attemptStart: start, now: .now))
+                transition(box.machine.written(stored.spec, attemptStart: start, now: .now), box)
             case .update(let spec):
                 guard var updated = lease else { return }
                 updated.spec = spec
@@ -98,20 +98,20 @@ public final class LeaderElector: Service {
                 let toWrite = updated
                 let stored = try await withTimeout(remaining) { try await api.replace(toWrite) }
                 // Stop at once if the deadline passed while the write was in flight.
-                transition(box.machine.checkDeadline(now: .now))
+                transition(box.machine.checkDeadline(now: .now), box)
                 if ContinuousClock.now - start < timing.renewDeadline {
-                    transition(box.machine.written(stored.spec, attemptStart: start, now: .now))
+                    transition(box.machine.written(stored.spec, attemptStart: start, now: .now), box)
                 }
             }
         } catch {
             logger.debug("lease attempt failed", metadata: ["error": "\(error)"])
         }
-        transition(box.machine.checkDeadline(now: .now))
+        transition(box.machine.checkDeadline(now: .now), box)
     }
 
     private func release(_ box: MachineBox) async {
         guard box.machine.isLeader else { return }
-        transition(box.machine.resign())
+        transition(box.machine.resign(), box)
         do {
             // Up to 2 s (within the renew deadline): a release that times out makes the
             // successor wait for the whole lease, so a loaded API server deserves some patience.

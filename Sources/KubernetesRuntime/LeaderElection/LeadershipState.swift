@@ -5,6 +5,7 @@ import Synchronization
 public final class LeadershipState: Sendable {
     private struct State {
         var isLeader = false
+        var term: Int64 = 0
         var subscribers: [UInt64: AsyncStream<Bool>.Continuation] = [:]
         var nextID: UInt64 = 0
     }
@@ -16,6 +17,10 @@ public final class LeadershipState: Sendable {
 
     /// Whether this process leads right now.
     public var isLeader: Bool { state.withLock { $0.isLeader } }
+
+    /// The term it leads in (or last led in): larger than every earlier leader's, so what it
+    /// sends can be ordered after what they sent (see `DesiredNodes.term`).
+    public var term: Int64 { state.withLock { $0.term } }
 
     /// The current value, then changes. A slow subscriber sees the latest
     /// value, not every flip in between (leadership is a state, not a log).
@@ -33,10 +38,12 @@ public final class LeadershipState: Sendable {
         return stream
     }
 
-    /// Sets the value (the elector calls this); returns whether it changed.
+    /// Sets the value, and the term when leading starts (the elector calls this); returns
+    /// whether leadership changed.
     @discardableResult
-    public func set(_ leading: Bool) -> Bool {
+    public func set(_ leading: Bool, term: Int64 = 0) -> Bool {
         state.withLock { state in
+            if leading { state.term = term }
             guard state.isLeader != leading else { return false }
             state.isLeader = leading
             for continuation in state.subscribers.values { continuation.yield(leading) }

@@ -84,6 +84,7 @@ final class ChildLog: Sendable {
             } else if count < 0, errno == EINTR {
                 continue
             } else {
+                file.withLock { $0.writeHeldLine() }
                 return
             }
         }

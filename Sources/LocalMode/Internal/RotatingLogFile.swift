@@ -24,8 +24,9 @@ struct LogFileError: Error, CustomStringConvertible {
 /// together hold at most ``LogFileLimit/totalBytes``.
 ///
 /// Files are created 0600 whatever the umask (an existing `PATH` is tightened to 0600), a
-/// missing directory 0700. Rotation happens at the end of a line when one ends in the room
-/// left; only a line longer than a whole file is cut. A write that fails (disk full) is
+/// missing directory 0700. Output arrives in chunks that may end mid-line: the unfinished
+/// line is held (up to ``maximumHeldLine`` bytes) until its end arrives, so rotation
+/// happens at the end of a line; only a line longer than that, or than a whole file, is cut. A write that fails (disk full) is
 /// dropped: a child's output is never held back for it. When the file cannot be rotated
 /// (a rename fails) it is emptied instead, so the bound holds.
 ///
@@ -38,6 +39,10 @@ struct RotatingLogFile: ~Copyable {
     private var descriptor: Int32
     /// The size of the current file.
     private(set) var size: Int
+    /// The end of the last chunk after its last newline: a line whose end has not arrived.
+    private var heldLine: [UInt8] = []
+    /// The longest unfinished line held back; a longer one is written as it is.
+    static let maximumHeldLine = 16 * 1024
 
     /// Opens (creating if needed) `path` for appending.
     init(path: String, limit: LogFileLimit) throws(LogFileError) {
@@ -57,14 +62,43 @@ struct RotatingLogFile: ~Copyable {
         if descriptor >= 0 { closeDescriptor(descriptor) }
     }
 
-    /// Closes the file; later writes reopen it.
+    /// Closes the file (after writing a held unfinished line); later writes reopen it.
     mutating func close() {
+        writeHeldLine()
         if descriptor >= 0 { closeDescriptor(descriptor) }
         descriptor = -1
     }
 
-    /// Appends `bytes`, rotating first whenever the current file would pass the limit.
+    /// Appends `bytes`: its complete lines now (after a held line they finish), what follows
+    /// its last newline once the line ends.
     mutating func write(_ bytes: UnsafeRawBufferPointer) {
+        guard let newline = bytes.lastIndex(of: UInt8(ascii: "\n")) else {
+            heldLine.append(contentsOf: bytes)
+            if heldLine.count > Self.maximumHeldLine { writeHeldLine() }
+            return
+        }
+        let lines = UnsafeRawBufferPointer(rebasing: bytes[...newline])
+        if heldLine.isEmpty {
+            writeRotating(lines)
+        } else {
+            heldLine.append(contentsOf: lines)
+            let joined = heldLine
+            heldLine = []
+            joined.withUnsafeBytes { writeRotating($0) }
+        }
+        heldLine.append(contentsOf: bytes[(newline + 1)...])
+    }
+
+    /// Writes the held unfinished line as it is (the pipe ended, or the line is too long).
+    mutating func writeHeldLine() {
+        guard !heldLine.isEmpty else { return }
+        let line = heldLine
+        heldLine = []
+        line.withUnsafeBytes { writeRotating($0) }
+    }
+
+    /// Appends `bytes`, rotating first whenever the current file would pass the limit.
+    private mutating func writeRotating(_ bytes: UnsafeRawBufferPointer) {
         var rest = bytes[...]
         while !rest.isEmpty {
             let room = limit.maxBytes - size

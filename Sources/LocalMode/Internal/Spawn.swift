@@ -46,10 +46,10 @@ private func openDescriptors() -> [Int32] {
     return descriptors
 }
 
-/// Spawns `spec` with `posix_spawn`: stdin from /dev/null, stdout and stderr to `output`
-/// (or inherited when `nil`), no other descriptor of ours, an empty signal mask and
-/// default signal dispositions.
-func spawn(_ spec: ChildSpec, output: Int32?, closing: DescriptorClosing = .best) throws(SpawnError) -> pid_t {
+/// Spawns `spec` with `posix_spawn`: stdin from `input` (or /dev/null), stdout and stderr
+/// to `output` (or inherited when `nil`), no other descriptor of ours, an empty signal mask
+/// and default signal dispositions.
+func spawn(_ spec: ChildSpec, input: Int32? = nil, output: Int32?, closing: DescriptorClosing = .best) throws(SpawnError) -> pid_t {
     var attributes = posix_spawnattr_t()
     posix_spawnattr_init(&attributes)
     defer { posix_spawnattr_destroy(&attributes) }
@@ -65,7 +65,11 @@ func spawn(_ spec: ChildSpec, output: Int32?, closing: DescriptorClosing = .best
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    if let input {
+        posix_spawn_file_actions_adddup2(&actions, input, 0)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
     if let output {
         posix_spawn_file_actions_adddup2(&actions, output, 1)
         posix_spawn_file_actions_adddup2(&actions, output, 2)

@@ -1,6 +1,8 @@
 import Backoff
 import CRDModels
+import ComponentKit
 import Foundation
+import ModuleHostAPI
 
 /// Whether a delivery whose handler failed is tried again, and after how long,
 /// under the retry policy of the edge it came by: a pure value, with the time
@@ -39,6 +41,16 @@ struct RetryDecision: Sendable, Hashable {
         self.timeout = policy.timeout.flatMap { parseDuration($0) }
     }
 
+    /// Whether `error` would recur however often the delivery is tried (a message too large
+    /// to cross modules, alone or as every failure of a batch).
+    static func isPermanent(_ error: any Error) -> Bool {
+        if let transport = error as? TransportError { return transport.isPermanent }
+        if let batch = error as? BatchSendError {
+            return !batch.failures.isEmpty && batch.failures.allSatisfy { ($0.error as? TransportError)?.isPermanent ?? false }
+        }
+        return false
+    }
+
     /// The wait after attempt number `attempt` (from 1) failed.
     func delay(afterAttempt attempt: Int) -> Duration {
         backoff.delay(attempt: attempt - 1, random: 0.5)
@@ -51,7 +63,7 @@ struct RetryDecision: Sendable, Hashable {
     ///   - now: the wall-clock time, to compare with `deadline`.
     ///   - deadline: the message's deadline, if it has one.
     func afterFailure(_ error: any Error, attempt: Int, elapsed: Duration, now: Date, deadline: Date?) -> Outcome {
-        guard attempt < policy.maxAttempts, !(error is CancellationError) else { return .giveUp }
+        guard attempt < policy.maxAttempts, !(error is CancellationError), !Self.isPermanent(error) else { return .giveUp }
         if policy.nonRetryableErrors.contains(String(describing: type(of: error)))
             || policy.nonRetryableErrors.contains("\(error)")
         {

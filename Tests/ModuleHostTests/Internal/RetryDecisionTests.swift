@@ -1,5 +1,6 @@
 import ComponentKit
 import Foundation
+import ModuleHostAPI
 import Testing
 
 @testable import ModuleHost
@@ -18,6 +19,16 @@ struct RetryDecisionTests {
         _ policy: RetryPolicy, _ error: any Error = Transient(), attempt: Int, elapsed: Duration = .zero, deadline: Date? = nil
     ) -> RetryDecision.Outcome {
         RetryDecision(policy: policy).afterFailure(error, attempt: attempt, elapsed: elapsed, now: now, deadline: deadline)
+    }
+
+    @Test("a message too large to cross modules is not retried: sending it again cannot succeed")
+    func tooLargeIsNotRetried() {
+        let policy = RetryPolicy(maxAttempts: 5, initialDelay: "100ms", backoffCoefficient: 2, maxDelay: "1s")
+        let tooLarge = TransportError.messageTooLarge(module: "m", messageID: "id", bytes: 5_000_000, limit: 4_194_304)
+        #expect(decide(policy, tooLarge, attempt: 1) == .giveUp)
+        let batch = BatchSendError(count: 2, failures: [.init(index: 1, messageID: "id", error: tooLarge)])
+        #expect(decide(policy, batch, attempt: 1) == .giveUp)
+        #expect(decide(policy, TransportError.unavailable(module: "m", reason: "down"), attempt: 1) == .retry(after: .milliseconds(100)))
     }
 
     @Test("waits grow by the coefficient from the initial delay, capped at the maximum, without jitter")
