@@ -139,11 +139,24 @@ public struct ClusterPlan: Sendable {
         cache?.store(validated, reused: reused)
 
         var desired: [String: DesiredNodes] = [:]
+        var syncBytes: [String: Int] = [:]
         for module in modulesByName.keys { desired[module] = DesiredNodes(generation: 0, nodes: []) }
         for name in plans.keys.sorted() {
             guard let plan = plans[name], plan.isSchedulable else { continue }
             let node = plan.node
             let module = node.spec.module
+            // One sync carries every node of a module: a node that would make it larger than a
+            // host takes is left out with the reason, instead of every sync of the module failing.
+            let size = Self.syncSize(of: node)
+            guard syncBytes[module, default: 0] + size <= Self.maximumSyncBytes else {
+                plans[name]?.validation.configuration.append(SchemaViolation(
+                    path: "spec",
+                    message: "module \"\(module)\" has no room for this node (\(size) bytes): with it, its nodes would pass the "
+                        + "\(Self.maximumSyncBytes >> 20) MiB one sync to its hosts may carry; shrink the nodes' configuration or "
+                        + "move nodes to another module"))
+                continue
+            }
+            syncBytes[module, default: 0] += size
             // The parameters the node uses go with it; the host puts them in with the Secrets.
             let used = node.spec.ports.contains { ConfigurationSubstitution.mayHoldReferences($0.configuration) }
                 ? NodeReferences(node: node, flowParameters: node.flowName.flatMap { parameters[$0] }).parameters : [:]
@@ -166,6 +179,19 @@ public struct ClusterPlan: Sendable {
         }
         self.nodes = plans
         self.modules = desired
+    }
+
+    /// The most a module's nodes may take, estimated as JSON, in one sync to its hosts: below
+    /// the 16 MiB a host reads (`ModuleHostServer.maximumRequestBytes`), with room for what the
+    /// estimate leaves out (escaping, the envelope).
+    public static let maximumSyncBytes = 12 << 20
+
+    /// What `node` adds to its module's sync, estimated from its spec (never overstated).
+    static func syncSize(of node: TinyNode) -> Int {
+        var size = 256 + node.spec.edges.count * 96
+        for port in node.spec.ports { size += port.port.utf8.count + 16 + port.configuration.minimumEncodedSize() }
+        for edge in node.spec.edges { size += edge.mapping?.minimumEncodedSize() ?? 0 }
+        return size
     }
 
     /// The hop limit a node definition carries: `nil` for the hosts' default

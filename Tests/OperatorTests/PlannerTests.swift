@@ -72,6 +72,26 @@ struct PlannerTests {
         #expect(plan.nodes.values.allSatisfy { $0.isSchedulable })
     }
 
+    @Test("nodes that would make a module's sync larger than its hosts take are left out with the reason; the rest of the module and other modules run")
+    func syncSizeBudget() {
+        let blob = ComponentDescription(
+            info: ComponentSummary(name: "blob"),
+            ports: [PortDescription(name: "_settings", direction: .input, isSettings: true, configurationSchema: ["type": "object"])])
+        let modules = [module("big", components: [blob], address: "big:9000"), module("common", components: [Catalogue.debug], address: "common:9000")]
+        let megabyte = String(repeating: "x", count: 1 << 20)
+        let nodes = (0..<20).map { node(String(format: "n%02d", $0), module: "big", component: "blob", settings: ["data": .string(megabyte)]) }
+            + [node("sink", component: "debug")]
+        let plan = ClusterPlan(nodes: nodes, modules: modules)
+        let scheduled = plan.modules["big"]?.nodes.map(\.name) ?? []
+        #expect(scheduled == (0..<11).map { String(format: "n%02d", $0) }, "the first nodes by name fill the budget: \(scheduled)")
+        let sent = plan.modules["big"]?.nodes.reduce(0) { $0 + ($1.ports.first?.configuration.minimumEncodedSize() ?? 0) } ?? 0
+        #expect(sent <= ClusterPlan.maximumSyncBytes)
+        let left = plan.nodes["n11"]
+        #expect(left?.isSchedulable == false)
+        #expect(left?.validation.configuration.first?.message.contains("module \"big\" has no room for this node") == true)
+        #expect(plan.modules["common"]?.nodes.map(\.name) == ["sink"])
+    }
+
     @Test("an invalid node is left out and reported, and never affects the others")
     func invalidNodeIsolated() {
         let plan = ClusterPlan(
