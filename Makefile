@@ -14,7 +14,7 @@ build:
 # (tinyflow up, module hosts, PostgreSQL) apart from the timing-sensitive in-process ones,
 # so that on a 2-core machine one kind does not starve the other's deadlines; and the
 # load suites (20,000 connections, floods of hostile requests), whose point is that others
-# are served within a latency bound, alone.
+# are served within a latency bound, alone and one test at a time.
 PROCESS_SUITES := '^(LocalModeTests|ModuleHostAppTests|ContextStoreTests)\.'
 LOAD_SUITES := '^(CommonComponentsTests\.HTTPServerLimitsTests|ControlPlaneTests\.HostileRequestTests)\b'
 
@@ -22,7 +22,7 @@ test:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --skip $(PROCESS_SUITES) --skip $(LOAD_SUITES)
 	$(SWIFT) test --skip-build --filter $(PROCESS_SUITES)
-	$(SWIFT) test --skip-build --filter $(LOAD_SUITES)
+	$(SWIFT) test --skip-build --no-parallel --filter $(LOAD_SUITES)
 
 # The pure and in-process tests: everything except the suites that start child
 # processes (LocalModeTests, ModuleHostAppTests, kubectl), an embedded control

@@ -187,6 +187,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Bearer tokens: random ones, and a comparison that does not leak through timing.
+        .target(
+            name: "BearerTokens",
+            swiftSettings: strictSettings
+        ),
         // The one jittered exponential backoff and the schedule that counts a retried thing's failures.
         .target(
             name: "Backoff",
@@ -245,7 +250,7 @@ let package = Package(
         .target(
             name: "GRPCTransport",
             dependencies: [
-                "ModuleHostAPI", "AsyncPrimitives", "Backoff", "ComponentKit", "JSONSchemaKit",
+                "ModuleHostAPI", "AsyncPrimitives", "Backoff", "BearerTokens", "ComponentKit", "JSONSchemaKit",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -266,6 +271,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "AsyncPrimitives",
+                "BearerTokens",
                 "JSONSchemaKit",
                 "SQLite",
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -35,6 +35,10 @@ public struct HTTPServer: RunningComponent {
         /// the previous response); slower connections are closed.
         @SchemaField(minimum: 1)
         public var headerTimeout: Int = 10_000
+        /// Milliseconds a client has to send a request's body after its header; slower
+        /// connections are closed.
+        @SchemaField(minimum: 1)
+        public var bodyTimeout: Int = 30_000
         /// Milliseconds a connection may be idle between requests before it is closed.
         @SchemaField(minimum: 1)
         public var idleTimeout: Int = 60_000
@@ -63,18 +67,15 @@ public struct HTTPServer: RunningComponent {
         let settings: Settings = try context.settings()
         let inFlight = BoundedCounter(limit: settings.maxConcurrentRequests)
         let responder = CallbackResponder<BasicRequestContext> { request, _ in
-            guard inFlight.enter() else {
-                var response = Self.plain(.serviceUnavailable, "more than \(settings.maxConcurrentRequests) requests are being served; try again later")
-                response.headers[.retryAfter] = "1"
-                return response
-            }
-            defer { inFlight.leave() }
-            return await Self.respond(to: request, settings: settings, output: output, logger: context.logger)
+            await Self.respond(to: request, settings: settings, inFlight: inFlight, output: output, logger: context.logger)
         }
-        let connections = BoundedCounter(limit: BoundedCounter.connectionLimit(requested: settings.maxConnections))
+        let connections = BoundedCounter(limit: settings.maxConnections)
         let headerTimeout = TimeAmount.milliseconds(Int64(settings.headerTimeout))
+        let bodyTimeout = TimeAmount.milliseconds(Int64(settings.bodyTimeout))
         let server = HTTPServerBuilder.http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionCapHandler(count: connections), RequestHeaderTimeoutHandler(timeout: headerTimeout)],
+            additionalChannelHandlers: [
+                ConnectionCapHandler(counts: [connections, BoundedCounter.processConnections]), RequestReadTimeoutHandler(headerTimeout: headerTimeout, bodyTimeout: bodyTimeout),
+            ],
             idleTimeout: .milliseconds(Int64(settings.idleTimeout))))
         let app = Application(
             responder: responder,
@@ -89,8 +90,10 @@ public struct HTTPServer: RunningComponent {
         try await app.run()
     }
 
+    /// Reads the body, then — counted against `maxConcurrentRequests` only from then on, so a
+    /// slow body holds no slot — hands the request to the flow and answers with its reply.
     private static func respond(
-        to request: Request, settings: Settings, output: any Output, logger: Logger
+        to request: Request, settings: Settings, inFlight: BoundedCounter, output: any Output, logger: Logger
     ) async -> Response {
         var request = request
         let body: ByteBuffer
@@ -99,6 +102,12 @@ public struct HTTPServer: RunningComponent {
         } catch {
             return plain(.contentTooLarge, "request body larger than \(settings.maxBodySize) bytes")
         }
+        guard inFlight.enter() else {
+            var response = plain(.serviceUnavailable, "more than \(settings.maxConcurrentRequests) requests are being served; try again later")
+            response.headers[.retryAfter] = "1"
+            return response
+        }
+        defer { inFlight.leave() }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
         var query: [String: String] = [:]
@@ -123,8 +132,10 @@ public struct HTTPServer: RunningComponent {
         } catch let error as any DeadlineReporting where error.isDeadlineExceeded {
             return plain(.gatewayTimeout, "the flow did not answer within \(settings.timeout) ms")
         } catch {
+            // The details go to the (redacted) log only: an error from deep in the flow may
+            // carry what the outside caller must not see.
             logger.warning("http-server: the flow failed: \(error)")
-            return plain(.badGateway, "the flow failed: \(error)")
+            return plain(.badGateway, "the flow failed to answer")
         }
     }
 

@@ -32,18 +32,19 @@ final class BoundedCounter: Sendable {
     /// How many are counted now.
     var current: Int { count.load(ordering: .relaxed) }
 
-    /// `requested` connections, but at most half of the process's open-file limit, so a
-    /// flood of connections cannot take the descriptors the rest of the module host needs.
-    static func connectionLimit(requested: Int) -> Int {
+    /// The connections of every `http-server` node of this process together: at most half of
+    /// its open-file limit, so a flood of connections — to one node or to several — cannot
+    /// take the descriptors the rest of the module host needs.
+    static let processConnections: BoundedCounter = {
         var limit = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return requested }
-        let half = Int(clamping: limit.rlim_cur / 2)
-        return max(1, min(requested, half))
-    }
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return BoundedCounter(limit: 4096) }
+        return BoundedCounter(limit: max(1, Int(clamping: limit.rlim_cur / 2)))
+    }()
 }
 
-/// Closes a connection as it is accepted when its server already holds
-/// ``BoundedCounter/limit`` connections, and counts the ones it lets in until they close.
+/// Closes a connection as it is accepted when its server — or the process — already holds as
+/// many connections as it may (every ``BoundedCounter`` of `counts` at its limit), and counts
+/// the ones it lets in until they close.
 ///
 /// Hummingbird's `MaximumAvailableConnections` bounds connections differently: it stops
 /// accepting, so clients beyond the cap wait unanswered in the kernel's backlog and, once it
@@ -51,12 +52,12 @@ final class BoundedCounter: Sendable {
 final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
-    private let count: BoundedCounter
+    private let counts: [BoundedCounter]
     private var admitted = false
     private var decided = false
 
-    init(count: BoundedCounter) {
-        self.count = count
+    init(counts: [BoundedCounter]) {
+        self.counts = counts
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -71,7 +72,7 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
     func channelInactive(context: ChannelHandlerContext) {
         if admitted {
             admitted = false
-            count.leave()
+            for count in counts { count.leave() }
         }
         context.fireChannelInactive()
     }
@@ -79,36 +80,48 @@ final class ConnectionCapHandler: ChannelInboundHandler, RemovableChannelHandler
     func handlerRemoved(context: ChannelHandlerContext) {
         if admitted {
             admitted = false
-            count.leave()
+            for count in counts { count.leave() }
         }
     }
 
     private func decide(_ context: ChannelHandlerContext) {
         guard !decided else { return }
         decided = true
-        admitted = count.enter()
-        if !admitted { context.close(promise: nil) }
+        var entered: [BoundedCounter] = []
+        for count in counts {
+            guard count.enter() else { break }
+            entered.append(count)
+        }
+        admitted = entered.count == counts.count
+        if !admitted {
+            for count in entered { count.leave() }
+            context.close(promise: nil)
+        }
     }
 }
 
-/// Closes a connection whose client does not finish sending a request's header within
-/// `timeout` of connecting (or of the previous response): a slowloris holding half-sent
-/// requests open loses them, a client that sends its header in time is not affected.
-final class RequestHeaderTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// Closes a connection whose client is too slow sending a request: its header must arrive
+/// within `headerTimeout` of connecting (or of the previous response), its body within
+/// `bodyTimeout` of the header. A slowloris holding half-sent requests — or trickling a body
+/// a byte at a time to hold a request slot — loses them; a client that sends in time is not
+/// affected.
+final class RequestReadTimeoutHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    private let timeout: TimeAmount
+    private let headerTimeout: TimeAmount
+    private let bodyTimeout: TimeAmount
     private var scheduled: Scheduled<Void>?
 
-    init(timeout: TimeAmount) {
-        self.timeout = timeout
+    init(headerTimeout: TimeAmount, bodyTimeout: TimeAmount) {
+        self.headerTimeout = headerTimeout
+        self.bodyTimeout = bodyTimeout
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        if context.channel.isActive { arm(context) }
+        if context.channel.isActive { arm(context, headerTimeout) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -116,7 +129,7 @@ final class RequestHeaderTimeoutHandler: ChannelDuplexHandler, RemovableChannelH
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        arm(context)
+        arm(context, headerTimeout)
         context.fireChannelActive()
     }
 
@@ -126,17 +139,25 @@ final class RequestHeaderTimeoutHandler: ChannelDuplexHandler, RemovableChannelH
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if case .head = unwrapInboundIn(data) { disarm() }
+        switch unwrapInboundIn(data) {
+        case .head:
+            disarm()
+            arm(context, bodyTimeout)
+        case .end:
+            disarm()
+        case .body:
+            break
+        }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // A keep-alive connection has the same time for its next request's header.
-        if case .end = unwrapOutboundIn(data) { arm(context) }
+        if case .end = unwrapOutboundIn(data) { arm(context, headerTimeout) }
         context.write(data, promise: promise)
     }
 
-    private func arm(_ context: ChannelHandlerContext) {
+    private func arm(_ context: ChannelHandlerContext, _ timeout: TimeAmount) {
         guard scheduled == nil else { return }
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         scheduled = context.eventLoop.scheduleTask(in: timeout) {

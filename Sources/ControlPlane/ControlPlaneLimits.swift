@@ -15,8 +15,12 @@ public struct ControlPlaneLimits: Sendable, Hashable {
     /// Writes served at once; more get `429` with `Retry-After`
     /// (`--max-mutating-requests-inflight`).
     public var maxMutatingRequestsInFlight = 200
-    /// Watches one client (one `User-Agent`) may hold open; more get `429`.
+    /// Watches one client (one `User-Agent`) may hold open; more get `429`. Every caller
+    /// holds the bearer token, so this keeps a runaway client from crowding out the others;
+    /// ``maxWatches`` bounds them all.
     public var maxWatchesPerClient = 500
+    /// Watches open at once, all clients together; more get `429`.
+    public var maxWatches = 5_000
     /// How long a request other than a watch may take before it is answered `504`
     /// (`--request-timeout`). It covers the wait for the disk; a request may still be
     /// applied after its timeout, as with kube-apiserver.

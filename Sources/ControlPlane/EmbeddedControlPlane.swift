@@ -1,3 +1,4 @@
+import BearerTokens
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -222,8 +223,7 @@ struct Prepared: Sendable {
         } else if let stored = try? String(contentsOfFile: tokenPath, encoding: .utf8), !stored.isEmpty {
             self.token = stored.trimmingCharacters(in: .whitespacesAndNewlines)
         } else {
-            var generator = SystemRandomNumberGenerator()
-            let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+            let token = BearerToken.random()
             try EmbeddedControlPlane.writePrivate(token, to: tokenPath)
             self.token = token
         }

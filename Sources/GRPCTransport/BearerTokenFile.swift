@@ -1,3 +1,4 @@
+import BearerTokens
 import Foundation
 
 /// A bearer token kept in a file: how the operator and the module hosts of one
@@ -25,8 +26,7 @@ public enum BearerTokenFile {
     /// Writes a new random token (256 bits, hex) to `path`, readable by its owner only,
     /// and returns it.
     public static func create(at path: String) throws -> String {
-        var generator = SystemRandomNumberGenerator()
-        let token = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        let token = BearerToken.random()
         let url = URL(fileURLWithPath: path)
         try? FileManager.default.removeItem(at: url)
         guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {

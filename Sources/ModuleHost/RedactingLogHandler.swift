@@ -2,8 +2,10 @@ public import ConfigurationReferences
 public import Logging
 
 /// A log handler that replaces known secret values (``SecretRedaction``) by `***` in
-/// every message and metadata value before the handler it wraps sees them: a module
-/// host's logs never show a secret, even one a flow put into a message that is logged.
+/// every message and metadata value — the event's, the logger's and its provider's — before
+/// the handler it wraps sees them: a module host's logs never show a secret, even one a flow
+/// put into a message that is logged. It wraps value-type handlers (as `StreamLogHandler`),
+/// whose copy it writes through.
 public struct RedactingLogHandler: LogHandler {
     /// The handler that writes.
     public var base: any LogHandler
@@ -44,13 +46,21 @@ public struct RedactingLogHandler: LogHandler {
         }
         var event = event
         event.message = Logger.Message(stringLiteral: redactor.redact(event.message.description))
-        event.metadata = event.metadata.map { $0.mapValues { Self.redact($0, redactor) } }
+        // The logger's own metadata and its provider's are redacted too: merged here, in the
+        // precedence the handler would give them, and the writer gets none of its own.
+        var metadata = base.metadata
+        if let provider = base.metadataProvider { metadata.merge(provider.get()) { _, new in new } }
+        if let given = event.metadata { metadata.merge(given) { _, new in new } }
+        event.metadata = metadata.isEmpty ? nil : metadata.mapValues { Self.redact($0, redactor) }
         if let error = event.error {
             let text = "\(error)"
             let redacted = redactor.redact(text)
             if redacted != text { event.error = RedactedError(description: redacted) }
         }
-        base.log(event: event)
+        var writer = base
+        writer.metadata = [:]
+        writer.metadataProvider = nil
+        writer.log(event: event)
     }
 
     private static func redact(_ value: Logger.Metadata.Value, _ redactor: Redactor) -> Logger.Metadata.Value {

@@ -42,7 +42,12 @@ public struct NoReferencedValues: ReferencedValueSource {
     public func track(_ objects: Set<ReferencedObject>) async {}
     public func state(of object: ReferencedObject) -> ReferencedObjectState { .unavailable(reason) }
     public func whenChanged(_ body: @Sendable () async -> Void) async {
-        // Nothing ever changes: wait for cancellation.
-        while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+        // Nothing ever changes: wait, without waking, until cancelled.
+        let (stream, continuation) = AsyncStream<Never>.makeStream()
+        await withTaskCancellationHandler {
+            for await _ in stream {}
+        } onCancel: {
+            continuation.finish()
+        }
     }
 }

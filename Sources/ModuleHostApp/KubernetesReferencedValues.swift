@@ -40,7 +40,7 @@ public final class KubernetesReferencedValues: ReferencedValueSource, Service {
     /// Reads through `client`, only in `servedNamespace` when given; ``track(_:)`` waits at
     /// most `initialReadTimeout` for new objects' first answers.
     public init(
-        client: KubernetesClient, servedNamespace: String?, initialReadTimeout: Duration = .seconds(10), logger: Logger
+        client: KubernetesClient, servedNamespace: String?, initialReadTimeout: Duration = .seconds(3), logger: Logger
     ) {
         self.client = client
         self.servedNamespace = servedNamespace

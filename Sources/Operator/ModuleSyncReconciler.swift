@@ -57,6 +57,14 @@ extension TinyflowOperator {
         if let term = manager.leadership?.term, term > 0 { sent.term = term }
         do {
             let result = try await hosts.connection(to: address).sync(sent)
+            guard result.generation == generation else {
+                // The host keeps a sync it ordered after this one (a later term, or an
+                // outsized generation from another caller): say so, and try again.
+                logger.warning(
+                    "module host \(address) of \(key) ignored sync generation \(generation) (term \(sent.term ?? 0)): it keeps generation \(result.generation) of another sender")
+                state.forgetSync(key)
+                return .retry(after: .seconds(5))
+            }
             let results = Dictionary(result.nodes.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
             let changed = state.recordSync(
                 key, OperatorState.SentSync(

@@ -21,13 +21,17 @@ struct ControlPlaneLimitOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Watches one client (User-Agent) may hold open; more get 429.", valueName: "count"))
     var maxWatchesPerClient = defaults.maxWatchesPerClient
 
+    @Option(help: ArgumentHelp("Watches open at once, all clients together; more get 429.", valueName: "count"))
+    var maxWatches = defaults.maxWatches
+
     @Option(help: ArgumentHelp("Seconds a request other than a watch may take before it is answered 504.", valueName: "seconds"))
     var requestTimeout = 60
 
     func validate() throws {
         for (flag, value) in [("--max-request-body-bytes", maxRequestBodyBytes), ("--max-object-bytes", maxObjectBytes),
                               ("--max-requests-inflight", maxRequestsInflight), ("--max-mutating-requests-inflight", maxMutatingRequestsInflight),
-                              ("--max-watches-per-client", maxWatchesPerClient), ("--request-timeout", requestTimeout)] where value < 1 {
+                              ("--max-watches-per-client", maxWatchesPerClient), ("--max-watches", maxWatches),
+                              ("--request-timeout", requestTimeout)] where value < 1 {
             throw ValidationError("\(flag): expected 1 or more, got \(value)")
         }
         guard maxObjectBytes <= maxRequestBodyBytes else {
@@ -43,6 +47,7 @@ struct ControlPlaneLimitOptions: ParsableArguments {
         limits.maxReadRequestsInFlight = maxRequestsInflight
         limits.maxMutatingRequestsInFlight = maxMutatingRequestsInflight
         limits.maxWatchesPerClient = maxWatchesPerClient
+        limits.maxWatches = maxWatches
         limits.requestTimeout = .seconds(requestTimeout)
         return limits
     }

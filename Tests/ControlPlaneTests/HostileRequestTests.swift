@@ -162,6 +162,23 @@ struct HostileRequestTests {
         }
     }
 
+    @Test("a JSON patch whose copies double the object 40 times is refused at once, before it is built")
+    func copyChain() async throws {
+        try await withPlane { _, client in
+            _ = try await client.create(Self.configMap("seed", value: String(repeating: "x", count: 100)), at: Self.configMaps)
+            let operations: [JSONValue] = (0..<40).map { ["op": "copy", "from": "/data", "path": .string("/data/c\($0)")] }
+            let start = ContinuousClock.now
+            let patched = try await client.send("PATCH", Self.configMaps + "/seed", json: .array(operations), contentType: "application/json-patch+json")
+            #expect(start.duration(to: .now) < .seconds(1))
+            #expect(patched.status == 422)
+            #expect(patched.json["message"]?.stringValue?.contains("copies more than 3145728 bytes") == true, "\(patched.json)")
+            let tooMany = try await client.send(
+                "PATCH", Self.configMaps + "/seed", json: .array(Array(repeating: ["op": "test", "path": "/data", "value": nil], count: 10_001)),
+                contentType: "application/json-patch+json")
+            #expect(tooMany.status == 422)
+        }
+    }
+
     @Test("500 concurrent writes beyond the in-flight budget get 429 with Retry-After, the rest are served, and reads keep their own budget")
     func concurrentRequests() async throws {
         try await withPlane(configure: { $0.limits.maxMutatingRequestsInFlight = 20 }) { plane, client in

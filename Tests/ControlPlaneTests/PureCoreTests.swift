@@ -109,6 +109,23 @@ struct ProtobufBodyTests {
                             "data": ["a": "b"]])
     }
 
+    /// Found by the FuzzControlPlaneRequests fuzz target's harness (its input is
+    /// Fuzz/Corpus/FuzzControlPlaneRequests/regression-protobuf-length-past-int-max): the
+    /// length went through `Int(_:)` unchecked, which traps for lengths past `Int.max`.
+    @Test("a length-delimited field whose length does not fit in Int is a 400, not a crash", arguments: [
+        [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // 2^64 - 1
+        [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],  // 2^63
+        [0xFF, 0xFF, 0xFF, 0xFF, 0x0F],  // 2^32 - 1: fits, but longer than the body
+    ] as [[UInt8]])
+    func hugeLength(length: [UInt8]) {
+        let body = KubernetesProtobuf.magic + [0x0A] + length
+        #expect(throws: APIError.self) { try KubernetesProtobuf.decode(Data(body)) }
+        let request = APIRequest(method: "POST", path: "/api/v1/namespaces/default/configmaps", query: [:],
+                                 contentType: "application/vnd.kubernetes.protobuf", accept: "application/json",
+                                 userAgent: "kubectl", body: Data(body))
+        #expect(request.oversizedObject(limit: 1) != nil)
+    }
+
     @Test("other kinds are refused with 415")
     func otherKinds() {
         var unknown = ProtobufWriter()

@@ -243,6 +243,11 @@ extension APIServer {
             throw APIError.unsupportedMediaType(contentType)
         }
         if candidate.objectValue == nil { throw APIError.badRequest("the patch did not produce an object") }
+        // Before any work proportional to what the patch produced.
+        if ObjectSize.exceeds(candidate, self.options.maxObjectBytes) {
+            throw APIError.objectTooLarge(limit: self.options.maxObjectBytes, resource: type, name: name)
+        }
+        try checkCounts(candidate, type, version, name: name)
         let (status, result) = try update(type: type, version: version, old: existing, candidate: candidate, subresource: subresource,
                                           manager: manager, dryRun: options.dryRun, fieldValidation: options.fieldValidation,
                                           isApply: false, requireVersion: false)

@@ -1,4 +1,5 @@
 import AsyncPrimitives
+import BearerTokens
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -41,7 +42,7 @@ struct HTTPGateway: Sendable {
         if ["/healthz", "/livez", "/readyz"].contains(path) {
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: "ok")))
         }
-        guard Self.constantTimeEqual(request.headers[.authorization] ?? "", "Bearer \(token)") else {
+        guard BearerToken.constantTimeEqual(request.headers[.authorization] ?? "", "Bearer \(token)") else {
             return json(401, ["kind": "Status", "apiVersion": "v1", "metadata": [:], "status": "Failure",
                               "message": "Unauthorized", "reason": "Unauthorized", "code": 401])
         }
@@ -166,7 +167,7 @@ struct HTTPGateway: Sendable {
         let message = switch requestClass {
         case .read: "too many requests: \(limits.maxReadRequestsInFlight) reads are being served, please try again later"
         case .mutating: "too many requests: \(limits.maxMutatingRequestsInFlight) writes are being served, please try again later"
-        case .watch(let client): "too many watches: \(client) holds \(limits.maxWatchesPerClient) open, close some first"
+        case .watch(let client): "too many watches: \(client) holds \(limits.maxWatchesPerClient) open, or \(limits.maxWatches) are open in all; close some first"
         }
         return APIError.tooManyRequests(message, retryAfter: limits.retryAfterSeconds)
     }
@@ -203,16 +204,6 @@ struct HTTPGateway: Sendable {
         case .error(let status):
             return ["type": "ERROR", "object": status]
         }
-    }
-
-    /// Compares without stopping at the first difference, so timing does not reveal the token.
-    static func constantTimeEqual(_ lhs: String, _ rhs: String) -> Bool {
-        let a = Array(lhs.utf8), b = Array(rhs.utf8)
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
-        }
-        return difference == 0 && a.count == b.count
     }
 
     static func parseQuery(_ query: String) -> [String: String] {

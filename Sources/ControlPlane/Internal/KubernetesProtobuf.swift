@@ -38,8 +38,10 @@ enum KubernetesProtobuf {
                 guard bytes.count >= 4 else { throw APIError.badRequest("malformed protobuf: truncated") }
                 bytes = bytes.dropFirst(4); return (number, 0, [])
             case 2:
-                let length = Int(try varint())
-                guard length >= 0, bytes.count >= length else { throw APIError.badRequest("malformed protobuf: truncated") }
+                // Compared as UInt64 first: a length past Int.max must be a 400, not a trap.
+                let declared = try varint()
+                guard declared <= UInt64(bytes.count) else { throw APIError.badRequest("malformed protobuf: truncated") }
+                let length = Int(declared)
                 let data = bytes.prefix(length)
                 bytes = bytes.dropFirst(length)
                 return (number, 0, data)

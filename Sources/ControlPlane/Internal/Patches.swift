@@ -35,10 +35,22 @@ func applyStrategicMergePatch(_ target: JSONValue, _ patch: JSONValue) -> JSONVa
 /// An RFC 6902 JSON patch failed to apply; the message follows the Kubernetes wording.
 struct JSONPatchError: Error { var message: String }
 
-/// RFC 6902 JSON patch, including `test`.
-func applyJSONPatch(_ target: JSONValue, _ patch: JSONValue) throws(JSONPatchError) -> JSONValue {
+/// The most operations one JSON patch may have (kube-apiserver's limit).
+let maximumJSONPatchOperations = 10_000
+/// The most bytes the `copy` operations of one JSON patch may copy in all.
+let maximumJSONPatchCopyBytes = 3 * 1024 * 1024
+
+/// RFC 6902 JSON patch, including `test`. As kube-apiserver bounds them: at most
+/// ``maximumJSONPatchOperations`` operations, and `copy` operations together may copy at
+/// most `copyLimit` bytes (a chain of copies would otherwise double a document per
+/// operation from a tiny body).
+func applyJSONPatch(_ target: JSONValue, _ patch: JSONValue, copyLimit: Int = maximumJSONPatchCopyBytes) throws(JSONPatchError) -> JSONValue {
     guard let operations = patch.arrayValue else { throw JSONPatchError(message: "json: cannot unmarshal object into Go value of type jsonpatch.Patch") }
+    guard operations.count <= maximumJSONPatchOperations else {
+        throw JSONPatchError(message: "the allowed maximum operations in a JSON patch is \(maximumJSONPatchOperations), but found \(operations.count)")
+    }
     var document = target
+    var copied = 0
     for operation in operations {
         guard let op = operation["op"]?.stringValue else { throw JSONPatchError(message: "Unexpected kind: missing op") }
         guard let path = operation["path"]?.stringValue else { throw JSONPatchError(message: "missing path in \(op) operation") }
@@ -62,6 +74,12 @@ func applyJSONPatch(_ target: JSONValue, _ patch: JSONValue) throws(JSONPatchErr
             guard let from = operation["from"]?.stringValue else { throw JSONPatchError(message: "missing from in \(op) operation") }
             let fromTokens = try pointerTokens(from)
             guard let value = resolve(document, fromTokens[...]) else { throw JSONPatchError(message: "\(op) operation does not apply: doc is missing from path: \(from)") }
+            if op == "copy" {
+                copied += value.minimumEncodedSize(stoppingAbove: copyLimit)
+                guard copied <= copyLimit else {
+                    throw JSONPatchError(message: "the JSON patch copies more than \(copyLimit) bytes in all (copy operations)")
+                }
+            }
             if op == "move" { document = try remove(document, fromTokens[...], path: from) }
             document = try insert(document, tokens[...], value, replacing: false, path: path)
         default:

@@ -15,6 +15,7 @@ struct RequestAdmissionState: Sendable {
     private(set) var reads = 0
     private(set) var mutations = 0
     private(set) var watches: [String: Int] = [:]
+    private(set) var openWatches = 0
 
     init(limits: ControlPlaneLimits) {
         self.limits = limits
@@ -31,8 +32,9 @@ struct RequestAdmissionState: Sendable {
             mutations += 1
         case .watch(let client):
             let open = watches[client, default: 0]
-            guard open < limits.maxWatchesPerClient else { return false }
+            guard open < limits.maxWatchesPerClient, openWatches < limits.maxWatches else { return false }
             watches[client] = open + 1
+            openWatches += 1
         }
         return true
     }
@@ -43,8 +45,9 @@ struct RequestAdmissionState: Sendable {
         case .read: reads = max(0, reads - 1)
         case .mutating: mutations = max(0, mutations - 1)
         case .watch(let client):
-            let open = (watches[client] ?? 1) - 1
-            watches[client] = open > 0 ? open : nil
+            guard let open = watches[client] else { return }
+            watches[client] = open > 1 ? open - 1 : nil
+            openWatches -= 1
         }
     }
 }

@@ -86,7 +86,6 @@ enum StructuralSchema {
         }
     }
 
-    /// Validates `value` against `schema`, returning every field error.
     /// The `maxItems` and `maxProperties` violations of `value` alone: cheap (it stops at
     /// scalars and visits only what the schema bounds or describes), so the server checks them
     /// before it does work proportional to a list's length.
@@ -117,6 +116,7 @@ enum StructuralSchema {
         return FieldCause(field: label, message: "Too many: \(count): must have at most \(limit) items", type: "FieldValueTooMany")
     }
 
+    /// Validates `value` against `schema`, returning every field error.
     static func validate(_ value: JSONValue, schema: JSONValue, path: String = "", isRoot: Bool = false) -> [FieldCause] {
         var causes: [FieldCause] = []
         let label = path.isEmpty ? "<root>" : path

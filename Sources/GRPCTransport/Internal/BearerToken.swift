@@ -1,3 +1,4 @@
+import BearerTokens
 import GRPCCore
 
 /// The metadata key callers put their token under.
@@ -7,10 +8,10 @@ let authorizationKey = "authorization"
 /// in local mode serves only the operator and the module hosts of its own `tinyflow up`,
 /// which read the token from a file only the user can read.
 struct BearerTokenServerInterceptor: ServerInterceptor {
-    let expected: [UInt8]
+    let expected: String
 
     init(token: String) {
-        expected = Array("Bearer \(token)".utf8)
+        expected = "Bearer \(token)"
     }
 
     func intercept<Input: Sendable, Output: Sendable>(
@@ -18,21 +19,12 @@ struct BearerTokenServerInterceptor: ServerInterceptor {
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
         let given = request.metadata[stringValues: authorizationKey].first(where: { _ in true })
-        guard let given, Self.constantTimeEqual(Array(given.utf8), expected) else {
+        guard let given, BearerToken.constantTimeEqual(given, expected) else {
             throw RPCError(
                 code: .unauthenticated,
                 message: given == nil ? "this module host requires a bearer token" : "the bearer token is not this module host's")
         }
         return try await next(request, context)
-    }
-
-    /// Compares without stopping at the first difference, so timing does not reveal the token.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
-        }
-        return difference == 0 && a.count == b.count
     }
 }
 
