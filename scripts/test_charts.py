@@ -590,6 +590,7 @@ def main():
         expect(cert["spec"]["issuerRef"] == {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": "tinyflow-ca"}, f"issuerRef {cert['spec']['issuerRef']}")
         expect("client auth" in cert["spec"]["usages"] and not cert["spec"].get("isCA"), f"usages {cert['spec']['usages']}")
         expect(cert["spec"]["duration"] == "2160h" and cert["spec"]["renewBefore"] == "360h", "duration/renewBefore from values")
+        expect(cert["spec"].get("dnsNames") == ["operator.tinyflow.dev"], f"the name module hosts require of control calls: {cert['spec'].get('dnsNames')}")
         dep = one(op_cert_manager, "Deployment")
         check_tls_wiring(dep, cert["spec"]["secretName"])
         expect("checksum/tls" not in (dep["spec"]["template"]["metadata"].get("annotations") or {}), "cert-manager renews: no checksum")

@@ -24,9 +24,11 @@ public final class ModuleHostServer: Service {
     /// Creates a server for `control` and `sink`, listening on `host:port`
     /// (port 0 picks a free port: see ``boundPort``), with plaintext or mutual TLS; with a
     /// `token`, every call must carry it (`authorization: Bearer …`) or is refused as
-    /// `unauthenticated`.
+    /// `unauthenticated`. With mutual TLS and an `operatorName`, only a certificate issued to
+    /// that name may make control calls (`permissionDenied` otherwise); every certificate of
+    /// the CA may deliver messages.
     public init(
-        host: String = "0.0.0.0", port: Int, tls: MutualTLSConfiguration? = nil, token: String? = nil,
+        host: String = "0.0.0.0", port: Int, tls: MutualTLSConfiguration? = nil, token: String? = nil, operatorName: String? = nil,
         control: any ModuleHostControl, sink: any MessageSink,
         configuration: ModuleHostService.Configuration = ModuleHostService.Configuration(),
         gracePeriod: Duration = .seconds(5), logger: Logger = Logger(label: "tinyflow.grpc.server")
@@ -39,7 +41,9 @@ public final class ModuleHostServer: Service {
             transportSecurity: tls?.serverSecurity ?? .plaintext,
             config: config)
         self.service = service
-        self.server = GRPCServer(transport: transport, services: [service], interceptors: serverInterceptors(requiring: token))
+        var interceptors = serverInterceptors(requiring: token)
+        if tls != nil, let operatorName { interceptors.append(OperatorOnlyInterceptor(operatorName: operatorName)) }
+        self.server = GRPCServer(transport: transport, services: [service], interceptors: interceptors)
         self.gracePeriod = gracePeriod
     }
 

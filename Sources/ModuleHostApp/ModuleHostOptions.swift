@@ -27,6 +27,12 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
     @Option(help: "PEM trust roots that peers' certificates must chain to.")
     public var tlsCa: String?
 
+    /// The name the operator's certificate is issued to.
+    @Option(help: ArgumentHelp(
+        "Under mutual TLS, the name (DNS name or common name) the operator's certificate must carry to make control calls.",
+        discussion: "Other certificates of the CA (the module hosts') may only deliver messages."))
+    public var operatorName: String = "operator.tinyflow.dev"
+
     /// A file holding the bearer token every caller must send (local mode).
     @Option(help: ArgumentHelp(
         "A file with the bearer token every caller must send (default: $TINYFLOW_MODULE_TOKEN_FILE).",

@@ -63,7 +63,8 @@ public enum ModuleHostProcess {
             ProcessInfo.processInfo.environment["POD_NAMESPACE"].map { NamespacedContextControl(base: runtime, namespace: $0) }
             ?? runtime
         let server = ModuleHostServer(
-            host: listen.host, port: listen.port, tls: tls, token: token, control: control, sink: runtime, logger: logger)
+            host: listen.host, port: listen.port, tls: tls, token: token, operatorName: options.operatorName,
+            control: control, sink: runtime, logger: logger)
         services += [transport, runtime, server]
         if options.healthAddress != "none" {
             let health = try HostPort(parsing: options.healthAddress, option: "--health-address")

@@ -84,23 +84,45 @@ struct ModuleHostAuthenticationTests {
         }
     }
 
-    @Test("with mutual TLS, as the chart starts it: plaintext callers and certificates from another CA are refused; the installation's are served")
+    static let roles = repositoryRoot.appendingPathComponent("Tests/GRPCTransportTests/Fixtures/roles").path
+
+    static func roleCertificate(_ name: String) -> MutualTLSConfiguration {
+        .pemFiles(certificateChain: "\(roles)/\(name).pem", privateKey: "\(roles)/\(name)-key.pem", trustRoots: "\(roles)/ca.pem")
+    }
+
+    @Test("with mutual TLS, as the chart starts it: plaintext callers and certificates from another CA are refused; another module host's certificate may deliver but not control; the operator's is served")
     func mutualTLS() async throws {
         let port = try freePort()
         try await withHostProcesses { hosts in
             let host = try hosts.start(port: port, extraArguments: [
-                "--tls-cert", "\(Self.fixtures)/server.pem", "--tls-key", "\(Self.fixtures)/server-key.pem", "--tls-ca", "\(Self.fixtures)/ca.pem",
+                "--tls-cert", "\(Self.roles)/host.pem", "--tls-key", "\(Self.roles)/host-key.pem", "--tls-ca", "\(Self.roles)/ca.pem",
             ])
-            let trusted = Self.certificate("client")
-            try await Self.waitUntilServing(host.address, tls: trusted)
+            let operatorCertificate = Self.roleCertificate("operator")
+            try await Self.waitUntilServing(host.address, tls: operatorCertificate)
             for (caller, outcomes) in [("plaintext", await Self.intrude(host.address)),
                                        ("a certificate from another CA", await Self.intrude(host.address, tls: Self.certificate("rogue-client")))] {
                 for (call, error) in outcomes {
                     #expect(error != nil, "\(call) by \(caller) was served")
                 }
             }
-            let catalogue = try await ModuleHostClient.withClient(address: host.address, tls: trusted) { try await $0.catalogue() }
-            #expect(catalogue.module == "common")
+            // A peer (another module host of the installation) is refused every control call …
+            for (call, error) in await Self.intrude(host.address, tls: Self.roleCertificate("peer")) {
+                #expect((error as? RPCError)?.code == .permissionDenied, "\(call) by a peer: \(String(describing: error))")
+            }
+            // … but delivers messages.
+            let debug = NodeDefinition(name: "n", component: "debug", ports: [PortConfiguration(port: "_settings", configuration: ["keep": 10])])
+            let synced = try await ModuleHostClient.withClient(address: host.address, tls: operatorCertificate) {
+                try await $0.sync(DesiredNodes(generation: 1, nodes: [debug]))
+            }
+            #expect(synced.nodes.map(\.phase) == [.running])
+            try await GRPCModuleTransport.withTransport(configuration: .init(tls: Self.roleCertificate("peer"))) { transport in
+                await transport.updateAddresses(["m": [host.address]])
+                try await transport.send(Message(to: PortAddress(node: "n", port: "in"), payload: "from a peer"), toModule: "m")
+            }
+            let received = try await ModuleHostClient.withClient(address: host.address, tls: operatorCertificate) {
+                try await $0.recentMessages(node: "n")
+            }
+            #expect(received?.map(\.payload) == ["from a peer"])
         }
     }
 

@@ -164,7 +164,8 @@ Under `helm template` there is no cluster: lookup finds nothing and both are new
 {{- end }}
 {{- if not $crt }}
 {{- $days := int .Values.mtls.validityDays }}
-{{- $signed := genSignedCert (include "tinyflow-operator.fullname" .) (list) (list) $days $ca }}
+{{- /* operator.tinyflow.dev: the name module hosts require of control calls (--operator-name). */}}
+{{- $signed := genSignedCert (include "tinyflow-operator.fullname" .) (list) (list "operator.tinyflow.dev") $days $ca }}
 {{- $crt = $signed.Cert }}
 {{- $key = $signed.Key }}
 {{- $notAfter = dateInZone $layout (now | dateModify (printf "+%dh" (mul 24 $days))) "UTC" }}
