@@ -1,20 +1,8 @@
 public import JSONSchemaKit
 
-/// A `${…}` that is not a reference Tinyflow knows, with the path of the string that holds it.
-public struct ReferenceSyntaxError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The path of the string, e.g. `spec.ports[0].configuration.url`.
-    public var path: String
-    /// What is wrong.
-    public var message: String
-
-    /// Creates an error.
-    public init(path: String, message: String) {
-        self.path = path
-        self.message = message
-    }
-
-    public var description: String { path.isEmpty ? message : "\(path): \(message)" }
-}
+/// A `${…}` that is not a reference Tinyflow knows, with the path of the string that holds it:
+/// a schema violation like any other wrong value of a configuration.
+public typealias ReferenceSyntaxError = SchemaViolation
 
 /// The substitution of ``ConfigurationReference``s in port configurations: one pure
 /// function over `JSONValue`, used by the operator (to check references and put in
