@@ -240,6 +240,9 @@ struct ModuleRuntimeTests {
             try await eventually("running again") { runtime.report("picky")?.phase == .running }
             #expect(runtime.report("picky")?.lastError?.contains("Refused") == true)
             #expect(runtime.counters("picky")?.isBalanced == true)
+            // A message handled after the failures: the error no longer explains the node's state.
+            try await runtime.deliver(Message(to: PortAddress(node: "picky", port: "in"), payload: ["fail": false]))
+            try await eventually("the error cleared by a success") { runtime.report("picky")?.lastError == nil }
         }
     }
 
@@ -269,6 +272,8 @@ struct ModuleRuntimeTests {
             ]))
             try await eventually("running again", timeout: .seconds(5)) { runtime.report("moody")?.phase == .running }
             #expect(runtime.report("moody")?.restarts == 1)
+            // The failed run's error no longer explains the node's state.
+            try await eventually("the run's error cleared", timeout: .seconds(5)) { runtime.report("moody")?.lastError == nil }
         }
     }
 

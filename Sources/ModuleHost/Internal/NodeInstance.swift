@@ -135,13 +135,14 @@ final class NodeInstance: Sendable {
     }
 
     /// Counts a completed handler at `now` (``WallClock/coarseNanoseconds()``) and ends
-    /// the node's run of consecutive failures.
+    /// the node's run of consecutive failures: the last error no longer explains its state.
     func countDelivered(now: Int64) {
         delivered.wrappingAdd(1, ordering: .releasing)
         lastMessageNanos.store(now, ordering: .releasing)
         if mayHaveFailures.load(ordering: .relaxed) {
             status.withLock { status in
                 status.consecutiveFailures = 0
+                status.lastError = nil
                 mayHaveFailures.store(false, ordering: .relaxed)
             }
         }
@@ -188,6 +189,11 @@ final class NodeInstance: Sendable {
 
     /// Records the error that explains the node's state.
     func setLastError(_ error: String) { updateStatus { $0.lastError = error } }
+
+    /// Forgets the last error: the node runs again (a source restarted after its backoff).
+    func clearLastError() {
+        updateStatus { $0.lastError = nil }
+    }
 
     /// Puts `delivery` into the input port's channel; returns when accepted.
     func enqueue(_ delivery: Delivery, port: String) async throws {

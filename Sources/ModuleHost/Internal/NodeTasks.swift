@@ -115,6 +115,9 @@ extension ModuleRuntime {
         var schedule = BackoffSchedule(restartBackoff)
         while !Task.isCancelled {
             guard let component = node.component as? any RunningComponent else { return }
+            // Running (again): an earlier run's failure no longer explains the node's state (a
+            // new one will, if this run fails too).
+            node.clearLastError()
             schedule.started(at: .now)
             do {
                 try await component.run(context: node.context, output: output(of: node))
