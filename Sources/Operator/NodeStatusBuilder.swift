@@ -112,7 +112,9 @@ public enum NodeStatusBuilder {
             conditions.set(condition(TinyNodeCondition.ready, .false, reason, message, generation, now))
         }
         status.conditions = conditions
-        status.error = settingsRejection ?? referenceRejection?.message ?? report?.lastError ?? sync?.error
+        // A host's report is newer than its sync answer: a report without an error clears it.
+        let hostError: String? = if let report { report.lastError } else { sync?.error }
+        status.error = settingsRejection ?? referenceRejection?.message ?? hostError
         if let counters = report?.counters {
             status.metrics = NodeMetrics(
                 messagesIn: Int64(counters.received), messagesOut: Int64(counters.sent), errors: Int64(counters.errored),
