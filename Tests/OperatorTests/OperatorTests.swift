@@ -39,9 +39,9 @@ struct OperatorTests {
             try await eventually("hello ticks") { await latestGreeting(harness.debugPayloads("hello-debug")) == "hello" }
             let runtime = harness.runtime
             let settings: JSONValue = ["interval": 20, "payload": ["greeting": "bye"]]
-            _ = try await harness.nodes.update("hello-ticker") { node in
-                node.spec.ports = [PortConfiguration(port: "_settings", configuration: settings)]
-            }
+            // A merge patch, as kubectl patch sends: it cannot conflict with the operator's status writes.
+            _ = try await harness.nodes.patch(
+                "hello-ticker", .merge(["spec": ["ports": [["port": "_settings", "configuration": settings]]]]))
             try await eventually("bye ticks") { await latestGreeting(harness.debugPayloads("hello-debug")) == "bye" }
             try await eventually("the ticker Ready at generation 2") {
                 let node = try await harness.nodes.get("hello-ticker")
