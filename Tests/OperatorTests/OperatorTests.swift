@@ -116,10 +116,10 @@ struct OperatorTests {
                 return status?.revisions.first { $0.number == status?.currentRevision }?.nodes.count == 2
             }
             let baseline = try #require(try await harness.flows.get("hello").status?.currentRevision)
-            _ = try await harness.nodes.update("hello-ticker") { node in
-                node.metadata.annotations = [TinyflowOperator.changeSummaryAnnotation: "say bye"]
-                node.spec.ports = [PortConfiguration(port: "_settings", configuration: ["interval": 20, "payload": ["greeting": "bye"]])]
-            }
+            _ = try await harness.nodes.patch("hello-ticker", .merge([
+                "metadata": ["annotations": [.init(stringLiteral: TinyflowOperator.changeSummaryAnnotation): "say bye"]],
+                "spec": ["ports": [["port": "_settings", "configuration": ["interval": 20, "payload": ["greeting": "bye"]]]]],
+            ]))
             try await eventually("a revision after the change") {
                 try await harness.flows.get("hello").status?.currentRevision == baseline + 1
             }
@@ -133,7 +133,7 @@ struct OperatorTests {
             #expect(plan.apply.map(\.name) == ["hello-ticker"])
             #expect(plan.delete.isEmpty)
             for snapshot in plan.apply {
-                _ = try await harness.nodes.update(snapshot.name) { $0.spec = snapshot.spec }
+                _ = try await harness.nodes.patch(snapshot.name, .merge(["spec": try JSONValue(encoding: snapshot.spec)]))
             }
             try await eventually("hello ticks again") { await latestGreeting(harness.debugPayloads("hello-debug")) == "hello" }
             try await eventually("a new revision equal to the baseline") {
