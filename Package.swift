@@ -295,6 +295,7 @@ let package = Package(
         .target(
             name: "ModuleHostApp",
             dependencies: [
+                "BearerTokens",
                 "AsyncPrimitives",
                 "ConfigurationReferences",
                 "ContextStores",
@@ -378,6 +379,7 @@ let package = Package(
         .target(
             name: "LocalMode",
             dependencies: [
+                "BearerTokens",
                 "ModuleHostAPI",
                 "Backoff",
                 "CRDModels",
@@ -399,6 +401,7 @@ let package = Package(
         .executableTarget(
             name: "tinyflow",
             dependencies: [
+                "BearerTokens",
                 "ModuleHostAPI",
                 "ContextStores",
                 "CRDModels",
@@ -601,6 +604,7 @@ let package = Package(
         .testTarget(
             name: "ModuleHostAppTests",
             dependencies: [
+                "BearerTokens",
                 "ModuleHostApp", "GRPCTransport", "ModuleHost", "ComponentKit", "CommonComponents", "TestSupport",
                 "PostgresTestSupport", "ConfigurationReferences",
                 "ControlPlaneTestSupport", "ModuleHostTestSupport", "KubernetesClient", "KubernetesModels", "KubernetesRuntime",

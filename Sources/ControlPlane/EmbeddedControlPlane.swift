@@ -220,12 +220,10 @@ struct Prepared: Sendable {
         let tokenPath = directory.appendingPathComponent("token").path
         if let token = configuration.token {
             self.token = token
-        } else if let stored = try? String(contentsOfFile: tokenPath, encoding: .utf8), !stored.isEmpty {
-            self.token = stored.trimmingCharacters(in: .whitespacesAndNewlines)
+        } else if let stored = try? BearerTokenFile.read(tokenPath) {
+            self.token = stored
         } else {
-            let token = BearerToken.random()
-            try EmbeddedControlPlane.writePrivate(token, to: tokenPath)
-            self.token = token
+            self.token = try BearerTokenFile.create(at: tokenPath)
         }
         tls = configuration.tls ? try SelfSignedTLS.loadOrCreate(directory: directory, host: configuration.host) : nil
         server = try APIServer(

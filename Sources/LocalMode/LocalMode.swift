@@ -1,3 +1,4 @@
+import BearerTokens
 import CRDModels
 import ComponentKit
 import ControlPlane

@@ -15,17 +15,8 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
     @Option(help: "Address for HTTP /healthz and /readyz, or 'none'.")
     public var healthAddress: String = "0.0.0.0:8081"
 
-    /// PEM certificate chain for mutual TLS.
-    @Option(help: "PEM certificate chain; with --tls-key and --tls-ca enables mutual TLS.")
-    public var tlsCert: String?
-
-    /// PEM private key for mutual TLS.
-    @Option(help: "PEM private key for mutual TLS.")
-    public var tlsKey: String?
-
-    /// PEM trust roots for mutual TLS.
-    @Option(help: "PEM trust roots that peers' certificates must chain to.")
-    public var tlsCa: String?
+    /// Mutual-TLS credentials.
+    @OptionGroup public var tls: MutualTLSOptions
 
     /// The name the operator's certificate is issued to.
     @Option(help: ArgumentHelp(
@@ -79,11 +70,7 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
             throw ValidationError("--context-store: \(error)")
         }
         guard contextMaxKeysPerScope > 0 else { throw ValidationError("--context-max-keys-per-scope must be positive") }
-        let tls = [tlsCert, tlsKey, tlsCa].compactMap { $0 }
-        guard tls.isEmpty || tls.count == 3 else {
-            throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
-        }
-        guard !tls.isEmpty || tokenFileLocation != nil || allowUnauthenticated else {
+        guard tls.configuration != nil || tokenFileLocation != nil || allowUnauthenticated else {
             throw ValidationError(
                 "a module host authenticates its callers: give --tls-cert, --tls-key and --tls-ca (mutual TLS), or --token-file, "
                     + "or --allow-unauthenticated to serve anyone who can reach \(listen)")

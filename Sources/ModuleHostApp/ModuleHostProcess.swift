@@ -1,4 +1,5 @@
-public import ComponentKit
+public import BearerTokens
+import ComponentKit
 import ConfigurationReferences
 import AsyncPrimitives
 import ContextStores
@@ -27,10 +28,7 @@ public enum ModuleHostProcess {
         let logger = logger.redacting(redaction)
         let listen = try HostPort(parsing: options.listen, option: "--listen")
         StopWithParent.watchIfRequested()
-        var tls: MutualTLSConfiguration?
-        if let cert = options.tlsCert, let key = options.tlsKey, let roots = options.tlsCa {
-            tls = .pemFiles(certificateChain: cert, privateKey: key, trustRoots: roots)
-        }
+        let tls = options.tls.configuration
         let token = try options.tokenFileLocation.map(BearerTokenFile.read)
         if tls == nil && token == nil {
             logger.warning("serving callers without authentication (--allow-unauthenticated) on \(listen)")

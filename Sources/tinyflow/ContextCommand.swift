@@ -1,3 +1,4 @@
+import BearerTokens
 import ArgumentParser
 import ComponentKit
 import Foundation

@@ -1,3 +1,4 @@
+import BearerTokens
 import ArgumentParser
 import Foundation
 import KubernetesClient
@@ -30,14 +31,8 @@ struct OperatorCommand: AsyncParsableCommand {
     @Option(help: "Where to serve /metrics, /healthz and /readyz (host:port).")
     var metricsAddress: String = "0.0.0.0:8080"
 
-    @Option(help: "PEM certificate chain the operator presents to module hosts; with --tls-key and --tls-ca enables mutual TLS.")
-    var tlsCert: String?
-
-    @Option(help: "PEM private key for mutual TLS with module hosts.")
-    var tlsKey: String?
-
-    @Option(help: "PEM trust roots that module hosts' certificates must chain to.")
-    var tlsCa: String?
+    @OptionGroup(title: "Mutual TLS with module hosts")
+    var tls: MutualTLSOptions
 
     @Option(help: "A file with the bearer token module hosts require (default: $TINYFLOW_MODULE_TOKEN_FILE).")
     var moduleTokenFile: String?
@@ -47,13 +42,6 @@ struct OperatorCommand: AsyncParsableCommand {
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
-
-    func validate() throws {
-        let tls = [tlsCert, tlsKey, tlsCa].compactMap { $0 }
-        guard tls.isEmpty || tls.count == 3 else {
-            throw ValidationError("--tls-cert, --tls-key and --tls-ca go together: give all three or none")
-        }
-    }
 
     func run() async throws {
         if printRbac {
@@ -78,14 +66,10 @@ struct OperatorCommand: AsyncParsableCommand {
             leaseNamespace: leaseNamespace ?? environment["POD_NAMESPACE"] ?? clientConfiguration.namespace,
             identity: environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
             metricsAddress: metricsAddress.isEmpty ? nil : metricsAddress)
-        var tls: MutualTLSConfiguration?
-        if let tlsCert, let tlsKey, let tlsCa {
-            tls = .pemFiles(certificateChain: tlsCert, privateKey: tlsKey, trustRoots: tlsCa)
-        }
         let tokenFile = moduleTokenFile ?? environment["TINYFLOW_MODULE_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         let token = try tokenFile.map(BearerTokenFile.read)
         try await OperatorProcess.run(
             clientConfiguration: clientConfiguration, configuration: configuration,
-            hosts: GRPCModuleHostConnector(tls: tls, token: token), registry: registry, logger: logger)
+            hosts: GRPCModuleHostConnector(tls: tls.configuration, token: token), registry: registry, logger: logger)
     }
 }

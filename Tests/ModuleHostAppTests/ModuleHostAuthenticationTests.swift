@@ -1,3 +1,4 @@
+import BearerTokens
 import ComponentKit
 import Foundation
 import GRPCCore

@@ -1,4 +1,3 @@
-import BearerTokens
 import Foundation
 
 /// A bearer token kept in a file: how the operator and the module hosts of one
