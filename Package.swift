@@ -10,6 +10,25 @@ let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+/// The console's page and API document, embedded in the binary (served by name, see
+/// Sources/Console/ConsoleAssets.swift): plain HTML, CSS and JavaScript modules, no build step.
+let consoleResources = [
+    "api.js",
+    "app.js",
+    "catalogue.js",
+    "debug.js",
+    "draft.js",
+    "forms.js",
+    "graph.js",
+    "history.js",
+    "index.html",
+    "layout.js",
+    "openapi.json",
+    "panel.js",
+    "style.css",
+    "validate.js",
+]
+
 let package = Package(
     name: "tinyflow",
     platforms: [.macOS(.v15)],
@@ -275,6 +294,7 @@ let package = Package(
                 "BearerTokens",
                 "JSONSchemaKit",
                 "SQLite",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -286,6 +306,7 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "YAMLValues",
             ],
@@ -358,6 +379,7 @@ let package = Package(
             name: "Operator",
             dependencies: [
                 "AsyncPrimitives",
+                "FlowRevisions",
                 "ConfigurationReferences",
                 "Backoff",
                 "CRDModels",
@@ -368,6 +390,7 @@ let package = Package(
                 "KubernetesClient",
                 "KubernetesRuntime",
                 "GRPCTransport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -380,6 +403,7 @@ let package = Package(
             name: "LocalMode",
             dependencies: [
                 "BearerTokens",
+                "Console",
                 "ModuleHostAPI",
                 "Backoff",
                 "CRDModels",
@@ -397,11 +421,39 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // A TinyFlow's revision history and rollback: pure history and the API calls of `tinyflow flow`.
+        .target(
+            name: "FlowRevisions",
+            dependencies: ["CRDModels", "KubernetesClient"],
+            swiftSettings: strictSettings
+        ),
+        // `tinyflow console`: the web console and its flows API, served to the holder of its token,
+        // doing everything through the Kubernetes API with the user's kubeconfig.
+        .target(
+            name: "Console",
+            dependencies: [
+                "BearerTokens",
+                "CRDModels",
+                "FlowRevisions",
+                "JSONSchemaKit",
+                "KubernetesClient",
+                "KubernetesModels",
+                "KubernetesRuntime",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: consoleResources.map { .embedInCode("Resources/\($0)") },
+            swiftSettings: strictSettings
+        ),
         // The command-line entry point: argument parsing and wiring only.
         .executableTarget(
             name: "tinyflow",
             dependencies: [
                 "BearerTokens",
+                "Console",
+                "FlowRevisions",
                 "ModuleHostAPI",
                 "ContextStores",
                 "CRDModels",
@@ -584,6 +636,8 @@ let package = Package(
                 "ControlPlane",
                 "JSONSchemaKit",
                 "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -651,9 +705,20 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "ConsoleTests",
+            dependencies: [
+                "Console", "CRDModels", "CommonComponents", "ComponentKit", "ControlPlane", "ControlPlaneTestSupport",
+                "FlowRevisions", "KubernetesClient", "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "OperatorTests",
             dependencies: [
-                "Operator", "CRDModels", "ComponentKit", "ConfigurationReferences", "ModuleHost", "TestSupport",
+                "Operator", "CRDModels", "ComponentKit", "ConfigurationReferences", "FlowRevisions", "ModuleHost", "TestSupport",
                 "ControlPlaneTestSupport", "ControlPlane",
                 "CommonComponents", "KubernetesClient", "KubernetesModels", "GRPCTransport",
                 .product(name: "Logging", package: "swift-log"),

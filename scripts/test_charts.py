@@ -483,7 +483,7 @@ def main():
 
     @check("operator defaults: expected kinds")
     def _():
-        want = ["ClusterRole", "ClusterRoleBinding", "Deployment", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Secret", "Secret", "Service", "ServiceAccount"]
+        want = ["ClusterRole", "ClusterRoleBinding", "Deployment", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Secret", "Secret", "Service", "Service", "ServiceAccount"]
         expect(kinds(default) == want, f"kinds {kinds(default)}, want {want}")
 
     @check("operator defaults: ClusterRole rules equal OperatorPermissions.rules exactly")
@@ -507,6 +507,7 @@ def main():
         args = args_of(dep)
         expect(args[0] == "operator", f"first arg {args[0]!r}, want 'operator'")
         expect(flag(args, "--metrics-address") == "0.0.0.0:8080", f"--metrics-address {flag(args, '--metrics-address')}")
+        expect(flag(args, "--debug-address") == "0.0.0.0:8081", f"--debug-address {flag(args, '--debug-address')}")
         expect(flag(args, "--leader-election") == "true", "leader election must be on by default")
         expect(flag(args, "--lease-name") == "tinyflow-operator", "--lease-name")
         expect(flag(args, "--lease-namespace") == NAMESPACE, "--lease-namespace must be the release namespace")
@@ -524,10 +525,32 @@ def main():
 
     @check("operator defaults: metrics Service selects the operator pods")
     def _():
-        svc = one(default, "Service")
+        svc = one(default, "Service", "tinyflow-operator-metrics")
         pod_labels = one(default, "Deployment")["spec"]["template"]["metadata"]["labels"]
         expect(selector_matches(svc["spec"]["selector"], pod_labels), "Service selector does not match the pods")
         expect(svc["spec"]["ports"][0]["targetPort"] == "metrics", "Service targets another port")
+
+    @check("operator defaults: the debug Service is named like the release (tinyflow-system/tinyflow-operator:debug) and targets the debug port")
+    def _():
+        svc = one(default, "Service", "tinyflow-operator")
+        dep = one(default, "Deployment")
+        pod_labels = dep["spec"]["template"]["metadata"]["labels"]
+        expect(selector_matches(svc["spec"]["selector"], pod_labels), "the debug Service does not select the operator pods")
+        expect(svc["spec"]["ports"] == [{"name": "debug", "port": 8081, "targetPort": "debug", "protocol": "TCP"}], f"ports {svc['spec']['ports']}")
+        ports = dep["spec"]["template"]["spec"]["containers"][0]["ports"]
+        expect({"name": "debug", "containerPort": 8081, "protocol": "TCP"} in ports, f"container ports {ports}")
+        # A release named tinyflow-operator gets the same name: the console's default --operator-service.
+        docs = render(OPERATOR, "tinyflow-operator")
+        expect(one(docs, "Service", "tinyflow-operator")["spec"]["ports"][0]["name"] == "debug", "release tinyflow-operator")
+
+    @check("operator debug.enabled=false: no --debug-address, no debug port, no debug Service")
+    def _():
+        docs = render(OPERATOR, "tinyflow", sets=["debug.enabled=false", "networkPolicy.debugFrom[0].ipBlock.cidr=10.0.0.0/24"])
+        dep = one(docs, "Deployment")
+        expect(flag(args_of(dep), "--debug-address") is None, f"args {args_of(dep)}")
+        expect([p["name"] for p in dep["spec"]["template"]["spec"]["containers"][0]["ports"]] == ["metrics"], "container ports")
+        expect([s["metadata"]["name"] for s in of_kind(docs, "Service")] == ["tinyflow-operator-metrics"], "Services")
+        expect(len(one(docs, "NetworkPolicy")["spec"]["ingress"]) == 1, "a debug ingress rule without the debug endpoint")
 
     # --- operator: mutual TLS and NetworkPolicy ------------------------------------------
 
@@ -557,7 +580,7 @@ def main():
         expect(checksum == hashlib.sha256(crt.encode()).hexdigest(), "checksum/tls is not the rendered certificate's (generated twice?)")
         check_pod_security(dep)
 
-    @check("operator defaults: NetworkPolicy admits ingress to the operator pods on the metrics port only, from anywhere")
+    @check("operator defaults: NetworkPolicy admits ingress to the operator pods on the metrics port only, from anywhere (the debug port from nobody)")
     def _():
         policy = one(default, "NetworkPolicy")
         pod_labels = one(default, "Deployment")["spec"]["template"]["metadata"]["labels"]
@@ -569,7 +592,7 @@ def main():
 
     @check("operator certManager: self-signed Issuer, CA Certificate and CA ClusterIssuer, no genCA Secrets")
     def _():
-        want = ["Certificate", "Certificate", "ClusterIssuer", "ClusterRole", "ClusterRoleBinding", "Deployment", "Issuer", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Service", "ServiceAccount"]
+        want = ["Certificate", "Certificate", "ClusterIssuer", "ClusterRole", "ClusterRoleBinding", "Deployment", "Issuer", "NetworkPolicy", "Pod", "PodDisruptionBudget", "Service", "Service", "ServiceAccount"]
         expect(kinds(op_cert_manager) == want, f"kinds {kinds(op_cert_manager)}, want {want}")
         for doc in op_cert_manager:
             if doc["apiVersion"].startswith("cert-manager.io/"):
@@ -595,10 +618,13 @@ def main():
         check_tls_wiring(dep, cert["spec"]["secretName"])
         expect("checksum/tls" not in (dep["spec"]["template"]["metadata"].get("annotations") or {}), "cert-manager renews: no checksum")
 
-    @check("operator certManager: NetworkPolicy admits the metrics port from networkPolicy.metricsFrom only")
+    @check("operator certManager: NetworkPolicy admits the metrics port from networkPolicy.metricsFrom, the debug port from networkPolicy.debugFrom only")
     def _():
         policy = one(op_cert_manager, "NetworkPolicy")
-        want = [{"ports": [{"port": 8080, "protocol": "TCP"}], "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]}]
+        want = [
+            {"ports": [{"port": 8080, "protocol": "TCP"}], "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]},
+            {"ports": [{"port": 8081, "protocol": "TCP"}], "from": [{"ipBlock": {"cidr": "172.16.0.0/28"}}]},
+        ]
         expect(policy["spec"]["ingress"] == want, f"ingress {policy['spec']['ingress']}")
 
     op_no_mtls = render(OPERATOR, "tinyflow", sets=["mtls.enabled=false", "networkPolicy.enabled=false"])
@@ -615,7 +641,8 @@ def main():
         check_tls_wiring(one(docs, "Deployment"), "operator-client-tls")
         expect(not of_kind(docs, "Secret") and not of_kind(docs, "Certificate"), "nothing generated with mtls.existingSecret")
 
-    for key in ("mtls.bogus=1", "mtls.ca.bogus=1", "certManager.bogus=1", "networkPolicy.bogus=1", "networkPolicy.metricsFrom[0].bogus=1"):
+    for key in ("mtls.bogus=1", "mtls.ca.bogus=1", "certManager.bogus=1", "networkPolicy.bogus=1", "networkPolicy.metricsFrom[0].bogus=1",
+                "debug.bogus=1", "networkPolicy.debugFrom[0].bogus=1"):
 
         @check(f"operator: values.schema.json rejects an unknown key: {key.split('=')[0]}")
         def _():
@@ -684,7 +711,7 @@ def main():
     @check("operator monitoring: ServiceMonitor scrapes the metrics Service")
     def _():
         sm = one(monitoring, "ServiceMonitor")
-        svc = one(monitoring, "Service")
+        svc = one(monitoring, "Service", "tinyflow-operator-metrics")
         expect(selector_matches(sm["spec"]["selector"]["matchLabels"], svc["metadata"]["labels"]), "ServiceMonitor does not select the Service")
         endpoint = sm["spec"]["endpoints"][0]
         expect(endpoint["port"] == "metrics" and endpoint["path"] == "/metrics" and endpoint["interval"] == "15s", f"endpoint {endpoint}")
@@ -1099,7 +1126,7 @@ def main():
     @check("operator: the helm test Pod reads /readyz through the metrics Service")
     def _():
         pod = one(default, "Pod")
-        svc = one(default, "Service")
+        svc = one(default, "Service", "tinyflow-operator-metrics")
         script = " ".join(pod["spec"]["containers"][0]["args"])
         expect(f"http://{svc['metadata']['name']}:{svc['spec']['ports'][0]['port']}/readyz" in script, script)
 

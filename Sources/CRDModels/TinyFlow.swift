@@ -15,6 +15,10 @@ public struct TinyFlow: CustomResource, Hashable {
     public static let flowLabel = "tinyflow.dev/flow"
     /// The annotation whose value becomes a revision's summary.
     public static let changeSummaryAnnotation = "tinyflow.dev/change-summary"
+    /// The annotation naming who made a change, for clients that write with a field
+    /// manager of their own (the console): a revision's author when the node's latest
+    /// write set it, else the latest write's field manager.
+    public static let changeAuthorAnnotation = "tinyflow.dev/change-author"
     public static var printerColumns: [CustomResourceDefinition.PrinterColumn] {
         [
             .init(name: "Nodes", type: "integer", jsonPath: ".status.nodeCount", description: "Nodes in the flow"),

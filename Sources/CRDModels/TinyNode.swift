@@ -232,14 +232,26 @@ public struct NodeMetrics: Codable, Sendable, Hashable {
     public var expired: Int64 = 0
     /// When the node last received a message.
     public var lastMessageTime: Timestamp?
+    /// Messages waiting in the node's input channels when the host last reported.
+    @SchemaField(minimum: 0)
+    public var queued: Int64?
+    /// How many its input channels hold at most: `queued` at this means a full channel
+    /// whose senders wait (backpressure).
+    @SchemaField(minimum: 0)
+    public var queueCapacity: Int64?
 
     /// Creates counters.
-    public init(messagesIn: Int64 = 0, messagesOut: Int64 = 0, errors: Int64 = 0, expired: Int64 = 0, lastMessageTime: Timestamp? = nil) {
+    public init(
+        messagesIn: Int64 = 0, messagesOut: Int64 = 0, errors: Int64 = 0, expired: Int64 = 0, lastMessageTime: Timestamp? = nil,
+        queued: Int64? = nil, queueCapacity: Int64? = nil
+    ) {
         self.messagesIn = messagesIn
         self.messagesOut = messagesOut
         self.errors = errors
         self.expired = expired
         self.lastMessageTime = lastMessageTime
+        self.queued = queued
+        self.queueCapacity = queueCapacity
     }
 }
 

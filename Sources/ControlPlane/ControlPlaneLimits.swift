@@ -25,6 +25,10 @@ public struct ControlPlaneLimits: Sendable, Hashable {
     /// (`--request-timeout`). It covers the wait for the disk; a request may still be
     /// applied after its timeout, as with kube-apiserver.
     public var requestTimeout: Duration = .seconds(60)
+    /// The largest response the service proxy (`services/NAME:PORT/proxy/…`) passes on from
+    /// a backend; a larger one is answered `502` instead. The request's body is bounded by
+    /// ``maxRequestBodyBytes`` and the whole exchange by ``requestTimeout`` (`504`).
+    public var maxProxyResponseBytes = 8 * 1024 * 1024
     /// The `Retry-After` a refused request is told to wait, in seconds.
     public var retryAfterSeconds = 1
 

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import BearerTokens
 import Foundation
 import Hummingbird
@@ -57,8 +58,9 @@ public enum Durability: Sendable {
 }
 
 /// Tinyflow's embedded Kubernetes-API control plane: serves namespaces, CRDs and their
-/// custom resources, Leases, Events, ConfigMaps and Secrets with the semantics of a real
-/// API server, keeping state in SQLite. Use it for clusterless local runs and in tests:
+/// custom resources, Leases, Events, ConfigMaps, Secrets, Services and Endpoints with the
+/// semantics of a real API server, keeping state in SQLite, and forwards requests to a
+/// Service's endpoint through the service proxy (`services/NAME:PORT/proxy/…`). Use it for clusterless local runs and in tests:
 ///
 /// ```swift
 /// try await EmbeddedControlPlane.withRunning(dataDirectory: dir) { plane in
@@ -154,6 +156,19 @@ public final class EmbeddedControlPlane: Sendable {
         _ body: (EmbeddedControlPlane) async throws -> T
     ) async throws -> T {
         let prepared = try await Prepared(configuration)
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await serve(prepared, body))
+        } catch {
+            result = .failure(error)
+        }
+        // Nothing forwards through the service proxy any more.
+        try? await prepared.proxyClient.shutdown()
+        return try result.get()
+    }
+
+    private static func serve<T: Sendable>(_ prepared: Prepared, _ body: (EmbeddedControlPlane) async throws -> T) async throws -> T {
+        let configuration = prepared.configuration
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         let application = try prepared.application { port in
             portContinuation.yield(port)
@@ -209,6 +224,8 @@ struct Prepared: Sendable {
     let faults: ControlPlaneFaults
     let token: String
     let tls: SelfSignedTLS?
+    /// The HTTP client of the service proxy; shut down when the control plane stops.
+    let proxyClient: HTTPClient
 
     init(_ configuration: ControlPlaneConfiguration) async throws {
         self.configuration = configuration
@@ -234,11 +251,16 @@ struct Prepared: Sendable {
             logger: configuration.logger)
         await server.seedIfEmpty()
         faults = ControlPlaneFaults(server: server)
+        // Connecting is bounded by the request timeout as a whole too; this only stops one
+        // unreachable endpoint from holding a request for all of it.
+        proxyClient = ServiceProxyForwarder.makeClient(connectTimeout: min(configuration.limits.requestTimeout, .seconds(10)))
     }
 
     func application(onPort: @escaping @Sendable (Int) -> Void) throws -> some Service {
         let gateway = HTTPGateway(server: server, faults: faults, token: token, limits: configuration.limits,
-                                  admission: RequestAdmission(limits: configuration.limits), logger: configuration.logger)
+                                  admission: RequestAdmission(limits: configuration.limits),
+                                  proxy: ServiceProxyForwarder(client: proxyClient, maxResponseBytes: configuration.limits.maxProxyResponseBytes),
+                                  logger: configuration.logger)
         let builder: HTTPServerBuilder
         if let tls {
             // HTTP/2 when the client offers it (ALPN), as kube-apiserver does: a client then

@@ -293,3 +293,230 @@ extension Secret: CustomStringConvertible, CustomDebugStringConvertible {
 
     public var debugDescription: String { description }
 }
+
+/// A core `v1` Namespace (metadata only: its status is the server's).
+public struct Namespace: KubernetesObject, Hashable {
+    /// `v1`.
+    public static let apiVersion = "v1"
+    /// `Namespace`.
+    public static let kind = "Namespace"
+    /// `namespaces`.
+    public static let plural = "namespaces"
+    /// Namespaces are cluster-scoped.
+    public static let isNamespaced = false
+
+    /// Always `v1`.
+    public var apiVersion: String = Self.apiVersion
+    /// Always `Namespace`.
+    public var kind: String = Self.kind
+    /// Standard object metadata.
+    public var metadata: ObjectMeta
+
+    /// Creates a namespace.
+    public init(metadata: ObjectMeta) {
+        self.metadata = metadata
+    }
+
+    private enum CodingKeys: String, CodingKey { case apiVersion, kind, metadata }
+
+    /// Decodes a namespace; list items from API servers may leave out `apiVersion` and `kind`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? Self.apiVersion
+        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? Self.kind
+        metadata = try container.decode(ObjectMeta.self, forKey: .metadata)
+    }
+}
+
+/// A core `v1` Service: its ports, which name where the API server's service proxy
+/// (`services/NAME:PORT/proxy/…`) forwards to. Named so that it does not clash with
+/// swift-service-lifecycle's `Service`.
+public struct KubernetesService: KubernetesObject, Hashable {
+    /// `v1`.
+    public static let apiVersion = "v1"
+    /// `Service`.
+    public static let kind = "Service"
+    /// `services`.
+    public static let plural = "services"
+    /// Services live in namespaces.
+    public static let isNamespaced = true
+
+    /// Always `v1`.
+    public var apiVersion: String = Self.apiVersion
+    /// Always `Service`.
+    public var kind: String = Self.kind
+    /// Standard object metadata.
+    public var metadata: ObjectMeta
+    /// The ports (and, on a cluster, the selector, type and addresses).
+    public var spec: Spec
+
+    /// Creates a service.
+    public init(metadata: ObjectMeta, spec: Spec) {
+        self.metadata = metadata
+        self.spec = spec
+    }
+
+    /// The part of a Service's spec Tinyflow writes and reads.
+    public struct Spec: Codable, Sendable, Hashable {
+        /// The ports.
+        public var ports: [Port]
+        /// Labels of the Pods behind the service (cluster only; `nil` for manually kept Endpoints).
+        public var selector: [String: String]?
+
+        /// Creates a spec.
+        public init(ports: [Port], selector: [String: String]? = nil) {
+            self.ports = ports
+            self.selector = selector
+        }
+
+        private enum CodingKeys: String, CodingKey { case ports, selector }
+
+        /// Decodes a spec; a Service without ports has an empty list.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            ports = try container.decodeIfPresent([Port].self, forKey: .ports) ?? []
+            selector = try container.decodeIfPresent([String: String].self, forKey: .selector)
+        }
+    }
+
+    /// One port of a Service.
+    public struct Port: Codable, Sendable, Hashable {
+        /// The port's name (required when there are several), e.g. `debug`.
+        public var name: String?
+        /// The port the Service offers.
+        public var port: Int
+        /// The backends' port: a number, or the name of a container port.
+        public var targetPort: TargetPort?
+        /// `TCP` (the default), `UDP` or `SCTP`.
+        public var `protocol`: String?
+
+        /// Creates a port.
+        public init(name: String? = nil, port: Int, targetPort: TargetPort? = nil, protocol: String? = nil) {
+            self.name = name
+            self.port = port
+            self.targetPort = targetPort
+            self.protocol = `protocol`
+        }
+    }
+
+    /// A `targetPort`: a number, or a container port's name (`IntOrString`).
+    public enum TargetPort: Codable, Sendable, Hashable {
+        /// A port number.
+        case number(Int)
+        /// A container port's name.
+        case name(String)
+
+        /// Decodes a number or a string.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(Int.self) {
+                self = .number(number)
+            } else {
+                self = .name(try container.decode(String.self))
+            }
+        }
+
+        /// Encodes the number or the string.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .number(let number): try container.encode(number)
+            case .name(let name): try container.encode(name)
+            }
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case apiVersion, kind, metadata, spec }
+
+    /// Decodes a service; list items from API servers may leave out `apiVersion` and `kind`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? Self.apiVersion
+        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? Self.kind
+        metadata = try container.decode(ObjectMeta.self, forKey: .metadata)
+        spec = try container.decodeIfPresent(Spec.self, forKey: .spec) ?? Spec(ports: [])
+    }
+}
+
+/// A core `v1` Endpoints object: the addresses and ports behind the Service of the same
+/// name, where the API server's service proxy sends requests.
+public struct Endpoints: KubernetesObject, Hashable {
+    /// `v1`.
+    public static let apiVersion = "v1"
+    /// `Endpoints`.
+    public static let kind = "Endpoints"
+    /// `endpoints`.
+    public static let plural = "endpoints"
+    /// Endpoints live in namespaces.
+    public static let isNamespaced = true
+
+    /// Always `v1`.
+    public var apiVersion: String = Self.apiVersion
+    /// Always `Endpoints`.
+    public var kind: String = Self.kind
+    /// Standard object metadata.
+    public var metadata: ObjectMeta
+    /// Sets of addresses that share ports.
+    public var subsets: [Subset]
+
+    /// Creates an Endpoints object.
+    public init(metadata: ObjectMeta, subsets: [Subset]) {
+        self.metadata = metadata
+        self.subsets = subsets
+    }
+
+    /// Addresses and the ports they all serve.
+    public struct Subset: Codable, Sendable, Hashable {
+        /// Ready addresses.
+        public var addresses: [Address]?
+        /// Addresses not ready (the service proxy does not use them).
+        public var notReadyAddresses: [Address]?
+        /// The ports.
+        public var ports: [Port]?
+
+        /// Creates a subset.
+        public init(addresses: [Address]? = nil, notReadyAddresses: [Address]? = nil, ports: [Port]? = nil) {
+            self.addresses = addresses
+            self.notReadyAddresses = notReadyAddresses
+            self.ports = ports
+        }
+    }
+
+    /// One address.
+    public struct Address: Codable, Sendable, Hashable {
+        /// An IP address.
+        public var ip: String
+
+        /// Creates an address.
+        public init(ip: String) { self.ip = ip }
+    }
+
+    /// One port, named as the Service's port it backs.
+    public struct Port: Codable, Sendable, Hashable {
+        /// The Service port's name it backs.
+        public var name: String?
+        /// The port number.
+        public var port: Int
+        /// `TCP` (the default), `UDP` or `SCTP`.
+        public var `protocol`: String?
+
+        /// Creates a port.
+        public init(name: String? = nil, port: Int, protocol: String? = nil) {
+            self.name = name
+            self.port = port
+            self.protocol = `protocol`
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case apiVersion, kind, metadata, subsets }
+
+    /// Decodes an Endpoints object; list items may leave out `apiVersion` and `kind`, and an
+    /// object without subsets has none.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        apiVersion = try container.decodeIfPresent(String.self, forKey: .apiVersion) ?? Self.apiVersion
+        kind = try container.decodeIfPresent(String.self, forKey: .kind) ?? Self.kind
+        metadata = try container.decode(ObjectMeta.self, forKey: .metadata)
+        subsets = try container.decodeIfPresent([Subset].self, forKey: .subsets) ?? []
+    }
+}

@@ -1,6 +1,7 @@
 import BearerTokens
 import CRDModels
 import ComponentKit
+import Console
 import ControlPlane
 import Foundation
 import GRPCTransport
@@ -163,24 +164,52 @@ public struct LocalModeService: Service {
             _ = try await moduleApi.apply(resource, fieldManager: localModeFieldManager)
             console.print("module \(module.name): host starting at \(address)")
         }
+        let debugPort = try freeLocalPort()
         await supervisor.start(ChildSpec(
             name: "operator", executable: options.executable,
             arguments: ["operator", "--kubeconfig", options.kubeconfigPath, "--leader-election=false",
-                        "--metrics-address", "127.0.0.1:\(try freeLocalPort())", "--namespace", options.namespace],
+                        "--metrics-address", "127.0.0.1:\(try freeLocalPort())", "--namespace", options.namespace,
+                        "--debug-address", "127.0.0.1:\(debugPort)"],
             logFile: logs.appendingPathComponent("operator.log").path, logLimit: options.logLimit,
             environment: ["TINYFLOW_MODULE_TOKEN_FILE": options.moduleTokenPath]))
-        console.print("operator started")
+        try await OperatorDebugService.publish(port: debugPort, client: client)
+        console.print("operator started (debug endpoint: service \(OperatorDebugService.namespace)/\(OperatorDebugService.name):\(OperatorDebugService.portName))")
         try await applyManifests(manifests, client: client)
 
         let hostAddresses = addresses
         let progress = ProgressReporter(
             client: client, namespace: options.namespace, console: console, interval: options.pollInterval, moduleToken: token)
+        // The console stops gracefully (its open event streams end) before the rest is cancelled.
+        let consoleGroup = options.console
+            ? ServiceGroup(configuration: .init(services: [try await makeConsole(client: client)], logger: logger)) : nil
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await progress.watchNodes() }
             group.addTask { await progress.watchModules() }
             group.addTask { await progress.streamDebugOutput(addresses: hostAddresses) }
+            if let consoleGroup {
+                group.addTask { [console, logger] in
+                    do {
+                        try await consoleGroup.run()
+                    } catch {
+                        console.print("console stopped: \(error)")
+                        logger.error("console failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
             await stopSignal()
+            await consoleGroup?.triggerGracefulShutdown()
             group.cancelAll()
+        }
+    }
+
+    /// The console of this run (docs/console.md): served to the holder of a new token,
+    /// with the local control plane's client; prints its URL once it listens.
+    private func makeConsole(client: KubernetesClient) async throws -> ConsoleServer {
+        let author = await ConsoleIdentity.author(client: client, fallback: ProcessInfo.processInfo.userName)
+        let api = FlowsAPI(client: client, namespace: options.namespace, author: author, operatorService: .standard)
+        let configuration = ConsoleServer.Configuration(port: options.consolePort, token: BearerToken.random())
+        return ConsoleServer(api: api, configuration: configuration, logger: logger) { [console] port in
+            console.print("console: \(ConsoleServer.url(port: port, token: configuration.token))")
         }
     }
 
@@ -195,6 +224,38 @@ public struct LocalModeService: Service {
             for node in manifest.nodes { _ = try await nodes.apply(node, fieldManager: localModeFieldManager); count += 1 }
         }
         if !manifests.isEmpty { console.print("applied \(count) objects from \(options.flowFiles.joined(separator: ", "))") }
+    }
+}
+
+/// The local operator's debug endpoint as the console finds it on a cluster: the Service
+/// `tinyflow-system/tinyflow-operator` with a port named `debug`, reached through the
+/// control plane's service proxy. Locally there are no Pods, so `tinyflow up` writes the
+/// Endpoints itself (127.0.0.1 and the port the operator child serves on).
+public enum OperatorDebugService {
+    /// The Service's namespace, as the operator chart's default release has it.
+    public static let namespace = "tinyflow-system"
+    /// The Service's name, as the operator chart names it for a release `tinyflow-operator`.
+    public static let name = "tinyflow-operator"
+    /// The Service port's name.
+    public static let portName = "debug"
+
+    /// Creates or updates (server-side apply: the same on every start of `tinyflow up` with the
+    /// same data directory) the namespace, the Service and its Endpoints pointing at the
+    /// operator's debug endpoint on 127.0.0.1:`port`.
+    static func publish(port: Int, client: KubernetesClient) async throws {
+        let labels = ["tinyflow.dev/managed-by": localModeFieldManager]
+        _ = try await client.api(Namespace.self).apply(
+            Namespace(metadata: ObjectMeta(name: namespace, labels: labels)), fieldManager: localModeFieldManager)
+        _ = try await client.api(KubernetesService.self, namespace: namespace).apply(
+            KubernetesService(
+                metadata: ObjectMeta(name: name, namespace: namespace, labels: labels),
+                spec: .init(ports: [.init(name: portName, port: 80, targetPort: .number(port), protocol: "TCP")])),
+            fieldManager: localModeFieldManager)
+        _ = try await client.api(Endpoints.self, namespace: namespace).apply(
+            Endpoints(
+                metadata: ObjectMeta(name: name, namespace: namespace, labels: labels),
+                subsets: [.init(addresses: [.init(ip: "127.0.0.1")], ports: [.init(name: portName, port: port, protocol: "TCP")])]),
+            fieldManager: localModeFieldManager)
     }
 }
 

@@ -30,6 +30,10 @@ public struct LocalModeOptions: Sendable {
     /// Where the module hosts keep node context (`--context-store`); `nil`: the SQLite file
     /// ``contextDatabasePath``, shared by every local module host and kept across restarts.
     public var contextStore: String?
+    /// Whether to serve the console (docs/console.md) and print its URL.
+    public var console = true
+    /// The console's port on 127.0.0.1 (0 picks a free one).
+    public var consolePort = 0
 
     /// Options for the data directory `dataDirectory` and the `tinyflow` binary at `executable`.
     public init(dataDirectory: URL, executable: String) {

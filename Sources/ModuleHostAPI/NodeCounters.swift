@@ -15,6 +15,11 @@ public struct NodeCounters: Codable, Sendable, Hashable {
     public var sent = 0
     /// When a handler last completed.
     public var lastMessageTime: Date?
+    /// Messages waiting in the node's input channels now (absent from hosts that do not say).
+    public var queued: Int?
+    /// How many messages its input channels hold at most, together: `queued` at this is a
+    /// full channel, whose senders wait (backpressure).
+    public var queueCapacity: Int?
 
     /// Creates counters.
     public init(received: Int = 0, delivered: Int = 0, errored: Int = 0, expired: Int = 0, sent: Int = 0) {

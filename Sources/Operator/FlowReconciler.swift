@@ -1,3 +1,4 @@
+import FlowRevisions
 import CRDModels
 import ComponentKit
 import Foundation
@@ -47,7 +48,7 @@ extension TinyflowOperator {
         let summary =
             flow.metadata.annotations?[Self.changeSummaryAnnotation]
             ?? changed.compactMap { $0.metadata.annotations?[Self.changeSummaryAnnotation] }.first
-        let author = changed.compactMap(Self.lastManager(of:)).first
+        let author = changed.compactMap(Self.lastAuthor(of:)).first
         var recorded: Int?
         var settlesIn: Duration?
         let key = ObjectKey(namespace: namespace, name: name)
@@ -122,9 +123,10 @@ extension TinyflowOperator {
         return remaining > .zero ? remaining : nil
     }
 
-    /// The manager of the most recent `metadata.managedFields` entry of a write to
-    /// the node itself (status writes are the operator's).
-    static func lastManager(of node: TinyNode) -> String? {
-        NodeCacheCompaction.mostRecent(node.metadata.managedFields ?? [])?["manager"]?.stringValue
+    /// Who made the most recent write to the node itself (status writes are the
+    /// operator's): the author it named (the console's user), else its field manager.
+    static func lastAuthor(of node: TinyNode) -> String? {
+        guard let entry = NodeCacheCompaction.mostRecent(node.metadata.managedFields ?? []) else { return nil }
+        return NodeCacheCompaction.author(of: entry, annotations: node.metadata.annotations) ?? entry["manager"]?.stringValue
     }
 }

@@ -5,7 +5,8 @@ import Synchronization
 /// nodes fit in tens of MiB (the cache holds every node of every watched namespace):
 ///
 /// - of `metadata.managedFields` only the manager of the most recent write of the
-///   object itself (not of its status) stays, one shared copy per manager: the flow
+///   object itself (not of its status) stays, with the author that write named (see
+///   ``author(of:annotations:)``), one shared copy per manager and author: the flow
 ///   history names the last writer; the other entries, times and `fieldsV1`, the
 ///   field sets server-side apply needs, go;
 /// - the `kubectl.kubernetes.io/last-applied-configuration` annotation, a
@@ -42,7 +43,10 @@ public final class NodeCacheCompaction: Sendable {
         if let entries = node.metadata.managedFields {
             node.metadata.managedFields = Self.mostRecent(entries).map { entry in
                 guard case .string(let manager)? = entry["manager"] else { return [] }
-                return writers.shared([["manager": .string(manager)]])
+                guard let author = Self.author(of: entry, annotations: node.metadata.annotations) else {
+                    return writers.shared([["manager": .string(manager)]])
+                }
+                return writers.shared([["manager": .string(manager), "author": .string(author)]])
             }
         }
         if node.metadata.annotations?[Self.lastAppliedAnnotation] != nil {
@@ -53,6 +57,19 @@ public final class NodeCacheCompaction: Sendable {
         }
         shareRepeatedValues(of: &node)
         return node
+    }
+
+    /// Who made the write of `entry`, when the write set the `tinyflow.dev/change-author`
+    /// annotation (the console does, for its user): the annotation's value; `nil` for
+    /// writes that did not set it — an author annotation left by an earlier write names
+    /// nobody. A compacted entry carries the answer as `author`.
+    static func author(of entry: JSONValue, annotations: [String: String]?) -> String? {
+        if let author = entry["author"]?.stringValue { return author }
+        let key = "f:\(TinyFlow.changeAuthorAnnotation)"
+        guard entry["fieldsV1"]?["f:metadata"]?["f:annotations"]?[key] != nil,
+            let author = annotations?[TinyFlow.changeAuthorAnnotation], !author.isEmpty
+        else { return nil }
+        return author
     }
 
     /// The entry with the latest `time` (the last of equals) among those of writes

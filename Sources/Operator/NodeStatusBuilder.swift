@@ -118,7 +118,8 @@ public enum NodeStatusBuilder {
         if let counters = report?.counters {
             status.metrics = NodeMetrics(
                 messagesIn: Int64(counters.received), messagesOut: Int64(counters.sent), errors: Int64(counters.errored),
-                expired: Int64(counters.expired), lastMessageTime: counters.lastMessageTime.map(Timestamp.init))
+                expired: Int64(counters.expired), lastMessageTime: counters.lastMessageTime.map(Timestamp.init),
+                queued: counters.queued.map(Int64.init), queueCapacity: counters.queueCapacity.map(Int64.init))
         }
         return status
     }

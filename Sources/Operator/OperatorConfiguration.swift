@@ -14,6 +14,10 @@ public struct OperatorConfiguration: Sendable {
     public var identity: String
     /// `host:port` to serve `/metrics`, `/healthz` and `/readyz` on; `nil` serves nothing.
     public var metricsAddress: String?
+    /// `host:port` to serve the debug endpoint on (``OperatorDebugServer``: debug nodes'
+    /// recent messages, for the console through the API server's service proxy); `nil`
+    /// serves nothing.
+    public var debugAddress: String?
     /// How long after a host reported new counters of a node they are folded into its
     /// status: at most one status write per node and interval for counters alone.
     public var statusInterval: Duration
@@ -36,7 +40,8 @@ public struct OperatorConfiguration: Sendable {
         leaseNamespace: String = "default", identity: String = ProcessInfo.processInfo.hostName,
         metricsAddress: String? = nil, statusInterval: Duration = .seconds(2),
         moduleResyncInterval: Duration = .seconds(10), syncWindow: Duration = .milliseconds(50),
-        watchInterval: Duration = .milliseconds(250), workers: Int = 4, revisionSettleTime: Duration = .seconds(1)
+        watchInterval: Duration = .milliseconds(250), workers: Int = 4, revisionSettleTime: Duration = .seconds(1),
+        debugAddress: String? = nil
     ) {
         self.namespaces = namespaces
         self.leaderElection = leaderElection
@@ -50,14 +55,27 @@ public struct OperatorConfiguration: Sendable {
         self.watchInterval = watchInterval
         self.workers = workers
         self.revisionSettleTime = revisionSettleTime
+        self.debugAddress = debugAddress
     }
 
     /// `metricsAddress` split into host and port, or `nil` if absent or malformed.
     public var metricsHostAndPort: (host: String, port: Int)? {
-        guard let metricsAddress, let colon = metricsAddress.lastIndex(of: ":"),
-            let port = Int(metricsAddress[metricsAddress.index(after: colon)...])
+        metricsAddress.flatMap(Self.hostAndPort)
+    }
+
+    /// `debugAddress` split into host and port, or `nil` if absent or malformed.
+    public var debugHostAndPort: (host: String, port: Int)? {
+        debugAddress.flatMap(Self.hostAndPort)
+    }
+
+    /// `HOST:PORT` (`[::1]:PORT` for IPv6; an empty host means every address) split, or
+    /// `nil` if it is not of that form.
+    public static func hostAndPort(_ address: String) -> (host: String, port: Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+            (0...65535).contains(port)
         else { return nil }
-        let host = String(metricsAddress[..<colon])
+        var host = String(address[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         return (host.isEmpty ? "0.0.0.0" : host, port)
     }
 }

@@ -1,3 +1,4 @@
+import FlowRevisions
 import CRDModels
 import ComponentKit
 import Foundation
@@ -255,7 +256,8 @@ public final class TinyflowOperator: Service, Sendable {
     // MARK: Running
 
     /// The manager's services besides the informers: the host status feed and
-    /// the sync queue, the controllers, memory release and the HTTP endpoints.
+    /// the sync queue, the controllers, memory release and the HTTP endpoints
+    /// (metrics and probes; the debug endpoint when configured).
     /// On graceful shutdown they stop in reverse order: first the host
     /// connections are closed (so that no reconcile or sync waits on a module
     /// host that is going away too: in local mode every child gets SIGTERM at
@@ -274,6 +276,12 @@ public final class TinyflowOperator: Service, Sendable {
             let ready: @Sendable () -> Bool = { [weak self] in self?.isReady ?? false }
             manager.add(OperatorHTTPServer(
                 host: address.host, port: address.port, registry: registry, isReady: ready, logger: logger))
+        }
+        if let address = configuration.debugHostAndPort {
+            let reference = WeakReference<TinyflowOperator>()
+            reference.value = self
+            manager.add(OperatorDebugServer(
+                host: address.host, port: address.port, source: WeakRecentMessagesSource(reference: reference), logger: logger))
         }
         manager.add(ConnectionsClosingService(hosts: hosts))
     }

@@ -1,3 +1,4 @@
+import FlowRevisions
 import ArgumentParser
 import CRDModels
 import Foundation

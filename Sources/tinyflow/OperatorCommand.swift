@@ -31,6 +31,11 @@ struct OperatorCommand: AsyncParsableCommand {
     @Option(help: "Where to serve /metrics, /healthz and /readyz (host:port).")
     var metricsAddress: String = "0.0.0.0:8080"
 
+    @Option(help: ArgumentHelp(
+        "Where to serve the debug endpoint, debug nodes' recent messages (host:port; empty: not served).",
+        discussion: "Reach it through the API server's service proxy, so that Kubernetes RBAC (services/proxy) decides who may read them; see docs/operator.md."))
+    var debugAddress: String = ""
+
     @OptionGroup(title: "Mutual TLS with module hosts")
     var tls: MutualTLSOptions
 
@@ -42,6 +47,12 @@ struct OperatorCommand: AsyncParsableCommand {
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        if !debugAddress.isEmpty, OperatorConfiguration.hostAndPort(debugAddress) == nil {
+            throw ValidationError("--debug-address \(debugAddress): expected HOST:PORT, e.g. 0.0.0.0:8081")
+        }
+    }
 
     func run() async throws {
         if printRbac {
@@ -65,7 +76,8 @@ struct OperatorCommand: AsyncParsableCommand {
             namespaces: namespace.isEmpty ? nil : namespace, leaderElection: leaderElection, leaseName: leaseName,
             leaseNamespace: leaseNamespace ?? environment["POD_NAMESPACE"] ?? clientConfiguration.namespace,
             identity: environment["POD_NAME"] ?? ProcessInfo.processInfo.hostName,
-            metricsAddress: metricsAddress.isEmpty ? nil : metricsAddress)
+            metricsAddress: metricsAddress.isEmpty ? nil : metricsAddress,
+            debugAddress: debugAddress.isEmpty ? nil : debugAddress)
         let tokenFile = moduleTokenFile ?? environment["TINYFLOW_MODULE_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         let token = try tokenFile.map(BearerTokenFile.read)
         try await OperatorProcess.run(

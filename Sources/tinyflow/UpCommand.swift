@@ -16,8 +16,8 @@ struct UpCommand: AsyncParsableCommand {
         discussion: """
             Starts the embedded control plane (state in --data, kubeconfig at <data>/kubeconfig), \
             the built-in `common` module host and any modules listed in --modules as child processes, \
-            and the operator; applies the -f manifests, then prints progress and debug-node output \
-            until Ctrl-C. Starting again with the same --data restores the flows.
+            the operator and the console (its URL is printed as `console: http://127.0.0.1:PORT/#token=…`); \
+            applies the -f manifests, then prints progress and debug-node output until Ctrl-C. Starting again with the same --data restores the flows.
             """)
 
     @Option(
@@ -43,6 +43,12 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Context store of the module hosts: memory, sqlite:PATH or postgres://… (default: $TINYFLOW_CONTEXT_STORE, else sqlite:<data>/context.db).")
     var contextStore: String?
 
+    @Flag(help: "Do not serve the console.")
+    var noConsole = false
+
+    @Option(help: "Port of the console on 127.0.0.1 (0 picks a free one).")
+    var consolePort: Int = 0
+
     @OptionGroup(title: "Control-plane limits")
     var controlPlaneLimits: ControlPlaneLimitOptions
 
@@ -54,6 +60,7 @@ struct UpCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard logMaxMib >= 1, logMaxMib <= 1 << 20 else { throw ValidationError("--log-max-mib: expected 1 or more MiB, got \(logMaxMib)") }
+        guard (0...65535).contains(consolePort) else { throw ValidationError("--console-port: expected 0 to 65535, got \(consolePort)") }
         guard logKeep >= 0, logKeep <= 1000 else { throw ValidationError("--log-keep: expected 0 to 1000 files, got \(logKeep)") }
         if let contextStore {
             do {
@@ -74,6 +81,8 @@ struct UpCommand: AsyncParsableCommand {
         options.controlPlaneLimits = controlPlaneLimits.limits
         options.logLimit = LogFileLimit(maxBytes: logMaxMib << 20, rotatedFiles: logKeep)
         // Like module hosts, the variable keeps a URL with a password out of process listings.
+        options.console = !noConsole
+        options.consolePort = consolePort
         options.contextStore = contextStore ?? ProcessInfo.processInfo.environment["TINYFLOW_CONTEXT_STORE"]
         if let modules { options.modules = try ModulesFile.read(path: modules) }
         let service = LocalModeService(options: options, logger: logger)

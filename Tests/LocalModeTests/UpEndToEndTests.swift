@@ -81,6 +81,40 @@ struct UpEndToEndTests {
         #expect(exit.exited && exit.status == 0)
     }
 
+    @Test(
+        "serves the operator's debug endpoint through the control plane's service proxy: the hello flow's debug messages, again after a restart on the same data",
+        .timeLimit(.minutes(4)))
+    func debugEndpointThroughServiceProxy() async throws {
+        let data = try temporaryDataDirectory()
+        defer { try? FileManager.default.removeItem(at: data) }
+        let kubeconfig = data.appendingPathComponent("kubeconfig").path
+        let kubectl = Kubectl(kubeconfig: kubeconfig)
+        let messages = "/api/v1/namespaces/tinyflow-system/services/tinyflow-operator:debug/proxy/debug/v1/namespaces/default/nodes/hello-debug/messages"
+        for start in 1...2 {
+            // The second start, without -f, runs the stored flow, with the operator on another port.
+            let up = try UpProcess(["--data", data.path, "--port", "0"] + (start == 1 ? ["-f", "examples/hello-flow.yaml"] : []))
+            defer { up.killIfRunning() }
+            try await eventually("the kubeconfig is written (start \(start))", timeout: .seconds(30)) {
+                FileManager.default.fileExists(atPath: kubeconfig)
+            }
+            var last = ""
+            try await eventually("hello-debug's messages through the service proxy (start \(start))", timeout: .seconds(60),
+                                 context: { "kubectl: \(last)\n\(up.output)" }) {
+                let answer = try await kubectl("get", "--raw", messages)
+                last = answer.output
+                return answer.status == 0 && answer.output.hasPrefix("{\"messages\":[") && answer.output.contains("hello, world #")
+            }
+            let endpoints = try await kubectl("get", "endpoints", "tinyflow-operator", "-n", "tinyflow-system",
+                                              "-o", "jsonpath={.subsets[0].addresses[0].ip} {.subsets[0].ports[0].name}")
+            #expect(endpoints.output == "127.0.0.1 debug")
+            let unknown = try await kubectl("get", "--raw", messages.replacingOccurrences(of: "hello-debug", with: "nobody"))
+            #expect(unknown.status != 0)
+            let exit = try await up.interrupt(within: .seconds(20))
+            #expect(exit.exited && exit.status == 0)
+            try FileManager.default.removeItem(atPath: kubeconfig)
+        }
+    }
+
     @Test("runs the error-port example: the failures of the transform reach the error debug node")
     func errorPortExampleRoutesFailures() async throws {
         let data = try temporaryDataDirectory()

@@ -1,3 +1,4 @@
+import FlowRevisions
 import CRDModels
 import Foundation
 import KubernetesClient

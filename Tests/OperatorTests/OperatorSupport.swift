@@ -53,7 +53,7 @@ struct OperatorHarness: Sendable {
 /// host and an operator on them; tears everything down afterwards.
 func withOperator(
     namespaces: [String]? = ["default"], leaderElection: Bool = false, syncWindow: Duration = .milliseconds(20),
-    revisionSettleTime: Duration = .milliseconds(300),
+    revisionSettleTime: Duration = .milliseconds(300), debugAddress: String? = nil,
     hosts wrap: @Sendable (any ModuleHostConnector) -> any ModuleHostConnector = { $0 },
     _ body: (OperatorHarness) async throws -> Void
 ) async throws {
@@ -84,7 +84,7 @@ func withOperator(
         let configuration = OperatorConfiguration(
             namespaces: namespaces, leaderElection: leaderElection, leaseNamespace: "default", identity: "test-operator",
             statusInterval: .milliseconds(300), moduleResyncInterval: .seconds(2), syncWindow: syncWindow,
-            watchInterval: .milliseconds(50), revisionSettleTime: revisionSettleTime)
+            watchInterval: .milliseconds(50), revisionSettleTime: revisionSettleTime, debugAddress: debugAddress)
         let tinyflowOperator = try TinyflowOperator(
             client: client, configuration: configuration, hosts: wrap(LocalModuleHostConnector(hosts: ["common:0": runtime])),
             logger: logger)

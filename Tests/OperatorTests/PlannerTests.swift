@@ -1,3 +1,4 @@
+import FlowRevisions
 import CRDModels
 @testable import ControlPlane
 import Foundation
@@ -395,6 +396,23 @@ struct NodeCacheCompactionTests {
         #expect(compacted.spec == original.spec)
         #expect(compacted.status == original.status)
         #expect(compacted.metadata.labels == original.metadata.labels)
+    }
+
+    @Test("a write that set the change-author annotation (the console's) names its author; an annotation left by an earlier write does not")
+    func author() {
+        var original = node("tick", component: "ticker", settings: ["interval": 5])
+        original.metadata.annotations = [TinyFlow.changeAuthorAnnotation: "alice"]
+        let consoleWrite: JSONValue = [
+            "manager": "tinyflow-console", "operation": "Apply", "time": "2026-11-23T10:00:00Z",
+            "fieldsV1": ["f:metadata": ["f:annotations": ["f:tinyflow.dev/change-author": [:]]], "f:spec": [:]],
+        ]
+        original.metadata.managedFields = [consoleWrite]
+        #expect(NodeCacheCompaction().compact(original).metadata.managedFields == [["manager": "tinyflow-console", "author": "alice"]])
+        // kubectl edits the spec later: the annotation is still there, but names nobody.
+        original.metadata.managedFields = [
+            consoleWrite, ["manager": "kubectl-edit", "operation": "Update", "time": "2026-11-23T11:00:00Z", "fieldsV1": ["f:spec": [:]]],
+        ]
+        #expect(NodeCacheCompaction().compact(original).metadata.managedFields == [["manager": "kubectl-edit"]])
     }
 
     @Test("label sets, writers, port configurations, finalizers, conditions and strings repeated from node to node are stored once, and equal what was served")

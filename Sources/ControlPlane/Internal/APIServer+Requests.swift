@@ -29,6 +29,8 @@ enum APIResponse: Sendable {
     /// A watch stream, and the watch's id to end it by (`nil` for a stream that only
     /// carries an error).
     case watch(WatchRendering, AsyncStream<WatchItem>, id: Int?)
+    /// A service-proxy request, resolved to the endpoint the HTTP layer forwards it to.
+    case proxy(ServiceProxyTarget)
 }
 
 extension APIServer {
@@ -84,6 +86,12 @@ extension APIServer {
             return .json(status: 200, Discovery.resourceList(group: group, version: version, registry: registry))
         case .resource(let path):
             return try resourceRequest(request, verb: route.verb, path: path)
+        case .serviceProxy(let proxy):
+            if case .unsupported = route.verb { throw APIError.methodNotAllowed() }
+            let key = ObjectStore.objectKey(namespace: proxy.namespace, name: (try? ServiceProxy.parseID(proxy.id))?.name ?? "")
+            return .proxy(try ServiceProxy.resolve(
+                proxy, service: store.object(ResourceRegistry.services.storageKey, key),
+                endpoints: store.object(ResourceRegistry.endpoints.storageKey, key)))
         }
     }
 

@@ -26,7 +26,8 @@ enum Admission {
     /// Validates `object` for `type` at `version` and applies what admission changes:
     /// for custom resources pruning of unknown fields (or `400` with `fieldValidation=Strict`),
     /// schema `default`s and structural-schema validation; for Secrets folding `stringData`
-    /// into `data`; for CRDs their own rules. Throws `422 Invalid` with every cause found.
+    /// into `data`; for Services and Endpoints what the service proxy reads (ports,
+    /// addresses); for CRDs their own rules. Throws `422 Invalid` with every cause found.
     static func validate(_ object: JSONValue, type: ResourceType, version: String, fieldValidation: String) throws(APIError) -> JSONValue {
         var object = object
         let name = object["metadata"]?["name"]?.stringValue ?? ""
@@ -64,6 +65,10 @@ enum Admission {
             object["stringData"] = nil
             if data.isEmpty { object["data"] = Optional<JSONValue>.none } else { object["data"] = .object(data) }
             if object["type"] == nil { object["type"] = "Opaque" }
+        case ResourceRegistry.services.storageKey:
+            causes += ServiceProxy.validateService(&object)
+        case ResourceRegistry.endpoints.storageKey:
+            causes += ServiceProxy.validateEndpoints(object)
         case ResourceRegistry.customResourceDefinitions.storageKey:
             causes += validateCRD(object)
         default:

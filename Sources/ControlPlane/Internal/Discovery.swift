@@ -52,6 +52,11 @@ enum Discovery {
                 resources.append(["name": .string(type.plural + "/status"), "singularName": "", "namespaced": .bool(type.namespaced),
                                   "kind": .string(type.kind), "verbs": ["get", "patch", "update"]])
             }
+            for subresource in type.extraSubresources {
+                resources.append(["name": .string(type.plural + "/" + subresource.name), "singularName": "",
+                                  "namespaced": .bool(type.namespaced), "kind": .string(subresource.kind),
+                                  "verbs": .array(subresource.verbs.map(JSONValue.string))])
+            }
         }
         return ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(group.isEmpty ? version : group + "/" + version),
                 "resources": .array(resources)]

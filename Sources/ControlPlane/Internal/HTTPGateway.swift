@@ -30,6 +30,8 @@ struct HTTPGateway: Sendable {
     let token: String
     let limits: ControlPlaneLimits
     let admission: RequestAdmission
+    /// Forwards service-proxy requests to their endpoints.
+    let proxy: ServiceProxyForwarder
     let logger: Logger
 
     var responder: CallbackResponder<GatewayRequestContext> {
@@ -53,7 +55,9 @@ struct HTTPGateway: Sendable {
                                           retryAfterSeconds: failure.retryAfter))
         }
         let query = Self.parseQuery(request.uri.query ?? "")
-        let isWatch = request.method == .get && (query["watch"] == "true" || query["watch"] == "1")
+        // A service-proxy request's query is the backend's: `watch` there is not a watch here.
+        let isProxied = RouteParser.serviceProxy(path: path) != nil
+        let isWatch = !isProxied && request.method == .get && (query["watch"] == "true" || query["watch"] == "1")
         if isWatch, faults.takeGoneWatch() {
             let status = APIError.gone("too old resource version: \(query["resourceVersion"] ?? "0") (forced by fault injection)").status
             return Response(status: .ok, headers: [.contentType: "application/json"],
@@ -77,7 +81,7 @@ struct HTTPGateway: Sendable {
             accept: request.headers[.accept] ?? "application/json",
             userAgent: request.headers[.userAgent] ?? "unknown",
             body: Data(body.readableBytesView))
-        if apiRequest.body.count > limits.maxObjectBytes, let error = apiRequest.oversizedObject(limit: limits.maxObjectBytes) {
+        if !isProxied, apiRequest.body.count > limits.maxObjectBytes, let error = apiRequest.oversizedObject(limit: limits.maxObjectBytes) {
             return errorResponse(error)
         }
         // An injected latency is a slow server: it holds the request's slot and counts
@@ -87,24 +91,49 @@ struct HTTPGateway: Sendable {
             if latency > .zero { try await Task.sleep(for: latency) }
             return await server.handle(apiRequest)
         }
-        let answer: APIResponse
+        var answer: APIResponse
+        var proxied: ProxiedResponse?
         if isWatch {
             answer = try await handle()
         } else {
+            // A service-proxy request is resolved by the core, then forwarded here, both within
+            // the request's timeout.
+            let timeout = limits.requestTimeout
+            let deadline = ContinuousClock.now.advanced(by: timeout)
+            let forward: @Sendable (ServiceProxyTarget) async -> Result<ProxiedResponse, APIError> = { [proxy] target in
+                do throws(APIError) {
+                    return .success(try await proxy.forward(target, method: request.method.rawValue, query: request.uri.query,
+                                                            headers: request.headers, body: body, deadline: deadline, timeout: timeout))
+                } catch {
+                    return .failure(error)
+                }
+            }
             do {
-                answer = try await withTimeout(limits.requestTimeout, handle)
+                (answer, proxied) = try await withTimeout(timeout) { () async throws -> (APIResponse, ProxiedResponse?) in
+                    let answer = try await handle()
+                    guard case .proxy(let target) = answer else { return (answer, nil) }
+                    switch await forward(target) {
+                    case .success(let response): return (answer, response)
+                    case .failure(let error): return (.json(status: error.code, error.status), nil)
+                    }
+                }
             } catch is TimeoutError {
-                return errorResponse(APIError.timeout(limits.requestTimeout))
+                return errorResponse(APIError.timeout(timeout))
             }
         }
         if logger.logLevel <= .debug {
             let status: String = switch answer {
             case .json(let code, _), .raw(let code, _, _): String(code)
             case .watch: "watch"
+            case .proxy: proxied.map { String($0.status) } ?? "proxy"
             }
             logger.debug("request", metadata: ["method": "\(apiRequest.method)", "path": "\(path)", "status": "\(status)"])
         }
         switch answer {
+        case .proxy:
+            guard let proxied else { return errorResponse(APIError.internalError("the service proxy did not answer")) }
+            return Response(status: HTTPResponse.Status(code: proxied.status), headers: proxied.headers,
+                            body: .init(byteBuffer: proxied.body))
         case .json(let status, let document):
             return json(status, document)
         case .raw(let status, let contentType, let data):

@@ -16,8 +16,9 @@ func applyMergePatch(_ target: JSONValue, _ patch: JSONValue) -> JSONValue {
 }
 
 /// A strategic merge patch treated as a merge patch, with its `$`-directives removed.
-/// Built-in types served here (ConfigMap, Secret, Lease, Namespace, Event) have no
-/// merge-keyed lists a client would patch, so this gives the same result.
+/// Most built-in types served here (ConfigMap, Secret, Lease, Namespace, Event) have no
+/// merge-keyed lists a client would patch, so this gives the same result; a Service's
+/// `ports` and an Endpoints' `subsets` are replaced whole (docs/control-plane.md).
 func applyStrategicMergePatch(_ target: JSONValue, _ patch: JSONValue) -> JSONValue {
     func strip(_ value: JSONValue) -> JSONValue {
         switch value {

@@ -11,6 +11,15 @@ struct PrinterColumn: Sendable, Hashable {
     var jsonPath: String
 }
 
+/// A subresource discovery lists besides `status`, e.g. `services/proxy`.
+struct ExtraSubresource: Sendable {
+    /// The part after the slash, e.g. `proxy`.
+    var name: String
+    /// The kind discovery names for it, e.g. `ServiceProxyOptions`.
+    var kind: String
+    var verbs: [String]
+}
+
 /// A kind of object the control plane serves: a built-in or one defined by a CRD.
 struct ResourceType: Sendable {
     var group: String
@@ -30,6 +39,8 @@ struct ResourceType: Sendable {
     var schemas: [String: JSONValue] = [:]
     var printerColumns: [String: [PrinterColumn]] = [:]
     var isCustom: Bool = false
+    /// Subresources other than `status` (served by their own code, listed by discovery).
+    var extraSubresources: [ExtraSubresource] = []
 
     var listKind: String { kind + "List" }
     var storageKey: String { group + "/" + plural }
@@ -52,6 +63,17 @@ struct ResourceRegistry: Sendable {
     static let configMaps = ResourceType(
         group: "", versions: ["v1"], plural: "configmaps", singular: "configmap", kind: "ConfigMap",
         shortNames: ["cm"], namespaced: true)
+    /// Core v1 Services: only what the service proxy (`services/NAME[:PORT]/proxy/…`) reads is
+    /// checked (`spec.ports`); there are no cluster IPs, no kube-proxy and no load balancers.
+    static let services = ResourceType(
+        group: "", versions: ["v1"], plural: "services", singular: "service", kind: "Service",
+        shortNames: ["svc"], namespaced: true,
+        extraSubresources: [ExtraSubresource(name: "proxy", kind: "ServiceProxyOptions", verbs: ["create", "delete", "get", "patch", "update"])])
+    /// Core v1 Endpoints: the addresses the service proxy forwards to. Written by whoever runs
+    /// the service (`tinyflow up` for the operator); no controller fills them from Pods here.
+    static let endpoints = ResourceType(
+        group: "", versions: ["v1"], plural: "endpoints", singular: "endpoints", kind: "Endpoints",
+        shortNames: ["ep"], namespaced: true)
     static let secrets = ResourceType(
         group: "", versions: ["v1"], plural: "secrets", singular: "secret", kind: "Secret", namespaced: true,
         printerColumns: ["v1": [
@@ -79,7 +101,7 @@ struct ResourceRegistry: Sendable {
         ]])
 
     init() {
-        for type in [Self.namespaces, Self.configMaps, Self.secrets, Self.leases, Self.events, Self.customResourceDefinitions] {
+        for type in [Self.namespaces, Self.configMaps, Self.services, Self.endpoints, Self.secrets, Self.leases, Self.events, Self.customResourceDefinitions] {
             types[type.storageKey] = type
         }
     }

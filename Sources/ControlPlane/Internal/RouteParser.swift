@@ -25,6 +25,8 @@ struct APIRoute: Sendable, Equatable {
         case resources(group: String, version: String)
         /// Anything below a group version: a collection, an object or a subresource.
         case resource(ResourcePath)
+        /// `/api/v1/namespaces/NS/services/NAME[:PORT]/proxy[/PATH]`: a request for the service's backend.
+        case serviceProxy(ServiceProxyPath)
     }
 
     /// The Kubernetes verb a method means on its target.
@@ -66,6 +68,16 @@ struct ResourcePath: Sendable, Equatable {
     var name: String?
     /// The subresource after the name, e.g. `status`.
     var subresource: String?
+}
+
+/// Where a service-proxy request goes: `/api/v1/namespaces/NS/services/ID/proxy[/PATH]`,
+/// with ID `NAME`, `NAME:PORT` or `SCHEME:NAME:PORT` (kube-apiserver's forms).
+struct ServiceProxyPath: Sendable, Equatable {
+    var namespace: String
+    /// The path segment naming the service, e.g. `tinyflow-operator:debug`.
+    var id: String
+    /// The path below `/proxy`, as sent (still percent-encoded); `/` when there is none.
+    var path: String
 }
 
 /// The subresources a write can address.
@@ -161,6 +173,17 @@ struct ContinueToken: Codable, Sendable, Equatable {
 enum RouteParser {
     /// The route of a request; throws `404` for a path that names nothing the API serves.
     static func parse(method: String, path: String, query: [String: String]) throws(APIError) -> APIRoute {
+        if let proxy = serviceProxy(path: path) {
+            let verb: APIRoute.Verb = switch method {
+            case "GET", "HEAD": .get
+            case "POST": .create
+            case "PUT": .update
+            case "PATCH": .patch
+            case "DELETE": .delete
+            default: .unsupported(method: method)
+            }
+            return APIRoute(target: .serviceProxy(proxy), verb: verb)
+        }
         let segments = path.split(separator: "/").map(String.init)
         let readVerb: APIRoute.Verb = method == "GET" || method == "HEAD" ? .get : .unsupported(method: method)
         switch segments.first {
@@ -224,6 +247,24 @@ enum RouteParser {
         let target = ResourcePath(group: group, version: version, namespace: namespace, resource: resource,
                                   name: name, subresource: subresource)
         return APIRoute(target: .resource(target), verb: verb)
+    }
+
+    /// The service-proxy request `path` names, or nil if it names something else. Its
+    /// first seven segments are `api/v1/namespaces/NS/services/ID/proxy`; whatever follows
+    /// (trailing slash included) is the path sent to the backend.
+    static func serviceProxy(path: String) -> ServiceProxyPath? {
+        var segments: [Substring] = []
+        var rest = Substring(path)
+        while segments.count < 7 {
+            rest = rest.drop { $0 == "/" }
+            guard !rest.isEmpty else { break }
+            let end = rest.firstIndex(of: "/") ?? rest.endIndex
+            segments.append(rest[..<end])
+            rest = rest[end...]
+        }
+        guard segments.count == 7, segments[0] == "api", segments[1] == "v1", segments[2] == "namespaces",
+              segments[4] == "services", segments[6] == "proxy" else { return nil }
+        return ServiceProxyPath(namespace: String(segments[3]), id: String(segments[5]), path: rest.isEmpty ? "/" : String(rest))
     }
 
     static func isWatch(_ query: [String: String]) -> Bool {

@@ -184,6 +184,10 @@ final class NodeInstance: Sendable {
             sent: sent.load(ordering: .acquiring))
         let nanos = lastMessageNanos.load(ordering: .acquiring)
         if nanos != .min { counters.lastMessageTime = WallClock.date(nanoseconds: nanos) }
+        if !inputs.isEmpty {
+            counters.queued = inputs.values.reduce(0) { $0 + $1.count }
+            counters.queueCapacity = inputs.values.reduce(0) { $0 + $1.capacity }
+        }
         return counters
     }
 

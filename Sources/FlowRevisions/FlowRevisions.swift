@@ -28,9 +28,14 @@ public struct FlowRevisions: Sendable {
     /// not have are deleted. The operator records the result as a new revision,
     /// summarised "rollback to revision N".
     ///
+    /// - Parameters:
+    ///   - fieldManager: whose write it is (``fieldManager`` for `tinyflow flow rollback`).
+    ///   - author: who asked, written as the `tinyflow.dev/change-author` annotation.
     /// - Returns: the names applied and deleted.
     @discardableResult
-    public func rollback(_ flow: String, to number: Int) async throws -> (applied: [String], deleted: [String]) {
+    public func rollback(
+        _ flow: String, to number: Int, fieldManager: String = Self.fieldManager, author: String? = nil
+    ) async throws -> (applied: [String], deleted: [String]) {
         let (revisions, _) = try await history(of: flow)
         guard let revision = revisions.first(where: { $0.number == number }) else {
             let known = revisions.map { String($0.number) }.joined(separator: ", ")
@@ -42,11 +47,12 @@ public struct FlowRevisions: Sendable {
         for snapshot in plan.apply {
             var spec = snapshot.spec
             spec.flow = flow
+            var annotations = [TinyFlow.changeSummaryAnnotation: "rollback to revision \(number)"]
+            if let author { annotations[TinyFlow.changeAuthorAnnotation] = author }
             var metadata = ObjectMeta(
-                name: snapshot.name, namespace: namespace, labels: [TinyFlow.flowLabel: flow],
-                annotations: [TinyFlow.changeSummaryAnnotation: "rollback to revision \(number)"])
+                name: snapshot.name, namespace: namespace, labels: [TinyFlow.flowLabel: flow], annotations: annotations)
             metadata.generation = nil
-            _ = try await nodes.apply(TinyNode(metadata: metadata, spec: spec), fieldManager: Self.fieldManager, force: true)
+            _ = try await nodes.apply(TinyNode(metadata: metadata, spec: spec), fieldManager: fieldManager, force: true)
         }
         for name in plan.delete {
             _ = try await nodes.delete(name)

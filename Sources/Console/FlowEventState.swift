@@ -1,0 +1,177 @@
+public import CRDModels
+import Foundation
+
+/// One event of the console's stream (`GET /api/events`), as server-sent event text.
+public enum ConsoleEvent: Sendable, Hashable {
+    /// The flow's summary changed.
+    case flow(FlowSummary)
+    /// A node was added, changed or deleted (`ADDED`, `MODIFIED`, `DELETED`).
+    case node(type: String, node: NodeView)
+    /// Message rates per second of the nodes whose rates changed.
+    case rates([String: NodeRates])
+    /// Messages of a node not sent before.
+    case debug(node: String, messages: [JSONValue])
+    /// Something the page should show: a watch or the debug endpoint failed.
+    case problem(error: String, reason: String)
+
+    /// The event as `event: NAME\ndata: JSON\n\n`.
+    public var serverSentText: String {
+        func text(_ name: String, _ value: some Encodable) -> String {
+            let data = (try? JSONEncoder().encode(value)) ?? Data("null".utf8)
+            return "event: \(name)\ndata: \(String(decoding: data, as: UTF8.self))\n\n"
+        }
+        switch self {
+        case .flow(let summary): return text("flow", summary)
+        case .node(let type, let node): return text("node", NodeEvent(type: type, node: node))
+        case .rates(let rates): return text("rates", RatesEvent(nodes: rates))
+        case .debug(let node, let messages): return text("debug", DebugEvent(node: node, messages: messages))
+        case .problem(let error, let reason): return text("problem", ConsoleError.Body(error: error, reason: reason))
+        }
+    }
+
+    private struct NodeEvent: Encodable { var type: String; var node: NodeView }
+    private struct RatesEvent: Encodable { var nodes: [String: NodeRates] }
+    private struct DebugEvent: Encodable { var node: String; var messages: [JSONValue] }
+}
+
+/// A node's message rates, per second.
+public struct NodeRates: Codable, Sendable, Hashable {
+    /// Messages received.
+    public var `in`: Double
+    /// Messages sent.
+    public var out: Double
+    /// Messages that failed.
+    public var errors: Double
+
+    /// Rates.
+    public init(in: Double, out: Double, errors: Double) {
+        self.in = `in`
+        self.out = out
+        self.errors = errors
+    }
+}
+
+/// What the console's event stream of one flow has sent, as a pure state machine:
+/// watch events and clock ticks in, ``ConsoleEvent``s out. Rates are the change of
+/// a node's `status.metrics` counters over the time between two observations; a
+/// node whose counters stay unchanged for ``staleAfter`` goes back to zero.
+public struct FlowEventState: Sendable {
+    /// The flow watched.
+    public let flow: String
+    /// How long unchanged counters keep their rate.
+    public let staleAfter: Duration
+    private var nodes: [String: TinyNode] = [:]
+    private var flowObject: TinyFlow?
+    private var sentSummary: FlowSummary?
+    private var samples: [String: Sample] = [:]
+    private var seenMessages: [String: Set<String>] = [:]
+
+    private struct Sample: Sendable {
+        var metrics: NodeMetrics
+        var time: ContinuousClock.Instant
+        var rates: NodeRates
+    }
+
+    /// A state for `flow` that has sent nothing.
+    public init(flow: String, staleAfter: Duration = .seconds(6)) {
+        self.flow = flow
+        self.staleAfter = staleAfter
+    }
+
+    /// The debug nodes of the flow: whose recent messages the stream follows.
+    public var debugNodes: [String] { nodes.values.filter { $0.spec.component == "debug" }.compactMap(\.metadata.name).sorted() }
+
+    /// The watch listed the namespace's nodes anew.
+    public mutating func nodesListed(_ all: [TinyNode], at now: ContinuousClock.Instant) -> [ConsoleEvent] {
+        let members = all.filter(isMember)
+        let names = Set(members.compactMap(\.metadata.name))
+        var events: [ConsoleEvent] = nodes.values.filter { !names.contains($0.metadata.name ?? "") }.map { node in
+            nodes[node.metadata.name ?? ""] = nil
+            samples[node.metadata.name ?? ""] = nil
+            return .node(type: "DELETED", node: NodeView(node))
+        }
+        for node in members.sorted(by: { ($0.metadata.name ?? "") < ($1.metadata.name ?? "") }) {
+            events += nodeApplied(node, at: now, summarise: false)
+        }
+        return events + summaryIfChanged()
+    }
+
+    /// A node was added or changed (in this flow or not: one that left the flow is deleted from it).
+    public mutating func nodeApplied(_ node: TinyNode, at now: ContinuousClock.Instant) -> [ConsoleEvent] {
+        nodeApplied(node, at: now, summarise: true)
+    }
+
+    private mutating func nodeApplied(_ node: TinyNode, at now: ContinuousClock.Instant, summarise: Bool) -> [ConsoleEvent] {
+        guard let name = node.metadata.name else { return [] }
+        guard isMember(node) else { return nodes[name] == nil ? [] : nodeDeleted(node) }
+        let previous = nodes.updateValue(node, forKey: name)
+        var events: [ConsoleEvent] = []
+        if previous != node { events.append(.node(type: previous == nil ? "ADDED" : "MODIFIED", node: NodeView(node))) }
+        if let rates = sample(name, node.status?.metrics, at: now) { events.append(.rates([name: rates])) }
+        return summarise ? events + summaryIfChanged() : events
+    }
+
+    /// A node was deleted.
+    public mutating func nodeDeleted(_ node: TinyNode) -> [ConsoleEvent] {
+        guard let name = node.metadata.name, let known = nodes.removeValue(forKey: name) else { return [] }
+        samples[name] = nil
+        seenMessages[name] = nil
+        return [.node(type: "DELETED", node: NodeView(known))] + summaryIfChanged()
+    }
+
+    /// The TinyFlow changed, or is gone (`nil`).
+    public mutating func flowChanged(_ flow: TinyFlow?) -> [ConsoleEvent] {
+        flowObject = flow
+        return summaryIfChanged()
+    }
+
+    /// Time passed: rates of nodes whose counters did not change for ``staleAfter`` fall to zero.
+    public mutating func tick(at now: ContinuousClock.Instant) -> [ConsoleEvent] {
+        var stale: [String: NodeRates] = [:]
+        for (name, sample) in samples where sample.rates != NodeRates(in: 0, out: 0, errors: 0) && now - sample.time >= staleAfter {
+            samples[name]?.rates = NodeRates(in: 0, out: 0, errors: 0)
+            stale[name] = NodeRates(in: 0, out: 0, errors: 0)
+        }
+        return stale.isEmpty ? [] : [.rates(stale)]
+    }
+
+    /// The debug endpoint answered with what `node` keeps now: the messages not sent before.
+    public mutating func messages(_ messages: [JSONValue], of node: String) -> [ConsoleEvent] {
+        let known = seenMessages[node] ?? []
+        let fresh = messages.filter { message in message["id"]?.stringValue.map { !known.contains($0) } ?? false }
+        // The node keeps a sliding window: an id that left it does not come back.
+        seenMessages[node] = Set(messages.compactMap { $0["id"]?.stringValue })
+        return fresh.isEmpty ? [] : [.debug(node: node, messages: fresh)]
+    }
+
+    private func isMember(_ node: TinyNode) -> Bool {
+        node.metadata.deletionTimestamp == nil && (node.flowName ?? FlowsAPI.unassignedFlow) == flow
+    }
+
+    private mutating func summaryIfChanged() -> [ConsoleEvent] {
+        let summary = FlowsAPI.summary(of: flowObject, name: flow, nodes: Array(nodes.values))
+        guard summary != sentSummary else { return [] }
+        sentSummary = summary
+        return [.flow(summary)]
+    }
+
+    /// Records the node's counters; the new rates if they changed.
+    private mutating func sample(_ name: String, _ metrics: NodeMetrics?, at now: ContinuousClock.Instant) -> NodeRates? {
+        guard let metrics else { return nil }
+        guard let previous = samples[name] else {
+            samples[name] = Sample(metrics: metrics, time: now, rates: NodeRates(in: 0, out: 0, errors: 0))
+            return nil
+        }
+        guard previous.metrics.messagesIn != metrics.messagesIn || previous.metrics.messagesOut != metrics.messagesOut
+            || previous.metrics.errors != metrics.errors
+        else { return nil }
+        let seconds = max(Double((now - previous.time).components.seconds) + Double((now - previous.time).components.attoseconds) / 1e18, 0.001)
+        // Counters that went down (a host restarted) start a new series.
+        func rate(_ new: Int64, _ old: Int64) -> Double { new >= old ? Double(new - old) / seconds : 0 }
+        let rates = NodeRates(
+            in: rate(metrics.messagesIn, previous.metrics.messagesIn), out: rate(metrics.messagesOut, previous.metrics.messagesOut),
+            errors: rate(metrics.errors, previous.metrics.errors))
+        samples[name] = Sample(metrics: metrics, time: now, rates: rates)
+        return rates
+    }
+}
