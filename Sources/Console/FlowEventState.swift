@@ -66,16 +66,23 @@ public struct FlowEventState: Sendable {
     private var samples: [String: Sample] = [:]
     private var seenMessages: [String: Set<String>] = [:]
 
+    /// A node's recent counter observations (oldest first, within ``rateWindow``) and the
+    /// rates last sent for it.
     private struct Sample: Sendable {
-        var metrics: NodeMetrics
-        var time: ContinuousClock.Instant
+        var observations: [(time: ContinuousClock.Instant, metrics: NodeMetrics)]
         var rates: NodeRates
+        var time: ContinuousClock.Instant { observations.last?.time ?? .now }
     }
 
+    /// Rates are averaged over the observations of this long: the operator writes counters
+    /// every few seconds, and one interval between two watch events says little.
+    public let rateWindow: Duration
+
     /// A state for `flow` that has sent nothing.
-    public init(flow: String, staleAfter: Duration = .seconds(6)) {
+    public init(flow: String, staleAfter: Duration = .seconds(6), rateWindow: Duration = .seconds(10)) {
         self.flow = flow
         self.staleAfter = staleAfter
+        self.rateWindow = rateWindow
     }
 
     /// The debug nodes of the flow: whose recent messages the stream follows.
@@ -155,23 +162,38 @@ public struct FlowEventState: Sendable {
         return [.flow(summary)]
     }
 
-    /// Records the node's counters; the new rates if they changed.
+    /// Records the node's counters; the new rates if they changed: the counters' change
+    /// over the observations of the last ``rateWindow``.
     private mutating func sample(_ name: String, _ metrics: NodeMetrics?, at now: ContinuousClock.Instant) -> NodeRates? {
         guard let metrics else { return nil }
-        guard let previous = samples[name] else {
-            samples[name] = Sample(metrics: metrics, time: now, rates: NodeRates(in: 0, out: 0, errors: 0))
+        let zero = NodeRates(in: 0, out: 0, errors: 0)
+        guard var sample = samples[name] else {
+            samples[name] = Sample(observations: [(now, metrics)], rates: zero)
             return nil
         }
-        guard previous.metrics.messagesIn != metrics.messagesIn || previous.metrics.messagesOut != metrics.messagesOut
-            || previous.metrics.errors != metrics.errors
+        guard let last = sample.observations.last?.metrics,
+            last.messagesIn != metrics.messagesIn || last.messagesOut != metrics.messagesOut || last.errors != metrics.errors
         else { return nil }
-        let seconds = max(Double((now - previous.time).components.seconds) + Double((now - previous.time).components.attoseconds) / 1e18, 0.001)
         // Counters that went down (a host restarted) start a new series.
-        func rate(_ new: Int64, _ old: Int64) -> Double { new >= old ? Double(new - old) / seconds : 0 }
-        let rates = NodeRates(
-            in: rate(metrics.messagesIn, previous.metrics.messagesIn), out: rate(metrics.messagesOut, previous.metrics.messagesOut),
-            errors: rate(metrics.errors, previous.metrics.errors))
-        samples[name] = Sample(metrics: metrics, time: now, rates: rates)
+        if metrics.messagesIn < last.messagesIn || metrics.messagesOut < last.messagesOut || metrics.errors < last.errors {
+            sample.observations = []
+        }
+        sample.observations.append((now, metrics))
+        // Keep the newest observation older than the window as the series' start.
+        while sample.observations.count > 2, now - sample.observations[1].time >= rateWindow {
+            sample.observations.removeFirst()
+        }
+        var rates = zero
+        if let first = sample.observations.first, sample.observations.count > 1 {
+            let elapsed = now - first.time
+            let seconds = max(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, 0.001)
+            rates = NodeRates(
+                in: Double(metrics.messagesIn - first.metrics.messagesIn) / seconds,
+                out: Double(metrics.messagesOut - first.metrics.messagesOut) / seconds,
+                errors: Double(metrics.errors - first.metrics.errors) / seconds)
+        }
+        sample.rates = rates
+        samples[name] = sample
         return rates
     }
 }

@@ -71,6 +71,22 @@ struct FlowEventStateTests {
         #expect(state.tick(at: start.advanced(by: .seconds(20))).isEmpty)
     }
 
+    @Test("rates average the observations of the last window, not the last interval alone")
+    func rateWindow() throws {
+        var state = FlowEventState(flow: "f", rateWindow: .seconds(10))
+        _ = state.nodesListed([node("a", out: 0)], at: start)
+        func out(_ count: Int64, at seconds: Int) -> Double? {
+            for case .rates(let rates) in state.nodeApplied(node("a", out: count), at: start.advanced(by: .seconds(seconds))) {
+                return rates["a"]?.out
+            }
+            return nil
+        }
+        #expect(out(20, at: 2) == 10)
+        #expect(out(60, at: 4) == 15)
+        // The series now starts at the newest observation older than the window (t = 2 s).
+        #expect(out(80, at: 12) == 6)
+    }
+
     @Test("a counter that went down (a restarted host) gives no negative rate")
     func counterReset() {
         var state = FlowEventState(flow: "f")

@@ -390,6 +390,12 @@ function structureKey(d, isNew) {
   return JSON.stringify([d.subtitle, d.inputs, d.outputs, d.hasSettings, d.edges, isNew]);
 }
 
+/** Whether the node's input channels are full (backpressure): queued at capacity. */
+function inputsFull(name) {
+  const metrics = state.draft.server.get(name)?.status?.metrics;
+  return !!metrics && metrics.queueCapacity > 0 && metrics.queued >= metrics.queueCapacity;
+}
+
 function labelOf(name) {
   const server = state.draft.server.get(name);
   if (!server) return '';
@@ -414,6 +420,7 @@ function renderGraph() {
       edges.push({ from: name, id: edge.id, port: edge.port, toNode: target.node, toPort: target.port, mapped: edge.mapping !== undefined && edge.mapping !== null });
     }
   }
+  for (const name of state.draft.nodes.keys()) graph.setInputsFull(name, inputsFull(name));
   graph.render({ nodes, edges, labels });
   if (nodes.length) performance.mark('tinyflow:graph', { detail: { nodes: nodes.length, ms: graph.lastRenderMs } });
   $('#graph-empty').hidden = nodes.length > 0;
@@ -453,6 +460,7 @@ function refreshNode(name) {
   if (!state.draft.nodes.has(name)) return;
   graph.updateNode(name, { ...stateOf(name), classes: nodeClasses(name) });
   graph.updateEdgeLabels(name, labelOf(name));
+  graph.setInputsFull(name, inputsFull(name));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ export class Graph {
     this.nodeEls = new Map(); // name → {g, badge, badgeTitle}
     this.edgeEls = new Map(); // from → [{g, label, id}]
     this.positions = new Map();
+    this.fullNodes = new Set(); // nodes whose input channels are full
     this.portY = new Map(); // `${node}\u0000${port}` → {x, y}
     this.bounds = { width: 0, height: 0 };
     this.selectedNode = null;
@@ -201,7 +202,25 @@ export class Graph {
     label.textContent = (edge.mapped ? 'ƒ ' : '') + (this.labels.get(edge.from) || '');
     let list = this.edgeEls.get(edge.from);
     if (!list) this.edgeEls.set(edge.from, (list = []));
-    list.push({ g, label, id: edge.id, mapped: edge.mapped });
+    list.push({ g, label, id: edge.id, mapped: edge.mapped, toNode: edge.toNode });
+    if (this.fullNodes.has(edge.toNode)) g.classList.add('full');
+  }
+
+  /**
+   * Marks the edges into `name` as full (its input channels are full: their senders wait)
+   * or not; changes the DOM only when the state changed.
+   */
+  setInputsFull(name, full) {
+    if (this.fullNodes.has(name) === full) return;
+    if (full) this.fullNodes.add(name);
+    else this.fullNodes.delete(name);
+    for (const list of this.edgeEls.values()) {
+      for (const edge of list) {
+        if (edge.toNode !== name) continue;
+        edge.g.classList.toggle('full', full);
+        edge.g.setAttribute('aria-label', edge.g.getAttribute('aria-label').replace(/ \(full\)$/, '') + (full ? ' (full)' : ''));
+      }
+    }
   }
 
   /** Updates a node's badge (state and tooltip) and classes without redrawing. */
