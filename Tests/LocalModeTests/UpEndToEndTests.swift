@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Testing
 import TestSupport
 
@@ -59,7 +62,7 @@ struct UpEndToEndTests {
         #expect(second.exited && second.status == 0)
     }
 
-    @Test("runs the hello example: every node Ready, the transformed greeting printed, and status and logs report it")
+    @Test("runs the hello example: every node Ready, the transformed greeting printed, the console's URL printed and its API served to the token's holder, and status and logs report it")
     func helloExample() async throws {
         let data = try temporaryDataDirectory()
         defer { try? FileManager.default.removeItem(at: data) }
@@ -70,6 +73,16 @@ struct UpEndToEndTests {
         try await eventually("the transformed greeting is printed", timeout: .seconds(20)) {
             up.output.contains("[hello-debug] ") && up.output.contains("hello, world #")
         }
+        // The console: its URL printed with the token, its API only for the token's holder.
+        let console = try #require(up.output.firstMatch(of: /console: (http:\/\/127\.0\.0\.1:\d+)\/#token=([0-9a-f]{64})\n/))
+        let flows = try #require(URL(string: String(console.1) + "/api/flows"))
+        var request = URLRequest(url: flows)
+        request.setValue("Bearer \(console.2)", forHTTPHeaderField: "Authorization")
+        let (body, answer) = try await URLSession.shared.data(for: request)
+        #expect((answer as? HTTPURLResponse)?.statusCode == 200)
+        #expect(String(decoding: body, as: UTF8.self).contains(#""name":"hello""#))
+        let (_, refused) = try await URLSession.shared.data(from: flows)
+        #expect((refused as? HTTPURLResponse)?.statusCode == 401)
         let logs = try await runToCompletion(tinyflowBinary, ["logs", "hello-debug", "--data", data.path])
         #expect(logs.status == 0)
         #expect(logs.output.contains("[hello-debug] "))
@@ -115,15 +128,16 @@ struct UpEndToEndTests {
         }
     }
 
-    @Test("runs the error-port example: the failures of the transform reach the error debug node")
+    @Test("runs the error-port example: the failures of the transform reach the error debug node (without a console)")
     func errorPortExampleRoutesFailures() async throws {
         let data = try temporaryDataDirectory()
         defer { try? FileManager.default.removeItem(at: data) }
-        let up = try UpProcess(["--data", data.path, "-f", "examples/error-port.yaml", "--port", "0"])
+        let up = try UpProcess(["--data", data.path, "-f", "examples/error-port.yaml", "--port", "0", "--no-console"])
         defer { up.killIfRunning() }
         try await eventually("a result and a failure are printed", timeout: .seconds(40)) {
             up.output.contains("[errors-ok] ") && up.output.contains("[errors-failed] ") && up.output.contains("division by zero")
         }
+        #expect(!up.output.contains("console: "), "--no-console serves no console")
         let exit = try await up.interrupt(within: .seconds(20))
         #expect(exit.exited && exit.status == 0)
     }
