@@ -73,12 +73,21 @@ public final class NodeCacheCompaction: Sendable {
     }
 
     /// The entry with the latest `time` (the last of equals) among those of writes
-    /// to the object itself, not to its status subresource.
+    /// to the object itself: not to its status subresource, and not the operator's own
+    /// writes of finalizers alone, which change nothing the flow history records.
     static func mostRecent(_ entries: [JSONValue]) -> JSONValue? {
-        entries.enumerated().filter { ($0.element["subresource"]?.stringValue ?? "") != "status" }.max { first, second in
-            let (a, b) = (first.element["time"]?.stringValue ?? "", second.element["time"]?.stringValue ?? "")
-            return a == b ? first.offset < second.offset : a < b
-        }?.element
+        entries.enumerated().filter { ($0.element["subresource"]?.stringValue ?? "") != "status" && !setsFinalizersOnly($0.element) }
+            .max { first, second in
+                let (a, b) = (first.element["time"]?.stringValue ?? "", second.element["time"]?.stringValue ?? "")
+                return a == b ? first.offset < second.offset : a < b
+            }?.element
+    }
+
+    /// Whether the write of `entry` set `metadata.finalizers` and nothing else.
+    private static func setsFinalizersOnly(_ entry: JSONValue) -> Bool {
+        guard case .object(let fields)? = entry["fieldsV1"], fields.count == 1, case .object(let metadata)? = fields["f:metadata"]
+        else { return false }
+        return Set(metadata.keys) == ["f:finalizers"]
     }
 
     private func shareRepeatedValues(of node: inout TinyNode) {

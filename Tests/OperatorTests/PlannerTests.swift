@@ -377,7 +377,7 @@ private func identity<T>(of value: T) -> [UInt8] { withUnsafeBytes(of: value) { 
 
 @Suite("What the operator caches of a TinyNode")
 struct NodeCacheCompactionTests {
-    @Test("managedFields shrink to who last wrote the node (not its status); kubectl's last-applied copy goes; the rest is untouched")
+    @Test("managedFields shrink to who last wrote the node (not its status, not the operator's finalizer); kubectl's last-applied copy goes; the rest is untouched")
     func compaction() {
         var original = node("tick", component: "ticker", settings: ["interval": 5])
         original.metadata.managedFields = [
@@ -385,12 +385,14 @@ struct NodeCacheCompactionTests {
             ["manager": "tinyflow-operator", "operation": "Update", "subresource": "status", "time": "2026-11-23T10:05:00Z",
              "fieldsV1": ["f:status": [:]]],
             ["manager": "helm", "operation": "Apply", "time": "2026-11-23T09:00:00Z"],
+            ["manager": "tinyflow-kubernetes-client", "operation": "Update", "time": "2026-11-23T10:06:00Z",
+             "fieldsV1": ["f:metadata": ["f:finalizers": [:]]]],
         ]
         original.metadata.annotations = [
             NodeCacheCompaction.lastAppliedAnnotation: String(repeating: "{}", count: 500), "tinyflow.dev/change-summary": "why",
         ]
         let compacted = NodeCacheCompaction().compact(original)
-        // The operator's status write is later, but the node itself was last written by kubectl.
+        // The operator's status and finalizer writes are later, but the node itself was last written by kubectl.
         #expect(compacted.metadata.managedFields == [["manager": "kubectl"]])
         #expect(compacted.metadata.annotations == ["tinyflow.dev/change-summary": "why"])
         #expect(compacted.spec == original.spec)
