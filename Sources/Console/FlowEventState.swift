@@ -5,8 +5,10 @@ import Foundation
 public enum ConsoleEvent: Sendable, Hashable {
     /// The flow's summary changed.
     case flow(FlowSummary)
-    /// A node was added, changed or deleted (`ADDED`, `MODIFIED`, `DELETED`).
-    case node(type: String, node: NodeView)
+    /// A node was added, changed or deleted (`ADDED`, `MODIFIED`, `DELETED`). A `MODIFIED`
+    /// node whose `status.ports` did not change is sent without them (`portsUnchanged`): the
+    /// ports' schemas are most of a node, and its counters change every few seconds.
+    case node(type: String, node: NodeView, portsUnchanged: Bool = false)
     /// Message rates per second of the nodes whose rates changed.
     case rates([String: NodeRates])
     /// Messages of a node not sent before.
@@ -22,14 +24,15 @@ public enum ConsoleEvent: Sendable, Hashable {
         }
         switch self {
         case .flow(let summary): return text("flow", summary)
-        case .node(let type, let node): return text("node", NodeEvent(type: type, node: node))
+        case .node(let type, let node, let portsUnchanged):
+            return text("node", NodeEvent(type: type, node: node, portsUnchanged: portsUnchanged ? true : nil))
         case .rates(let rates): return text("rates", RatesEvent(nodes: rates))
         case .debug(let node, let messages): return text("debug", DebugEvent(node: node, messages: messages))
         case .problem(let error, let reason): return text("problem", ConsoleError.Body(error: error, reason: reason))
         }
     }
 
-    private struct NodeEvent: Encodable { var type: String; var node: NodeView }
+    private struct NodeEvent: Encodable { var type: String; var node: NodeView; var portsUnchanged: Bool? }
     private struct RatesEvent: Encodable { var nodes: [String: NodeRates] }
     private struct DebugEvent: Encodable { var node: String; var messages: [JSONValue] }
 }
@@ -113,7 +116,14 @@ public struct FlowEventState: Sendable {
         guard isMember(node) else { return nodes[name] == nil ? [] : nodeDeleted(node) }
         let previous = nodes.updateValue(node, forKey: name)
         var events: [ConsoleEvent] = []
-        if previous != node { events.append(.node(type: previous == nil ? "ADDED" : "MODIFIED", node: NodeView(node))) }
+        if let previous, previous != node {
+            var view = NodeView(node)
+            let portsUnchanged = previous.status?.ports == node.status?.ports && !(node.status?.ports.isEmpty ?? true)
+            if portsUnchanged { view.status?.ports = [] }
+            events.append(.node(type: "MODIFIED", node: view, portsUnchanged: portsUnchanged))
+        } else if previous == nil {
+            events.append(.node(type: "ADDED", node: NodeView(node)))
+        }
         if let rates = sample(name, node.status?.metrics, at: now) { events.append(.rates([name: rates])) }
         return summarise ? events + summaryIfChanged() : events
     }

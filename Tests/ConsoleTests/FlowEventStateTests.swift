@@ -18,7 +18,7 @@ struct FlowEventStateTests {
         events.map { event in
             switch event {
             case .flow(let summary): "flow \(summary.readyNodes)/\(summary.nodeCount)"
-            case .node(let type, let node): "\(type) \(node.name)"
+            case .node(let type, let node, _): "\(type) \(node.name)"
             case .rates(let rates): "rates " + rates.keys.sorted().joined(separator: ",")
             case .debug(let node, let messages): "debug \(node) \(messages.count)"
             case .problem(let error, _): "problem \(error)"
@@ -42,6 +42,27 @@ struct FlowEventStateTests {
         #expect(names(state.nodeApplied(node("b", flow: "other"), at: start)) == ["DELETED b", "flow 0/1"])
         #expect(names(state.nodeDeleted(node("a"))) == ["DELETED a", "flow 0/0"])
         #expect(state.nodeDeleted(node("a")).isEmpty)
+    }
+
+    @Test("a change that leaves the node's ports as they were is sent without them")
+    func portsElided() throws {
+        var state = FlowEventState(flow: "f")
+        var a = node("a", out: 1)
+        a.status?.ports = [PortDescription(name: "out", direction: .output, messageSchema: ["type": "object"])]
+        _ = state.nodesListed([a], at: start)
+        a.status?.metrics?.messagesOut = 2
+        guard case .node("MODIFIED", let view, true)? = state.nodeApplied(a, at: start).first else {
+            Issue.record("no MODIFIED event without ports")
+            return
+        }
+        #expect(view.status?.ports == [])
+        #expect(view.status?.metrics?.messagesOut == 2)
+        a.status?.ports = []
+        guard case .node("MODIFIED", let changed, false)? = state.nodeApplied(a, at: start).first else {
+            Issue.record("changed ports not sent")
+            return
+        }
+        #expect(changed.status?.ports == [])
     }
 
     @Test("a relisting deletes the nodes it no longer has")

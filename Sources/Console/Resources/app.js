@@ -471,6 +471,8 @@ function onNodeEvent(event) {
   if (!node || typeof node.name !== 'string') return;
   const name = node.name;
   const type = event.type || 'MODIFIED';
+  // The server leaves out ports that did not change: keep the ones we have.
+  if (event.portsUnchanged && node.status) node.status.ports = state.draft.server.get(name)?.status?.ports ?? [];
   const { draftChanged } = state.draft.serverEvent(type, node);
   if (draftChanged || type === 'DELETED') {
     validate(name);
