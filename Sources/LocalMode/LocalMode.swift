@@ -111,6 +111,7 @@ public struct LocalModeService: Service {
         for crd in allCustomResourceDefinitions {
             _ = try await crds.apply(crd, fieldManager: localModeFieldManager)
         }
+        await RestartReadiness.reset(client: client, namespace: options.namespace, logger: logger)
         let supervisor = ProcessSupervisor(policy: options.policy, logger: logger) { [console] event in
             switch event {
             case .started: break
