@@ -42,6 +42,13 @@ UNIT_SKIP := \
 test-unit:
 	TINYFLOW_TEST_TIER=unit $(SWIFT) test $(foreach pattern,$(UNIT_SKIP),--skip $(pattern))
 
+# The console in a real browser (headless Chromium driven by Selenium, ui-tests/test_console.py)
+# against `tinyflow up`: graph, deploy, history and rollback, debug sidebar, token refusal, a
+# 1,000-node flow's render time, memory under a fast debug node. Needs the Debian packages
+# chromium and chromium-driver and `pip install selenium`; screenshots in test-artifacts/ui/.
+test-ui:
+	SWIFT=$(SWIFT) scripts/test-ui.sh
+
 # Regenerate crds/ from the Swift API types and copy them into the operator
 # chart (commit the result).
 crds:

@@ -87,6 +87,54 @@ struct PureCoreTests {
     }
 }
 
+@Suite("Field ownership at scale: one pass instead of a walk per path")
+struct ManagedFieldsIndexTests {
+    static let schema: JSONValue = ["type": "object", "properties": [
+        "spec": ["type": "object", "properties": [
+            "edges": ["type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"], "items": ["type": "object"]],
+            "tags": ["type": "array", "x-kubernetes-list-type": "set", "items": ["type": "string"]],
+        ]],
+    ]]
+    static let object: JSONValue = [
+        "metadata": ["name": "n", "labels": ["a": "b"], "finalizers": ["x", "y"]],
+        "spec": [
+            "edges": [["id": "e1", "to": "b:in", "mapping": ["k": 1]], ["id": "e2", "to": "c:in"], ["id": "e1", "to": "dup"], ["to": "no-id"]],
+            "tags": ["t1", "t2"], "ports": [["port": "p", "configuration": ["interval": 5]]], "empty": [:],
+        ],
+        "status": ["revisions": [["number": 1, "nodes": [["name": "a"]]]]],
+    ]
+
+    @Test("the index answers every path as a walk from the root does")
+    func indexMatchesWalk() {
+        let index = ValueIndex(Self.object, schema: Self.schema)
+        let all = ManagedFields.paths(of: Self.object, subresource: "", schema: Self.schema)
+            .union(ManagedFields.paths(of: Self.object, subresource: "status", schema: Self.schema))
+        #expect(all.count > 10)
+        for path in all {
+            #expect(index[path] == ManagedFields.value(at: path, in: Self.object), "\(path)")
+            for length in 1..<path.count + 1 {
+                let prefix = Array(path.prefix(length))
+                #expect(index[prefix] == ManagedFields.value(at: prefix, in: Self.object), "\(prefix)")
+            }
+        }
+        #expect(index[["spec", "nope"]] == nil)
+    }
+
+    @Test("the fields kept clear of taken ones are those no taken path clashes with, pair by pair")
+    func clearOfMatchesPairs() {
+        let owned = ManagedFields.paths(of: Self.object, subresource: "", schema: Self.schema)
+            .union([["spec"], ["spec", "edges"], ["spec", "edges", #"k:{"id":"e1"}"#], ["spec", "other"]])
+        let takenSets: [Set<FieldPath>] = [
+            [["spec", "edges", #"k:{"id":"e1"}"#]], [["spec", "edges", #"k:{"id":"e1"}"#, "to"]], [["spec"]], [["metadata", "labels", "a"]],
+            [["spec", "tags", #"v:"t1""#], ["spec", "ports"]], [],
+        ]
+        for taken in takenSets {
+            let pairwise = owned.filter { field in !taken.contains { ManagedFields.clashes($0, field) } }
+            #expect(ManagedFields.fields(owned, clearOf: taken) == pairwise, "\(taken)")
+        }
+    }
+}
+
 @Suite("Protobuf bodies from kubectl's typed commands")
 struct ProtobufBodyTests {
     @Test("a protobuf ConfigMap in the k8s envelope decodes to its JSON form")

@@ -198,6 +198,27 @@ enum ManagedFields {
         return short.count == long.count || !(short.last.map(isElement) ?? false)
     }
 
+    /// The paths of `owned` that no path of `taken` ``clashes(_:_:)`` with, found through the
+    /// prefixes of the paths rather than by comparing every pair.
+    static func fields(_ owned: Set<FieldPath>, clearOf taken: Set<FieldPath>) -> Set<FieldPath> {
+        guard !taken.isEmpty else { return owned }
+        var shorterThanTaken: Set<FieldPath> = []
+        for path in taken where path.count > 1 {
+            for length in 1..<path.count { shorterThanTaken.insert(Array(path.prefix(length))) }
+        }
+        return owned.filter { field in
+            if taken.contains(field) { return false }
+            // Owning a field owns what is inside it, unless it names a list element.
+            if shorterThanTaken.contains(field), !(field.last.map(isElement) ?? false) { return false }
+            guard field.count > 1 else { return true }
+            for length in 1..<field.count {
+                let prefix = Array(field.prefix(length))
+                if taken.contains(prefix), !(prefix.last.map(isElement) ?? false) { return false }
+            }
+            return true
+        }
+    }
+
     static func overlaps(_ a: FieldPath, _ b: FieldPath) -> Bool {
         a.count <= b.count ? Array(b.prefix(a.count)) == a : Array(a.prefix(b.count)) == b
     }
@@ -258,14 +279,16 @@ enum ManagedFields {
         var entries = old.map(Self.entries(of:)) ?? []
         let oldPaths = old.map { paths(of: $0, subresource: subresource, schema: schema) } ?? []
         let newPaths = paths(of: new, subresource: subresource, schema: schema)
+        // One pass over each object instead of a walk from the root per path: a TinyFlow's
+        // revisions hold every node of the flow, tens of thousands of paths.
+        let (oldValues, newValues) = (old.map { ValueIndex($0, schema: schema) }, ValueIndex(new, schema: schema))
         var changed: Set<FieldPath> = []
-        for path in newPaths where old.flatMap({ value(at: path, in: $0) }) != value(at: path, in: new) { changed.insert(path) }
-        let removed = oldPaths.subtracting(newPaths).filter { value(at: $0, in: new) == nil }
+        for path in newPaths where oldValues?[path] != newValues[path] { changed.insert(path) }
+        let removed = oldPaths.subtracting(newPaths).filter { newValues[$0] == nil }
         guard !changed.isEmpty || !removed.isEmpty else { return ManagedFields.setting(entries, on: new) }
+        let taken = changed.union(removed)
         for index in entries.indices {
-            entries[index].fields = entries[index].fields.filter { owned in
-                !changed.contains(where: { clashes($0, owned) }) && !removed.contains(where: { clashes($0, owned) })
-            }
+            entries[index].fields = fields(entries[index].fields, clearOf: taken)
         }
         let mine = ManagedFieldsEntry(manager: manager, operation: "Update", apiVersion: apiVersion, time: time, subresource: subresource, fields: [])
         if let index = entries.firstIndex(where: { $0.sameOwner(mine) }) {
@@ -405,5 +428,49 @@ enum ManagedFields {
                 : "conflicts with \"\(manager)\" using \(version):\n" + fields.map { "- " + $0 }.joined(separator: "\n")
         }.joined(separator: "\n")
         return (message, causes)
+    }
+}
+
+/// The value at every path of an object that ``ManagedFields/paths(of:subresource:schema:)``
+/// yields, and at every path leading there: what ``ManagedFields/value(at:in:)`` answers,
+/// from one pass over the object. Map-list elements are found by their `k:` component
+/// (the first of equals), set-list elements by their `v:` one.
+struct ValueIndex {
+    private var values: [FieldPath: JSONValue] = [:]
+
+    init(_ object: JSONValue, schema: JSONValue?) {
+        for (key, value) in object.objectValue ?? [:] {
+            let childSchema = key == "metadata" ? ManagedFields.metadataSchema : ManagedFields.childSchema(schema, key)
+            record(value, at: [key], schema: childSchema)
+        }
+    }
+
+    subscript(path: FieldPath) -> JSONValue? { values[path] }
+
+    private mutating func record(_ value: JSONValue, at path: FieldPath, schema: JSONValue?) {
+        guard values[path] == nil else { return }
+        values[path] = value
+        switch value {
+        case .object(let members):
+            for (key, member) in members { record(member, at: path + [key], schema: ManagedFields.childSchema(schema, key)) }
+        case .array(let elements):
+            let list = ManagedFields.listType(schema)
+            switch list.type {
+            case "map":
+                let items = schema?["items"]
+                for element in elements {
+                    guard let component = ManagedFields.elementComponent(element, keys: list.keys) else { continue }
+                    record(element, at: path + [component], schema: items)
+                }
+            case "set":
+                for element in elements where values[path + ["v:" + element.jsonString]] == nil {
+                    values[path + ["v:" + element.jsonString]] = element
+                }
+            default:
+                break
+            }
+        default:
+            break
+        }
     }
 }
