@@ -183,12 +183,9 @@ public struct LocalModeService: Service {
         // The console stops gracefully (its open event streams end) before the rest is cancelled.
         let consoleGroup = options.console
             ? ServiceGroup(configuration: .init(services: [try await makeConsole(client: client)], logger: logger)) : nil
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await progress.watchNodes() }
-            group.addTask { await progress.watchModules() }
-            group.addTask { await progress.streamDebugOutput(addresses: hostAddresses) }
+        await withTaskGroup(of: Void.self) { outer in
             if let consoleGroup {
-                group.addTask { [console, logger] in
+                outer.addTask { [console, logger] in
                     do {
                         try await consoleGroup.run()
                     } catch {
@@ -197,9 +194,16 @@ public struct LocalModeService: Service {
                     }
                 }
             }
-            await stopSignal()
+            // The reports end at the stop signal; the console is asked to stop then, and the
+            // outer group waits until it has (not cancelled in the middle of its shutdown).
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await progress.watchNodes() }
+                group.addTask { await progress.watchModules() }
+                group.addTask { await progress.streamDebugOutput(addresses: hostAddresses) }
+                await stopSignal()
+                group.cancelAll()
+            }
             await consoleGroup?.triggerGracefulShutdown()
-            group.cancelAll()
         }
     }
 
