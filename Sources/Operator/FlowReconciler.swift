@@ -25,6 +25,7 @@ extension TinyflowOperator {
                 case .cleanup(let flow):
                     if let name = flow.metadata.name {
                         try await deleteContext(.flow(namespace: namespace, flow: name), in: namespace)
+                        _ = flowStatusWrites.withLock { $0.removeValue(forKey: ObjectKey(namespace: namespace, name: name)) }
                     }
                     return .done
                 }
@@ -91,8 +92,13 @@ extension TinyflowOperator {
         }
         let warnedBefore = flow.status?.conditions[type: "Ready"]?.message.hasSuffix("; warning: \(cycleWarning ?? "")") ?? false
         if status != flow.status {
+            // Counts and health are written at most once per flowStatusInterval; a revision at once.
+            if recorded == nil, let wait = statusWriteWait(for: key) {
+                return .requeue(after: settlesIn.map { min($0, wait) } ?? wait)
+            }
             let patch = try FlowHistory.statusPatch(from: flow.status, to: status)
             _ = try await client.api(TinyFlow.self, namespace: namespace).patchStatus(name, .json(patch))
+            flowStatusWrites.withLock { $0[key] = .now }
             if let recorded {
                 let text = status.revisions.last?.summary ?? ""
                 _ = try? await recorder.publish(
@@ -104,6 +110,13 @@ extension TinyflowOperator {
         }
         // Queued again whenever one of its nodes changes; until a new node set settles, when it may have.
         return settlesIn.map { .requeue(after: $0) } ?? .done
+    }
+
+    /// How long until the flow's status may be written again, or nil if it may now.
+    func statusWriteWait(for flow: ObjectKey) -> Duration? {
+        guard let last = flowStatusWrites.withLock({ $0[flow] }) else { return nil }
+        let remaining = configuration.flowStatusInterval - (ContinuousClock.now - last)
+        return remaining > .zero ? remaining : nil
     }
 
     /// How long until the flow's node set `nodes` has been unchanged for

@@ -33,6 +33,10 @@ public struct OperatorConfiguration: Sendable {
     /// revision, so that applying a flow node by node makes one revision, not one
     /// per node.
     public var revisionSettleTime: Duration
+    /// The shortest time between two writes of a flow's status that record no revision
+    /// (node counts, health, conditions): while a flow of 1,000 nodes starts, its nodes'
+    /// readiness changes a thousand times, and each write carries the whole flow object.
+    public var flowStatusInterval: Duration = .seconds(1)
 
     /// A configuration; the defaults suit production.
     public init(

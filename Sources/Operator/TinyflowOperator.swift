@@ -68,6 +68,9 @@ public final class TinyflowOperator: Service, Sendable {
     let validationCaches = Mutex<[String: ValidationCache]>([:])
     /// Per flow, a node set not yet recorded as a revision and since when it has been the flow's.
     let unsettledRevisions = Mutex<[ObjectKey: (nodes: [FlowNodeSnapshot], since: ContinuousClock.Instant)]>([:])
+    /// Per flow, when its status was last written (for ``OperatorConfiguration/flowStatusInterval``);
+    /// forgotten when the flow goes.
+    let flowStatusWrites = Mutex<[ObjectKey: ContinuousClock.Instant]>([:])
 
     /// The informers and controllers of one watched namespace (or of all, keyed `""`).
     struct Scope: Sendable {

@@ -163,6 +163,34 @@ struct OperatorTests {
         }
     }
 
+    @Test("a flow's counts and health are written at most once per flowStatusInterval while its nodes start")
+    func flowStatusWritesAreSpaced() async throws {
+        try await withOperator(revisionSettleTime: .milliseconds(100)) { harness in
+            let flow = try await harness.flows.create(TinyFlow(metadata: ObjectMeta(name: "busy")))
+            let names = (0..<40).map { "busy-\($0)" }
+            let writes = Task {
+                var count = 0
+                for try await event in try await harness.flows.watch(resourceVersion: flow.metadata.resourceVersion) {
+                    guard case .modified(let flow) = event else { continue }
+                    count += 1
+                    if flow.status?.readyNodes == names.count { break }
+                }
+                return count
+            }
+            let start = ContinuousClock.now
+            for name in names {
+                _ = try await harness.nodes.create(node(name, "debug", settings: ["keep": 1, "log": false], flow: "busy"))
+            }
+            try await eventually("every node counted Ready", timeout: .seconds(60)) {
+                try await harness.flows.get("busy").status?.readyNodes == names.count
+            }
+            let seconds = Int((ContinuousClock.now - start).components.seconds) + 1
+            let count = try await writes.value
+            // One write per interval, plus the finalizer's and the revision's, which are not spaced.
+            #expect(count <= seconds + 3, "\(count) writes of the flow in \(seconds) s for \(names.count) nodes")
+        }
+    }
+
     @Test("a burst of node changes is batched into few SyncNodes calls with increasing generations")
     func syncsAreBatched() async throws {
         let recorder = Mutex<SyncRecorder?>(nil)
