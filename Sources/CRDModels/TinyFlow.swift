@@ -155,6 +155,17 @@ public enum FlowHealth: String, Codable, Sendable, Hashable {
     case unknown = "Unknown"
 }
 
+extension FlowHealth {
+    /// What a flow's nodes say of it: how many count (those not being deleted), how many of
+    /// those are Ready, and the health that makes — `Unknown` without nodes, else `Healthy`
+    /// when all are Ready, else `Degraded`. The operator's status and the console both.
+    public static func of(_ nodes: [TinyNode]) -> (nodeCount: Int, readyNodes: Int, health: FlowHealth) {
+        let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
+        let ready = live.filter { $0.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false }.count
+        return (live.count, ready, live.isEmpty ? .unknown : (ready == live.count ? .healthy : .degraded))
+    }
+}
+
 /// The observed state of a TinyFlow.
 @Schema
 public struct TinyFlowStatus: Codable, Sendable, Hashable {

@@ -221,11 +221,9 @@ public struct FlowsAPI: Sendable {
     // MARK: Shapes
 
     static func summary(of flow: TinyFlow?, name: String, nodes: [TinyNode]) -> FlowSummary {
-        let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
-        let ready = live.filter { $0.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false }.count
-        let health: FlowHealth = live.isEmpty ? .unknown : (ready == live.count ? .healthy : .degraded)
+        let (count, ready, health) = FlowHealth.of(nodes)
         return FlowSummary(
-            name: name, description: flow?.spec.description, nodeCount: live.count, readyNodes: ready,
+            name: name, description: flow?.spec.description, nodeCount: count, readyNodes: ready,
             health: health.rawValue, paused: false, currentRevision: flow?.status?.currentRevision)
     }
 

@@ -65,9 +65,7 @@ extension TinyflowOperator {
         if settlesIn == nil { _ = unsettledRevisions.withLock { $0.removeValue(forKey: key) } }
         let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
         status.observedGeneration = flow.metadata.generation
-        status.nodeCount = live.count
-        status.readyNodes = live.filter { $0.status?.conditions.isTrue(TinyNodeCondition.ready) ?? false }.count
-        status.health = live.isEmpty ? .unknown : (status.readyNodes == live.count ? .healthy : .degraded)
+        (status.nodeCount, status.readyNodes, status.health) = FlowHealth.of(live)
         let now = Timestamp.now()
         switch status.health {
         case .healthy:

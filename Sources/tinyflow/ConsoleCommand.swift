@@ -49,12 +49,7 @@ struct ConsoleCommand: AsyncParsableCommand {
     func run() async throws {
         Tinyflow.bootstrapObservability(level: logLevel)
         let logger = Logger(label: "tinyflow.console")
-        let local = ".tinyflow/kubeconfig"
-        let environment = ProcessInfo.processInfo.environment
-        let files: [String] =
-            if let file = kubeconfig ?? (FileManager.default.fileExists(atPath: local) ? local : nil) { [file] }
-            else if let list = environment["KUBECONFIG"], !list.isEmpty { list.split(separator: ":").map(String.init) }
-            else { [URL(fileURLWithPath: environment["HOME"] ?? NSHomeDirectory()).appendingPathComponent(".kube/config").path] }
+        let files = Tinyflow.kubeconfigFile(kubeconfig).map { [$0] } ?? ClientConfiguration.kubeconfigFiles()
         let kubeconfigFile = try KubeConfig.read(files: files)
         guard !kubeconfigFile.files.isEmpty else { throw ValidationError("no kubeconfig found at \(files.joined(separator: ", "))") }
         let clientConfiguration = try ClientConfiguration(kubeconfig: kubeconfigFile, context: context)
@@ -67,7 +62,8 @@ struct ConsoleCommand: AsyncParsableCommand {
             let api = FlowsAPI(
                 client: client, namespace: namespace ?? clientConfiguration.namespace, author: author, operatorService: operatorService)
             let server = ConsoleServer(api: api, configuration: .init(port: port, token: token), logger: logger) { port in
-                print("console: \(ConsoleServer.url(port: port, token: token))")
+                // A line at a time, also into a pipe or file: whoever started it is waiting for the URL.
+                FileHandle.standardOutput.write(Data("console: \(ConsoleServer.url(port: port, token: token))\n".utf8))
             }
             let group = ServiceGroup(configuration: .init(
                 services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

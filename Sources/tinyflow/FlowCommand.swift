@@ -20,8 +20,7 @@ struct FlowCommand: AsyncParsableCommand {
         var namespace: String = "default"
 
         func client() throws -> KubernetesClient {
-            let local = ".tinyflow/kubeconfig"
-            if let path = kubeconfig ?? (FileManager.default.fileExists(atPath: local) ? local : nil) {
+            if let path = Tinyflow.kubeconfigFile(kubeconfig) {
                 return try KubernetesClient(configuration: ClientConfiguration(kubeconfig: KubeConfig.read(file: path)))
             }
             return try KubernetesClient(configuration: ClientConfiguration.infer())

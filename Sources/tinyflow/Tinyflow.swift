@@ -25,6 +25,13 @@ struct Tinyflow: AsyncParsableCommand {
         return URL(fileURLWithPath: argument).standardizedFileURL.path
     }
 
+    /// The kubeconfig file a command uses: `given`, else that of a `tinyflow up` in this
+    /// directory when there is one; nil means KUBECONFIG or ~/.kube/config.
+    static func kubeconfigFile(_ given: String?) -> String? {
+        let local = ".tinyflow/kubeconfig"
+        return given ?? (FileManager.default.fileExists(atPath: local) ? local : nil)
+    }
+
     /// Installs the process-wide log handler and metrics factory once, before
     /// any command runs; returns the registry `/metrics` serves.
     @discardableResult

@@ -62,7 +62,7 @@ struct UpEndToEndTests {
         #expect(second.exited && second.status == 0)
     }
 
-    @Test("runs the hello example: every node Ready, the transformed greeting printed, the console's URL printed and its API served to the token's holder, and status and logs report it")
+    @Test("runs the hello example: every node Ready, the transformed greeting printed, the console's URL printed and its API served to the token's holder (and by tinyflow console with its own token), and status and logs report it")
     func helloExample() async throws {
         let data = try temporaryDataDirectory()
         defer { try? FileManager.default.removeItem(at: data) }
@@ -83,6 +83,19 @@ struct UpEndToEndTests {
         #expect(String(decoding: body, as: UTF8.self).contains(#""name":"hello""#))
         let (_, refused) = try await URLSession.shared.data(from: flows)
         #expect((refused as? HTTPURLResponse)?.statusCode == 401)
+        // `tinyflow console` on the same API server, with tinyflow up's kubeconfig, its own token.
+        let standalone = try UpProcess(["--kubeconfig", data.appendingPathComponent("kubeconfig").path], command: "console")
+        defer { standalone.killIfRunning() }
+        try await eventually("tinyflow console prints its URL", timeout: .seconds(20), context: { standalone.output }) {
+            standalone.output.contains("console: http://127.0.0.1:")
+        }
+        let second = try #require(standalone.output.firstMatch(of: /console: (http:\/\/127\.0\.0\.1:\d+)\/#token=([0-9a-f]{64})\n/))
+        #expect(second.2 != console.2, "every console has its own token")
+        var own = URLRequest(url: try #require(URL(string: String(second.1) + "/api/flows")))
+        own.setValue("Bearer \(second.2)", forHTTPHeaderField: "Authorization")
+        let (ownBody, ownAnswer) = try await URLSession.shared.data(for: own)
+        #expect((ownAnswer as? HTTPURLResponse)?.statusCode == 200)
+        #expect(String(decoding: ownBody, as: UTF8.self).contains(#""name":"hello""#))
         let logs = try await runToCompletion(tinyflowBinary, ["logs", "hello-debug", "--data", data.path])
         #expect(logs.status == 0)
         #expect(logs.output.contains("[hello-debug] "))

@@ -117,12 +117,13 @@ final class UpProcess: @unchecked Sendable {
     let process: Process
     private let reader: PipeReader
 
-    /// Starts `tinyflow up` with `arguments` in the repository root.
-    init(_ arguments: [String]) throws {
+    /// Starts `tinyflow up` (or `command`) with `arguments` in the repository root.
+    /// `tinyflow up ARGUMENTS`, or another long-running `command` of tinyflow.
+    init(_ arguments: [String], command: String = "up") throws {
         try requireExecutable(tinyflowBinary)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tinyflowBinary)
-        process.arguments = ["up"] + arguments
+        process.arguments = [command] + arguments
         process.currentDirectoryURL = repositoryRoot
         let pipe = Pipe()
         process.standardOutput = pipe

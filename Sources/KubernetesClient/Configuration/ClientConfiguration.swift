@@ -55,18 +55,20 @@ public struct ClientConfiguration: Sendable {
     public static func fromKubeconfig(
         context: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> ClientConfiguration {
-        let files: [String]
-        if let list = environment["KUBECONFIG"], !list.isEmpty {
-            files = list.split(separator: ":").map(String.init)
-        } else {
-            let home = environment["HOME"] ?? NSHomeDirectory()
-            files = [URL(fileURLWithPath: home).appendingPathComponent(".kube/config").path]
-        }
+        let files = kubeconfigFiles(environment: environment)
         let config = try KubeConfig.read(files: files)
         guard !config.files.isEmpty else {
             throw ConfigurationError(message: "no kubeconfig found at \(files.joined(separator: ", "))")
         }
         return try ClientConfiguration(kubeconfig: config, context: context)
+    }
+
+    /// The kubeconfig files kubectl reads: those of `KUBECONFIG` (colon-separated, first
+    /// wins per name), or `~/.kube/config` when it is unset.
+    public static func kubeconfigFiles(environment: [String: String] = ProcessInfo.processInfo.environment) -> [String] {
+        if let list = environment["KUBECONFIG"], !list.isEmpty { return list.split(separator: ":").map(String.init) }
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        return [URL(fileURLWithPath: home).appendingPathComponent(".kube/config").path]
     }
 
     /// The configuration of `context` (default: the current context) in `kubeconfig`.
