@@ -15,7 +15,7 @@ build:
 # so that on a 2-core machine one kind does not starve the other's deadlines; and the
 # load suites (20,000 connections, floods of hostile requests), whose point is that others
 # are served within a latency bound, alone and one test at a time.
-PROCESS_SUITES := '^(LocalModeTests|ModuleHostAppTests|ContextStoreTests)\.'
+PROCESS_SUITES := '^(LocalModeTests|ModuleHostAppTests|ContextStoreTests|MessageStoreTests)\.'
 LOAD_SUITES := '^(CommonComponentsTests\.HTTPServerLimitsTests|ControlPlaneTests\.HostileRequestTests)\b'
 
 test:
@@ -88,6 +88,7 @@ release:
 bench:
 	$(SWIFT) run -c release tinyflow-bench runtime
 	$(SWIFT) run -c release tinyflow-bench context
+	$(SWIFT) run -c release tinyflow-bench durable
 	$(SWIFT) run -c release tinyflow-bench operator
 
 format:

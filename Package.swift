@@ -129,6 +129,22 @@ let package = Package(
             dependencies: ["JSONSchemaKit"],
             swiftSettings: strictSettings
         ),
+        // Wakes the other processes sharing a directory (Unix datagram sockets): SQLite's stand-in for NOTIFY.
+        .target(
+            name: "Doorbell",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The seam of durable edges: the `MessageStore` protocol (stored messages, leases,
+        // settlements with context mutations, dead letters), queue signals and errors.
+        .target(
+            name: "MessageStoreAPI",
+            dependencies: ["ComponentKit", "ContextStoreAPI", "JSONSchemaKit"],
+            swiftSettings: strictSettings
+        ),
         // The in-memory context store: the default of `tinyflow run` and of tests.
         .target(
             name: "ContextStoreMemory",
@@ -144,14 +160,14 @@ let package = Package(
         // The SQLite context store: the default of `tinyflow up`, one file shared by the local module hosts.
         .target(
             name: "ContextStoreSQLite",
-            dependencies: ["Backoff", "ContextStoreAPI", "JSONSchemaKit", "SQLite"],
+            dependencies: ["AsyncPrimitives", "Backoff", "ComponentKit", "ContextStoreAPI", "JSONSchemaKit", "MessageStoreAPI", "SQLite"],
             swiftSettings: strictSettings
         ),
         // The PostgreSQL context store: shared by every replica of every module on a cluster.
         .target(
             name: "ContextStorePostgres",
             dependencies: [
-                "ContextStoreAPI", "JSONSchemaKit",
+                "Backoff", "ComponentKit", "ContextStoreAPI", "JSONSchemaKit", "MessageStoreAPI",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -163,7 +179,7 @@ let package = Package(
         .target(
             name: "ContextStores",
             dependencies: [
-                "ContextStoreAPI", "ContextStoreMemory", "ContextStoreSQLite", "ContextStorePostgres",
+                "ContextStoreAPI", "ContextStoreMemory", "ContextStoreSQLite", "ContextStorePostgres", "Doorbell", "MessageStoreAPI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -242,7 +258,7 @@ let package = Package(
         // control API, message delivery and transport protocols, their values and errors.
         .target(
             name: "ModuleHostAPI",
-            dependencies: ["ComponentKit", "ConfigurationReferences", "ContextStoreAPI", "JSONSchemaKit"],
+            dependencies: ["ComponentKit", "ConfigurationReferences", "ContextStoreAPI", "JSONSchemaKit", "MessageStoreAPI"],
             swiftSettings: strictSettings
         ),
         // The process that runs a module's nodes.
@@ -259,6 +275,7 @@ let package = Package(
                 "Expressions",
                 "CRDModels",
                 "BoundedChannels",
+                "MessageStoreAPI",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -491,6 +508,7 @@ let package = Package(
                 "BoundedChannels",
                 "Operator",
                 "ContextStoreAPI", "ContextStoreMemory", "ContextStoreSQLite", "ContextStorePostgres", "CSQLite", "LocalPostgres",
+                "AsyncPrimitives", "ContextStores", "MessageStoreAPI", "ModuleHostAPI", "ModuleHostApp", "SQLite",
                 "JSONSchemaKit",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -565,13 +583,13 @@ let package = Package(
         // Test helpers around an in-process module runtime.
         .target(
             name: "ModuleHostTestSupport",
-            dependencies: ["ComponentKit", "ModuleHost", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ComponentKit", "MessageStoreAPI", "ModuleHost", .product(name: "Logging", package: "swift-log")],
             path: "Tests/ModuleHostTestSupport",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "AsyncPrimitivesTests",
-            dependencies: ["AsyncPrimitives"],
+            dependencies: ["AsyncPrimitives", "TestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -614,8 +632,8 @@ let package = Package(
         .testTarget(
             name: "ModuleHostTests",
             dependencies: [
-                "ModuleHost", "CommonComponents", "ComponentKit", "ConfigurationReferences", "ContextStoreMemory", "TestSupport",
-                "ModuleHostTestSupport",
+                "ModuleHost", "CommonComponents", "ComponentKit", "ConfigurationReferences", "ContextStoreAPI", "ContextStoreMemory",
+                "ContextStoreSQLite", "MessageStoreAPI", "TestSupport", "ModuleHostTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -701,7 +719,9 @@ let package = Package(
         ),
         .testTarget(
             name: "LocalModeTests",
-            dependencies: ["LocalMode", "Manifests", "CRDModels", "GRPCTransport", "ModuleHost", "TestSupport"],
+            dependencies: [
+                "LocalMode", "Manifests", "CRDModels", "GRPCTransport", "ModuleHost", "TestSupport", "SQLite", "PostgresTestSupport",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -729,6 +749,21 @@ let package = Package(
             name: "PostgresTestSupport",
             dependencies: ["LocalPostgres"],
             path: "Tests/PostgresTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "DoorbellTests",
+            dependencies: ["Doorbell", "TestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "MessageStoreTests",
+            dependencies: [
+                "ComponentKit", "ContextStoreAPI", "ContextStoreSQLite", "ContextStorePostgres", "JSONSchemaKit",
+                "MessageStoreAPI", "SQLite", "TestSupport", "PostgresTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -169,6 +169,12 @@ for selector, body in [
     (10, {"value": 3, "keys": ["a", "b"], "removed": 1}),
     (11, [{"name": "ticker", "generation": 3, "phase": "Running", "restarts": 0,
            "counters": {"received": 1, "delivered": 1, "errored": 0, "expired": 0, "sent": 2}}]),
+    (12, {"operation": "replay", "namespace": "default", "nodes": ["counter"], "ids": [3, 4], "limit": 100}),
+    (13, {"count": 1, "deadLetters": [{
+        "id": 3, "queue": {"namespace": "default", "node": "counter", "port": "in"},
+        "edge": {"node": "ticker", "edge": "to-counter"},
+        "message": {"id": "m-1", "from": "ticker:out", "to": "counter:in", "payload": {"n": 1}, "priority": 0, "hops": 1},
+        "attempts": 5, "reason": "attemptsExhausted", "lastError": "boom", "enqueuedAt": 7.3e8, "deadLetteredAt": 7.3e8}]}),
 ]:
     write("FuzzWire", f"json-{selector}", bytes([selector]) + json.dumps(body).encode())
 

@@ -79,15 +79,25 @@ public struct TinyFlowSpec: Codable, Sendable, Hashable {
     /// ConfigMap key of the flow's namespace, which the module hosts read.
     @SchemaField(listMapKeys: ["name"])
     public var parameters: [FlowParameter] = []
+    /// How the flow's edges carry messages when an edge does not say (`memory` or
+    /// `durable`); absent: `memory`.
+    public var delivery: EdgeDelivery?
+    /// Whether the flow is paused: its source nodes stop, its durable edges hold their
+    /// messages (stored, not delivered) and its memory edges drain. `false` resumes it
+    /// without loss.
+    public var paused: Bool = false
 
     /// Creates a spec.
     public init(
-        description: String? = nil, revisionHistoryLimit: Int = 10, maxHops: Int = 256, parameters: [FlowParameter] = []
+        description: String? = nil, revisionHistoryLimit: Int = 10, maxHops: Int = 256, parameters: [FlowParameter] = [],
+        delivery: EdgeDelivery? = nil, paused: Bool = false
     ) {
         self.description = description
         self.revisionHistoryLimit = revisionHistoryLimit
         self.maxHops = maxHops
         self.parameters = parameters
+        self.delivery = delivery
+        self.paused = paused
     }
 }
 

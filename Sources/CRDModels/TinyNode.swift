@@ -107,16 +107,33 @@ public struct Edge: Codable, Sendable, Hashable {
     /// expressions such as `{"url": "{{ $.payload.host }}/api"}`; absent, the
     /// message passes unchanged.
     public var mapping: JSONValue?
-    /// How failed deliveries are retried; absent, they are not.
+    /// How failed deliveries are retried; absent, they are not. On a durable edge a message
+    /// that fails `maxAttempts` times (or whose `timeout` passed) is dead-lettered.
     public var retryPolicy: RetryPolicy?
+    /// How the edge carries messages: `memory` (in the hosts' memory: fastest, lost if a
+    /// host dies) or `durable` (stored until the target handled it, surviving hosts'
+    /// deaths). Absent: the flow's `spec.delivery`, else `memory`.
+    public var delivery: EdgeDelivery?
+    /// On a durable edge, how many messages the target port's queue may hold before senders
+    /// wait (backpressure), at most until their deadline. Absent: 100,000.
+    @SchemaField(minimum: 1, maximum: 100_000_000)
+    public var maxBacklog: Int?
+
+    /// The backlog limit of a durable edge that sets none.
+    public static let defaultMaxBacklog = 100_000
 
     /// Creates an edge.
-    public init(id: String, port: String, to: String, mapping: JSONValue? = nil, retryPolicy: RetryPolicy? = nil) {
+    public init(
+        id: String, port: String, to: String, mapping: JSONValue? = nil, retryPolicy: RetryPolicy? = nil,
+        delivery: EdgeDelivery? = nil, maxBacklog: Int? = nil
+    ) {
         self.id = id
         self.port = port
         self.to = to
         self.mapping = mapping
         self.retryPolicy = retryPolicy
+        self.delivery = delivery
+        self.maxBacklog = maxBacklog
     }
 
     /// The target node and port, or `nil` if `to` is not `<node>:<port>`.
@@ -125,6 +142,18 @@ public struct Edge: Codable, Sendable, Hashable {
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
         return (String(parts[0]), String(parts[1]))
     }
+}
+
+/// How an edge carries messages.
+@Schema
+public enum EdgeDelivery: String, Codable, Sendable, Hashable {
+    /// Through bounded channels in memory and streams between hosts: fastest; a message in
+    /// flight is lost when its host dies.
+    case memory
+    /// Stored in the module hosts' database (SQLite locally, PostgreSQL on clusters) until
+    /// the target handled it: pulled by the target's hosts at their pace, by priority then
+    /// deadline, redelivered when a host dies, dead-lettered when it cannot be delivered.
+    case durable
 }
 
 /// How a failed delivery or handler is retried, with exponential backoff.
@@ -239,12 +268,25 @@ public struct NodeMetrics: Codable, Sendable, Hashable {
     /// whose senders wait (backpressure).
     @SchemaField(minimum: 0)
     public var queueCapacity: Int64?
+    /// Messages stored for the node's durable input ports (waiting or being handled).
+    @SchemaField(minimum: 0)
+    public var backlog: Int64?
+    /// Durable messages delivered again after a failed attempt or a lost lease.
+    @SchemaField(minimum: 0)
+    public var redelivered: Int64?
+    /// Durable messages for the node that were dead-lettered.
+    @SchemaField(minimum: 0)
+    public var deadLettered: Int64?
 
     /// Creates counters.
     public init(
         messagesIn: Int64 = 0, messagesOut: Int64 = 0, errors: Int64 = 0, expired: Int64 = 0, lastMessageTime: Timestamp? = nil,
-        queued: Int64? = nil, queueCapacity: Int64? = nil
+        queued: Int64? = nil, queueCapacity: Int64? = nil, backlog: Int64? = nil, redelivered: Int64? = nil,
+        deadLettered: Int64? = nil
     ) {
+        self.backlog = backlog
+        self.redelivered = redelivered
+        self.deadLettered = deadLettered
         self.messagesIn = messagesIn
         self.messagesOut = messagesOut
         self.errors = errors
@@ -265,6 +307,8 @@ public enum TinyNodeCondition {
     public static let configValid = "ConfigValid"
     /// Every edge points at an existing node's existing input port.
     public static let edgesResolved = "EdgesResolved"
+    /// The node's flow is paused: sources stopped, durable deliveries held.
+    public static let paused = "Paused"
 }
 
 extension TinyNode {

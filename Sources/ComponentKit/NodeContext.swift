@@ -42,6 +42,9 @@ public final class NodeContext: Sendable {
     /// state that outlives messages, survives host restarts with a persistent store and is
     /// shared by every replica of the module.
     ///
+    /// While the node handles a message from a durable edge, the store is that message's
+    /// ``ContextTransaction``: its writes are applied when the message is settled, exactly once.
+    ///
     /// Throws ``ContextStoreError/noFlow(node:)`` for `.flow` when the node belongs to no
     /// TinyFlow, and ``ContextStoreError/unavailable(store:reason:)`` when the node runs
     /// without a store.
@@ -49,7 +52,7 @@ public final class NodeContext: Sendable {
         guard let contextStore else {
             throw .unavailable(store: "none", reason: "node \(node) runs without a context store")
         }
-        return NodeContextStore(store: contextStore, scope: try contextScope(kind))
+        return NodeContextStore(store: ContextTransaction.current ?? contextStore, scope: try contextScope(kind))
     }
 
     /// The scope `kind` means for this node.

@@ -2,6 +2,7 @@ public import ContextStoreAPI
 import Foundation
 public import JSONSchemaKit
 public import Logging
+import MessageStoreAPI
 import NIOCore
 import NIOSSL
 import PostgresNIO
@@ -16,6 +17,10 @@ import Synchronization
 /// to have started. The schema is created or migrated on first use. When the database cannot
 /// be reached, operations throw ``ContextStoreError/unavailable(store:reason:)`` within the
 /// operation timeout instead of hanging, and work again once it is back, with no restart.
+///
+/// A ``PostgresMessageStore`` made from it keeps durable edges' messages in the same database,
+/// on the same pool, and applies handlers' context writes with this store's rules in the
+/// transactions that settle their messages.
 public final class PostgresContextStore: ContextStore, Service {
     /// The limits this store enforces.
     public let limits: ContextLimits
@@ -23,8 +28,10 @@ public final class PostgresContextStore: ContextStore, Service {
     public let configuration: Configuration
 
     private let client: PostgresClient
-    private let logger: Logger
-    private let lifecycle = Lifecycle()
+    /// The store's logger (its metadata names the redacted database): the message store sharing it logs there too.
+    let logger: Logger
+    /// Whether ``run()`` serves; a message store sharing the pool ends its own service when this one finishes.
+    let lifecycle = Lifecycle()
     private let schemaReady = Atomic<Bool>(false)
     /// A problem with the configuration itself (an unreadable CA file): every operation reports it.
     private let configurationProblem: String?
@@ -371,7 +378,10 @@ public final class PostgresContextStore: ContextStore, Service {
     /// closed, and the operation throws ``ContextStoreError/unavailable(store:reason:)``.
     /// The server enforces the same deadline (`statement_timeout`, `lock_timeout`). When the
     /// calling task is cancelled, the operation throws `CancellationError`, not unavailability.
-    private func perform<Result: Sendable>(
+    ///
+    /// Errors the body throws on purpose — ``ContextStoreError`` and `MessageStoreError` (the
+    /// message store's operations run here too) — pass through unchanged.
+    func perform<Result: Sendable>(
         timeout: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection, Logger) async throws -> Result
     ) async throws -> Result {
@@ -393,6 +403,8 @@ public final class PostgresContextStore: ContextStore, Service {
                 return try await group.next() ?? .timedOut
             }
         } catch let error as ContextStoreError {
+            throw error
+        } catch let error as MessageStoreError {
             throw error
         } catch let error as CancellationError {
             throw error
@@ -470,7 +482,7 @@ public final class PostgresContextStore: ContextStore, Service {
         case timedOut
     }
 
-    /// Creates or migrates the schema, under an advisory lock so replicas starting together do not race.
+    /// Creates or migrates the context schema, under an advisory lock so replicas starting together do not race.
     private func migrate(on connection: PostgresConnection) async throws {
         var encoding = ""
         for try await value in try await connection.send("SHOW server_encoding", logger: logger).decode(String.self) {
@@ -479,7 +491,15 @@ public final class PostgresContextStore: ContextStore, Service {
         guard encoding.uppercased() == "UTF8" else {
             throw unavailable("the database's encoding is \(encoding), not UTF8")
         }
-        let known = Schema.migrations.count
+        try await migrate(component: Schema.component, migrations: Schema.migrations, on: connection)
+        schemaReady.store(true, ordering: .releasing)
+    }
+
+    /// Runs the migrations of `component` (its row in `tinyflow_schema_versions`) that have not
+    /// run yet, in one transaction under ``Schema/migrationLock``: the context schema's, and the
+    /// message store's (``PostgresMessageStore``), which share the database and the lock.
+    func migrate(component: String, migrations: [[String]], on connection: PostgresConnection) async throws {
+        let known = migrations.count
         // BEGIN and COMMIT by hand rather than postgres-nio's `withTransaction`, whose ROLLBACK
         // would be written to a connection the cancellation handler closed (and never answered).
         try await connection.send("BEGIN", logger: logger)
@@ -489,36 +509,35 @@ public final class PostgresContextStore: ContextStore, Service {
             try await connection.send(PostgresQuery(unsafeSQL: Schema.versionTable), logger: logger)
             var current = 0
             let rows = try await connection.send(
-                "SELECT version FROM tinyflow_schema_versions WHERE component = \(Schema.component)", logger: logger)
+                "SELECT version FROM tinyflow_schema_versions WHERE component = \(component)", logger: logger)
             for try await version in rows.decode(Int.self) { current = version }
             if current > known {
-                throw unavailable("the database's schema is version \(current), newer than the \(known) this build knows")
+                throw unavailable("the database's \(component) schema is version \(current), newer than the \(known) this build knows")
             }
             if current < known {
-                for migration in Schema.migrations[current...] {
+                for migration in migrations[current...] {
                     for statement in migration {
                         try await connection.send(PostgresQuery(unsafeSQL: statement), logger: logger)
                     }
                 }
                 try await connection.send(
                     """
-                    INSERT INTO tinyflow_schema_versions (component, version) VALUES (\(Schema.component), \(known))
+                    INSERT INTO tinyflow_schema_versions (component, version) VALUES (\(component), \(known))
                     ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version, migrated_at = now()
                     """, logger: logger)
             }
             try await connection.send("COMMIT", logger: logger)
             if current < known {
-                logger.info("context store schema migrated", metadata: ["from": "\(current)", "to": "\(known)"])
+                logger.info("schema migrated", metadata: ["component": "\(component)", "from": "\(current)", "to": "\(known)"])
             }
         } catch {
             // Not sent when the operation was cancelled: its connection closes, which rolls back.
             _ = try? await connection.send("ROLLBACK", logger: logger)
             throw error
         }
-        schemaReady.store(true, ordering: .releasing)
     }
 
-    private static func get(
+    static func get(
         _ key: String, in scope: ContextScope, on connection: PostgresConnection, logger: Logger
     ) async throws -> ContextEntry? {
         let rows = try await connection.send(
@@ -533,7 +552,7 @@ public final class PostgresContextStore: ContextStore, Service {
         return nil
     }
 
-    private static func entry(key: String, value: String, version: Int64, expiresAt: Date?) throws(ContextStoreError) -> ContextEntry {
+    static func entry(key: String, value: String, version: Int64, expiresAt: Date?) throws(ContextStoreError) -> ContextEntry {
         do {
             return ContextEntry(value: try JSONValue(parsing: Data(value.utf8)), version: version, expiresAt: expiresAt)
         } catch {
@@ -542,7 +561,7 @@ public final class PostgresContextStore: ContextStore, Service {
     }
 
     /// A time to live in whole microseconds (`nil`: none), rounded up so a tiny TTL still expires in the future.
-    private static func microseconds(_ ttl: Duration?) -> Int64? {
+    static func microseconds(_ ttl: Duration?) -> Int64? {
         guard let ttl else { return nil }
         let (seconds, attoseconds) = ttl.components
         let (micros, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
@@ -555,7 +574,7 @@ public final class PostgresContextStore: ContextStore, Service {
         .unavailable(store: configuration.redacted, reason: reason)
     }
 
-    private static func format(_ duration: Duration) -> String {
+    static func format(_ duration: Duration) -> String {
         let (seconds, attoseconds) = duration.components
         let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
         return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
@@ -595,18 +614,11 @@ public final class PostgresContextStore: ContextStore, Service {
     /// Connects once, directly, to learn why the pool cannot (`nil` if the connection works).
     private func probe(timeout: Duration) async -> String? {
         do {
-            let tls: PostgresConnection.Configuration.TLS
-            switch Self.makeClientTLS(configuration) {
-            case .success(.disable): tls = .disable
-            case .success(.prefer(let configuration)): tls = .prefer(try NIOSSLContext(configuration: configuration))
-            case .success(.require(let configuration)): tls = .require(try NIOSSLContext(configuration: configuration))
+            let connectionConfiguration: PostgresConnection.Configuration
+            switch try directConnectionConfiguration(connectTimeout: timeout) {
+            case .success(let value): connectionConfiguration = value
             case .failure(let problem): return problem.reason
             }
-            var connectionConfiguration = PostgresConnection.Configuration(
-                host: configuration.host, port: configuration.port, username: configuration.user,
-                password: configuration.password, database: configuration.database, tls: tls)
-            connectionConfiguration.options.connectTimeout = .milliseconds(
-                timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
             let logger = logger
             let connectionConfigurationCopy = connectionConfiguration
             let outcome = try await withThrowingTaskGroup(of: String?.self) { group in
@@ -630,7 +642,29 @@ public final class PostgresContextStore: ContextStore, Service {
         }
     }
 
-    private struct TLSProblem: Error {
+    /// The configuration of a connection of its own, outside the pool (the availability probe,
+    /// the message store's `LISTEN` connection): the pool's server, credentials, TLS and startup
+    /// parameters. A configuration problem (an unreadable CA file) is the failure; a TLS context
+    /// that cannot be made throws.
+    func directConnectionConfiguration(connectTimeout: Duration) throws -> Result<PostgresConnection.Configuration, TLSProblem> {
+        let tls: PostgresConnection.Configuration.TLS
+        switch Self.makeClientTLS(configuration) {
+        case .success(.disable): tls = .disable
+        case .success(.prefer(let configuration)): tls = .prefer(try NIOSSLContext(configuration: configuration))
+        case .success(.require(let configuration)): tls = .require(try NIOSSLContext(configuration: configuration))
+        case .failure(let problem): return .failure(problem)
+        }
+        var connectionConfiguration = PostgresConnection.Configuration(
+            host: configuration.host, port: configuration.port, username: configuration.user,
+            password: configuration.password, database: configuration.database, tls: tls)
+        connectionConfiguration.options.connectTimeout = .milliseconds(
+            connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000)
+        connectionConfiguration.options.additionalStartupParameters = configuration.startupParameters
+        return .success(connectionConfiguration)
+    }
+
+    /// A configuration that cannot give a connection (an unreadable CA file); `reason` says why.
+    struct TLSProblem: Error {
         var reason: String
     }
 

@@ -1,6 +1,7 @@
 public import ContextStoreAPI
 import Foundation
 public import JSONSchemaKit
+import MessageStoreAPI
 import SQLite
 import Synchronization
 
@@ -31,6 +32,10 @@ import Synchronization
 /// ``operationTimeout``; then it fails with ``ContextStoreError/unavailable(store:reason:)``.
 /// A write that gave up wrote nothing. Cancelling the waiting task ends the wait with
 /// `CancellationError`.
+///
+/// The same file holds the queues of durable edges: a ``SQLiteMessageStore`` made from this
+/// store uses its connections, so that settling a message and the context writes its
+/// handler made is one transaction.
 public final class SQLiteContextStore: ContextStore {
     /// The limits this store enforces.
     public let limits: ContextLimits
@@ -39,8 +44,8 @@ public final class SQLiteContextStore: ContextStore {
     /// How long a write may wait for another process to release the file's write lock before
     /// it fails with ``ContextStoreError/unavailable(store:reason:)``.
     public let operationTimeout: Duration
-    /// `sqlite:<path>`, as errors name the store.
-    private let storeName: String
+    /// `sqlite:<path>`, as errors name the store (and the message store sharing the file).
+    let storeName: String
     /// One read connection per core, so concurrent reads run side by side instead of
     /// queueing (and handing a lock from thread to thread) on one.
     private let readers: [ReaderSlot]
@@ -201,20 +206,7 @@ public final class SQLiteContextStore: ContextStore {
         let limit = limits.maxKeysPerScope
         return try await write { connection in
             try connection.transaction { now in
-                let sum: Int
-                let expiresAt: Int64?
-                if let current = try connection.current(key, in: scope, now: now, readingValue: true) {
-                    let (result, overflow) = try Self.integer(current.value, key: key).addingReportingOverflow(amount)
-                    if overflow { throw ContextStoreError.overflow(key: key) }
-                    sum = result
-                    expiresAt = current.expiresAt
-                } else {
-                    try connection.makeRoomForNewKey(in: scope, now: now, limit: limit)
-                    sum = amount
-                    expiresAt = Self.expiry(now: now, ttl: ttl)
-                }
-                try connection.write(key, String(sum), in: scope, expiresAt: expiresAt)
-                return sum
+                try connection.increment(key, by: amount, in: scope, ttl: ttl, now: now, maxKeysPerScope: limit)
             }
         }
     }
@@ -240,7 +232,7 @@ public final class SQLiteContextStore: ContextStore {
         // connection and the caller's `transform` would tie the connection to the caller.
         return try await waitingForWriteLock {
             try writer.withLock { connection in
-                guard let connection else { throw closed }
+                guard let connection else { throw closed(.context) }
                 do {
                     let now = try connection.beginTransaction()
                     do {
@@ -310,12 +302,30 @@ public final class SQLiteContextStore: ContextStore {
 
     // MARK: - Connections
 
+    /// Whose errors an operation throws: the connections serve this store and the message
+    /// store sharing its file (``SQLiteMessageStore``), and each reports SQLite's failures,
+    /// a closed store and a lock that stayed held as its own protocol's `unavailable`.
+    enum ErrorDomain: Sendable {
+        /// ``ContextStoreError/unavailable(store:reason:)``.
+        case context
+        /// `MessageStoreError.unavailable(store:reason:)`.
+        case messages
+    }
+
+    /// The `unavailable` error of `domain`, naming this store's file.
+    func unavailable(_ reason: String, in domain: ErrorDomain) -> any Error {
+        switch domain {
+        case .context: ContextStoreError.unavailable(store: storeName, reason: reason)
+        case .messages: MessageStoreError.unavailable(store: storeName, reason: reason)
+        }
+    }
+
     /// Runs `body` with a free read connection (waiting for one only when all are busy),
-    /// turning SQLite's errors into ``ContextStoreError``.
-    private func read<T: Sendable>(_ body: @Sendable (ReadConnection) throws -> T) throws -> T {
+    /// turning SQLite's errors into `domain`'s.
+    func read<T: Sendable>(in domain: ErrorDomain = .context, _ body: @Sendable (ReadConnection) throws -> T) throws -> T {
         func run(_ connection: inout sending ReadConnection?) throws -> sending T {
-            guard let connection else { throw closed }
-            return try translatingErrors { try body(connection) }
+            guard let connection else { throw closed(domain) }
+            return try translatingErrors(domain) { try body(connection) }
         }
         let start = nextReader.wrappingAdd(1, ordering: .relaxed).oldValue
         for offset in 0..<readers.count {
@@ -336,15 +346,18 @@ public final class SQLiteContextStore: ContextStore {
     }
 
     /// Runs `body` with the write connection, waiting while another process holds the file's
-    /// write lock (``waitingForWriteLock(_:)``), turning SQLite's errors into ``ContextStoreError``.
-    private func write<T: Sendable>(_ body: @Sendable (WriteConnection) throws -> T) async throws -> T {
-        try await waitingForWriteLock {
+    /// write lock (``waitingForWriteLock(in:_:)``), turning SQLite's errors into `domain`'s.
+    /// Errors `body` throws that are not SQLite's come out as they are.
+    func write<T: Sendable>(
+        in domain: ErrorDomain = .context, _ body: @Sendable (WriteConnection) throws -> T
+    ) async throws -> T {
+        try await waitingForWriteLock(in: domain) {
             try writer.withLock { connection in
-                guard let connection else { throw closed }
+                guard let connection else { throw closed(domain) }
                 do {
                     return .done(try body(connection))
                 } catch {
-                    return .locked(try retryable(error, outsideTransaction: connection.isOutsideTransaction))
+                    return .locked(try retryable(error, outsideTransaction: connection.isOutsideTransaction, in: domain))
                 }
             }
         }
@@ -353,9 +366,11 @@ public final class SQLiteContextStore: ContextStore {
     /// Runs `attempt` (one try of a write, under the write `Mutex`) until it is done. While it
     /// reports the file locked by another process, sleeps a short random while between tries
     /// (holding no lock, so the thread serves other tasks), until ``operationTimeout`` after
-    /// the first try; then throws ``ContextStoreError/unavailable(store:reason:)``. A
-    /// cancelled wait throws `CancellationError`.
-    private func waitingForWriteLock<T>(_ attempt: () throws -> WriteAttempt<T>) async throws -> T {
+    /// the first try; then throws `domain`'s `unavailable`. A cancelled wait throws
+    /// `CancellationError`.
+    private func waitingForWriteLock<T>(
+        in domain: ErrorDomain = .context, _ attempt: () throws -> WriteAttempt<T>
+    ) async throws -> T {
         var wait = LockWait(timeout: operationTimeout, start: .now)
         while true {
             switch try attempt() {
@@ -363,9 +378,9 @@ public final class SQLiteContextStore: ContextStore {
                 return result
             case .locked(let error):
                 guard let delay = wait.nextDelay(now: .now, random: .random(in: 0...1)) else {
-                    throw ContextStoreError.unavailable(
-                        store: storeName,
-                        reason: "the database file stayed locked by another process for \(Self.describe(operationTimeout)) (\(error.message))")
+                    throw unavailable(
+                        "the database file stayed locked by another process for \(Self.describe(operationTimeout)) (\(error.message))",
+                        in: domain)
                 }
                 try await Task.sleep(for: delay)
             }
@@ -375,26 +390,26 @@ public final class SQLiteContextStore: ContextStore {
     /// `error` when it says another process held the file's write lock and the write left no
     /// transaction open (so trying it again from the start is safe); otherwise throws it,
     /// translated.
-    private func retryable(_ error: any Error, outsideTransaction: Bool) throws -> SQLiteError {
+    private func retryable(_ error: any Error, outsideTransaction: Bool, in domain: ErrorDomain = .context) throws -> SQLiteError {
         if let error = error as? SQLiteError, error.isBusy, outsideTransaction { return error }
-        throw translated(error)
+        throw translated(error, in: domain)
     }
 
-    /// What operations on a closed store throw.
-    private var closed: ContextStoreError { .unavailable(store: storeName, reason: "the store is closed") }
+    /// What operations on a closed store throw, as `domain`'s error.
+    private func closed(_ domain: ErrorDomain) -> any Error { unavailable("the store is closed", in: domain) }
 
-    private func translatingErrors<T>(_ body: () throws -> T) throws -> T {
+    private func translatingErrors<T>(_ domain: ErrorDomain, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {
-            throw translated(error)
+            throw translated(error, in: domain)
         }
     }
 
-    /// A ``ContextStoreError`` for SQLite's errors; other errors as they are.
-    private func translated(_ error: any Error) -> any Error {
+    /// `domain`'s `unavailable` for SQLite's errors; other errors as they are.
+    private func translated(_ error: any Error, in domain: ErrorDomain = .context) -> any Error {
         guard let error = error as? SQLiteError else { return error }
-        return ContextStoreError.unavailable(store: storeName, reason: "\(error.message) (SQLite error \(error.code))")
+        return unavailable("\(error.message) (SQLite error \(error.code))", in: domain)
     }
 
     // MARK: - Values and times
@@ -423,7 +438,7 @@ public final class SQLiteContextStore: ContextStore {
     }
 
     /// The integer a stored value holds, for `increment`.
-    private static func integer(_ text: String, key: String) throws(ContextStoreError) -> Int {
+    static func integer(_ text: String, key: String) throws(ContextStoreError) -> Int {
         // Integers are stored as plain digits: skip the JSON parser for them.
         if let first = text.utf8.first, first != UInt8(ascii: "+"), let integer = Int(text) { return integer }
         let value = try decode(text, key: key)
@@ -437,7 +452,7 @@ public final class SQLiteContextStore: ContextStore {
     }
 
     /// A duration in whole milliseconds (rounded down).
-    private static func milliseconds(_ duration: Duration) -> Int64 {
+    static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
         if overflow { return seconds > 0 ? .max : .min }
@@ -451,7 +466,7 @@ public final class SQLiteContextStore: ContextStore {
         return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
     }
 
-    private static func date(_ milliseconds: Int64) -> Date {
+    static func date(_ milliseconds: Int64) -> Date {
         Date(timeIntervalSince1970: Double(milliseconds) / 1000)
     }
 
@@ -461,7 +476,7 @@ public final class SQLiteContextStore: ContextStore {
 
     /// When a key written at `now` with `ttl` expires, in Unix milliseconds (a partial
     /// millisecond rounds up; a time to live beyond the year 292 million saturates).
-    private static func expiry(now: Int64, ttl: Duration?) -> Int64? {
+    static func expiry(now: Int64, ttl: Duration?) -> Int64? {
         guard let ttl else { return nil }
         let (seconds, attoseconds) = ttl.components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)

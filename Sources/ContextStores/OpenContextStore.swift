@@ -3,15 +3,22 @@ import ContextStoreMemory
 import ContextStorePostgres
 import ContextStoreSQLite
 public import Logging
+public import MessageStoreAPI
 public import ServiceLifecycle
 
-/// A context store opened from a location, with the service that keeps its connections
-/// (PostgreSQL's pool), which the process runs in its `ServiceGroup`.
+/// A context store opened from a location, with the message store of durable edges that
+/// shares its database (none for `memory`), and the services that keep their connections
+/// (PostgreSQL's pool and `LISTEN`, SQLite's doorbell), which the process runs in its
+/// `ServiceGroup`.
 public struct OpenedContextStore: Sendable {
     /// The store.
     public var store: any ContextStore
-    /// What to run beside the process's other services, if anything.
-    public var service: (any Service)?
+    /// Where durable edges keep their messages: the same database, so a handler's context
+    /// writes commit with its message's acknowledgement. `nil` for the memory store, which
+    /// survives nothing.
+    public var messageStore: (any MessageStore)?
+    /// What to run beside the process's other services, in this order (first to start, last to stop).
+    public var services: [any Service]
     /// Where it lives (passwords redacted).
     public var location: ContextStoreLocation
 
@@ -24,12 +31,16 @@ public struct OpenedContextStore: Sendable {
     ) throws -> OpenedContextStore {
         switch location {
         case .memory:
-            return OpenedContextStore(store: MemoryContextStore(limits: limits), service: nil, location: location)
+            return OpenedContextStore(store: MemoryContextStore(limits: limits), messageStore: nil, services: [], location: location)
         case .sqlite(let path):
-            return OpenedContextStore(store: try SQLiteContextStore(path: path, limits: limits), service: nil, location: location)
+            let store = try SQLiteContextStore(path: path, limits: limits)
+            let messages = SQLiteMessageStore(sharing: store)
+            let relay = DoorbellRelay(signals: messages.signals, sharing: path, logger: logger)
+            return OpenedContextStore(store: store, messageStore: messages, services: [relay], location: location)
         case .postgres(let configuration):
             let store = PostgresContextStore(configuration: configuration, limits: limits, logger: logger)
-            return OpenedContextStore(store: store, service: store, location: location)
+            let messages = PostgresMessageStore(contextStore: store, logger: logger)
+            return OpenedContextStore(store: store, messageStore: messages, services: [store, messages], location: location)
         }
     }
 }

@@ -214,6 +214,9 @@ struct IdleControl: ModuleHostControl {
     func context(_ request: ContextRequest) async throws -> ContextResponse {
         throw ContextStoreError.unavailable(store: "none", reason: "the benchmark host keeps no context")
     }
+    func deadLetters(_ request: DeadLetterRequest) async throws -> DeadLetterResponse {
+        throw DeadLetterAccessError.noMessageStore
+    }
 }
 
 // MARK: - Baseline: unbatched grpc-swift-2 streaming

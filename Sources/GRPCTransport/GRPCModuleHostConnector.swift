@@ -80,6 +80,7 @@ final class GRPCModuleHostConnection: ModuleHostConnection {
     }
     func recentMessages(node: String) async throws -> [Message]? { try await client.recentMessages(node: node) }
     func context(_ request: ContextRequest) async throws -> ContextResponse { try await client.context(request) }
+    func deadLetters(_ request: DeadLetterRequest) async throws -> DeadLetterResponse { try await client.deadLetters(request) }
     func deliver(_ message: Message) async throws { try await transport.send(message, toModule: address) }
 }
 

@@ -5,7 +5,7 @@ public import ModuleHostAPI
 public import ServiceLifecycle
 
 /// The operator's client for one module host's control API: catalogue,
-/// node sync, status watch and recent messages.
+/// node sync, status watch, recent messages, context and dead letters.
 ///
 /// Its connection runs inside ``run()`` (a `Service`); or use
 /// ``withClient(address:tls:callTimeout:_:)``. Unary calls are bounded by
@@ -108,6 +108,25 @@ public final class ModuleHostClient: Service {
             ) { try $0.message }
         } catch let error as RPCError where error.code == .unimplemented {
             throw ModuleHostCallError.unimplemented(method: "Context")
+        }
+    }
+
+    /// Lists, replays or purges dead letters, or drops a deleted node's queues, in the host's
+    /// message store. A host without one throws ``DeadLetterAccessError/noMessageStore``, a host
+    /// without the method ``ModuleHostCallError/unimplemented(method:)``; any other failure an
+    /// `RPCError` whose message is the host's or the store's reason.
+    public func deadLetters(_ request: DeadLetterRequest) async throws -> DeadLetterResponse {
+        do {
+            return try await client.unary(
+                request: ClientRequest(message: request), descriptor: ModuleHostMethods.deadLetters,
+                serializer: JSONMessageSerializer<DeadLetterRequest>(),
+                deserializer: JSONMessageDeserializer<DeadLetterResponse>(),
+                options: unaryOptions
+            ) { try $0.message }
+        } catch let error as RPCError where error.code == .unimplemented {
+            throw ModuleHostCallError.unimplemented(method: "DeadLetters")
+        } catch let error as RPCError where error.code == .failedPrecondition {
+            throw DeadLetterAccessError.noMessageStore
         }
     }
 

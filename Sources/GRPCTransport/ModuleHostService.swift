@@ -3,6 +3,7 @@ public import GRPCCore
 import ComponentKit
 import Foundation
 public import Logging
+import MessageStoreAPI
 public import ModuleHostAPI
 
 /// The `tinyflow.ModuleHost` gRPC service: dispatches cross-module messages
@@ -10,9 +11,9 @@ public import ModuleHostAPI
 /// ``ModuleHostControl``.
 ///
 /// Methods: `Deliver` (bidirectional stream of message batches and ack
-/// batches), `Catalogue`, `SyncNodes`, `WatchNodeStatus` (server stream) and
-/// `RecentMessages`. ``ModuleHostServer`` serves it; register it on your own
-/// `GRPCServer` to combine it with other services.
+/// batches), `Catalogue`, `SyncNodes`, `WatchNodeStatus` (server stream),
+/// `RecentMessages`, `Context` and `DeadLetters`. ``ModuleHostServer`` serves
+/// it; register it on your own `GRPCServer` to combine it with other services.
 public struct ModuleHostService: RegistrableRPCService {
     /// Limits of the service.
     public struct Configuration: Sendable {
@@ -103,6 +104,20 @@ public struct ModuleHostService: RegistrableRPCService {
             do {
                 return StreamingServerResponse(single: ServerResponse(message: try await self.control.context(single.message)))
             } catch let error as ContextStoreError {
+                return StreamingServerResponse(error: RPCError(code: error.rpcCode, message: error.description))
+            }
+        }
+        router.registerHandler(
+            forMethod: ModuleHostMethods.deadLetters,
+            deserializer: JSONMessageDeserializer<DeadLetterRequest>(),
+            serializer: JSONMessageSerializer<DeadLetterResponse>()
+        ) { request, _ in
+            let single = try await ServerRequest(stream: request)
+            do {
+                return StreamingServerResponse(single: ServerResponse(message: try await self.control.deadLetters(single.message)))
+            } catch let error as DeadLetterAccessError {
+                return StreamingServerResponse(error: RPCError(code: error.rpcCode, message: error.description))
+            } catch let error as MessageStoreError {
                 return StreamingServerResponse(error: RPCError(code: error.rpcCode, message: error.description))
             }
         }
@@ -255,6 +270,31 @@ public struct ModuleHostService: RegistrableRPCService {
             return .reply(try await sink.request(message))
         } catch {
             return .failed(String(describing: error))
+        }
+    }
+}
+
+extension DeadLetterAccessError {
+    /// The gRPC status a refused dead-letter request answers with. `FAILED_PRECONDITION` is
+    /// kept for ``noMessageStore`` alone: the client turns it back into that error.
+    var rpcCode: RPCError.Code {
+        switch self {
+        case .noMessageStore: .failedPrecondition
+        case .invalidRequest: .invalidArgument
+        case .namespaceNotServed: .permissionDenied
+        }
+    }
+}
+
+extension MessageStoreError {
+    /// The gRPC status a failed message-store operation answers with.
+    var rpcCode: RPCError.Code {
+        switch self {
+        case .unavailable: .unavailable
+        case .leaseLost: .aborted
+        case .backlogFull: .resourceExhausted
+        case .messageTooLarge: .invalidArgument
+        case .corrupt: .dataLoss
         }
     }
 }

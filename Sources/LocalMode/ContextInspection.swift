@@ -33,11 +33,6 @@ public enum ContextInspection {
     /// `token` is what the hosts require (local mode), if anything.
     public static func perform(_ request: ContextRequest, client: KubernetesClient, token: String?) async throws -> ContextResponse {
         let namespace = request.namespace
-        let modules = try await client.api(TinyModule.self, namespace: namespace).listAll().items
-        let addresses = Dictionary(
-            modules.compactMap { module in
-                (module.spec.address ?? module.status?.address).flatMap { address in module.metadata.name.map { ($0, address) } }
-            }, uniquingKeysWith: { first, _ in first })
         var preferred: [String] = []
         switch request.scope {
         case .node(_, let name):
@@ -51,7 +46,7 @@ public enum ContextInspection {
         case .global:
             break
         }
-        let candidates = preferred.compactMap { addresses[$0] } + addresses.keys.sorted().compactMap { addresses[$0] }
+        let candidates = try await ModuleHostAddresses.candidates(in: namespace, preferring: preferred, client: client)
         guard let address = candidates.first else { throw Failure.noModuleHost(namespace: namespace) }
         return try await ModuleHostClient.withClient(address: address, token: token, callTimeout: .seconds(10)) { host in
             try await host.context(request)

@@ -19,7 +19,12 @@ public struct LocalModuleHostConnection: ModuleHostConnection {
     }
     /// The runtime's recent messages of `node`.
     public func recentMessages(node: String) async throws -> [Message]? { await runtime.recentMessages(node: node) }
+    /// Reads or writes context in the runtime's store.
     public func context(_ request: ContextRequest) async throws -> ContextResponse { try await runtime.context(request) }
+    /// Acts on dead letters or durable queues in the runtime's message store.
+    public func deadLetters(_ request: DeadLetterRequest) async throws -> DeadLetterResponse {
+        try await runtime.deadLetters(request)
+    }
     /// Delivers into the runtime.
     public func deliver(_ message: Message) async throws { try await runtime.deliver(message) }
 }

@@ -1,6 +1,7 @@
 import AsyncPrimitives
 public import ContextStoreAPI
 import ContextStoreMemory
+public import MessageStoreAPI
 public import ModuleHostAPI
 public import ComponentKit
 import Foundation
@@ -36,6 +37,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         public var healthyRunReset: Duration = .seconds(10)
         /// Deadline of a request whose message carries none.
         public var defaultRequestTimeout: Duration = .seconds(30)
+        /// How long a claimed durable message stays invisible to other consumers: extended
+        /// while its handler runs, so it expires only when this host stops extending it (it died).
+        public var durableLease: Duration = .seconds(30)
 
         /// The defaults.
         public init() {}
@@ -49,6 +53,11 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     let election: any SourceElection
     /// Where the nodes' context lives (``NodeContext/store(_:)``).
     public let contextStore: any ContextStore
+    /// Where durable edges keep their messages (the context store's database); without
+    /// one, nodes with durable edges are refused (``NodeRejection/durableStoreUnavailable``).
+    public let messageStore: (any MessageStore)?
+    /// The consumers of the nodes' durable input ports.
+    let durableConsumers = DurableConsumers()
     /// Where the Secrets and ConfigMaps the nodes' configurations refer to are read.
     let referencedValues: any ReferencedValueSource
     /// The secret values the nodes were given: redacted from everything the runtime
@@ -89,11 +98,12 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     /// through it.
     public init(
         module: ModuleDefinition, transport: (any Transport)? = nil, election: any SourceElection = StandaloneElection(),
-        contextStore: any ContextStore = MemoryContextStore(),
+        contextStore: any ContextStore = MemoryContextStore(), messageStore: (any MessageStore)? = nil,
         referencedValues: any ReferencedValueSource = NoReferencedValues(), redaction: SecretRedaction = SecretRedaction(),
         configuration: Configuration = Configuration(), logger: Logger
     ) {
         self.module = module
+        self.messageStore = messageStore
         self.transport = transport
         self.election = election
         self.contextStore = contextStore
@@ -104,7 +114,8 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         let statusChanges = ChangeNotifier()
         self.statusChanges = statusChanges
         self.router = Router(
-            transport: transport, defaultRequestTimeout: configuration.defaultRequestTimeout, statusChanges: statusChanges)
+            transport: transport, messageStore: messageStore, defaultRequestTimeout: configuration.defaultRequestTimeout,
+            statusChanges: statusChanges)
         self.jobs = BoundedChannel(capacity: 1024)
     }
 
@@ -159,6 +170,8 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                 logger.warning("shutdown: \(stuck.count) node(s) not stopped 10 s after they were asked to: \(stuck.prefix(20).joined(separator: ", "))")
             }
             defer { watchdog.cancel() }
+            // Durable consumers first: their messages stay stored, nothing to drain.
+            await stopDurableConsumers(durableConsumers.removeAll())
             await withDiscardingTaskGroup { group in
                 for node in nodes.values { group.addTask { await self.stop(node) } }
             }
@@ -319,13 +332,31 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             }
         }
 
+        // Durable edges need a persistent store: without one, their nodes are refused.
+        var desiredNodes = resolution.nodes
+        var durableFailures: [String: NodeSyncResult] = [:]
+        if messageStore == nil {
+            for definition in desiredNodes where definition.usesDurableEdges {
+                durableFailures[definition.name] = NodeSyncResult(
+                    name: definition.name, phase: .failed, error: DeliveryError.noDurableStore(node: definition.name).description,
+                    reason: NodeRejection.durableStoreUnavailable)
+            }
+            desiredNodes.removeAll { durableFailures[$0.name] != nil }
+        }
+
         let running = registry.withLock { $0 }
         let plan = SyncPlan(
-            desired: resolution.nodes,
+            desired: desiredNodes,
             running: running.mapValues { SyncPlan.RunningNode(definition: $0.definition, componentType: $0.componentType) },
             module: module)
 
         let leaving = plan.stops.compactMap { running[$0] }
+        // Consumers of queues no longer wanted, or of leaving nodes, stop before the nodes.
+        let desiredQueues = DurableConsumers.desiredQueues(of: plan.failures.isEmpty ? desiredNodes : desiredNodes.filter { plan.failures[$0.name] == nil })
+        let stopping = Set(plan.stops)
+        await stopDurableConsumers(durableConsumers.removeUnwanted(desired: desiredQueues) { name in
+            stopping.contains(name) ? nil : running[name]
+        })
         await withDiscardingTaskGroup { group in
             for node in leaving { group.addTask { await self.stop(node) } }
         }
@@ -338,21 +369,37 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         // one restarts: a source that started sending before would send into nothing.
         var starting: [NodeInstance] = []
         var restarting: [(node: NodeInstance, settings: JSONValue)] = []
+        var pauseToggled: [NodeInstance] = []
         for change in plan.changes {
             switch change {
             case .start(let start):
                 starting.append(register(start))
             case .reconfigure(let reconfiguration):
                 guard let node = registry.withLock({ $0[reconfiguration.definition.name] }) else { continue }
-                if let settings = reconfigure(node, to: reconfiguration) { restarting.append((node, settings)) }
+                let wasPaused = node.isPaused
+                if let settings = reconfigure(node, to: reconfiguration) {
+                    restarting.append((node, settings))
+                } else if wasPaused != node.isPaused {
+                    pauseToggled.append(node)
+                }
             }
         }
         rebuildRoutes(remoteNodes: desired.remoteNodes)
+        durableConsumers.register(desired: desiredQueues) { name in registry.withLock { $0[name] } }
         for node in starting { await launch(node) }
         for (node, settings) in restarting {
             await deliverSettings(settings, to: node)
             node.supervisor.requestRestart()
         }
+        // A source of a flow paused or resumed: its run loop looks again.
+        for node in pauseToggled { node.supervisor.requestRestart() }
+        // New nodes start their durable consumers once they took their settings; the others now.
+        let new = Set(starting.map(\.name))
+        for node in registry.withLock({ Array($0.values) }) where !new.contains(node.name) {
+            await startDurableConsumers(of: node)
+        }
+        // Paused or resumed consumers look again.
+        messageStore?.signals.wakeLocally(durableConsumers.queues.map { .work($0) })
 
         var results: [String: NodeSyncResult] = [:]
         for (name, error) in plan.failures {
@@ -361,6 +408,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         for (name, failure) in resolution.failures {
             results[name] = NodeSyncResult(name: name, phase: .failed, error: failure.error, reason: failure.reason)
         }
+        results.merge(durableFailures) { _, durable in durable }
         for node in registry.withLock({ Array($0.values) }) { results[node.name] = node.syncResult }
         statusChanges.notify()
         return SyncResult(generation: desired.generation, nodes: results.values.map(redacted).sorted { $0.name < $1.name })
@@ -405,6 +453,30 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         for channel in node.inputs.values { channel.finish() }
         node.supervisor.requestStop()
         await node.supervisor.waitUntilStopped()
+    }
+
+    /// Starts the registered consumers of `node`'s durable input ports that have not started.
+    func startDurableConsumers(of node: NodeInstance) async {
+        guard let store = messageStore else { return }
+        for (queue, entry) in durableConsumers.startable(of: node) {
+            do {
+                try await jobs.send(.work {
+                    await self.consumeDurable(queue, node: node, store: store, stop: entry.stop)
+                    entry.stopped.signal()
+                })
+            } catch {
+                entry.stopped.signal()
+            }
+        }
+    }
+
+    /// Stops `consumers` after the batch each is handling, and waits for them.
+    private func stopDurableConsumers(_ consumers: [(DurableQueue, DurableConsumers.Entry)]) async {
+        for (queue, entry) in consumers {
+            entry.stop.signal()
+            messageStore?.signals.wakeLocally(CollectionOfOne(.work(queue)))
+        }
+        for (_, entry) in consumers where entry.started { await entry.stopped.wait() }
     }
 
     private func rebuildRoutes(remoteNodes: [String: String]) {

@@ -15,6 +15,9 @@ public protocol ModuleHostConnection: Sendable {
     func deliver(_ message: Message) async throws
     /// Reads or writes context in the host's context store.
     func context(_ request: ContextRequest) async throws -> ContextResponse
+    /// Lists, replays or purges dead letters, or drops a deleted node's durable queues, in the
+    /// host's message store; throws ``DeadLetterAccessError/noMessageStore`` when the host has none.
+    func deadLetters(_ request: DeadLetterRequest) async throws -> DeadLetterResponse
 }
 
 /// Finds the module host listening at an address.

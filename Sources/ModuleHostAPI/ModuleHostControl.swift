@@ -16,6 +16,11 @@ public protocol ModuleHostControl: Sendable {
     /// Reads or writes context in the host's context store (``ContextRequest``); throws the
     /// store's ``ContextStoreError``.
     func context(_ request: ContextRequest) async throws -> ContextResponse
+    /// Lists, replays or purges dead letters, or drops a deleted node's durable queues, in the
+    /// host's message store (``DeadLetterRequest``); throws
+    /// ``DeadLetterAccessError/noMessageStore`` when the host has none, else the store's
+    /// ``MessageStoreError``.
+    func deadLetters(_ request: DeadLetterRequest) async throws -> DeadLetterResponse
 }
 
 /// Where messages arriving from other modules' hosts are delivered.

@@ -20,6 +20,13 @@ public struct NodeCounters: Codable, Sendable, Hashable {
     /// How many messages its input channels hold at most, together: `queued` at this is a
     /// full channel, whose senders wait (backpressure).
     public var queueCapacity: Int?
+    /// Messages stored for the node's durable input ports, waiting or being handled (absent
+    /// without durable inputs).
+    public var backlog: Int?
+    /// Durable messages handed to the node again after a failed attempt or a lost lease.
+    public var redelivered: Int?
+    /// Durable messages for the node that were dead-lettered.
+    public var deadLettered: Int?
 
     /// Creates counters.
     public init(received: Int = 0, delivered: Int = 0, errored: Int = 0, expired: Int = 0, sent: Int = 0) {

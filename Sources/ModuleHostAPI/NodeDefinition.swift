@@ -13,7 +13,7 @@ public struct NodeDefinition: Codable, Sendable, Hashable {
     public var ports: [PortConfiguration]
     /// Outgoing edges, targets as `<node>:<port>`.
     public var edges: [Edge]
-    /// The TinyNode's namespace: the boundary of its context (`nil`: `default`).
+    /// The TinyNode's namespace: the boundary of its context and its durable queues (`nil`: `default`).
     public var namespace: String?
     /// The TinyFlow the node belongs to (`spec.flow`): whose flow context it shares.
     public var flow: String?
@@ -24,13 +24,30 @@ public struct NodeDefinition: Codable, Sendable, Hashable {
     /// (`${param:NAME}`), by name: literal, or a key of a Secret or ConfigMap that the
     /// host reads. `nil`: none.
     public var parameters: [String: ParameterValue]?
+    /// The node's input ports that durable edges lead to, sorted: the host takes their
+    /// messages from its message store. `nil`: none. (Its own durable edges say
+    /// `delivery: durable`: the operator resolves each edge's delivery, the flow's default
+    /// included.)
+    public var durableInputs: [String]?
+    /// The retry policies of the durable edges that lead to the node, by `<node>/<edge id>`
+    /// of their source (``MessageStoreAPI/DurableEdge``): what decides redelivery and dead
+    /// letters for the messages they bring. An edge without a policy is not listed: its
+    /// messages are tried once. `nil`: none.
+    public var durableRetryPolicies: [String: RetryPolicy]?
+    /// Whether the node's flow is paused (`spec.paused`): a source does not run, durable
+    /// inputs are not taken. `nil`: not paused.
+    public var paused: Bool?
 
     /// Creates a definition.
     public init(
         name: String, component: String, generation: Int64 = 1, ports: [PortConfiguration] = [], edges: [Edge] = [],
-        namespace: String? = nil, flow: String? = nil, maxHops: Int? = nil, parameters: [String: ParameterValue]? = nil
+        namespace: String? = nil, flow: String? = nil, maxHops: Int? = nil, parameters: [String: ParameterValue]? = nil,
+        durableInputs: [String]? = nil, durableRetryPolicies: [String: RetryPolicy]? = nil, paused: Bool? = nil
     ) {
         self.parameters = parameters
+        self.durableInputs = durableInputs
+        self.durableRetryPolicies = durableRetryPolicies
+        self.paused = paused
         self.name = name
         self.component = component
         self.generation = generation
@@ -71,5 +88,12 @@ public struct DesiredNodes: Codable, Sendable, Hashable {
         self.nodes = nodes
         self.remoteNodes = remoteNodes
         self.moduleAddresses = moduleAddresses
+    }
+}
+
+extension NodeDefinition {
+    /// Whether the node sends or receives on durable edges: its host needs a persistent store.
+    public var usesDurableEdges: Bool {
+        !(durableInputs ?? []).isEmpty || edges.contains { $0.delivery == .durable }
     }
 }

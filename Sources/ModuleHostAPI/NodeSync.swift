@@ -59,4 +59,7 @@ public enum NodeRejection {
     public static let secretNotFound = "SecretNotFound"
     /// A reference the host cannot resolve otherwise (an unknown parameter).
     public static let invalidReference = "InvalidReference"
+    /// The node has durable edges (out or in) but the host keeps no persistent store
+    /// (its `--context-store` is `memory`).
+    public static let durableStoreUnavailable = "DurableStoreUnavailable"
 }

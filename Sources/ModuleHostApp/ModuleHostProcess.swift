@@ -49,13 +49,13 @@ public enum ModuleHostProcess {
         }
         let context = try OpenedContextStore.open(
             try options.contextStoreLocation, limits: ContextLimits(maxKeysPerScope: options.contextMaxKeysPerScope), logger: logger)
-        // First in the group, so it stops last: nodes drain while their store still answers.
-        if let service = context.service { services.insert(service, at: 0) }
+        // First in the group, so they stop last: nodes drain while their store still answers.
+        services.insert(contentsOf: context.services, at: 0)
         let referencedValues = Self.referencedValues(logger: logger)
         if let service = referencedValues as? any Service { services.append(service) }
         let runtime = ModuleRuntime(
             module: module, transport: transport, election: election, contextStore: context.store,
-            referencedValues: referencedValues, redaction: redaction, logger: logger)
+            messageStore: context.messageStore, referencedValues: referencedValues, redaction: redaction, logger: logger)
         // On a cluster the host serves its pod's namespace only (local mode sets it too).
         let control: any ModuleHostControl =
             ProcessInfo.processInfo.environment["POD_NAMESPACE"].map { NamespacedContextControl(base: runtime, namespace: $0) }

@@ -82,6 +82,16 @@ extension TinyflowOperator {
                 type: "Ready", status: .unknown, reason: "NoNodes", message: "the flow has no nodes",
                 observedGeneration: flow.metadata.generation, lastTransitionTime: now))
         }
+        if flow.spec.paused {
+            status.conditions.set(Condition(
+                type: TinyNodeCondition.paused, status: .true, reason: NodeConditions.Reason.paused,
+                message: "sources stopped, durable deliveries held (spec.paused)", observedGeneration: flow.metadata.generation,
+                lastTransitionTime: now))
+        } else if status.conditions[type: TinyNodeCondition.paused] != nil {
+            status.conditions.set(Condition(
+                type: TinyNodeCondition.paused, status: .false, reason: NodeConditions.Reason.resumed, message: "the flow runs",
+                observedGeneration: flow.metadata.generation, lastTransitionTime: now))
+        }
         // Cycles are warned about, not refused: the hop limit stops what goes round them.
         let cycleWarning = FlowCycles.warning(FlowCycles.unpaced(live), maxHops: flow.spec.maxHops)
         if let cycleWarning, var ready = status.conditions[type: "Ready"] {

@@ -43,7 +43,8 @@ extension TinyflowOperator {
         }
         let plan = ClusterPlan(
             nodes: cachedNodes(in: key.namespace), modules: modules, maxHops: flowHopLimits(in: key.namespace),
-            parameters: flowParameters(in: key.namespace), cache: cache)
+            parameters: flowParameters(in: key.namespace), deliveries: flowDeliveries(in: key.namespace),
+            pausedFlows: pausedFlows(in: key.namespace), cache: cache)
         let desired = plan.modules[key.module] ?? DesiredNodes(generation: 0, nodes: [])
         if recent, last?.desiredHash == desired.hashValue {
             state.notePlanned(key, inputs: inputs)

@@ -35,6 +35,13 @@ public enum NodeConditions {
         public static let secretNotFound = "SecretNotFound"
         /// A reference the module host could not resolve (e.g. a parameter it was not given).
         public static let invalidReference = "InvalidReference"
+        /// The node has durable edges (out or in) but its module hosts keep no persistent
+        /// store (their `--context-store` is `memory`).
+        public static let durableStoreUnavailable = "DurableStoreUnavailable"
+        /// The node's flow is paused (`spec.paused`).
+        public static let paused = "Paused"
+        /// The node's flow runs.
+        public static let resumed = "Resumed"
         /// The node runs on its module hosts.
         public static let running = "Running"
         /// The node runs an older generation than its spec.

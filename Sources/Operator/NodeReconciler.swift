@@ -9,7 +9,8 @@ import ModuleHostAPI
 import Synchronization
 
 /// The TinyNode controller: the node finalizer (a deleted node is stopped by its
-/// host and its context deleted before it goes) and the node's status and conditions.
+/// host, and its context and durable queues deleted, before it goes) and the node's status
+/// and conditions.
 extension TinyflowOperator {
     // MARK: TinyNode
 
@@ -61,6 +62,7 @@ extension TinyflowOperator {
         else {
             // No host of its own runs it; any host of the namespace reaches the shared store.
             try await deleteContext(contextScope, in: namespace)
+            try await deleteQueues(of: name, in: namespace)
             return
         }
         let requested = ContinuousClock.now
@@ -80,8 +82,10 @@ extension TinyflowOperator {
         if let report = state.report(address: address, node: name), report.phase != .stopped {
             throw NodeStillRunning(node: name)
         }
-        // Stopped everywhere: its context goes with it (through a host, which holds the store).
+        // Stopped everywhere: its context, stored messages and dead letters go with it
+        // (through a host, which holds the store).
         try await deleteContext(contextScope, in: namespace, preferring: address)
+        try await deleteQueues(of: name, in: namespace, preferring: address)
         logger.debug("node \(namespace)/\(name) stopped; removing its finalizer")
     }
 
@@ -97,7 +101,8 @@ extension TinyflowOperator {
         let address = modules.first { $0.metadata.name == node.spec.module }.flatMap(ClusterPlan.address(of:))
         let report = address.flatMap { state.report(address: $0, node: name) }
         let status = NodeStatusBuilder.status(
-            for: nodePlan, sync: state.syncResult(key, node: name), report: report, now: .now())
+            for: nodePlan, sync: state.syncResult(key, node: name), report: report,
+            flowPaused: node.flowName.map { pausedFlows(in: namespace).contains($0) } ?? false, now: .now())
         guard status != node.status else { return }
         var patch = try JSONValue(encoding: status)
         if case .object(var fields) = patch {
@@ -114,6 +119,13 @@ extension TinyflowOperator {
             oldValid?.status != .false || oldValid?.message != valid.message
         {
             _ = try? await recorder.publish(.warning, reason: "ValidationFailed", action: "Validate", note: valid.message, regarding: node)
+        }
+        // Dead letters since the last status: one Event says how many, and where to look.
+        let deadLettered = (status.metrics?.deadLettered ?? 0) - (node.status?.metrics?.deadLettered ?? 0)
+        if deadLettered > 0 {
+            let note = "\(deadLettered) durable message\(deadLettered == 1 ? " was" : "s were") dead-lettered"
+                + (status.error.map { ": \(String($0.prefix(300)))" } ?? "") + "; see tinyflow dlq list --node \(name)"
+            _ = try? await recorder.publish(.warning, reason: "DeadLettered", action: "Deliver", note: note, regarding: node)
         }
     }
 }

@@ -11,8 +11,10 @@ public enum NodeStatusBuilder {
     /// - Parameters:
     ///   - sync: the node's entry in the last `SyncNodes` answer, if it was sent.
     ///   - report: the node's latest report from `WatchNodeStatus`, if any.
+    ///   - flowPaused: whether the node's flow is paused: `Paused=True`; when it is not, a
+    ///     `Paused` condition the node has turns `False` (a node never paused gets none).
     public static func status(
-        for plan: NodePlan, sync: NodeSyncResult?, report: NodeStatusReport?, now: Timestamp
+        for plan: NodePlan, sync: NodeSyncResult?, report: NodeStatusReport?, flowPaused: Bool = false, now: Timestamp
     ) -> TinyNodeStatus {
         let node = plan.node
         let generation = node.metadata.generation
@@ -107,9 +109,24 @@ public enum NodeStatusBuilder {
         if let rejection = settingsRejection {
             conditions.set(condition(TinyNodeCondition.configValid, .false, Reason.settingsRejected, rejection, generation, now))
         }
+        // Durable edges on a host without a persistent store: the edges cannot be carried.
+        if let sync, sync.phase == .failed, sync.reason == NodeRejection.durableStoreUnavailable,
+            node.metadata.deletionTimestamp == nil
+        {
+            let message = sync.error ?? "the module hosts keep no persistent store for durable edges"
+            conditions.set(condition(TinyNodeCondition.edgesResolved, .false, Reason.durableStoreUnavailable, message, generation, now))
+            conditions.set(condition(TinyNodeCondition.ready, .false, Reason.durableStoreUnavailable, message, generation, now))
+        }
         if let (reason, message) = referenceRejection, node.metadata.deletionTimestamp == nil, isSchedulable {
             conditions.set(condition(TinyNodeCondition.configValid, .false, reason, message, generation, now))
             conditions.set(condition(TinyNodeCondition.ready, .false, reason, message, generation, now))
+        }
+        if flowPaused {
+            conditions.set(condition(
+                TinyNodeCondition.paused, .true, Reason.paused,
+                "flow \"\(node.flowName ?? "")\" is paused: sources stopped, durable deliveries held", generation, now))
+        } else if conditions.contains(where: { $0.type == TinyNodeCondition.paused }) {
+            conditions.set(condition(TinyNodeCondition.paused, .false, Reason.resumed, "the flow runs", generation, now))
         }
         status.conditions = conditions
         // A host's report is newer than its sync answer: a report without an error clears it.
@@ -119,7 +136,9 @@ public enum NodeStatusBuilder {
             status.metrics = NodeMetrics(
                 messagesIn: Int64(counters.received), messagesOut: Int64(counters.sent), errors: Int64(counters.errored),
                 expired: Int64(counters.expired), lastMessageTime: counters.lastMessageTime.map(Timestamp.init),
-                queued: counters.queued.map(Int64.init), queueCapacity: counters.queueCapacity.map(Int64.init))
+                queued: counters.queued.map(Int64.init), queueCapacity: counters.queueCapacity.map(Int64.init),
+                backlog: counters.backlog.map(Int64.init), redelivered: counters.redelivered.map(Int64.init),
+                deadLettered: counters.deadLettered.map(Int64.init))
         }
         return status
     }

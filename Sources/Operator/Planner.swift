@@ -55,13 +55,18 @@ public struct ClusterPlan: Sendable {
     /// `spec.parameters`): what `${param:NAME}` in its nodes' configurations means
     /// (``NodeReferences``).
     ///
+    /// `deliveries` holds each flow's default edge delivery (its TinyFlow's
+    /// `spec.delivery`) and `pausedFlows` the flows whose `spec.paused` is true: each
+    /// definition's edges carry the delivery they resolve to, each carries the input ports
+    /// durable edges lead to (`durableInputs`) and whether its flow is paused.
+    ///
     /// With a `cache`, a node whose spec, module and edge targets are unchanged
     /// since the previous plan made with that cache reuses its validation, and
     /// the cache keeps exactly the nodes of this plan: pass one only to plans of
     /// a whole namespace.
     public init(
         nodes: [TinyNode], modules: [TinyModule], maxHops: [String: Int] = [:], parameters: [String: [FlowParameter]] = [:],
-        cache: ValidationCache? = nil
+        deliveries: [String: EdgeDelivery] = [:], pausedFlows: Set<String> = [], cache: ValidationCache? = nil
     ) {
         let modulesByName = Dictionary(modules.compactMap { module in module.metadata.name.map { ($0, module) } }, uniquingKeysWith: { first, _ in first })
         let live = nodes.filter { $0.metadata.deletionTimestamp == nil }
@@ -138,6 +143,24 @@ public struct ClusterPlan: Sendable {
         }
         cache?.store(validated, reused: reused)
 
+        // Each schedulable node's edges with their delivery resolved (the flow's default
+        // where the edge names none), and the input ports durable edges lead to.
+        var resolvedEdges: [String: [Edge]] = [:]
+        var durableInputs: [String: Set<String>] = [:]
+        var durableRetryPolicies: [String: [String: RetryPolicy]] = [:]
+        for (name, plan) in plans where plan.isSchedulable {
+            let flowDelivery = plan.node.flowName.flatMap { deliveries[$0] }
+            resolvedEdges[name] = plan.node.spec.edges.map { edge in
+                var edge = edge
+                if edge.delivery == nil, flowDelivery == .durable { edge.delivery = .durable }
+                if edge.delivery == .durable, let (target, port) = edge.target {
+                    durableInputs[target, default: []].insert(port)
+                    if let policy = edge.retryPolicy { durableRetryPolicies[target, default: [:]]["\(name)/\(edge.id)"] = policy }
+                }
+                return edge
+            }
+        }
+
         var desired: [String: DesiredNodes] = [:]
         var syncBytes: [String: Int] = [:]
         for module in modulesByName.keys { desired[module] = DesiredNodes(generation: 0, nodes: []) }
@@ -163,9 +186,11 @@ public struct ClusterPlan: Sendable {
             desired[module, default: DesiredNodes(generation: 0, nodes: [])].nodes.append(
                 NodeDefinition(
                     name: node.metadata.name ?? "", component: node.spec.component,
-                    generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: node.spec.edges,
+                    generation: node.metadata.generation ?? 1, ports: node.spec.ports, edges: resolvedEdges[name] ?? node.spec.edges,
                     namespace: node.metadata.namespace, flow: node.flowName, maxHops: node.flowName.flatMap { Self.hopLimit(maxHops[$0]) },
-                    parameters: used.isEmpty ? nil : used))
+                    parameters: used.isEmpty ? nil : used, durableInputs: durableInputs[name].map { $0.sorted() },
+                    durableRetryPolicies: durableRetryPolicies[name],
+                    paused: node.flowName.map { pausedFlows.contains($0) } == true ? true : nil))
             for edge in node.spec.edges {
                 guard let (target, _) = edge.target, let targetPlan = plans[target], targetPlan.isSchedulable,
                     targetPlan.node.spec.module != module

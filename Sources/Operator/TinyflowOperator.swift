@@ -173,12 +173,13 @@ public final class TinyflowOperator: Service, Sendable {
             }
         }
         flowInformer.onChange { [weak self] changes in
-            // A flow's hop limit is part of its nodes' definitions: their modules sync again.
-            for change in changes where change.old?.spec.maxHops != change.new?.spec.maxHops {
+            // A flow's hop limit, edge delivery and pause are part of its nodes' definitions:
+            // their modules sync again (and the nodes' conditions are written again).
+            for change in changes where Self.changesNodeDefinitions(change) {
                 guard let flow = change.new ?? change.old, let name = flow.metadata.name else { continue }
                 let namespace = flow.metadata.namespace ?? ""
                 state.planInputsChanged(in: namespace)
-                self?.flowHopLimitChanged(name, in: namespace, nodes: nodeInformer.store.byIndex("flow", name))
+                self?.flowDefinitionsChanged(name, in: namespace, nodes: nodeInformer.store.byIndex("flow", name))
             }
             // So are its parameters (and whether the flow exists, for `${param:…}`): the modules
             // sync again and the nodes' conditions are written again.
@@ -187,7 +188,7 @@ public final class TinyflowOperator: Service, Sendable {
                 let namespace = flow.metadata.namespace ?? ""
                 let nodes = nodeInformer.store.byIndex("flow", name).filter { $0.metadata.namespace == namespace }
                 state.planInputsChanged(in: namespace)
-                self?.flowHopLimitChanged(name, in: namespace, nodes: nodes)
+                self?.flowDefinitionsChanged(name, in: namespace, nodes: nodes)
                 self?.enqueueNodes(Set(nodes.compactMap(\.metadata.name)), in: namespace)
             }
         }
@@ -311,9 +312,18 @@ public final class TinyflowOperator: Service, Sendable {
         (scope(for: namespace)?.modules.store.objects ?? []).filter { $0.metadata.namespace == namespace }
     }
 
+    /// Whether a flow change touches what its nodes' definitions carry: the hop limit, the edge
+    /// delivery or the pause. (A function of its own: the same comparisons inline in the
+    /// `onChange` closure crash the Swift 6.3.1 optimizer, CopyPropagation, in release builds.)
+    static func changesNodeDefinitions(_ change: StoreChange<TinyFlow>) -> Bool {
+        let old = change.old?.spec
+        let new = change.new?.spec
+        return old?.maxHops != new?.maxHops || old?.delivery != new?.delivery || old?.paused != new?.paused
+    }
+
     /// A flow's hop limit changed (or the flow came or went): on the leader, the
     /// modules of its nodes sync again, which hands the nodes the new limit.
-    func flowHopLimitChanged(_ flow: String, in namespace: String, nodes: [TinyNode]) {
+    func flowDefinitionsChanged(_ flow: String, in namespace: String, nodes: [TinyNode]) {
         guard manager.leadership?.isLeader ?? true else { return }
         for module in Set(nodes.filter { $0.metadata.namespace == namespace }.map(\.spec.module)) {
             syncs.schedule(ModuleKey(namespace: namespace, module: module))
@@ -336,6 +346,22 @@ public final class TinyflowOperator: Service, Sendable {
             if let name = flow.metadata.name { limits[name] = flow.spec.maxHops }
         }
         return limits
+    }
+
+    /// The default edge delivery (`spec.delivery`) of every cached TinyFlow of `namespace` that sets one, by name.
+    func flowDeliveries(in namespace: String) -> [String: EdgeDelivery] {
+        var deliveries: [String: EdgeDelivery] = [:]
+        for flow in scope(for: namespace)?.flows.store.objects ?? [] where flow.metadata.namespace == namespace {
+            if let name = flow.metadata.name, let delivery = flow.spec.delivery { deliveries[name] = delivery }
+        }
+        return deliveries
+    }
+
+    /// The cached TinyFlows of `namespace` that are paused (`spec.paused`).
+    func pausedFlows(in namespace: String) -> Set<String> {
+        Set((scope(for: namespace)?.flows.store.objects ?? []).compactMap { flow in
+            flow.metadata.namespace == namespace && flow.spec.paused ? flow.metadata.name : nil
+        })
     }
 
     func enqueueNodes(_ names: Set<String>, in namespace: String, after delay: Duration = .zero) {

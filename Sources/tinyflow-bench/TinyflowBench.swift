@@ -6,6 +6,9 @@ struct TinyflowBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tinyflow-bench",
         abstract: "Measure Tinyflow's performance targets and print one JSON line per figure.",
-        subcommands: [RuntimeCommand.self, OperatorBenchCommand.self, OperatorProcessCommand.self, ContextBenchCommand.self]
+        subcommands: [
+            RuntimeCommand.self, OperatorBenchCommand.self, OperatorProcessCommand.self, ContextBenchCommand.self,
+            DurableBenchCommand.self, DurableHostCommand.self,
+        ]
     )
 }

@@ -1,12 +1,7 @@
-import BearerTokens
 import ArgumentParser
 import ComponentKit
 import Foundation
-import GRPCCore
-import GRPCTransport
-import KubernetesClient
 import LocalMode
-import Logging
 import ModuleHostAPI
 
 /// `tinyflow context`: reads and writes node, flow and global context through a module host.
@@ -26,17 +21,7 @@ struct ContextCommand: AsyncParsableCommand {
         @Flag(help: "The namespace's global context.")
         var global: Bool = false
 
-        @Option(help: "A kubeconfig file (default: <data>/kubeconfig of `tinyflow up` if present, else KUBECONFIG or ~/.kube/config).")
-        var kubeconfig: String?
-
-        @Option(help: "The data directory `tinyflow up` runs with.")
-        var data: String = ".tinyflow"
-
-        @Option(help: "A file with the bearer token the module hosts require (default: <data>/module-token with <data>/kubeconfig).")
-        var moduleTokenFile: String?
-
-        @Option(name: .shortAndLong, help: "The namespace.")
-        var namespace: String = "default"
+        @OptionGroup var access: ModuleHostAccessOptions
 
         func validate() throws {
             if global, flow != nil || node != nil {
@@ -49,6 +34,7 @@ struct ContextCommand: AsyncParsableCommand {
 
         /// The scope the options name.
         var scope: ContextScope {
+            let namespace = access.namespace
             if let node { return .node(namespace: namespace, node: node) }
             if let flow { return .flow(namespace: namespace, flow: flow) }
             return .global(namespace: namespace)
@@ -56,23 +42,8 @@ struct ContextCommand: AsyncParsableCommand {
 
         /// Carries out `request` through a module host found with the API server.
         func perform(_ request: ContextRequest) async throws -> ContextResponse {
-            Tinyflow.bootstrapObservability(level: .warning)
-            let local = URL(fileURLWithPath: data).appendingPathComponent("kubeconfig").path
-            let usesLocal = kubeconfig == nil && FileManager.default.fileExists(atPath: local)
-            let tokenFile = moduleTokenFile ?? (usesLocal ? LocalModeOptions.moduleTokenPath(dataDirectory: URL(fileURLWithPath: data)) : nil)
-            let token = try tokenFile.map(BearerTokenFile.read)
-            let configuration: ClientConfiguration
-            if let path = kubeconfig ?? (usesLocal ? local : nil) {
-                configuration = try ClientConfiguration(kubeconfig: KubeConfig.read(file: path))
-            } else {
-                configuration = try ClientConfiguration.infer()
-            }
-            do {
-                return try await KubernetesClient.withClient(configuration: configuration) { client in
-                    try await ContextInspection.perform(request, client: client, token: token)
-                }
-            } catch let error as RPCError {
-                throw ContextCommandError(message: error.message)  // the store's reason, without gRPC's framing
+            try await access.withModuleHosts { client, token in
+                try await ContextInspection.perform(request, client: client, token: token)
             }
         }
     }
@@ -87,7 +58,7 @@ struct ContextCommand: AsyncParsableCommand {
 
         func run() async throws {
             let response = try await target.perform(ContextRequest(.get, scope: target.scope, key: key))
-            guard let value = response.value else { throw ContextCommandError(message: "no key \"\(key)\" in \(target.scope) context") }
+            guard let value = response.value else { throw CommandError(message: "no key \"\(key)\" in \(target.scope) context") }
             print(value.jsonString)
         }
     }
@@ -143,16 +114,8 @@ struct ContextCommand: AsyncParsableCommand {
             let request = all
                 ? ContextRequest(.clear, scope: target.scope) : ContextRequest(.delete, scope: target.scope, key: key)
             let removed = try await target.perform(request).removed ?? 0
-            if !all, removed == 0 { throw ContextCommandError(message: "no key \"\(key ?? "")\" in \(target.scope) context") }
+            if !all, removed == 0 { throw CommandError(message: "no key \"\(key ?? "")\" in \(target.scope) context") }
             print("deleted \(removed) key\(removed == 1 ? "" : "s")")
         }
     }
-}
-
-/// Why a context command failed once its arguments were fine: printed without the usage text.
-struct ContextCommandError: Error, CustomStringConvertible {
-    /// What went wrong.
-    var message: String
-    /// The message.
-    var description: String { message }
 }

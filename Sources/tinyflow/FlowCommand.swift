@@ -3,29 +3,12 @@ import ArgumentParser
 import CRDModels
 import Foundation
 import KubernetesClient
-import Operator
 
-/// `tinyflow flow`: a flow's deploy history and rollback.
+/// `tinyflow flow`: a flow's deploy history and rollback, and pausing and resuming it.
 struct FlowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "flow", abstract: "Show a TinyFlow's revisions and roll back to one.",
-        subcommands: [History.self, Rollback.self])
-
-    /// Where the API server is.
-    struct Connection: ParsableArguments {
-        @Option(help: "A kubeconfig file (default: .tinyflow/kubeconfig of `tinyflow up` if present, else KUBECONFIG or ~/.kube/config).")
-        var kubeconfig: String?
-
-        @Option(name: .shortAndLong, help: "The namespace of the TinyFlow.")
-        var namespace: String = "default"
-
-        func client() throws -> KubernetesClient {
-            if let path = Tinyflow.kubeconfigFile(kubeconfig) {
-                return try KubernetesClient(configuration: ClientConfiguration(kubeconfig: KubeConfig.read(file: path)))
-            }
-            return try KubernetesClient(configuration: ClientConfiguration.infer())
-        }
-    }
+        commandName: "flow", abstract: "Show a TinyFlow's revisions and roll back to one; pause and resume it.",
+        subcommands: [History.self, Rollback.self, Pause.self, Resume.self])
 
     struct History: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List a flow's revisions.")
@@ -33,12 +16,12 @@ struct FlowCommand: AsyncParsableCommand {
         @Argument(help: "The TinyFlow's name.")
         var name: String
 
-        @OptionGroup var connection: Connection
+        @OptionGroup var connection: APIServerOptions
 
         func run() async throws {
-            let client = try connection.client()
-            defer { Task { try? await client.shutdown() } }
-            let (revisions, current) = try await FlowRevisions(client: client, namespace: connection.namespace).history(of: name)
+            let (revisions, current) = try await connection.withClient { client in
+                try await FlowRevisions(client: client, namespace: connection.namespace).history(of: name)
+            }
             print("REVISION  TIME                  AUTHOR              NODES  SUMMARY")
             for revision in revisions {
                 let marker = revision.number == current ? "*" : " "
@@ -57,13 +40,47 @@ struct FlowCommand: AsyncParsableCommand {
         @Option(help: "The revision number to go back to.")
         var to: Int
 
-        @OptionGroup var connection: Connection
+        @OptionGroup var connection: APIServerOptions
 
         func run() async throws {
-            let client = try connection.client()
-            defer { Task { try? await client.shutdown() } }
-            let result = try await FlowRevisions(client: client, namespace: connection.namespace).rollback(name, to: to)
+            let result = try await connection.withClient { client in
+                try await FlowRevisions(client: client, namespace: connection.namespace).rollback(name, to: to)
+            }
             print("rolled \(name) back to revision \(to): applied \(result.applied.joined(separator: ", ")); deleted \(result.deleted.isEmpty ? "none" : result.deleted.joined(separator: ", "))")
+        }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pause a flow: its sources stop and its durable edges hold their messages until it is resumed.")
+
+        @Argument(help: "The TinyFlow's name.")
+        var name: String
+
+        @OptionGroup var connection: APIServerOptions
+
+        func run() async throws {
+            _ = try await connection.withClient { client in
+                try await FlowPause(client: client, namespace: connection.namespace).setPaused(true, flow: name)
+            }
+            print("flow \(name) paused")
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Resume a paused flow: its sources start again and its durable edges deliver what they held.")
+
+        @Argument(help: "The TinyFlow's name.")
+        var name: String
+
+        @OptionGroup var connection: APIServerOptions
+
+        func run() async throws {
+            _ = try await connection.withClient { client in
+                try await FlowPause(client: client, namespace: connection.namespace).setPaused(false, flow: name)
+            }
+            print("flow \(name) resumed")
         }
     }
 }

@@ -15,7 +15,7 @@ struct Tinyflow: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, CRDsCommand.self, ControlPlaneCommand.self, ModuleHostCommand.self,
             UpCommand.self, StatusCommand.self, LogsCommand.self, OperatorCommand.self, FlowCommand.self, ContextCommand.self,
-            ConsoleCommand.self,
+            DLQCommand.self, ConsoleCommand.self,
         ])
 
     /// The path of this executable (for starting `module-host` and `operator` children).

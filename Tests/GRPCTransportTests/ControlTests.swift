@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 @testable import GRPCTransport
 import JSONSchemaKit
+import MessageStoreAPI
 import ModuleHost
 import Synchronization
 import Testing
@@ -48,6 +49,49 @@ struct ControlTests {
                 }
                 #expect(error?.code == .unavailable)
                 #expect(error?.message == "context store fake is unavailable: the database is down")
+            }
+        }
+    }
+
+    @Test("DeadLetters carries the request to the host and its dead letters back, the message and times intact")
+    func deadLetters() async throws {
+        let stored = DeadLetter(
+            id: 42, queue: DurableQueue(namespace: "shop", node: "counter", port: "in"),
+            edge: DurableEdge(node: "ticker", edge: "to-counter"),
+            message: message(from: "ticker", ["tick": 3], deadline: Date(timeIntervalSince1970: 1_900_000_000.25)),
+            attempts: 5, reason: .attemptsExhausted, lastError: "division by zero",
+            enqueuedAt: Date(timeIntervalSince1970: 1_800_000_000.125), deadLetteredAt: Date(timeIntervalSince1970: 1_800_000_009.5))
+        let control = FakeControl(deadLetters: [stored])
+        try await withServer(control: control, sink: RecordingSink()) { _, port in
+            try await ModuleHostClient.withClient(address: "127.0.0.1:\(port)") { client in
+                let list = DeadLetterRequest(.list, namespace: "shop", nodes: ["counter"], limit: 10)
+                let listed = try await client.deadLetters(list)
+                #expect(listed == DeadLetterResponse(deadLetters: [stored]))
+                let replay = DeadLetterRequest(.replay, namespace: "shop", ids: [42, 43])
+                let replayed = try await client.deadLetters(replay)
+                #expect(replayed.count == 2)
+                #expect(control.deadLetterRequests.withLock { $0 } == [list, replay])
+            }
+        }
+    }
+
+    @Test("DeadLetters failures: a host without a message store, an unreachable store and an invalid request each arrive as what they are")
+    func deadLetterFailures() async throws {
+        try await withServer(control: FakeControl(), sink: RecordingSink()) { _, port in
+            try await ModuleHostClient.withClient(address: "127.0.0.1:\(port)") { client in
+                await #expect(throws: DeadLetterAccessError.noMessageStore) {
+                    try await client.deadLetters(DeadLetterRequest(.purge, namespace: "memory"))
+                }
+                let down = await #expect(throws: RPCError.self) {
+                    try await client.deadLetters(DeadLetterRequest(.list, namespace: "down"))
+                }
+                #expect(down?.code == .unavailable)
+                #expect(down?.message == "message store fake is unavailable: the database is down")
+                let invalid = await #expect(throws: RPCError.self) {
+                    try await client.deadLetters(DeadLetterRequest(.list, namespace: "shop", limit: 5_000))
+                }
+                #expect(invalid?.code == .invalidArgument)
+                #expect(invalid?.message.contains("field limit") == true)
             }
         }
     }

@@ -3,6 +3,7 @@ import ComponentKit
 import Foundation
 @testable import GRPCTransport
 import JSONSchemaKit
+import MessageStoreAPI
 import ModuleHost
 import Synchronization
 
@@ -13,10 +14,14 @@ final class FakeControl: ModuleHostControl {
     let reports: [NodeStatusReport]
     let recent: [String: [Message]]
     let contextRequests = Mutex<[ContextRequest]>([])
+    let deadLetterRequests = Mutex<[DeadLetterRequest]>([])
+    /// What `list` answers.
+    let deadLetters: [DeadLetter]
 
-    init(reports: [NodeStatusReport] = [], recent: [String: [Message]] = [:]) {
+    init(reports: [NodeStatusReport] = [], recent: [String: [Message]] = [:], deadLetters: [DeadLetter] = []) {
         self.reports = reports
         self.recent = recent
+        self.deadLetters = deadLetters
     }
 
     func catalogue() async -> ModuleCatalogue {
@@ -28,6 +33,20 @@ final class FakeControl: ModuleHostControl {
         contextRequests.withLock { $0.append(request) }
         if request.key == "down" { throw ContextStoreError.unavailable(store: "fake", reason: "the database is down") }
         return ContextResponse(value: .string("\(request.scope) \(request.key ?? "")"))
+    }
+
+    /// Records the request; the namespace `memory` answers as a host without a message store,
+    /// `down` as an unreachable store; `list` answers ``deadLetters``, the others count the ids.
+    func deadLetters(_ request: DeadLetterRequest) async throws -> DeadLetterResponse {
+        deadLetterRequests.withLock { $0.append(request) }
+        switch request.namespace {
+        case "memory": throw DeadLetterAccessError.noMessageStore
+        case "down": throw MessageStoreError.unavailable(store: "fake", reason: "the database is down")
+        default: break
+        }
+        try request.validate()
+        if request.operation == .list { return DeadLetterResponse(deadLetters: Array(deadLetters.prefix(request.effectiveLimit))) }
+        return DeadLetterResponse(count: request.ids?.count ?? 0)
     }
 
     func sync(_ desired: DesiredNodes) async -> SyncResult {

@@ -18,8 +18,8 @@ struct ModuleHostAuthenticationTests {
         .pemFiles(certificateChain: "\(fixtures)/\(name).pem", privateKey: "\(fixtures)/\(name)-key.pem", trustRoots: "\(fixtures)/ca.pem")
     }
 
-    /// The three calls an intruder would make: the catalogue, the recent messages (payloads)
-    /// and a sync that would stop every node.
+    /// The calls an intruder would make: the catalogue, the recent messages (payloads), a sync
+    /// that would stop every node, and reading context and purging dead letters.
     static func intrude(_ address: String, tls: MutualTLSConfiguration? = nil, token: String? = nil) async -> [String: (any Error)?] {
         var outcomes: [String: (any Error)?] = [:]
         do {
@@ -35,9 +35,15 @@ struct ModuleHostAuthenticationTests {
                 await attempt("Catalogue") { _ = try await client.catalogue() }
                 await attempt("RecentMessages") { _ = try await client.recentMessages(node: "n") }
                 await attempt("SyncNodes") { _ = try await client.sync(DesiredNodes(generation: 9_000_000_000_000_000_000, nodes: [])) }
+                await attempt("Context") {
+                    _ = try await client.context(ContextRequest(.get, scope: .global(namespace: "default"), key: "k"))
+                }
+                await attempt("DeadLetters") { _ = try await client.deadLetters(DeadLetterRequest(.purge, namespace: "default")) }
             }
         } catch {
-            for name in ["Catalogue", "RecentMessages", "SyncNodes"] where outcomes[name] == nil { outcomes[name] = .some(error) }
+            for name in ["Catalogue", "RecentMessages", "SyncNodes", "Context", "DeadLetters"] where outcomes[name] == nil {
+                outcomes[name] = .some(error)
+            }
         }
         return outcomes
     }

@@ -1,4 +1,5 @@
 public import ComponentKit
+public import MessageStoreAPI
 import Logging
 public import ModuleHost
 
@@ -6,15 +7,18 @@ public import ModuleHost
 /// nodes keep context in `contextStore` (by default a fresh in-memory store).
 public func withRuntime<T: Sendable>(
     _ module: ModuleDefinition, configuration: ModuleRuntime.Configuration = .init(),
-    transport: (any Transport)? = nil, contextStore: (any ContextStore)? = nil, _ body: (ModuleRuntime) async throws -> T
+    transport: (any Transport)? = nil, contextStore: (any ContextStore)? = nil, messageStore: (any MessageStore)? = nil,
+    _ body: (ModuleRuntime) async throws -> T
 ) async throws -> T {
     let runtime =
         if let contextStore {
             ModuleRuntime(
-                module: module, transport: transport, contextStore: contextStore, configuration: configuration,
-                logger: Logger(label: "test"))
+                module: module, transport: transport, contextStore: contextStore, messageStore: messageStore,
+                configuration: configuration, logger: Logger(label: "test"))
         } else {
-            ModuleRuntime(module: module, transport: transport, configuration: configuration, logger: Logger(label: "test"))
+            ModuleRuntime(
+                module: module, transport: transport, messageStore: messageStore, configuration: configuration,
+                logger: Logger(label: "test"))
         }
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { try await runtime.run() }
@@ -43,8 +47,10 @@ public func definition(
 }
 
 /// An edge from `port` to `<node>:<port>`.
-public func edge(_ port: String, to target: String, id: String? = nil, retry: RetryPolicy? = nil) -> Edge {
-    Edge(id: id ?? "\(port)->\(target)", port: port, to: target, retryPolicy: retry)
+public func edge(
+    _ port: String, to target: String, id: String? = nil, retry: RetryPolicy? = nil, delivery: EdgeDelivery? = nil
+) -> Edge {
+    Edge(id: id ?? "\(port)->\(target)", port: port, to: target, retryPolicy: retry, delivery: delivery)
 }
 
 extension ModuleRuntime {

@@ -170,5 +170,6 @@ final class SyncRecorder: ModuleHostConnector {
         func recentMessages(node: String) async throws -> [Message]? { try await base.recentMessages(node: node) }
         func deliver(_ message: Message) async throws { try await base.deliver(message) }
         func context(_ request: ContextRequest) async throws -> ContextResponse { try await base.context(request) }
+        func deadLetters(_ request: DeadLetterRequest) async throws -> DeadLetterResponse { try await base.deadLetters(request) }
     }
 }

@@ -17,6 +17,8 @@ final class Lifecycle: Sendable {
         var nextWaiter: UInt64 = 0
         var startWaiters: [UInt64: CheckedContinuation<Void, any Error>] = [:]
         var finishWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Waiters of ``waitUntilFinished()``, by id (so a cancelled one can leave).
+        var closeWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
         var runReturned = true
     }
 
@@ -74,12 +76,15 @@ final class Lifecycle: Sendable {
 
     /// Asks `run()` to return (from `close()` or cancellation); fails operations waiting for a start.
     func requestStop() {
+        var closed: [UInt64: CheckedContinuation<Void, Never>] = [:]
         let (stop, waiters) = state.withLock { state -> (CheckedContinuation<Void, Never>?, [CheckedContinuation<Void, any Error>]) in
             let waiters = Array(state.startWaiters.values)
             state.startWaiters = [:]
             switch state.phase {
             case .idle:
                 state.phase = .finished
+                closed = state.closeWaiters
+                state.closeWaiters = [:]
                 return (nil, waiters)
             case .running(let stop, _, let serving):
                 state.phase = .running(stop: nil, stopRequested: true, serving: serving)
@@ -90,21 +95,49 @@ final class Lifecycle: Sendable {
         }
         stop?.resume()
         for waiter in waiters { waiter.resume(throwing: NotRunning()) }
+        for waiter in closed.values { waiter.resume() }
     }
 
     /// Marks `run()` as returned and wakes everything waiting for that.
     func finish() {
-        let (startWaiters, finishWaiters) = state.withLock { state in
+        let (startWaiters, finishWaiters, closeWaiters) = state.withLock { state in
             state.phase = .finished
             state.runReturned = true
             defer {
                 state.startWaiters = [:]
                 state.finishWaiters = []
+                state.closeWaiters = [:]
             }
-            return (Array(state.startWaiters.values), state.finishWaiters)
+            return (Array(state.startWaiters.values), state.finishWaiters, Array(state.closeWaiters.values))
         }
         for waiter in startWaiters { waiter.resume(throwing: NotRunning()) }
         for waiter in finishWaiters { waiter.resume() }
+        for waiter in closeWaiters { waiter.resume() }
+    }
+
+    /// Returns once the store is finished for good (closed, or its `run()` returned), or when
+    /// the waiting task is cancelled: what a service that lives only as long as the store waits for.
+    func waitUntilFinished() async {
+        let id: UInt64? = state.withLock { state in
+            if case .finished = state.phase { return nil }
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        guard let id else { return }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if Task.isCancelled { return true }
+                    if case .finished = state.phase { return true }
+                    state.closeWaiters[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.closeWaiters.removeValue(forKey: id) }
+            waiter?.resume()
+        }
     }
 
     /// Returns once `run()` is not running (at once if it never started).

@@ -8,6 +8,8 @@ import SQLite
 /// - `context_version` is a one-row counter: every write takes the next number in the same
 ///   transaction, so all processes sharing the file draw from one increasing sequence.
 /// - `context_schema` records the schema version.
+/// - Version 2 adds the queues of durable edges (``MessageSchema``), so that a settlement and
+///   the context writes it carries commit in one transaction of the same file.
 enum Schema {
     /// One script per schema version: `migrations[n]` takes the database from version `n` to `n + 1`.
     /// Append to it; never change a script that shipped.
@@ -28,6 +30,7 @@ enum Schema {
         CREATE TABLE context_version (id INTEGER PRIMARY KEY CHECK (id = 1), last INTEGER NOT NULL);
         INSERT INTO context_version (id, last) VALUES (1, 0);
         """,
+        MessageSchema.tables,
     ]
 
     /// Brings the schema to the newest version, in one transaction, so two processes opening

@@ -3,11 +3,11 @@ import GRPCNIOTransportHTTP2
 import X509
 
 /// Under mutual TLS, serves the control calls (`SyncNodes`, `Catalogue`, `WatchNodeStatus`,
-/// `RecentMessages`, `Context`) only to a caller whose certificate names the operator (a
-/// DNS name or common name equal to `operatorName`), and `Deliver` to every certificate of
-/// the installation's CA: a module host — or code running in one, which can read its pod's
-/// key — can send messages to its peers but cannot deploy nodes on them, read their messages
-/// or their context, or hold them with a sync of its own.
+/// `RecentMessages`, `Context`, `DeadLetters`) only to a caller whose certificate names the
+/// operator (a DNS name or common name equal to `operatorName`), and `Deliver` to every
+/// certificate of the installation's CA: a module host — or code running in one, which can
+/// read its pod's key — can send messages to its peers but cannot deploy nodes on them, read
+/// their messages, their context or their dead letters, or hold them with a sync of its own.
 struct OperatorOnlyInterceptor: ServerInterceptor {
     let operatorName: String
 

@@ -13,6 +13,7 @@ enum ModuleHostMethods {
     static let watchNodeStatus = MethodDescriptor(service: service, method: "WatchNodeStatus")
     static let recentMessages = MethodDescriptor(service: service, method: "RecentMessages")
     static let context = MethodDescriptor(service: service, method: "Context")
+    static let deadLetters = MethodDescriptor(service: service, method: "DeadLetters")
 }
 
 /// Whether an entry of a `Deliver` batch is a one-way message or a request.

@@ -11,7 +11,7 @@ package enum WireFuzzing {
     /// batches, ack batches, then the JSON bodies of the control calls and their answers.
     package static func decode(selector: UInt8, frame: UnsafeRawBufferPointer) {
         let bytes = Array(frame)
-        switch selector % 12 {
+        switch selector % 14 {
         case 0: deliveryBatch(bytes)
         case 1: ackBatch(bytes)
         case 2: json(DesiredNodes.self, bytes)
@@ -23,6 +23,8 @@ package enum WireFuzzing {
         case 8: json(SyncResult.self, bytes)
         case 9: json([Message].self, bytes)
         case 10: json(ContextResponse.self, bytes)
+        case 12: json(DeadLetterRequest.self, bytes)
+        case 13: json(DeadLetterResponse.self, bytes)
         default: json([NodeStatusReport].self, bytes)
         }
     }

@@ -51,6 +51,12 @@ final class NodeInstance: Sendable {
     private let expired = Atomic<Int>(0)
     private let sent = Atomic<Int>(0)
     private let lastMessageNanos = Atomic<Int64>(.min)
+    /// Durable messages claimed for the node (they count as received), handed out again,
+    /// and dead-lettered; the backlog of each durable input port as last seen.
+    private let durableReceived = Atomic<Int>(0)
+    private let redelivered = Atomic<Int>(0)
+    private let deadLettered = Atomic<Int>(0)
+    private let durableBacklogs = Mutex<[String: Int]>([:])
     /// Hop-limit refusals not yet logged, and when the last log of them was
     /// (``WallClock/coarseNanoseconds()``; `Int64.min`: never): see ``hopLimitRefusalToLog(interval:)``.
     private let refusalsNotLogged = Atomic<Int>(0)
@@ -122,6 +128,32 @@ final class NodeInstance: Sendable {
         statusChanges.notify()
     }
 
+    /// Counts durable messages claimed for the node, `again` of them handed out before.
+    func countClaimed(_ count: Int, again: Int) {
+        durableReceived.wrappingAdd(count, ordering: .releasing)
+        if again > 0 { redelivered.wrappingAdd(again, ordering: .releasing) }
+        statusChanges.notify()
+    }
+
+    /// Counts a durable message that was dead-lettered.
+    func countDeadLettered(_ count: Int = 1) {
+        deadLettered.wrappingAdd(count, ordering: .releasing)
+        statusChanges.notify()
+    }
+
+    /// Records the backlog of the durable input port `port` as the store just said; the
+    /// node reports the sum over its durable input ports.
+    func recordBacklog(_ backlog: Int, port: String) {
+        let changed = durableBacklogs.withLock { backlogs in
+            defer { backlogs[port] = backlog }
+            return backlogs[port] != backlog
+        }
+        if changed { statusChanges.notify() }
+    }
+
+    /// Whether the node's flow is paused.
+    var isPaused: Bool { definition.paused == true }
+
     /// Counts a message whose deadline had passed before its handler ran.
     func countExpired() {
         expired.wrappingAdd(1, ordering: .releasing)
@@ -179,7 +211,8 @@ final class NodeInstance: Sendable {
     /// The counters as they are now.
     var counters: NodeCounters {
         var counters = NodeCounters(
-            received: inputs.values.reduce(0) { $0 + $1.acceptedCount }, delivered: delivered.load(ordering: .acquiring),
+            received: inputs.values.reduce(0) { $0 + $1.acceptedCount } + durableReceived.load(ordering: .acquiring),
+            delivered: delivered.load(ordering: .acquiring),
             errored: errored.load(ordering: .acquiring), expired: expired.load(ordering: .acquiring),
             sent: sent.load(ordering: .acquiring))
         let nanos = lastMessageNanos.load(ordering: .acquiring)
@@ -187,6 +220,11 @@ final class NodeInstance: Sendable {
         if !inputs.isEmpty {
             counters.queued = inputs.values.reduce(0) { $0 + $1.count }
             counters.queueCapacity = inputs.values.reduce(0) { $0 + $1.capacity }
+        }
+        if let backlog = durableBacklogs.withLock({ $0.isEmpty ? nil : $0.values.reduce(0, +) }) {
+            counters.backlog = backlog
+            counters.redelivered = redelivered.load(ordering: .acquiring)
+            counters.deadLettered = deadLettered.load(ordering: .acquiring)
         }
         return counters
     }
@@ -263,6 +301,10 @@ public enum DeliveryError: DeadlineReporting, Sendable, Hashable, CustomStringCo
     case unaddressed(String)
     /// The edge leads to another module but the host has no transport.
     case noTransport(module: String)
+    /// The edge is durable but the host keeps no persistent store.
+    case noDurableStore(node: String)
+    /// A request was sent on a durable edge: its reply could not wait with it.
+    case requestOnDurableEdge(to: PortAddress)
 
     public var isDeadlineExceeded: Bool {
         if case .expired = self { return true }
@@ -277,6 +319,10 @@ public enum DeliveryError: DeadlineReporting, Sendable, Hashable, CustomStringCo
         case .expired(let id): "message \(id) expired before delivery"
         case .unaddressed(let id): "message \(id) has no destination"
         case .noTransport(let module): "no transport to reach module \"\(module)\""
+        case .noDurableStore(let node):
+            "node \"\(node)\" has durable edges, but its module host keeps no persistent store (its --context-store is memory)"
+        case .requestOnDurableEdge(let address):
+            "a request cannot be sent on a durable edge (to \(address)): its reply waits in memory; use a memory edge for request/reply"
         }
     }
 }

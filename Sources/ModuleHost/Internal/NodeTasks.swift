@@ -31,6 +31,7 @@ extension ModuleRuntime {
         // A plain one-input node's task only ever runs the consumer, whose
         // chain of frames fits the task allocator's first slab; anything else
         // goes through `lifecycle(of:)`.
+        await startDurableConsumers(of: node)
         let job: Job
         if node.inputs.count == 1, let (port, channel) = node.inputs.first,
             !(node.componentType is any RunningComponent.Type)
@@ -100,6 +101,11 @@ extension ModuleRuntime {
     func runLoop(of node: NodeInstance) async {
         let isSource = node.componentType.isSource
         await node.supervisor.superviseRun {
+            // A paused flow's node does not run until a sync resumes it (a restart request).
+            if node.isPaused {
+                try? await Task.sleep(for: .seconds(365 * 86_400))
+                return
+            }
             if isSource {
                 await self.election.whileLeading { await self.runSource(node) }
             } else {

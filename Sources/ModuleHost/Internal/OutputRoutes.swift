@@ -32,7 +32,8 @@ final class OutputRoutes: Sendable {
 
         init(_ route: NodeRoute) {
             self.route = route
-            if case .local(let target, let port) = route.target {
+            // A durable route stores its messages, even for a target on this host.
+            if case .local(let target, let port) = route.target, route.durable == nil {
                 channel = target.inputs[port]
             } else {
                 channel = nil

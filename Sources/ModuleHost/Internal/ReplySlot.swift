@@ -94,6 +94,9 @@ struct DeliveryContext: Sendable {
     var reply: ReplySlot?
     var deadline: Date?
     var traceparent: String?
+    /// While a message from a durable edge is handled: where the handler's durable sends
+    /// wait to be committed with its acknowledgement (``DurableHandling``).
+    var durable: DurableHandling?
 
     @TaskLocal static var current: DeliveryContext?
 }

@@ -1,5 +1,6 @@
 import ComponentKit
 import Expressions
+import MessageStoreAPI
 import ModuleHostAPI
 
 /// Where one edge of an output port leads, resolved: a node of this host, a
@@ -16,6 +17,12 @@ struct Route<Local: Sendable>: Sendable {
         case remote(module: String)
         /// The edge's target is not known to this host; sends fail.
         case missing
+
+        /// Whether the target is not known.
+        var isMissing: Bool {
+            if case .missing = self { return true }
+            return false
+        }
     }
 
     /// Where the edge's messages go.
@@ -26,6 +33,9 @@ struct Route<Local: Sendable>: Sendable {
     var retryPolicy: RetryPolicy?
     /// Builds the target's payload from the message, if the edge has a mapping.
     var mapping: Template?
+    /// For a durable edge, where its messages are stored: they go to the host's message
+    /// store, whatever host runs the target (``target`` only names it).
+    var durable: DurableRoute?
 
     /// The message as this route delivers it: its payload mapped (if the edge
     /// has a mapping) and addressed to the target.
@@ -71,8 +81,14 @@ struct RouteTable<Local: Sendable>: Sendable {
                 } else {
                     target = .missing
                 }
+                let durable = edge.delivery == .durable
+                    ? DurableRoute(
+                        queue: DurableQueue(namespace: definition.namespace ?? "default", node: address.node, port: address.port),
+                        edge: DurableEdge(node: definition.name, edge: edge.id),
+                        maxBacklog: edge.maxBacklog ?? Edge.defaultMaxBacklog)
+                    : nil
                 ports[edge.port, default: []].append(
-                    Route(target: target, address: address, retryPolicy: edge.retryPolicy, mapping: mapping))
+                    Route(target: target, address: address, retryPolicy: edge.retryPolicy, mapping: mapping, durable: durable))
             }
             routes[definition.name] = ports
         }
@@ -82,4 +98,14 @@ struct RouteTable<Local: Sendable>: Sendable {
     func routes(of node: String) -> [String: [Route<Local>]] {
         routes[node] ?? [:]
     }
+}
+
+/// Where a durable edge's messages are stored, and how many its target's queue may hold.
+struct DurableRoute: Sendable, Hashable {
+    /// The target port's queue.
+    var queue: DurableQueue
+    /// The edge, as its dead letters name it.
+    var edge: DurableEdge
+    /// The most messages the queue may hold before senders wait.
+    var maxBacklog: Int
 }

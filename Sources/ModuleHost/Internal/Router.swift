@@ -2,6 +2,7 @@ import AsyncPrimitives
 import BoundedChannels
 import ComponentKit
 import Foundation
+import MessageStoreAPI
 import ModuleHostAPI
 
 /// A route of the runtime: its local targets are the host's nodes.
@@ -26,10 +27,17 @@ final class Router: Sendable {
     /// The host's status watchers, told when a local target received a message
     /// (its input channel counts it).
     let statusChanges: ChangeNotifier
+    /// Where durable edges store their messages; without one, sends on them fail.
+    let messageStore: (any MessageStore)?
 
-    /// A router that reaches other modules through `transport`.
-    init(transport: (any Transport)?, defaultRequestTimeout: Duration, statusChanges: ChangeNotifier = ChangeNotifier()) {
+    /// A router that reaches other modules through `transport` and stores the messages of
+    /// durable edges in `messageStore`.
+    init(
+        transport: (any Transport)?, messageStore: (any MessageStore)? = nil, defaultRequestTimeout: Duration,
+        statusChanges: ChangeNotifier = ChangeNotifier()
+    ) {
         self.transport = transport
+        self.messageStore = messageStore
         self.defaultRequestTimeout = defaultRequestTimeout
         self.statusChanges = statusChanges
     }
@@ -155,6 +163,16 @@ final class Router: Sendable {
                         index: indicesInBatch?[index] ?? index, messageID: message.id, error: error))
                 }
             }
+            if let durable = route.durable, !route.target.isMissing {
+                do {
+                    try await store(outgoing, along: durable, sender: node.name)
+                } catch {
+                    for index in indices {
+                        failures.append(BatchSendError.Failure(index: index, messageID: messages[index].id, error: error))
+                    }
+                }
+                continue
+            }
             if case .remote(let module) = route.target, let transport {
                 do {
                     try await transport.send(contentsOf: outgoing, toModule: module)
@@ -215,6 +233,13 @@ final class Router: Sendable {
             return
         }
         let route = resolved.route
+        if let durable = route.durable, !route.target.isMissing {
+            // A request's reply path lives in memory: it cannot wait in a store.
+            if reply != nil { throw DeliveryError.requestOnDurableEdge(to: route.address) }
+            let sender = message.from?.node ?? ""
+            try await store(CollectionOfOne(message), along: durable, sender: sender)
+            return
+        }
         switch route.target {
         case .local(let target, let port):
             throw DeliveryError.unknownPort(node: target.name, port: port)

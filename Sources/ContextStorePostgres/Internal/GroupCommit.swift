@@ -1,0 +1,58 @@
+/// Commits concurrent submissions in shared transactions (group commit): while one batch
+/// commits, the submissions that arrive queue up, and the next transaction takes them all.
+/// Each submission still learns its own outcome (one may be refused while the others of its
+/// batch commit).
+///
+/// ``PostgresMessageStore/enqueue(_:maxBacklog:)`` uses it: many senders on durable edges
+/// cost a transaction (and a WAL flush, and a `NOTIFY`) per batch instead of per message.
+/// The policy is ``GroupCommitStateMachine``'s; the lock and continuations are
+/// ``GroupCommitStorage``'s.
+struct GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
+    /// Commits a batch; returns one outcome per item, in order, or throws when the whole batch failed.
+    typealias Commit = @Sendable ([Item]) async throws -> [Result<Outcome, any Error>]
+
+    private let storage: GroupCommitStorage<Item, Outcome>
+
+    /// A group commit taking at most `maxBatch` submissions per transaction.
+    init(maxBatch: Int) {
+        storage = GroupCommitStorage(maxBatch: maxBatch)
+    }
+
+    /// How many submissions wait for the batch being committed to finish (for tests).
+    var queuedCount: Int { storage.queuedCount }
+
+    /// Commits `item`, alone or with others' items, with `commit` (every submitter passes the
+    /// same function: whoever leads a batch runs it). Returns or throws this item's outcome.
+    func submit(_ item: Item, committing commit: @escaping Commit) async throws -> Outcome {
+        switch await storage.submit(item) {
+        case .done(let result):
+            return try result.get()
+        case .lead(let batch):
+            let items = batch.map(\.item)
+            // In a task of its own, not a child of the leader: the leader being cancelled must
+            // not fail the submissions of others riding in its batch. The commit is bounded
+            // (the store's operation timeout), so this task never outlives it by much.
+            let results = await Task {
+                do {
+                    let results = try await commit(items)
+                    guard results.count == items.count else {
+                        return items.map { _ in Result<Outcome, any Error>.failure(GroupCommitMismatch()) }
+                    }
+                    return results
+                } catch {
+                    return items.map { _ in Result<Outcome, any Error>.failure(error) }
+                }
+            }.value
+            storage.batchFinished()
+            for (entry, result) in zip(batch, results).dropFirst() {
+                entry.waiter.resume(returning: .done(result))
+            }
+            return try results[0].get()
+        }
+    }
+}
+
+/// A commit function returned a different number of outcomes than it was given items (a bug).
+struct GroupCommitMismatch: Error, CustomStringConvertible {
+    var description: String { "internal error: a group commit returned outcomes for other items than it was given" }
+}
