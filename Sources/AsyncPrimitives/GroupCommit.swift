@@ -3,8 +3,8 @@
 /// Each submission still learns its own outcome (one may be refused while the others of its
 /// batch commit).
 ///
-/// The message stores' enqueues use it: many senders on durable edges cost a transaction
-/// (a WAL write; on PostgreSQL a flush and a `NOTIFY`) per batch instead of per message.
+/// The SQLite message store's enqueues use it: many senders on durable edges cost a
+/// transaction (its WAL writes and file locks) per batch instead of per message.
 /// The policy is ``GroupCommitStateMachine``'s; the lock and continuations are
 /// ``GroupCommitStorage``'s.
 package struct GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
@@ -12,10 +12,17 @@ package struct GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
     package typealias Commit = @Sendable ([Item]) async throws -> [Result<Outcome, any Error>]
 
     private let storage: GroupCommitStorage<Item, Outcome>
+    private let gathers: Bool
 
     /// A group commit taking at most `maxBatch` submissions per transaction.
-    package init(maxBatch: Int) {
+    ///
+    /// With `gathering`, a leader yields once before it takes its batch, so that the tasks
+    /// ready to submit (senders its previous batch just resumed) join it: for a commit that
+    /// runs on the leader's thread without suspending (SQLite's), during which nothing else
+    /// of the pool may get to submit. A commit that waits for I/O gathers without it.
+    package init(maxBatch: Int, gathering: Bool = false) {
         storage = GroupCommitStorage(maxBatch: maxBatch)
+        gathers = gathering
     }
 
     /// How many submissions wait for the batch being committed to finish (for tests).
@@ -27,7 +34,9 @@ package struct GroupCommit<Item: Sendable, Outcome: Sendable>: Sendable {
         switch await storage.submit(item) {
         case .done(let result):
             return try result.get()
-        case .lead(let batch):
+        case .lead:
+            if gathers { await Task.yield() }
+            let batch = storage.takeBatch()
             let items = batch.map(\.item)
             // In a task of its own, not a child of the leader: the leader being cancelled must
             // not fail the submissions of others riding in its batch. The commit is bounded

@@ -25,11 +25,16 @@ import Synchronization
 /// have handled it); once another claim did, it gets ``MessageStoreError/leaseLost(_:)``.
 /// Releasing a message for a retry ends its lease.
 ///
-/// A settlement checks every lease first, then applies acknowledgements, retries and dead
-/// letters, then stores the new messages (so an acknowledgement makes room in its queue for
-/// what the same settlement sends there), then the context mutations in order. Anything
-/// refused — a lease lost, a queue full, a conflict, a context limit, a value that is not an
-/// integer — rolls all of it back.
+/// A settlement applies acknowledgements, retries and dead letters, each checking its lease as
+/// it goes (a lease not held — its message claimed again or gone, or the lease named a second
+/// time — is lost), then stores the new messages (so an acknowledgement makes room in its
+/// queue for what the same settlement sends there), then the context mutations in order.
+/// Anything refused — a lease lost, a queue full, a conflict, a context limit, a value that
+/// is not an integer — rolls all of it back.
+///
+/// A claim reads its messages' bodies in its transaction and decodes them after the commit,
+/// without the write lock; a body that cannot be read makes the claim fail with
+/// ``MessageStoreError/corrupt(id:reason:)`` and takes its leases back (attempts uncounted).
 ///
 /// Dead letters are listed in their messages' arrival order. A replay stores each again as a
 /// new arrival (a new id, behind what waits in its queue), with its attempts and last error
@@ -45,10 +50,13 @@ import Synchronization
 /// available already (claim at once).
 ///
 /// Group commit: concurrent ``enqueue(_:maxBacklog:)`` calls share transactions (`GroupCommit`:
-/// the calls that arrive while one batch commits form the next). A commit costs far more than
-/// an insert — it writes every page the transaction touched to the WAL and takes and releases
-/// the file's locks, even without waiting for the disk (`synchronous=NORMAL`) — so many
-/// senders on durable edges cost a transaction, and one signal, per batch instead of per message.
+/// the calls that arrive while one batch commits form the next, and a leader yields once
+/// before taking its batch, since a commit here runs on its thread without suspending). A
+/// commit costs far more than an insert — it writes every page the transaction touched to the
+/// WAL and takes and releases the file's locks, even without waiting for the disk
+/// (`synchronous=NORMAL`) — so many senders on durable edges cost a transaction, and one
+/// signal, per batch instead of per message. Claims and settlements are transactions of their
+/// own: one per batch a consumer takes.
 ///
 /// Signals: after each commit the store signals ``signals`` (work for queues that got
 /// available messages: enqueued, retried, replayed; space for queues that lost messages:
@@ -59,8 +67,6 @@ import Synchronization
 ///
 /// ``close()`` makes this store refuse operations; the file's connections belong to the
 /// context store, which its owner closes.
-let DEBUGBatches = Atomic<Int>(0)
-let DEBUGItems = Atomic<Int>(0)
 public final class SQLiteMessageStore: MessageStore {
     /// The limits this store enforces.
     public let limits: MessageStoreLimits
@@ -69,8 +75,8 @@ public final class SQLiteMessageStore: MessageStore {
     /// The context store whose file and connections this store shares.
     public let context: SQLiteContextStore
     private let closed = Atomic<Bool>(false)
-    /// Concurrent enqueues, committed together.
-    private let enqueues = GroupCommit<EnqueueRequest, Void>(maxBatch: 256)
+    /// Concurrent enqueues, committed together (see the type's "Group commit").
+    private let enqueues = GroupCommit<EnqueueRequest, Void>(maxBatch: 256, gathering: true)
 
     /// A message store in `context`'s file, on its connections. The context store must stay
     /// open while this store is used.
@@ -79,16 +85,84 @@ public final class SQLiteMessageStore: MessageStore {
         self.limits = limits
     }
 
-    /// Stores `messages`, in one transaction with whatever other calls arrive while the
+    /// Stores `messages`, in one transaction with whatever other writes arrive while the
     /// previous batch commits; returns once they are committed and their queues signalled.
     public func enqueue(_ messages: [PendingMessage], maxBacklog: Int) async throws {
         guard !messages.isEmpty else { return }
         try checkOpen()
-        let prepared = try prepare(messages)
-        try await enqueues.submit(EnqueueRequest(messages: prepared, maxBacklog: maxBacklog)) { [self] batch in
-            try await commit(batch)
+        let request = EnqueueRequest(messages: try prepare(messages), maxBacklog: maxBacklog)
+        try await enqueues.submit(request) { [self] batch in try await commit(batch) }
+    }
+
+    public func claim(from queue: DurableQueue, limit: Int, leaseDuration: Duration) async throws -> Claim {
+        try checkOpen()
+        let leaseMilliseconds = SQLiteContextStore.milliseconds(leaseDuration)
+        let (claimed, expired, token, expiresAt) = try await write { connection in
+            try connection.transaction { now in
+                try Self.claim(
+                    from: queue, limit: limit, leaseMilliseconds: leaseMilliseconds, now: now,
+                    on: MessageStatements(connection.database))
+            }
+        }
+        if !expired.isEmpty { signals.signal(.space(queue)) }
+        // Decoded after the commit, without the write lock: a message that cannot be read is
+        // leased but not handed out, and the whole claim is taken back.
+        var leased: [LeasedMessage] = []
+        leased.reserveCapacity(claimed.count)
+        let leaseExpiresAt = SQLiteContextStore.date(expiresAt)
+        for stored in claimed {
+            let message: Message
+            do {
+                message = try stored.message()
+            } catch {
+                try? await write { connection in
+                    try connection.transaction { now in
+                        try MessageStatements(connection.database).unclaim(claimed.map(\.id), token: token, now: now)
+                    }
+                }
+                signals.signal(.work(queue))
+                throw error
+            }
+            leased.append(LeasedMessage(
+                lease: MessageStoreAPI.Lease(id: stored.id, token: token), queue: queue, edge: stored.edge, message: message,
+                attempts: stored.attempts + 1, enqueuedAt: SQLiteContextStore.date(stored.enqueuedAtMilliseconds),
+                lastError: stored.lastError, leaseExpiresAt: leaseExpiresAt))
+        }
+        return Claim(messages: leased, expired: expired)
+    }
+
+    public func extend(_ leases: [MessageStoreAPI.Lease], leaseDuration: Duration) async throws -> [MessageStoreAPI.Lease] {
+        guard !leases.isEmpty else { return [] }
+        let leaseMilliseconds = SQLiteContextStore.milliseconds(leaseDuration)
+        return try await write { connection in
+            try connection.transaction { now in
+                let statements = MessageStatements(connection.database)
+                let expiresAt = Self.adding(leaseMilliseconds, to: now)
+                return try leases.filter { lease in try statements.extend(lease.id, token: lease.token, expiresAt: expiresAt) }
+            }
         }
     }
+
+    public func settle(_ settlement: Settlement, maxBacklog: Int) async throws {
+        guard !settlement.isEmpty else { return }
+        try checkOpen()
+        // Every check that needs no database first: a settlement that fails them never takes the lock.
+        let mutations = try settlement.contextMutations.map { mutation throws(ContextStoreError) in
+            try PreparedMutation(mutation, limits: context.limits)
+        }
+        let prepared = PreparedSettlement(
+            settlement: settlement, mutations: mutations, enqueued: try prepare(settlement.enqueued),
+            retries: settlement.retried.map { ($0, Self.milliseconds($0.availableAt, rounding: .down)) }, maxBacklog: maxBacklog,
+            maxKeysPerScope: context.limits.maxKeysPerScope)
+        let keys = try await write { connection in
+            try connection.transaction { now in
+                try Self.settle(prepared, now: now, on: MessageStatements(connection.database), connection: connection)
+            }
+        }
+        signals.signal(keys)
+    }
+
+    // MARK: - Writing
 
     /// One enqueue call, as the group commit carries it.
     private struct EnqueueRequest: Sendable {
@@ -127,116 +201,88 @@ public final class SQLiteMessageStore: MessageStore {
             }
         }
         signals.signal(queues.map { QueueSignals.Key.work($0) })
-        let n = DEBUGBatches.wrappingAdd(1, ordering: .relaxed).newValue
-        let m = DEBUGItems.wrappingAdd(batch.count, ordering: .relaxed).newValue
-        if n % 500 == 0 { FileHandle.standardError.write(Data("DEBUG enqueue batches \(n) items \(m) avg \(Double(m)/Double(n))\n".utf8)) }
         return results
     }
 
-    public func claim(from queue: DurableQueue, limit: Int, leaseDuration: Duration) async throws -> Claim {
-        let leaseMilliseconds = SQLiteContextStore.milliseconds(leaseDuration)
-        let claim = try await write { connection in
-            try connection.transaction { now -> Claim in
-                let statements = MessageStatements(connection.database)
-                var expired: [DeadLetter] = []
-                for stored in try statements.expired(in: queue, now: now) {
-                    let error = Self.expiryDescription(stored)
-                    guard try statements.deadLetter(stored.id, token: nil, reason: .expired, error: error, now: now) else { continue }
-                    expired.append(DeadLetter(
-                        id: stored.id, queue: queue, edge: stored.edge, message: stored.message, attempts: stored.attempts,
-                        reason: .expired, lastError: error,
-                        enqueuedAt: SQLiteContextStore.date(stored.enqueuedAtMilliseconds),
-                        deadLetteredAt: SQLiteContextStore.date(now)))
-                }
-                let claimable = limit > 0 ? try statements.claimable(in: queue, now: now, limit: limit) : []
-                guard !claimable.isEmpty else { return Claim(messages: [], expired: expired) }
-                let token = try statements.nextLeaseToken()
-                let expiresAt = Self.adding(leaseMilliseconds, to: now)
-                var leased: [LeasedMessage] = []
-                for stored in claimable {
-                    try statements.lease(stored.id, token: token, expiresAt: expiresAt)
-                    leased.append(LeasedMessage(
-                        lease: MessageStoreAPI.Lease(id: stored.id, token: token), queue: queue, edge: stored.edge, message: stored.message,
-                        attempts: stored.attempts + 1, enqueuedAt: SQLiteContextStore.date(stored.enqueuedAtMilliseconds),
-                        lastError: stored.lastError, leaseExpiresAt: SQLiteContextStore.date(expiresAt)))
-                }
-                return Claim(messages: leased, expired: expired)
-            }
-        }
-        if !claim.expired.isEmpty { signals.signal(.space(queue)) }
-        return claim
+    /// A settlement with its mutations, messages and retry times prepared.
+    private struct PreparedSettlement: Sendable {
+        var settlement: Settlement
+        var mutations: [PreparedMutation]
+        var enqueued: [Prepared]
+        var retries: [(Settlement.Retry, Int64)]
+        var maxBacklog: Int
+        var maxKeysPerScope: Int
     }
 
-    public func extend(_ leases: [MessageStoreAPI.Lease], leaseDuration: Duration) async throws -> [MessageStoreAPI.Lease] {
-        guard !leases.isEmpty else { return [] }
-        let leaseMilliseconds = SQLiteContextStore.milliseconds(leaseDuration)
-        return try await write { connection in
-            try connection.transaction { now in
-                let statements = MessageStatements(connection.database)
-                let expiresAt = Self.adding(leaseMilliseconds, to: now)
-                return try leases.filter { lease in try statements.extend(lease.id, token: lease.token, expiresAt: expiresAt) }
-            }
+    /// Dead-letters the queue's expired messages and leases up to `limit` of the others.
+    /// Returns the messages leased (bodies not decoded yet) under a new token until the
+    /// returned expiry, and those dead-lettered as expired.
+    private static func claim(
+        from queue: DurableQueue, limit: Int, leaseMilliseconds: Int64, now: Int64, on statements: MessageStatements
+    ) throws -> (claimed: [MessageStatements.StoredMessage], expired: [DeadLetter], token: Int64, expiresAt: Int64) {
+        var expired: [DeadLetter] = []
+        for stored in try statements.expired(in: queue, now: now) {
+            let message = try stored.message()
+            let error = expiryDescription(of: message, lastError: stored.lastError)
+            guard try statements.deadLetter(stored.id, token: nil, reason: .expired, error: error, now: now) else { continue }
+            expired.append(DeadLetter(
+                id: stored.id, queue: queue, edge: stored.edge, message: message, attempts: stored.attempts,
+                reason: .expired, lastError: error,
+                enqueuedAt: SQLiteContextStore.date(stored.enqueuedAtMilliseconds),
+                deadLetteredAt: SQLiteContextStore.date(now)))
         }
+        let claimable = limit > 0 ? try statements.claimable(in: queue, now: now, limit: limit) : []
+        guard !claimable.isEmpty else { return ([], expired, 0, 0) }
+        let token = try statements.nextLeaseToken()
+        let expiresAt = adding(leaseMilliseconds, to: now)
+        try statements.lease(claimable.lazy.map(\.id), token: token, expiresAt: expiresAt)
+        return (claimable, expired, token, expiresAt)
     }
 
-    public func settle(_ settlement: Settlement, maxBacklog: Int) async throws {
-        guard !settlement.isEmpty else { return }
-        // Every check that needs no database first: a settlement that fails them never takes the lock.
-        let mutations = try settlement.contextMutations.map { mutation throws(ContextStoreError) in
-            try PreparedMutation(mutation, limits: context.limits)
+    /// Applies a settlement; returns the signals it calls for.
+    private static func settle(
+        _ prepared: PreparedSettlement, now: Int64, on statements: MessageStatements, connection: WriteConnection
+    ) throws -> Set<QueueSignals.Key> {
+        let settlement = prepared.settlement
+        var keys: Set<QueueSignals.Key> = []
+        var lost: [MessageStoreAPI.Lease] = []
+        // Where released and dead-lettered messages wait (rare: failures), read before they change.
+        var queues: [Int64: DurableQueue] = [:]
+        for lease in settlement.retried.map(\.lease) + settlement.deadLettered.map(\.lease) {
+            if let holder = try statements.holder(of: lease.id), holder.token == lease.token { queues[lease.id] = holder.queue }
         }
-        let enqueued = try prepare(settlement.enqueued)
-        let maxKeysPerScope = context.limits.maxKeysPerScope
-        let retries = settlement.retried.map { ($0, Self.milliseconds($0.availableAt, rounding: .down)) }
-        let signalled = try await write { connection in
-            try connection.transaction { now -> Set<QueueSignals.Key> in
-                let statements = MessageStatements(connection.database)
-                var keys: Set<QueueSignals.Key> = []
-                var lost: [MessageStoreAPI.Lease] = []
-                var queues: [Int64: DurableQueue] = [:]
-                for lease in settlement.leases {
-                    if let holder = try statements.holder(of: lease.id), holder.token == lease.token {
-                        queues[lease.id] = holder.queue
-                    } else {
-                        lost.append(lease)
-                    }
-                }
-                if !lost.isEmpty { throw MessageStoreError.leaseLost(lost) }
 
-                // A lease named twice is lost the second time: the first settled it.
-                for lease in settlement.acknowledged {
-                    guard try statements.acknowledge(lease.id, token: lease.token) else { lost.append(lease); continue }
-                    if let queue = queues[lease.id] { keys.insert(.space(queue)) }
-                }
-                for (retry, availableAt) in retries {
-                    let lease = retry.lease
-                    guard try statements.release(lease.id, token: lease.token, availableAt: availableAt, error: retry.error) else {
-                        lost.append(lease)
-                        continue
-                    }
-                    if let queue = queues[lease.id] { keys.insert(.work(queue)) }
-                }
-                for rejection in settlement.deadLettered {
-                    let lease = rejection.lease
-                    guard try statements.deadLetter(
-                        lease.id, token: lease.token, reason: rejection.reason, error: rejection.error, now: now)
-                    else {
-                        lost.append(lease)
-                        continue
-                    }
-                    if let queue = queues[lease.id] { keys.insert(.space(queue)) }
-                }
-                if !lost.isEmpty { throw MessageStoreError.leaseLost(lost) }
-
-                try Self.store(enqueued, maxBacklog: maxBacklog, now: now, on: statements)
-                for message in enqueued { keys.insert(.work(message.queue)) }
-                for mutation in mutations {
-                    try connection.apply(mutation, now: now, maxKeysPerScope: maxKeysPerScope)
-                }
-                return keys
+        // Each step checks the lease itself: a lease not held (or named a second time, once the
+        // first settled it) is lost, and nothing is applied.
+        for (lease, queue) in zip(settlement.acknowledged, try statements.acknowledge(settlement.acknowledged)) {
+            guard let queue else { lost.append(lease); continue }
+            keys.insert(.space(queue))
+        }
+        for (retry, availableAt) in prepared.retries {
+            let lease = retry.lease
+            guard try statements.release(lease.id, token: lease.token, availableAt: availableAt, error: retry.error) else {
+                lost.append(lease)
+                continue
             }
+            if let queue = queues[lease.id] { keys.insert(.work(queue)) }
         }
-        signals.signal(signalled)
+        for rejection in settlement.deadLettered {
+            let lease = rejection.lease
+            guard try statements.deadLetter(lease.id, token: lease.token, reason: rejection.reason, error: rejection.error, now: now)
+            else {
+                lost.append(lease)
+                continue
+            }
+            if let queue = queues[lease.id] { keys.insert(.space(queue)) }
+        }
+        if !lost.isEmpty { throw MessageStoreError.leaseLost(lost) }
+
+        try store(prepared.enqueued, maxBacklog: prepared.maxBacklog, now: now, on: statements)
+        for message in prepared.enqueued { keys.insert(.work(message.queue)) }
+        for mutation in prepared.mutations {
+            try connection.apply(mutation, now: now, maxKeysPerScope: prepared.maxKeysPerScope)
+        }
+        return keys
     }
 
     public func backlog(of queue: DurableQueue) async throws -> Int {
@@ -338,14 +384,14 @@ public final class SQLiteMessageStore: MessageStore {
 
     /// Inserts `messages` at `now` inside the caller's transaction, in their order.
     private static func insert(_ messages: [Prepared], now: Int64, on statements: MessageStatements) throws {
-        for message in messages {
-            try statements.insert(
+        try statements.insert(
+            messages.lazy.map { message in
                 MessageStatements.NewMessage(
                     queue: message.queue, edge: message.edge, priority: message.priority,
                     deadlineMilliseconds: message.deadline, visibleAtMilliseconds: message.availableAt ?? now,
-                    body: message.body),
-                now: now)
-        }
+                    body: message.body)
+            },
+            now: now)
     }
 
     // MARK: - Connections
@@ -384,9 +430,9 @@ public final class SQLiteMessageStore: MessageStore {
     }
 
     /// What a dead letter of an expired message says: its deadline, and the last attempt's error if any.
-    private static func expiryDescription(_ stored: MessageStatements.StoredMessage) -> String {
-        let deadline = stored.message.deadline.map { $0.formatted(.iso8601) } ?? "its deadline"
+    private static func expiryDescription(of message: Message, lastError: String?) -> String {
+        let deadline = message.deadline.map { $0.formatted(.iso8601) } ?? "its deadline"
         let expired = "the deadline \(deadline) passed before a handler succeeded"
-        return stored.lastError.map { "\(expired); last error: \($0)" } ?? expired
+        return lastError.map { "\(expired); last error: \($0)" } ?? expired
     }
 }

@@ -80,12 +80,22 @@ public final class SQLiteDatabase {
     /// 0644 less the umask, and its WAL with the same mode) and tightens existing files of the
     /// database to 0600. Best effort: a file this user cannot change is left to SQLite's open
     /// to report. Named in-memory and URI databases are left alone.
+    ///
+    /// An existing file is never opened here: closing a descriptor of a file drops every POSIX
+    /// lock the process holds on it, so the open-and-close would silently release the shared
+    /// lock each connection of this process already open on the file holds (SQLite would not
+    /// know). Without those locks, another process closing its last connection finds itself
+    /// alone, checkpoints and deletes the WAL while this process still writes to it: commits
+    /// made afterwards are lost. Only a file created here (`O_EXCL`: nobody holds locks on it
+    /// yet) is opened and closed; an existing one is changed by path.
     private static func makeOwnerOnly(_ path: String) {
         guard !path.isEmpty, path != ":memory:", !path.hasPrefix("file:") else { return }
-        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let descriptor = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if descriptor >= 0 {
             _ = fchmod(descriptor, 0o600)
             closeDescriptor(descriptor)
+        } else {
+            _ = chmod(path, 0o600)  // it exists (EEXIST), or SQLite's open reports why not
         }
         for suffix in companionSuffixes {
             _ = chmod(path + suffix, 0o600)  // ENOENT when SQLite has not made it (yet)

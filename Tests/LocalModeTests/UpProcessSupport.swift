@@ -38,7 +38,8 @@ struct CommandTimedOut: Error, CustomStringConvertible {
     var description: String { "\(command.joined(separator: " ")) did not finish within \(timeout); killed it" }
 }
 
-/// Runs a command to completion and returns its exit status and standard output.
+/// Runs a command to completion and returns its exit status and standard output (and its
+/// standard error in the same text, with `includingStandardError`).
 /// A command still running after `timeout` is killed and the call throws
 /// ``CommandTimedOut``: a stuck child fails the test instead of hanging the run.
 ///
@@ -47,7 +48,7 @@ struct CommandTimedOut: Error, CustomStringConvertible {
 /// threads of the concurrency pool, which other tests need meanwhile.
 @discardableResult
 func runToCompletion(
-    _ executable: String, _ arguments: [String], timeout: Duration = .seconds(90)
+    _ executable: String, _ arguments: [String], timeout: Duration = .seconds(90), includingStandardError: Bool = false
 ) async throws -> (status: Int32, output: String) {
     try requireExecutable(executable)
     let process = Process()
@@ -55,7 +56,7 @@ func runToCompletion(
     process.arguments = arguments
     let pipe = Pipe()
     process.standardOutput = pipe
-    process.standardError = FileHandle.nullDevice
+    process.standardError = includingStandardError ? pipe : FileHandle.nullDevice
     process.standardInput = FileHandle.nullDevice
     try process.run()
     let killed = Mutex(false)

@@ -167,6 +167,23 @@ struct DurableEdgeRuntimeTests {
         }
     }
 
+    @Test("a paused flow's source does not run while a running one beside it ticks; resumed, it runs")
+    func pausedSourcesDoNotRun() async throws {
+        try await withRuntime(durableModule) { runtime in
+            var held = definition("held", "ticker", settings: ["interval": 5], edges: [edge("out", to: "sink:in")])
+            held.paused = true
+            let running = definition("running", "ticker", settings: ["interval": 5], edges: [edge("out", to: "sink:in")])
+            let sink = definition("sink", "debug", settings: ["log": false])
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [held, running, sink]))
+            try await eventually("the running ticker's 10 ticks") { (runtime.counters("running")?.sent ?? 0) >= 10 }
+            #expect(runtime.counters("held")?.sent == 0)
+            held.paused = nil
+            held.generation = 2
+            _ = await runtime.sync(DesiredNodes(generation: 2, nodes: [held, running, sink]))
+            try await eventually("the resumed ticker's ticks") { (runtime.counters("held")?.sent ?? 0) >= 3 }
+        }
+    }
+
     @Test("messages one runtime stored are handled by the next runtime on the same store, as after a host's death")
     func storedMessagesOutliveTheRuntime() async throws {
         try await withStores { context, messages in
@@ -201,6 +218,25 @@ struct DurableEdgeRuntimeTests {
                 try await eventually("4 messages handled") { (runtime.counters("sink")?.delivered ?? 0) == 4 }
                 let received = await runtime.debugMessages("sink").compactMap { $0.payload["n"]?.intValue }
                 #expect(received == [9, 1, 2, 3])
+            }
+        }
+    }
+
+    // Found by the acceptance tests (a flow across two hosts of `tinyflow up`): while the target's
+    // module had not reported its components yet, the sync named no host for it and sends on the
+    // durable edge failed ("no node … on this host"), which dead-lettered the message being handled.
+    @Test("a durable edge stores its messages while its target runs nowhere (a sync names no host for it); the target takes them once it runs")
+    func storesWhileTheTargetRunsNowhere() async throws {
+        try await withStores { context, messages in
+            try await withRuntime(durableModule, contextStore: context, messageStore: messages) { runtime in
+                let pair = durablePair(target: definition("sink", "debug", settings: ["keep": 100, "log": false]))
+                let result = await runtime.sync(DesiredNodes(generation: 1, nodes: [pair[0]]))
+                #expect(result.nodes.map(\.phase) == [.running])
+                for n in 1...3 { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)])) }
+                try await eventually("3 messages stored") { try await messages.backlog(of: queueOfSink) == 3 }
+                #expect(runtime.counters("source")?.errored == 0)
+                _ = await runtime.sync(DesiredNodes(generation: 2, nodes: pair))
+                try await eventually("the 3 stored messages handled") { (runtime.counters("sink")?.delivered ?? 0) == 3 }
             }
         }
     }

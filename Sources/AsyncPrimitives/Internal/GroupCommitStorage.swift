@@ -5,8 +5,8 @@ import Synchronization
 final class GroupCommitStorage<Item: Sendable, Outcome: Sendable>: Sendable {
     /// What a suspended submission is resumed with.
     enum Role: Sendable {
-        /// Lead this batch (the submission's own entry first): commit it, resume the others.
-        case lead([Machine.Entry])
+        /// Lead a batch: take it (``takeBatch()``), commit it, resume the others.
+        case lead
         /// Another submission's batch committed this one: its outcome.
         case done(Result<Outcome, any Error>)
     }
@@ -20,17 +20,22 @@ final class GroupCommitStorage<Item: Sendable, Outcome: Sendable>: Sendable {
         state = Mutex(Machine(maxBatch: maxBatch))
     }
 
-    /// Queues `item`; returns at once with a batch to lead when nothing commits, else when
-    /// another submission's leader resumes it. Not cancellable: the wait lasts as long as the
-    /// batches ahead take to commit, each bounded by the store's operation timeout.
+    /// Queues `item`; returns at once to lead when nothing commits, else when another
+    /// submission's leader resumes it. Not cancellable: the wait lasts as long as the
+    /// batches ahead take to commit, each bounded by the committer's own timeout.
     func submit(_ item: Item) async -> Role {
         await withCheckedContinuation { (continuation: Waiter) in
             let action = state.withLock { $0.submit(item, waiter: continuation) }
             switch action {
-            case .lead(let batch): continuation.resume(returning: .lead(batch))
+            case .lead: continuation.resume(returning: .lead)
             case .wait: break
             }
         }
+    }
+
+    /// The leader's batch: its own submission first, then what queued, in arrival order.
+    func takeBatch() -> [Machine.Entry] {
+        state.withLock { $0.takeBatch() }
     }
 
     /// How many submissions wait for the next batch.
@@ -41,7 +46,7 @@ final class GroupCommitStorage<Item: Sendable, Outcome: Sendable>: Sendable {
         let action = state.withLock { $0.batchFinished() }
         switch action {
         case .idle: break
-        case .handOver(let batch): batch[0].waiter.resume(returning: .lead(batch))
+        case .handOver(let leader): leader.resume(returning: .lead)
         }
     }
 }

@@ -18,15 +18,26 @@ struct MessageStatements {
 
     // MARK: - Rows
 
-    /// A stored message as a claim (or an expiry) reads it.
-    struct StoredMessage {
+    /// A stored message as a claim (or an expiry) reads it, its body not decoded yet: a claim
+    /// decodes after its transaction, so that the file's write lock is not held meanwhile.
+    struct StoredMessage: Sendable {
         var id: Int64
         var edge: DurableEdge
-        var message: Message
+        /// The message's JSON text (``MessageBody``).
+        var body: Data
         /// Claims so far (before this one).
         var attempts: Int
         var lastError: String?
         var enqueuedAtMilliseconds: Int64
+
+        /// The message, or ``MessageStoreError/corrupt(id:reason:)``.
+        func message() throws(MessageStoreError) -> Message {
+            do {
+                return try MessageBody.decode(body)
+            } catch {
+                throw .corrupt(id: id, reason: "its body is not a message: \(error)")
+            }
+        }
     }
 
     /// Who holds a message's lease, and where it waits.
@@ -58,24 +69,27 @@ struct MessageStatements {
         return statement.int64(at: 0)
     }
 
-    /// Stores a message, waiting and never claimed, enqueued at `now`.
-    func insert(_ message: NewMessage, now: Int64) throws {
+    /// Stores messages, waiting and never claimed, enqueued at `now`, in their order.
+    func insert(_ messages: some Sequence<NewMessage>, now: Int64) throws {
+        // Looked up once for all: the cache is keyed by the statement's text, hashed at each lookup.
         let statement = try database.cachedStatement("""
             INSERT INTO messages (
                 namespace, node, port, edge_node, edge_id, priority, deadline_ms, visible_at_ms,
                 lease_token, attempts, last_error, enqueued_at_ms, body)
             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, 0, NULL, ?9, ?10)
             """)
-        defer { statement.reset() }
-        try statement.bind(message.queue)
-        try statement.bind(message.edge.node, at: 4)
-        try statement.bind(message.edge.edge, at: 5)
-        try statement.bind(Int64(message.priority), at: 6)
-        try statement.bind(message.deadlineMilliseconds, at: 7)
-        try statement.bind(message.visibleAtMilliseconds, at: 8)
-        try statement.bind(now, at: 9)
-        try statement.bind(message.body, at: 10)
-        while try statement.step() {}
+        for message in messages {
+            defer { statement.reset() }
+            try statement.bind(message.queue)
+            try statement.bind(message.edge.node, at: 4)
+            try statement.bind(message.edge.edge, at: 5)
+            try statement.bind(Int64(message.priority), at: 6)
+            try statement.bind(message.deadlineMilliseconds, at: 7)
+            try statement.bind(message.visibleAtMilliseconds, at: 8)
+            try statement.bind(now, at: 9)
+            try statement.bind(message.body, at: 10)
+            while try statement.step() {}
+        }
     }
 
     /// The messages of `queue` whose deadline passed at `now` and that no live lease holds,
@@ -109,16 +123,34 @@ struct MessageStatements {
         return try Self.storedMessages(statement)
     }
 
-    /// Leases message `id` with `token` until `expiresAt`, counting an attempt.
-    func lease(_ id: Int64, token: Int64, expiresAt: Int64) throws {
+    /// Leases messages `ids` with `token` until `expiresAt`, counting an attempt of each.
+    func lease(_ ids: some Sequence<Int64>, token: Int64, expiresAt: Int64) throws {
         let statement = try database.cachedStatement("""
             UPDATE messages SET lease_token = ?2, visible_at_ms = ?3, attempts = attempts + 1 WHERE id = ?1
             """)
-        defer { statement.reset() }
-        try statement.bind(id, at: 1)
-        try statement.bind(token, at: 2)
-        try statement.bind(expiresAt, at: 3)
-        while try statement.step() {}
+        for id in ids {
+            defer { statement.reset() }
+            try statement.bind(id, at: 1)
+            try statement.bind(token, at: 2)
+            try statement.bind(expiresAt, at: 3)
+            while try statement.step() {}
+        }
+    }
+
+    /// Takes back a claim that was not handed out: messages `ids`, if `token` still holds them,
+    /// are available at `now` again, the claim's attempt uncounted.
+    func unclaim(_ ids: some Sequence<Int64>, token: Int64, now: Int64) throws {
+        let statement = try database.cachedStatement("""
+            UPDATE messages SET lease_token = NULL, visible_at_ms = ?3, attempts = attempts - 1
+            WHERE id = ?1 AND lease_token = ?2
+            """)
+        for id in ids {
+            defer { statement.reset() }
+            try statement.bind(id, at: 1)
+            try statement.bind(token, at: 2)
+            try statement.bind(now, at: 3)
+            while try statement.step() {}
+        }
     }
 
     /// The token of the last claim of message `id` and its queue; `nil` if there is no such
@@ -134,14 +166,35 @@ struct MessageStatements {
             queue: DurableQueue(namespace: statement.text(at: 1), node: statement.text(at: 2), port: statement.text(at: 3)))
     }
 
-    /// Removes message `id` if `token` still holds it; returns whether it did.
-    func acknowledge(_ id: Int64, token: Int64) throws -> Bool {
-        let statement = try database.cachedStatement("DELETE FROM messages WHERE id = ?1 AND lease_token = ?2")
-        defer { statement.reset() }
-        try statement.bind(id, at: 1)
-        try statement.bind(token, at: 2)
-        while try statement.step() {}
-        return database.changes == 1
+    /// Removes the messages of `leases` whose token still holds them; returns, for each lease
+    /// in order, the queue its message left, or `nil` if the lease was not held (the message
+    /// was claimed again, settled, or the lease is named a second time).
+    func acknowledge(_ leases: some Sequence<MessageStoreAPI.Lease>) throws -> [DurableQueue?] {
+        let statement = try database.cachedStatement(
+            "DELETE FROM messages WHERE id = ?1 AND lease_token = ?2 RETURNING namespace, node, port")
+        var queues: [DurableQueue?] = []
+        var last: DurableQueue?
+        for lease in leases {
+            defer { statement.reset() }
+            try statement.bind(lease.id, at: 1)
+            try statement.bind(lease.token, at: 2)
+            guard try statement.step() else {
+                queues.append(nil)
+                continue
+            }
+            // A batch's messages mostly come from one queue: that one is not read again.
+            if let known = last, statement.hasText(known.namespace, at: 0), statement.hasText(known.node, at: 1),
+                statement.hasText(known.port, at: 2)
+            {
+                queues.append(known)
+            } else {
+                let queue = DurableQueue(namespace: statement.text(at: 0), node: statement.text(at: 1), port: statement.text(at: 2))
+                last = queue
+                queues.append(queue)
+            }
+            while try statement.step() {}
+        }
+        return queues
     }
 
     /// Releases message `id` if `token` still holds it, available again at `availableAt`
@@ -342,7 +395,7 @@ struct MessageStatements {
             messages.append(StoredMessage(
                 id: id,
                 edge: DurableEdge(node: statement.text(at: 1), edge: statement.text(at: 2)),
-                message: try message(statement, column: 6, id: id),
+                body: statement.data(at: 6),
                 attempts: Int(statement.int64(at: 3)),
                 lastError: statement.isNull(at: 4) ? nil : statement.text(at: 4),
                 enqueuedAtMilliseconds: statement.int64(at: 5)))
@@ -361,6 +414,12 @@ struct MessageStatements {
 }
 
 extension SQLiteDatabase.Statement {
+    /// Whether column `index` of the current row is `text`, compared as bytes without making a string.
+    fileprivate func hasText(_ text: String, at index: Int32) -> Bool {
+        var text = text
+        return text.withUTF8 { expected in withBytes(at: index) { $0.elementsEqual(expected) } }
+    }
+
     /// Binds a queue to parameters 1…3 (namespace, node, port).
     fileprivate func bind(_ queue: DurableQueue) throws {
         try bind(queue.namespace, at: 1)

@@ -26,8 +26,10 @@ extension ModuleRuntime {
         let storeBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
         while !stop.hasHappened, !Task.isCancelled {
             let seen = store.signals.generation(.work(queue))
-            if node.isPaused {
-                // Resuming (a sync) or stopping signals the queue.
+            // A paused flow's node, or one whose settings were rejected, takes nothing: its
+            // messages stay stored (none fails for a configuration to be fixed). Every sync and
+            // a stop wake the consumer to look again.
+            if node.isPaused || node.supervisor.snapshot.phase == .failed {
                 await store.signals.wait(for: .work(queue), after: seen)
                 continue
             }
@@ -183,10 +185,15 @@ extension ModuleRuntime {
         }
     }
 
-    /// Counts failed messages and reports those dead-lettered (error port, or the log).
+    /// Reports dead-lettered messages (counted, error port or the log), and notes every failure
+    /// against the node's failure threshold: a node that keeps failing is restarted after a
+    /// backoff, during which its consumer claims nothing (its messages wait stored).
     private func countFailures(_ failed: [(message: LeasedMessage, error: any Error, deadLettered: Bool)], port: String, node: NodeInstance) async {
-        for failure in failed where failure.deadLettered {
-            await deadLettered(failure.message.message, port: port, node: node, error: "\(failure.error)", expired: false)
+        for failure in failed {
+            if failure.deadLettered {
+                await deadLettered(failure.message.message, port: port, node: node, error: "\(failure.error)", expired: false)
+            }
+            if !HopLimit.isRefusal(failure.error) { await noteFailure(of: node, error: failure.error) }
         }
     }
 

@@ -15,7 +15,7 @@ struct Route<Local: Sendable>: Sendable {
         case local(Local, port: String)
         /// A node of another module.
         case remote(module: String)
-        /// The edge's target is not known to this host; sends fail.
+        /// The edge's target is not known to this host; sends fail (on a durable edge they are stored).
         case missing
 
         /// Whether the target is not known.

@@ -163,7 +163,8 @@ final class Router: Sendable {
                         index: indicesInBatch?[index] ?? index, messageID: message.id, error: error))
                 }
             }
-            if let durable = route.durable, !route.target.isMissing {
+            // A durable route stores whether or not its target runs anywhere now (see ``deliver(_:along:reply:)``).
+            if let durable = route.durable {
                 do {
                     try await store(outgoing, along: durable, sender: node.name)
                 } catch {
@@ -233,7 +234,11 @@ final class Router: Sendable {
             return
         }
         let route = resolved.route
-        if let durable = route.durable, !route.target.isMissing {
+        // A durable edge's queue is named by the edge alone, and a stored message waits for its
+        // target: one that runs nowhere now (its module has not reported its components yet, or
+        // its spec is being fixed) is no reason to refuse it. (The operator schedules no node
+        // whose edge names a node that does not exist.)
+        if let durable = route.durable {
             // A request's reply path lives in memory: it cannot wait in a store.
             if reply != nil { throw DeliveryError.requestOnDurableEdge(to: route.address) }
             let sender = message.from?.node ?? ""

@@ -128,8 +128,12 @@ struct DurableBench: Sendable {
         let body = try Self.sampleBody()
         let (messages, senders, rawBatch, timeLimit) = (self.messages, self.senders, self.rawBatch, self.timeLimit)
         let rawRun = {
+            let cpuBefore = Self.processCPUSeconds()
             let rate = try await raw.hop(messages, rawBatch, body, timeLimit)
-            if verbose { durableNote("\(raw.name): \(Int(rate)) msgs/s") }
+            if verbose {
+                let cpu = (Self.processCPUSeconds() - cpuBefore) / Double(messages) * 1e6
+                durableNote("\(raw.name): \(Int(rate)) msgs/s, \(Int(cpu)) µs CPU per message (this process)")
+            }
             return rate
         }
         let memoryRun = {
@@ -222,9 +226,13 @@ struct DurableBench: Sendable {
     private func hop(
         _ stores: DurableStores, _ delivery: EdgeDelivery, messages: Int, rate: Double, timeLimit: Duration
     ) async throws -> DurableRunResult {
+        let cpuBefore = Self.processCPUSeconds()
         let result = try await DurableHop.run(
             stores: stores, delivery: delivery, messages: messages, senders: senders, rate: rate, timeLimit: timeLimit)
-        if verbose { durableNote("\(delivery) hop, rate \(rate): \(result) → \(Int(result.rate)) msgs/s") }
+        if verbose {
+            let cpu = (Self.processCPUSeconds() - cpuBefore) / Double(max(result.count, 1)) * 1e6
+            durableNote("\(delivery) hop, rate \(Int(rate)): \(result) → \(Int(result.rate)) msgs/s, \(Int(cpu)) µs CPU per message")
+        }
         return result
     }
 
@@ -271,6 +279,13 @@ struct DurableBench: Sendable {
     }
 
     private static func met(_ condition: Bool) -> String { condition ? "met" : "not met" }
+
+    /// User and system CPU time this process used so far, in seconds.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
 
     /// A message as the hop stores it, encoded as the stores encode it: the raw engines store this text.
     static func sampleBody() throws -> String {

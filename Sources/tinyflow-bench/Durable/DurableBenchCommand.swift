@@ -30,8 +30,11 @@ struct DurableBenchCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Messages per throughput run.")
+    @Option(help: "Messages per SQLite throughput run.")
     var messages = 50_000
+
+    @Option(help: "Messages per PostgreSQL throughput run.")
+    var postgresMessages = 20_000
 
     @Option(help: "Concurrent sending tasks in the source node.")
     var senders = 16
@@ -72,7 +75,7 @@ struct DurableBenchCommand: AsyncParsableCommand {
     static let backends: Set<String> = ["sqlite", "postgres"]
 
     func validate() throws {
-        guard messages > 0, senders > 0, rawBatch > 0, repetitions > 0 else { throw ValidationError("counts must be positive") }
+        guard messages > 0, postgresMessages > 0, senders > 0, rawBatch > 0, repetitions > 0 else { throw ValidationError("counts must be positive") }
         guard timeLimit > 0, latencySeconds > 0 else { throw ValidationError("times must be positive") }
         guard latencyLoad > 0, latencyLoad <= 1 else { throw ValidationError("--latency-load must be in (0, 1]") }
         let unknown = selectedBackends.subtracting(Self.backends)
@@ -98,7 +101,11 @@ struct DurableBenchCommand: AsyncParsableCommand {
             crossHost: !noCrossHost, hostExecutable: hostExecutable, verbose: verbose)
         let backends = selectedBackends
         if backends.contains("sqlite") { try await bench.measureSQLite(emit: emit) }
-        if backends.contains("postgres") { try await measurePostgres(bench, emit: emit) }
+        if backends.contains("postgres") {
+            var postgres = bench
+            postgres.messages = postgresMessages
+            try await measurePostgres(postgres, emit: emit)
+        }
     }
 
     /// On `--postgres-url`, or on a local server started for the run; skipped with a line
