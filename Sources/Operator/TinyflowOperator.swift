@@ -178,8 +178,13 @@ public final class TinyflowOperator: Service, Sendable {
             for change in changes where Self.changesNodeDefinitions(change) {
                 guard let flow = change.new ?? change.old, let name = flow.metadata.name else { continue }
                 let namespace = flow.metadata.namespace ?? ""
+                let nodes = nodeInformer.store.byIndex("flow", name).filter { $0.metadata.namespace == namespace }
                 state.planInputsChanged(in: namespace)
-                self?.flowDefinitionsChanged(name, in: namespace, nodes: nodeInformer.store.byIndex("flow", name))
+                self?.flowDefinitionsChanged(name, in: namespace, nodes: nodes)
+                // Their `Paused` condition follows the flow: without this, a node whose sync
+                // result and host report stay the same (nothing to handle) kept `Paused=True`
+                // after a resume.
+                self?.enqueueNodes(Set(nodes.compactMap(\.metadata.name)), in: namespace)
             }
             // So are its parameters (and whether the flow exists, for `${param:…}`): the modules
             // sync again and the nodes' conditions are written again.

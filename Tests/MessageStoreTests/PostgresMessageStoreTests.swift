@@ -203,14 +203,19 @@ struct PostgresMessageStoreTests {
             try await eventually("an enqueue commits again", timeout: .seconds(30), interval: .milliseconds(100)) {
                 (try? await messages.enqueue([job("after")], maxBacklog: 100)) != nil
             }
-            #expect(try await messages.backlog(of: queue) == 1)
+            try await eventually("the backlog read again", timeout: .seconds(30), interval: .milliseconds(100)) {
+                (try? await messages.backlog(of: queue)) == 1
+            }
             try await eventually("listening again", timeout: .seconds(30)) { messages.isListening }
 
             // Another process's commit reaches this store again.
             try await withRunningStores(configuration) { other, _ in
                 let key = QueueSignals.Key.work(queue)
                 let seen = messages.signals.generation(key)
-                try await other.enqueue([job("from elsewhere")], maxBacklog: 100)
+                // A new store's first operation connects; on a loaded machine that can miss the 2 s deadline.
+                try await eventually("another store's enqueue commits", timeout: .seconds(30), interval: .milliseconds(100)) {
+                    (try? await other.enqueue([job("from elsewhere")], maxBacklog: 100)) != nil
+                }
                 await expectSignal(messages.signals, key, after: seen)
             }
         }

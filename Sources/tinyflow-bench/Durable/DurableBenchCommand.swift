@@ -34,7 +34,7 @@ struct DurableBenchCommand: AsyncParsableCommand {
     var messages = 50_000
 
     @Option(help: "Messages per PostgreSQL throughput run.")
-    var postgresMessages = 20_000
+    var postgresMessages = 10_000
 
     @Option(help: "Concurrent sending tasks in the source node.")
     var senders = 16

@@ -33,7 +33,7 @@ struct DurableBenchSource: RunningComponent {
         var senders: Int = 1
         /// Messages per second in all; 0: as fast as the edge takes them.
         var rate: Double = 0
-        /// `CLOCK_MONOTONIC` nanoseconds after which nothing more is sent; 0: no limit.
+        /// ``systemMonotonicNanoseconds()`` after which nothing more is sent; 0: no limit.
         var stopAt: Int = 0
     }
 
@@ -92,7 +92,7 @@ final class DurableBenchSink: Component {
         var run: String = ""
         /// Messages after which the run is finished.
         var expect: Int = 0
-        /// `CLOCK_MONOTONIC` nanoseconds after which the first message handled finishes the run; 0: no limit.
+        /// ``systemMonotonicNanoseconds()`` after which the first message handled finishes the run; 0: no limit.
         var stopAt: Int = 0
         /// A file to write the result to, as JSON; empty: none.
         var report: String = ""

@@ -109,7 +109,7 @@ private final class HostChild: Sendable {
         let port = try loopbackPort()
         address = "127.0.0.1:\(port)"
         log = directory.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let output = try FileHandle(forWritingTo: log)
         lifeline = Pipe()
         process = Process()
