@@ -126,7 +126,7 @@ struct DurableBench: Sendable {
         backend: String, stores: DurableStores, raw: RawEngine, emit: (String) -> Void
     ) async throws -> (durable: Double, raw: Double) {
         let body = try Self.sampleBody()
-        let (messages, senders, rawBatch, timeLimit) = (self.messages, self.senders, self.rawBatch, self.timeLimit)
+        let (messages, rawBatch, timeLimit) = (self.messages, self.rawBatch, self.timeLimit)
         let rawRun = {
             let cpuBefore = Self.processCPUSeconds()
             let rate = try await raw.hop(messages, rawBatch, body, timeLimit)
