@@ -122,6 +122,10 @@ public struct Edge: Codable, Sendable, Hashable {
     /// The backlog limit of a durable edge that sets none.
     public static let defaultMaxBacklog = 100_000
 
+    /// How the edge carries messages in a flow whose `spec.delivery` is `flowDefault`: its own
+    /// `delivery`, else the flow's, else `memory`.
+    public func delivery(flowDefault: EdgeDelivery?) -> EdgeDelivery { delivery ?? flowDefault ?? .memory }
+
     /// Creates an edge.
     public init(
         id: String, port: String, to: String, mapping: JSONValue? = nil, retryPolicy: RetryPolicy? = nil,

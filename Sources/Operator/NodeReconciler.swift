@@ -50,6 +50,17 @@ extension TinyflowOperator {
         for source in scope.nodes.store.byIndex("target", name) where source.metadata.namespace == namespace {
             modules.insert(source.spec.module)
         }
+        // The targets of its durable edges carry them in their definitions (`durableInputs`, the
+        // retry policies), which change when this node becomes schedulable or changes: their
+        // modules sync again too. (Without this, a target synced while this node's module had not
+        // reported its components yet never got the input port, and nothing took its messages.)
+        let flowDelivery = node.flowName.flatMap { flowDeliveries(in: namespace)[$0] }
+        for edge in node.spec.edges where edge.delivery(flowDefault: flowDelivery) == .durable {
+            guard let (target, _) = edge.target,
+                let targetNode = scope.nodes.store.get(ObjectKey(namespace: namespace, name: target))
+            else { continue }
+            modules.insert(targetNode.spec.module)
+        }
         for module in modules { syncs.schedule(ModuleKey(namespace: namespace, module: module)) }
     }
 

@@ -152,7 +152,7 @@ public struct ClusterPlan: Sendable {
             let flowDelivery = plan.node.flowName.flatMap { deliveries[$0] }
             resolvedEdges[name] = plan.node.spec.edges.map { edge in
                 var edge = edge
-                if edge.delivery == nil, flowDelivery == .durable { edge.delivery = .durable }
+                if edge.delivery(flowDefault: flowDelivery) == .durable { edge.delivery = .durable }
                 if edge.delivery == .durable, let (target, port) = edge.target {
                     durableInputs[target, default: []].insert(port)
                     if let policy = edge.retryPolicy { durableRetryPolicies[target, default: [:]]["\(name)/\(edge.id)"] = policy }
