@@ -167,7 +167,7 @@ let package = Package(
         .target(
             name: "ContextStorePostgres",
             dependencies: [
-                "Backoff", "ComponentKit", "ContextStoreAPI", "JSONSchemaKit", "MessageStoreAPI",
+                "AsyncPrimitives", "Backoff", "ComponentKit", "ContextStoreAPI", "JSONSchemaKit", "MessageStoreAPI",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -3,7 +3,7 @@
 /// Each submission still learns its own outcome (one may be refused while the others of its
 /// batch commit).
 ///
-/// The SQLite message store's enqueues use it: many senders on durable edges cost a
+/// The SQLite and PostgreSQL message stores' enqueues use it: many senders on durable edges cost a
 /// transaction (its WAL writes and file locks) per batch instead of per message.
 /// The policy is ``GroupCommitStateMachine``'s; the lock and continuations are
 /// ``GroupCommitStorage``'s.

@@ -1,3 +1,4 @@
+import AsyncPrimitives
 public import Backoff
 import ComponentKit
 import ContextStoreAPI
