@@ -433,9 +433,11 @@ public final class PostgresMessageStore: MessageStore, Service {
                     let retried = settlement.retried
                     try await connection.send(
                         """
-                        UPDATE tinyflow_messages m SET visible_at = r.available_at, lease_token = NULL, last_error = r.error
+                        UPDATE tinyflow_messages m
+                        SET visible_at = r.available_at, lease_token = NULL, last_error = r.error, attempts = m.attempts - r.uncounted
                         FROM unnest(\(retried.map(\.lease.id))::bigint[], \(retried.map(\.availableAt))::timestamptz[],
-                            \(retried.map(\.error))::text[]) AS r(id, available_at, error)
+                            \(retried.map(\.error))::text[], \(retried.map { $0.countsAsAttempt ? 0 : 1 })::int[])
+                            AS r(id, available_at, error, uncounted)
                         WHERE m.id = r.id
                         """, logger: logger)
                     work.formUnion(retried.compactMap { queues[$0.lease.id] })

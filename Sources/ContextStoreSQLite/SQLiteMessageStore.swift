@@ -260,7 +260,8 @@ public final class SQLiteMessageStore: MessageStore {
         }
         for (retry, availableAt) in prepared.retries {
             let lease = retry.lease
-            guard try statements.release(lease.id, token: lease.token, availableAt: availableAt, error: retry.error) else {
+            guard try statements.release(
+                lease.id, token: lease.token, availableAt: availableAt, error: retry.error, countsAsAttempt: retry.countsAsAttempt) else {
                 lost.append(lease)
                 continue
             }

@@ -14,12 +14,17 @@ public struct Settlement: Sendable, Hashable {
         public var availableAt: Date
         /// Why the attempt failed (kept as the message's last error).
         public var error: String
+        /// Whether the failed attempt counts against the message's attempts. It does not when
+        /// the failure was not the message's (its stores were unavailable): the next claim
+        /// hands it out with the attempt count it had.
+        public var countsAsAttempt: Bool
 
         /// Creates a retry.
-        public init(lease: Lease, availableAt: Date, error: String) {
+        public init(lease: Lease, availableAt: Date, error: String, countsAsAttempt: Bool = true) {
             self.lease = lease
             self.availableAt = availableAt
             self.error = error
+            self.countsAsAttempt = countsAsAttempt
         }
     }
 

@@ -352,7 +352,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
         let leaving = plan.stops.compactMap { running[$0] }
         // Consumers of queues no longer wanted, or of leaving nodes, stop before the nodes.
-        let desiredQueues = DurableConsumers.desiredQueues(of: plan.failures.isEmpty ? desiredNodes : desiredNodes.filter { plan.failures[$0.name] == nil })
+        let desiredQueues = DurableConsumers.desiredQueues(of: desiredNodes.filter { plan.failures[$0.name] == nil })
         let stopping = Set(plan.stops)
         await stopDurableConsumers(durableConsumers.removeUnwanted(desired: desiredQueues) { name in
             stopping.contains(name) ? nil : running[name]

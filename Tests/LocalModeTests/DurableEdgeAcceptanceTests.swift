@@ -554,7 +554,9 @@ struct DurableEdgeAcceptanceTests {
             return final.map { $0.waiting == 0 && $0["counted"] == $0["sent"] } ?? false
         }
         print("PostgreSQL: the ticker's error while the server was down: \(status); at the end \(final.map { "\($0)" } ?? "-")")
-        #expect(final?.deadLetters == 0)
+        if final?.deadLetters != 0 {
+            Issue.record("dead letters: \(try await run.tinyflow("dlq", "list", "--flow", "tally").output)")
+        }
         let counted = try await run.tinyflow("context", "get", "--flow", "tally", "--key", "counted")
         #expect(counted.status == 0 && counted.output == "\(final?["counted"] ?? -1)\n", "\(counted)")
         let exit = try await run.up.interrupt(within: .seconds(30))

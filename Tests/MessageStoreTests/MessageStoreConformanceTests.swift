@@ -280,6 +280,32 @@ struct MessageStoreConformanceTests {
         }
     }
 
+    @Test("a retry that does not count as an attempt (the stores were down) hands the message out again with the attempts it had", arguments: MessageStoreBackend.allCases)
+    func uncountedRetryKeepsAttempts(backend: MessageStoreBackend) async throws {
+        try await backend.withStores { stores in
+            func claim() async throws -> LeasedMessage {
+                try #require(try await stores.messages.claim(from: counterIn, limit: 1, leaseDuration: longLease).messages.first)
+            }
+            func retry(_ claimed: LeasedMessage, error: String, countsAsAttempt: Bool) async throws {
+                try await stores.messages.settle(
+                    Settlement(retried: [.init(lease: claimed.lease, availableAt: Date(), error: error, countsAsAttempt: countsAsAttempt)]),
+                    maxBacklog: roomy)
+            }
+            try await stores.messages.enqueue([pending("job")], maxBacklog: roomy)
+            var claimed = try await claim()
+            #expect(claimed.attempts == 1)
+            for _ in 0..<3 {
+                try await retry(claimed, error: "store down", countsAsAttempt: false)
+                claimed = try await claim()
+                #expect(claimed.attempts == 1)
+                #expect(claimed.lastError == "store down")
+            }
+            try await retry(claimed, error: "handler failed", countsAsAttempt: true)
+            claimed = try await claim()
+            #expect(claimed.attempts == 2)
+        }
+    }
+
     @Test("extend renews only the leases still held", arguments: MessageStoreBackend.allCases)
     func extendKeepsHeldLeases(backend: MessageStoreBackend) async throws {
         try await backend.withStores { stores in

@@ -24,7 +24,7 @@ struct Scribble: Component {
 }
 
 private let durableModule = ModuleDefinition(
-    name: "test", version: "1", components: [Scribble.self, Picky.self] + CommonModule.definition.components.values)
+    name: "test", version: "1", components: [Scribble.self, Picky.self, Flaky.self] + CommonModule.definition.components.values)
 
 /// Runs `body` with an SQLite context store in a fresh directory and the message store sharing its file.
 private func withStores<T>(_ body: (SQLiteContextStore, SQLiteMessageStore) async throws -> T) async throws -> T {
@@ -127,6 +127,30 @@ struct DurableEdgeRuntimeTests {
                 #expect(counters.deadLettered == 1)
                 #expect(counters.redelivered == 2)
                 #expect((counters.received, counters.delivered, counters.errored) == (4, 1, 1))
+            }
+        }
+    }
+
+    @Test("a handler failing because its store is unavailable does not use up the message's attempts: with one attempt allowed, each message is handled once the store answers, none dead-lettered")
+    func storeOutagesAreNotAttempts() async throws {
+        try await withStores { context, messages in
+            try await withRuntime(durableModule, contextStore: context, messageStore: messages) { runtime in
+                let sink = definition("sink", "flaky", settings: ["failures": 1, "outage": true], edges: [edge("out", to: "seen:in")])
+                _ = await runtime.sync(DesiredNodes(generation: 1, nodes: durablePair(target: sink)
+                    + [definition("seen", "debug", settings: ["keep": 100, "log": false])]))
+                for n in 1...3 { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)])) }
+                try await eventually("the 3 messages handled after the outages", context: {
+                    "sink: \(String(describing: runtime.report("sink"))), backlog \((try? await messages.backlog(of: queueOfSink)) ?? -1)"
+                }) {
+                    (runtime.counters("seen")?.delivered ?? 0) == 3
+                }
+                let seen = await runtime.debugMessages("seen").compactMap { $0.payload["n"]?.intValue }
+                #expect(seen == [1, 2, 3])
+                #expect(try await messages.deadLetters(DeadLetterFilter(namespace: "default"), limit: 10).isEmpty)
+                let counters = try #require(runtime.counters("sink"))
+                #expect((counters.delivered, counters.errored, counters.deadLettered) == (3, 0, 0))
+                try await eventually("an empty backlog") { try await messages.backlog(of: queueOfSink) == 0 }
+                try await eventually("the outage no longer the node's error") { runtime.report("sink")?.lastError == nil }
             }
         }
     }

@@ -1,5 +1,6 @@
 import CommonComponents
 import ComponentKit
+import ContextStoreAPI
 import Foundation
 import Logging
 import ModuleHost
@@ -18,7 +19,8 @@ struct Picky: Component {
     }
 }
 
-/// Fails each message `failures` times (from its settings), then passes it on.
+/// Fails each message `failures` times (from its settings), then passes it on; with
+/// `outage`, the failures say its context store is unavailable.
 actor Flaky: Component {
     struct Transient: Error {}
     struct Fatal: Error {}
@@ -26,6 +28,7 @@ actor Flaky: Component {
     struct Settings: Codable, Sendable {
         var failures: Int = 1
         var fatal: Bool = false
+        var outage: Bool = false
     }
     static let info = ComponentInfo(name: "flaky", description: "Fails a few times per message.")
     static let ports: [PortDefinition] = [
@@ -38,7 +41,10 @@ actor Flaky: Component {
         let settings: Settings = try context.settings()
         attempts[message.id, default: 0] += 1
         if settings.fatal { throw Fatal() }
-        if attempts[message.id, default: 0] <= settings.failures { throw Transient() }
+        if attempts[message.id, default: 0] <= settings.failures {
+            if settings.outage { throw ContextStoreError.unavailable(store: "test", reason: "down for a moment") }
+            throw Transient()
+        }
         try await output.send("out", message)
     }
 }

@@ -198,16 +198,19 @@ struct MessageStatements {
     }
 
     /// Releases message `id` if `token` still holds it, available again at `availableAt`
-    /// with `error` as its last; returns whether it did.
-    func release(_ id: Int64, token: Int64, availableAt: Int64, error: String) throws -> Bool {
+    /// with `error` as its last and the attempt uncounted unless `countsAsAttempt`; returns
+    /// whether it did.
+    func release(_ id: Int64, token: Int64, availableAt: Int64, error: String, countsAsAttempt: Bool) throws -> Bool {
         let statement = try database.cachedStatement("""
-            UPDATE messages SET lease_token = NULL, visible_at_ms = ?3, last_error = ?4 WHERE id = ?1 AND lease_token = ?2
+            UPDATE messages SET lease_token = NULL, visible_at_ms = ?3, last_error = ?4, attempts = attempts - ?5
+            WHERE id = ?1 AND lease_token = ?2
             """)
         defer { statement.reset() }
         try statement.bind(id, at: 1)
         try statement.bind(token, at: 2)
         try statement.bind(availableAt, at: 3)
         try statement.bind(error, at: 4)
+        try statement.bind(Int64(countsAsAttempt ? 0 : 1), at: 5)
         while try statement.step() {}
         return database.changes == 1
     }

@@ -36,16 +36,17 @@ extension ModuleRuntime {
             do {
                 let claim = try await store.claim(
                     from: queue, limit: configuration.batchSize, leaseDuration: configuration.durableLease)
-                storeFailures = 0
                 for expired in claim.expired { await deadLettered(expired.message, port: queue.port, node: node, error: expired.lastError, expired: true) }
                 if claim.messages.isEmpty {
+                    recovered(&storeFailures, node: node)
                     node.recordBacklog(try await store.backlog(of: queue), port: queue.port)
                     let next = try await store.nextAvailableTime(of: queue)
                     await store.signals.wait(for: .work(queue), after: seen, until: next.map(Self.instant(of:)))
                     continue
                 }
                 node.countClaimed(claim.messages.count, again: claim.messages.count { $0.attempts > 1 })
-                await handleDurable(claim.messages, port: queue.port, node: node, store: store)
+                if let outage = await handleDurable(claim.messages, port: queue.port, node: node, store: store) { throw outage }
+                recovered(&storeFailures, node: node)
                 node.recordBacklog(try await store.backlog(of: queue), port: queue.port)
             } catch {
                 if stop.hasHappened || Task.isCancelled { return }
@@ -59,21 +60,38 @@ extension ModuleRuntime {
         }
     }
 
+    /// The store answers again after `failures` failed tries: the outage no longer explains the node's state.
+    private func recovered(_ failures: inout Int, node: NodeInstance) {
+        guard failures > 0 else { return }
+        failures = 0
+        node.clearLastError()
+    }
+
     /// Handles a claimed batch in order and settles it in one transaction, keeping the
     /// leases while the handlers run. A failed message is released for a later attempt or
     /// dead-lettered, as the retry policy of the edge it came by says (without one: one attempt).
-    func handleDurable(_ messages: [LeasedMessage], port: String, node: NodeInstance, store: any MessageStore) async {
-        await withDiscardingTaskGroup { group in
+    ///
+    /// A handler that fails because the stores are unavailable (``isStoreOutage(_:)``) ends the
+    /// batch: that message and the ones after it are released with their attempts uncounted,
+    /// and the outage is returned for the consumer to back off.
+    func handleDurable(_ messages: [LeasedMessage], port: String, node: NodeInstance, store: any MessageStore) async -> (any Error)? {
+        await withDiscardingTaskGroup(returning: (any Error)?.self) { group in
             group.addTask { await self.keepLeases(messages.map(\.lease), store: store) }
             defer { group.cancelAll() }
             let handling = DurableHandling(contextStore: contextStore)
             var settlement = Settlement()
             var failed: [(message: LeasedMessage, error: any Error, deadLettered: Bool)] = []
-            for leased in messages {
+            var outage: (any Error)?
+            for (index, leased) in messages.enumerated() {
                 let checkpoint = handling.checkpoint()
                 do {
                     try await handleOnce(leased.message, port: port, node: node, handling: handling)
                     settlement.acknowledged.append(leased.lease)
+                } catch where Self.isStoreOutage(error) {
+                    handling.rollback(to: checkpoint)
+                    outage = error
+                    settlement.retried += messages[index...].map { uncountedRetry(of: $0, error: error) }
+                    break
                 } catch {
                     handling.rollback(to: checkpoint)
                     switch failureOutcome(of: leased, error: error, node: node) {
@@ -97,15 +115,30 @@ extension ModuleRuntime {
                     await handleAlone(leased, port: port, node: node, store: store)
                 }
                 await countFailures(failed, port: port, node: node)
-                return
+                return outage
             } catch {
                 logSettlementFailure(error, node: node, count: messages.count)
-                return
+                return outage ?? (Self.isStoreOutage(error) ? error : nil)
             }
             let now = WallClock.coarseNanoseconds()
             for _ in settlement.acknowledged { node.countDelivered(now: now) }
             await countFailures(failed, port: port, node: node)
+            return outage
         }
+    }
+
+    /// Whether `error` says the stores could not be reached: not the message's fault, so
+    /// its attempt is not counted against the edge's retry policy.
+    static func isStoreOutage(_ error: any Error) -> Bool {
+        switch error {
+        case ContextStoreError.unavailable, MessageStoreError.unavailable: true
+        default: false
+        }
+    }
+
+    /// `leased` released for another attempt at once, the failed one uncounted.
+    private func uncountedRetry(of leased: LeasedMessage, error: any Error) -> Settlement.Retry {
+        Settlement.Retry(lease: leased.lease, availableAt: Date(), error: redaction.redact("\(error)"), countsAsAttempt: false)
     }
 
     /// Handles one message under a transaction of its own and settles it, again from the
@@ -121,6 +154,9 @@ extension ModuleRuntime {
                 settlement = Settlement(
                     acknowledged: [leased.lease], enqueued: handling.pendingMessages,
                     contextMutations: handling.context.mutations)
+            } catch where Self.isStoreOutage(error) {
+                await settleOrLog(Settlement(retried: [uncountedRetry(of: leased, error: error)]), store: store, node: node)
+                return
             } catch {
                 failure = error
                 switch failureOutcome(of: leased, error: error, node: node) {
