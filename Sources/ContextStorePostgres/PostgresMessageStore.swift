@@ -503,6 +503,27 @@ public final class PostgresMessageStore: MessageStore, Service {
         }
     }
 
+    /// Those of `queues` with a message: one index probe each, in one statement.
+    public func queuesHoldingMessages(_ queues: [DurableQueue]) async throws -> Set<DurableQueue> {
+        guard !queues.isEmpty else { return [] }
+        try checkOpen()
+        return try await perform { connection, logger in
+            let rows = try await connection.send(
+                """
+                SELECT q.namespace, q.node, q.port
+                FROM unnest(\(queues.map(\.namespace))::text[], \(queues.map(\.node))::text[], \(queues.map(\.port))::text[])
+                    AS q(namespace, node, port)
+                WHERE EXISTS (
+                    SELECT 1 FROM tinyflow_messages m WHERE m.namespace = q.namespace AND m.node = q.node AND m.port = q.port)
+                """, logger: logger)
+            var holding: Set<DurableQueue> = []
+            for try await (namespace, node, port) in rows.decode((String, String, String).self) {
+                holding.insert(DurableQueue(namespace: namespace, node: node, port: port))
+            }
+            return holding
+        }
+    }
+
     /// The earliest `visible_at` of the queue: a waiting message's `availableAt` or a lease's
     /// expiry — not after the server's now when a message is claimable already.
     public func nextAvailableTime(of queue: DurableQueue) async throws -> Date? {

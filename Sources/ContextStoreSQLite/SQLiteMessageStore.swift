@@ -290,6 +290,14 @@ public final class SQLiteMessageStore: MessageStore {
         try read { connection in try MessageStatements(connection.database).count(in: queue) }
     }
 
+    public func queuesHoldingMessages(_ queues: [DurableQueue]) async throws -> Set<DurableQueue> {
+        guard !queues.isEmpty else { return [] }
+        return try read { connection in
+            let statements = MessageStatements(connection.database)
+            return try Set(queues.filter { try statements.count(in: $0) > 0 })
+        }
+    }
+
     public func nextAvailableTime(of queue: DurableQueue) async throws -> Date? {
         try read { connection in
             try MessageStatements(connection.database).earliestVisibleTime(in: queue).map(SQLiteContextStore.date)

@@ -50,6 +50,11 @@ public protocol MessageStore: Sendable {
     /// How many messages `queue` holds, leased or waiting (not dead letters).
     func backlog(of queue: DurableQueue) async throws -> Int
 
+    /// Those of `queues` that hold messages, waiting or leased: what a host asks about its
+    /// nodes' input ports so that messages stored on an edge that is gone now (its source was
+    /// deleted, the edge removed or made `memory`) are consumed all the same.
+    func queuesHoldingMessages(_ queues: [DurableQueue]) async throws -> Set<DurableQueue>
+
     /// The next instant after now at which a message of `queue` becomes available — a later
     /// `availableAt` or a lease's expiry — or `nil` if none will: what a consumer with
     /// nothing to claim arms its timer for, instead of polling.

@@ -46,7 +46,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     }
 
     /// The module whose components the nodes run.
-    private let module: ModuleDefinition
+    let module: ModuleDefinition
     /// Reaches other modules' hosts (addresses are updated at every sync).
     private let transport: (any Transport)?
     /// Decides whether this replica runs source nodes.
@@ -352,7 +352,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
 
         let leaving = plan.stops.compactMap { running[$0] }
         // Consumers of queues no longer wanted, or of leaving nodes, stop before the nodes.
-        let desiredQueues = DurableConsumers.desiredQueues(of: desiredNodes.filter { plan.failures[$0.name] == nil })
+        let consumable = desiredNodes.filter { plan.failures[$0.name] == nil }
+        var desiredQueues = DurableConsumers.desiredQueues(of: consumable)
+        desiredQueues.formUnion(await strandedQueues(of: consumable, changed: Set(plan.changes.map(\.name)), wanted: desiredQueues))
         let stopping = Set(plan.stops)
         await stopDurableConsumers(durableConsumers.removeUnwanted(desired: desiredQueues) { name in
             stopping.contains(name) ? nil : running[name]

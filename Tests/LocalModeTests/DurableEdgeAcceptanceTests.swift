@@ -564,13 +564,10 @@ struct DurableEdgeAcceptanceTests {
         await server.terminate()
     }
 
-    // MARK: Known gap
+    // MARK: Stranded queues
 
-    // Known gap: a host consumes only the ports that durable edges of scheduled nodes lead to
-    // now (the plan's `durableInputs`), so messages that wait in a queue whose last edge is gone
-    // (its source deleted, the edge removed or made `memory`, the source unschedulable) are
-    // never handled and never dead-lettered. Fixing it needs the hosts to learn which of their
-    // nodes' queues hold messages (a store query), or the operator to keep such ports.
+    // A host consumes the ports durable edges lead to now and, besides, those of its nodes'
+    // ports that still hold stored messages (ModuleRuntime.strandedQueues).
     @Test("messages stored on a durable edge are handled even after the edge's source node was deleted")
     func storedMessagesOutliveTheirSource() async throws {
         let run = try DurableUp(manifests: loneManifests)
@@ -591,12 +588,11 @@ struct DurableEdgeAcceptanceTests {
         }) {
             try await run.kubectl.condition("lone-count", "Paused").status == "False"
         }
-        await withKnownIssue("a queue whose last durable edge is gone has no consumer") {
-            try await eventually("the stored ticks handled", timeout: .seconds(20), interval: .milliseconds(100), context: describe) {
-                let now = try snapshot()
-                return now.waiting == 0 && now["handled"] == stored.everStored
-            }
+        try await eventually("the stored ticks handled", timeout: .seconds(30), interval: .milliseconds(100), context: describe) {
+            let now = try snapshot()
+            return now.waiting == 0 && now["handled"] == stored.everStored
         }
+        #expect(try snapshot().deadLetters == 0)
     }
 
     // MARK: 6

@@ -514,6 +514,29 @@ struct MessageStoreConformanceTests {
         }
     }
 
+    @Test("queuesHoldingMessages names the queues asked about that hold waiting or leased messages: not emptied ones, not those with dead letters only", arguments: MessageStoreBackend.allCases)
+    func queuesHoldingMessages(backend: MessageStoreBackend) async throws {
+        try await backend.withStores { stores in
+            let emptied = DurableQueue(namespace: "default", node: "logger", port: "control")
+            let deadOnly = DurableQueue(namespace: "default", node: "counter", port: "reset")
+            try await stores.messages.enqueue(
+                [pending(1), pending(2, to: counterControl), pending(3, to: emptied), pending(4, to: deadOnly),
+                 pending(5, to: otherNamespaceCounterIn)],
+                maxBacklog: roomy)
+            _ = try await stores.messages.claim(from: counterControl, limit: 1, leaseDuration: longLease)
+            let done = try #require(try await stores.messages.claim(from: emptied, limit: 1, leaseDuration: longLease).messages.first)
+            let dead = try #require(try await stores.messages.claim(from: deadOnly, limit: 1, leaseDuration: longLease).messages.first)
+            try await stores.messages.settle(
+                Settlement(acknowledged: [done.lease], deadLettered: [.init(lease: dead.lease, reason: .nonRetryable, error: "bad")]),
+                maxBacklog: roomy)
+
+            let asked = [counterIn, counterControl, emptied, deadOnly, loggerIn]
+            #expect(try await stores.messages.queuesHoldingMessages(asked) == [counterIn, counterControl])
+            #expect(try await stores.messages.queuesHoldingMessages([otherNamespaceCounterIn]) == [otherNamespaceCounterIn])
+            #expect(try await stores.messages.queuesHoldingMessages([]) == [])
+        }
+    }
+
     @Test("enqueueing past maxBacklog throws backlogFull and stores nothing of the call", arguments: MessageStoreBackend.allCases)
     func backlogLimit(backend: MessageStoreBackend) async throws {
         try await backend.withStores { stores in

@@ -58,6 +58,7 @@ private final class RecordingMessageStore: MessageStore {
     func extend(_ leases: [MessageStoreAPI.Lease], leaseDuration: Duration) async throws -> [MessageStoreAPI.Lease] { throw Unused() }
     func settle(_ settlement: Settlement, maxBacklog: Int) async throws { throw Unused() }
     func backlog(of queue: DurableQueue) async throws -> Int { throw Unused() }
+    func queuesHoldingMessages(_ queues: [DurableQueue]) async throws -> Set<DurableQueue> { throw Unused() }
     func nextAvailableTime(of queue: DurableQueue) async throws -> Date? { throw Unused() }
     func checkAvailability() async throws {}
     func close() async {}

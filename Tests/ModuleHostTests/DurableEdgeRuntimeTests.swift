@@ -246,6 +246,33 @@ struct DurableEdgeRuntimeTests {
         }
     }
 
+    @Test("messages stored for a port no durable edge leads to any more (the source deleted) are handled: by the running host once the edge is gone, and by a host that starts afterwards")
+    func storedMessagesOutliveTheirEdge() async throws {
+        try await withStores { context, messages in
+            let sink = definition("sink", "debug", settings: ["keep": 100, "log": false])
+            try await withRuntime(durableModule, contextStore: context, messageStore: messages) { runtime in
+                _ = await runtime.sync(DesiredNodes(generation: 1, nodes: durablePair(target: sink, paused: true)))
+                for n in 1...4 { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)])) }
+                try await eventually("4 messages stored") { try await messages.backlog(of: queueOfSink) == 4 }
+                // The source and its edge are gone; the sink, resumed, has no durable input now.
+                var alone = sink
+                alone.generation = 2
+                _ = await runtime.sync(DesiredNodes(generation: 2, nodes: [alone]))
+                try await eventually("the 4 stored messages handled") { (runtime.counters("sink")?.delivered ?? 0) == 4 }
+                #expect(await runtime.debugMessages("sink").compactMap { $0.payload["n"]?.intValue } == [1, 2, 3, 4])
+                // Stored while the sink's host was down: the next host takes them without an edge.
+                _ = await runtime.sync(DesiredNodes(generation: 3, nodes: durablePair(target: sink, paused: true)))
+                for n in 5...6 { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)])) }
+                try await eventually("2 more stored") { try await messages.backlog(of: queueOfSink) == 2 }
+            }
+            try await withRuntime(durableModule, contextStore: context, messageStore: messages) { runtime in
+                _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [sink]))
+                try await eventually("the 2 stored messages handled by the next host") { (runtime.counters("sink")?.delivered ?? 0) == 2 }
+                #expect(try await messages.backlog(of: queueOfSink) == 0)
+            }
+        }
+    }
+
     // Found by the acceptance tests (a flow across two hosts of `tinyflow up`): while the target's
     // module had not reported its components yet, the sync named no host for it and sends on the
     // durable edge failed ("no node … on this host"), which dead-lettered the message being handled.
