@@ -24,6 +24,9 @@ extension ModuleRuntime {
     func consumeDurable(_ queue: DurableQueue, node: NodeInstance, store: any MessageStore, stop: OneShotEvent) async {
         var storeFailures = 0
         let storeBackoff = Backoff(initial: .milliseconds(100), maximum: .seconds(5))
+        // While batches follow each other, the backlog in status is read at most twice a
+        // second (on PostgreSQL it counts the queue); exactly whenever the queue runs dry.
+        var backlogReadAt: ContinuousClock.Instant?
         while !stop.hasHappened, !Task.isCancelled {
             let seen = store.signals.generation(.work(queue))
             // A paused flow's node, or one whose settings were rejected, takes nothing: its
@@ -47,7 +50,11 @@ extension ModuleRuntime {
                 node.countClaimed(claim.messages.count, again: claim.messages.count { $0.attempts > 1 })
                 if let outage = await handleDurable(claim.messages, port: queue.port, node: node, store: store) { throw outage }
                 recovered(&storeFailures, node: node)
-                node.recordBacklog(try await store.backlog(of: queue), port: queue.port)
+                let now = ContinuousClock.now
+                if backlogReadAt.map({ now - $0 >= .milliseconds(500) }) ?? true {
+                    backlogReadAt = now
+                    node.recordBacklog(try await store.backlog(of: queue), port: queue.port)
+                }
             } catch {
                 if stop.hasHappened || Task.isCancelled { return }
                 storeFailures += 1
