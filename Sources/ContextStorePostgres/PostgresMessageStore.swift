@@ -166,41 +166,46 @@ public final class PostgresMessageStore: MessageStore, Service {
         var maxBacklog: Int
     }
 
-    /// Commits a batch of enqueue calls in one transaction: each call whose messages fit the
-    /// backlog limits (after the calls before it in the batch) is stored, each other one is
-    /// refused whole with ``MessageStoreError/backlogFull(queue:limit:)``.
+    /// Commits a batch of enqueue calls in one statement (``MessageSchema/enqueueFunction``):
+    /// each call whose messages fit the backlog limits (after the calls before it in the batch)
+    /// is stored, each other one is refused whole with ``MessageStoreError/backlogFull(queue:limit:)``.
+    /// Every queue of the batch is notified (a refused call's queue too: its consumers look and
+    /// find what they would have found).
     private func commit(_ batch: [EnqueueRequest]) async throws -> [Result<Void, any Error>] {
-        try await perform { connection, logger in
-            try await connection.send("BEGIN", logger: logger)
-            do {
-                let queues = Set(batch.flatMap { $0.messages.map(\.queue) })
-                var counts = try await Self.lockAndCount(queues, on: connection, logger: logger)
-                var accepted: [StoredMessage] = []
-                var results: [Result<Void, any Error>] = []
-                for request in batch {
-                    var adding: [DurableQueue: Int] = [:]
-                    for message in request.messages { adding[message.queue, default: 0] += 1 }
-                    let full = adding.keys.sorted().first { queue in
-                        counts[queue, default: 0] + adding[queue, default: 0] > request.maxBacklog
-                    }
-                    if let full {
-                        results.append(.failure(MessageStoreError.backlogFull(queue: full, limit: request.maxBacklog)))
-                    } else {
-                        for (queue, count) in adding { counts[queue, default: 0] += count }
-                        accepted += request.messages
-                        results.append(.success(()))
-                    }
-                }
-                if !accepted.isEmpty {
-                    try await Self.insert(accepted, on: connection, logger: logger)
-                    try await Self.notify(work: Set(accepted.map(\.queue)), space: [], on: connection, logger: logger)
-                }
-                try await connection.send("COMMIT", logger: logger)
-                return results
-            } catch {
-                _ = try? await connection.send("ROLLBACK", logger: logger)
-                throw error
-            }
+        let messages = batch.flatMap(\.messages)
+        // Request r's messages start at first[r] (1-based, as PostgreSQL's arrays).
+        var start: Int32 = 1
+        let first = batch.map { request in
+            defer { start += Int32(request.messages.count) }
+            return start
+        }
+        let none = Date(timeIntervalSince1970: 0)
+        let payloads = DurableNotification.payloads(work: Set(messages.map(\.queue)), space: [])
+        let outcomes: [String] = try await perform { connection, logger in
+            let rows = try await connection.send(
+                """
+                SELECT tinyflow_enqueue(
+                    \(first)::integer[], \(batch.map { Int32($0.messages.count) })::integer[],
+                    \(batch.map { Int64($0.maxBacklog) })::bigint[],
+                    \(messages.map(\.queue.namespace))::text[], \(messages.map(\.queue.node))::text[],
+                    \(messages.map(\.queue.port))::text[], \(messages.map(\.edge.node))::text[], \(messages.map(\.edge.edge))::text[],
+                    \(messages.map(\.body))::text[], \(messages.map(\.priority))::bigint[],
+                    \(messages.map { $0.deadline ?? none })::timestamptz[], \(messages.map { $0.deadline != nil })::boolean[],
+                    \(messages.map { $0.availableAt ?? none })::timestamptz[], \(messages.map { $0.availableAt != nil })::boolean[],
+                    \(DurableNotification.channel)::text, \(payloads)::text[])
+                """, logger: logger)
+            var outcomes: [String] = []
+            for try await value in rows.decode([String].self) { outcomes = value }
+            return outcomes
+        }
+        // A count other than the batch's is the group commit's to report.
+        return zip(batch, outcomes).map { request, outcome in
+            guard !outcome.isEmpty else { return .success(()) }
+            let parts = outcome.split(separator: "\u{1f}", omittingEmptySubsequences: false).map(String.init)
+            let queue = parts.count == 3
+                ? DurableQueue(namespace: parts[0], node: parts[1], port: parts[2])
+                : request.messages[0].queue
+            return .failure(MessageStoreError.backlogFull(queue: queue, limit: request.maxBacklog))
         }
     }
 
@@ -398,6 +403,11 @@ public final class PostgresMessageStore: MessageStore, Service {
     public func settle(_ settlement: Settlement, maxBacklog: Int) async throws {
         guard !settlement.isEmpty else { return }
         try checkOpen()
+        if settlement.retried.isEmpty, settlement.deadLettered.isEmpty, settlement.enqueued.isEmpty,
+            settlement.contextMutations.isEmpty, Set(settlement.acknowledged).count == settlement.acknowledged.count
+        {
+            return try await acknowledge(settlement.acknowledged)
+        }
         let stored = try settlement.enqueued.map { pending throws(MessageStoreError) in try StoredMessage(pending, limits: limits) }
         remember(Set(stored.map(\.queue)))
         let (work, space) = try await perform { [contextStore] connection, logger in
@@ -424,6 +434,9 @@ public final class PostgresMessageStore: MessageStore, Service {
                     let lost = leases.filter { tokens[$0.id] != $0.token && seen.insert($0).inserted }
                     if !lost.isEmpty { throw MessageStoreError.leaseLost(lost) }
                 }
+                // Every queue this settlement changes, locked in one order before any change.
+                let locked = Set(queues.values).union(stored.map(\.queue))
+                if !locked.isEmpty { _ = try await Self.lockQueues(locked, on: connection, logger: logger) }
                 if !settlement.acknowledged.isEmpty {
                     try await connection.send(
                         "DELETE FROM tinyflow_messages WHERE id = ANY(\(settlement.acknowledged.map(\.id))::bigint[])", logger: logger)
@@ -465,7 +478,8 @@ public final class PostgresMessageStore: MessageStore, Service {
                 }
                 try await contextStore.apply(settlement.contextMutations, on: connection, logger: logger)
                 if !stored.isEmpty {
-                    let counts = try await Self.lockAndCount(Set(stored.map(\.queue)), on: connection, logger: logger)
+                    // Counted after this settlement's removals (the counters are locked: exact).
+                    let counts = try await Self.lockQueues(Set(stored.map(\.queue)), on: connection, logger: logger)
                     var adding: [DurableQueue: Int] = [:]
                     for message in stored { adding[message.queue, default: 0] += 1 }
                     for queue in adding.keys.sorted() where counts[queue, default: 0] + adding[queue, default: 0] > maxBacklog {
@@ -485,16 +499,62 @@ public final class PostgresMessageStore: MessageStore, Service {
         signals.signal(work.map { QueueSignals.Key.work($0) } + space.map { .space($0) })
     }
 
+    /// A settlement that only acknowledges, each lease once (the batch's handlers all
+    /// succeeded and wrote no context): one statement instead of a transaction of five. It locks the leased rows
+    /// whose token still holds, deletes them only if that is all of them, and notifies their
+    /// queues' space; otherwise it changes nothing and the others are lost.
+    private func acknowledge(_ leases: [MessageStoreAPI.Lease]) async throws {
+        let (held, queues): ([Int64], [DurableQueue]) = try await perform { connection, logger in
+            let rows = try await connection.send(
+                """
+                WITH held AS (
+                    SELECT m.id FROM tinyflow_messages m
+                    JOIN unnest(\(leases.map(\.id))::bigint[], \(leases.map(\.token))::bigint[]) AS l(id, token)
+                        ON m.id = l.id AND m.lease_token = l.token
+                    ORDER BY m.id
+                    FOR UPDATE OF m
+                ), deleted AS (
+                    DELETE FROM tinyflow_messages m USING held
+                    WHERE m.id = held.id AND (SELECT count(*) FROM held) = \(Int64(leases.count))
+                    RETURNING m.namespace, m.node, m.port
+                ), queues AS (
+                    SELECT DISTINCT namespace, node, port FROM deleted
+                ), notified AS (
+                    SELECT pg_notify(\(DurableNotification.channel), json_build_object(
+                        's', json_agg(json_build_array(namespace, node, port)))::text)
+                    FROM queues HAVING count(*) > 0
+                )
+                SELECT (SELECT coalesce(array_agg(id), '{}') FROM held),
+                    (SELECT coalesce(array_agg(namespace), '{}') FROM queues),
+                    (SELECT coalesce(array_agg(node), '{}') FROM queues),
+                    (SELECT coalesce(array_agg(port), '{}') FROM queues),
+                    (SELECT count(*) FROM notified)
+                """, logger: logger)
+            var result: ([Int64], [DurableQueue]) = ([], [])
+            for try await (held, namespaces, nodes, ports, _) in rows.decode(([Int64], [String], [String], [String], Int64).self) {
+                result.0 = held
+                for index in namespaces.indices where index < nodes.count && index < ports.count {
+                    result.1.append(DurableQueue(namespace: namespaces[index], node: nodes[index], port: ports[index]))
+                }
+            }
+            return result
+        }
+        let kept = Set(held)
+        let lost = leases.filter { !kept.contains($0.id) }
+        if !lost.isEmpty { throw MessageStoreError.leaseLost(lost) }
+        signals.signal(queues.map { QueueSignals.Key.space($0) })
+    }
+
     // MARK: - Reading
 
-    /// Counts the queue's rows, leased or waiting.
+    /// The queue's counter (its rows, leased or waiting; kept by triggers).
     public func backlog(of queue: DurableQueue) async throws -> Int {
         try checkOpen()
         remember([queue])
         return try await perform { connection, logger in
             let rows = try await connection.send(
                 """
-                SELECT count(*) FROM tinyflow_messages
+                SELECT backlog FROM tinyflow_queue_backlog
                 WHERE namespace = \(queue.namespace) AND node = \(queue.node) AND port = \(queue.port)
                 """, logger: logger)
             var count = 0
@@ -648,9 +708,19 @@ public final class PostgresMessageStore: MessageStore, Service {
         let (count, emptied) = try await perform { connection, logger in
             try await connection.send("BEGIN", logger: logger)
             do {
+                // The node's queues locked in the one order before their messages go (the trigger
+                // would update their counters in any order); then their counters go too.
+                let locks = try await connection.send(
+                    """
+                    SELECT 1 FROM tinyflow_queue_backlog WHERE namespace = \(namespace) AND node = \(node)
+                    ORDER BY port COLLATE "C" FOR UPDATE
+                    """, logger: logger)
+                for try await _ in locks {}
                 let rows = try await connection.send(
                     """
-                    WITH messages AS (
+                    WITH counters AS (
+                        DELETE FROM tinyflow_queue_backlog WHERE namespace = \(namespace) AND node = \(node)
+                    ), messages AS (
                         DELETE FROM tinyflow_messages WHERE namespace = \(namespace) AND node = \(node) RETURNING port
                     ), letters AS (
                         DELETE FROM tinyflow_dead_letters WHERE namespace = \(namespace) AND node = \(node) RETURNING port
@@ -731,32 +801,22 @@ public final class PostgresMessageStore: MessageStore, Service {
         (filter.nodes == nil, Array(filter.nodes ?? []), filter.ids == nil, Array(filter.ids ?? []))
     }
 
-    /// Takes the advisory locks of `queues` (in one order, so transactions never wait for each
-    /// other in a cycle) and counts their messages: under the locks, the counts stay exact
-    /// until the transaction ends, for every process.
-    private static func lockAndCount(
+    /// Locks the counter rows of `queues` in one order (``MessageSchema/lockQueuesFunction``:
+    /// made if missing) and returns their backlogs.
+    private static func lockQueues(
         _ queues: Set<DurableQueue>, on connection: PostgresConnection, logger: Logger
     ) async throws -> [DurableQueue: Int] {
         let sorted = queues.sorted()
-        let keys = sorted.map { "\($0.namespace)\u{1f}\($0.node)\u{1f}\($0.port)" }
-        let locks = try await connection.send(
-            """
-            SELECT pg_advisory_xact_lock(\(MessageSchema.queueLockClass), h) FROM (
-                SELECT DISTINCT hashtext(q) AS h FROM unnest(\(keys)::text[]) AS q ORDER BY h
-            ) AS locks
-            """, logger: logger)
-        for try await _ in locks {}
         let rows = try await connection.send(
             """
-            SELECT q.namespace, q.node, q.port, (
-                SELECT count(*) FROM tinyflow_messages m
-                WHERE m.namespace = q.namespace AND m.node = q.node AND m.port = q.port)
-            FROM unnest(\(sorted.map(\.namespace))::text[], \(sorted.map(\.node))::text[], \(sorted.map(\.port))::text[])
-                AS q(namespace, node, port)
+            SELECT queue_key, queue_backlog FROM tinyflow_lock_queues(
+                \(sorted.map(\.namespace))::text[], \(sorted.map(\.node))::text[], \(sorted.map(\.port))::text[])
             """, logger: logger)
         var counts: [DurableQueue: Int] = [:]
-        for try await (namespace, node, port, count) in rows.decode((String, String, String, Int64).self) {
-            counts[DurableQueue(namespace: namespace, node: node, port: port)] = Int(count)
+        for try await (key, backlog) in rows.decode((String, Int64).self) {
+            let parts = key.split(separator: "\u{1f}", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3 else { continue }
+            counts[DurableQueue(namespace: parts[0], node: parts[1], port: parts[2])] = Int(backlog)
         }
         return counts
     }

@@ -181,10 +181,12 @@ public actor LocalPostgresServer {
         try await psql("SET password_encryption = 'scram-sha-256'; CREATE ROLE \(Self.user) LOGIN PASSWORD '\(quoted)'")
     }
 
-    private func psql(_ sql: String) async throws {
+    /// Runs `sql` (one or more statements, stopping at the first error) in `database` as the
+    /// superuser, through `psql`: what tests use to put a database in a given state.
+    public func psql(_ sql: String, database: String = "postgres") async throws {
         let result = try await run(
             binaries.appendingPathComponent("psql"),
-            ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", "postgres", "-c", sql])
+            ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-c", sql])
         guard result.status == 0 else {
             throw LocalPostgresError(message: "psql failed with status \(result.status): \(result.output.suffix(2000))")
         }

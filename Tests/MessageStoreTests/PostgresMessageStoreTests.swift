@@ -145,6 +145,38 @@ struct PostgresMessageStoreTests {
         }
     }
 
+    @Test("a database of message schema version 1 holding messages is migrated: each queue's backlog counter starts from what it holds")
+    func migratesVersionOne() async throws {
+        let server = try await PostgresServer.shared()
+        let url = try await server.createDatabase()
+        let database = try #require(URLComponents(string: url)?.path.dropFirst().description)
+        let other = DurableQueue(namespace: "default", node: "logger", port: "in")
+        try await withRunningStores(try patientConfiguration(url: url)) { messages, _ in
+            try await messages.enqueue([job(1), job(2), job(3), PendingMessage(queue: other, edge: edge, message: Message(payload: 4))], maxBacklog: 100)
+        }
+        // Back to version 1: no counters, no triggers, one more message stored meanwhile.
+        try await server.psql(
+            """
+            DROP TRIGGER tinyflow_messages_counted ON tinyflow_messages;
+            DROP TRIGGER tinyflow_messages_uncounted ON tinyflow_messages;
+            DROP TABLE tinyflow_queue_backlog;
+            UPDATE tinyflow_schema_versions SET version = 1 WHERE component = 'message-store';
+            INSERT INTO tinyflow_messages (namespace, node, port, edge_node, edge, body, priority, visible_at)
+                SELECT namespace, node, port, edge_node, edge, body, priority, visible_at FROM tinyflow_messages LIMIT 1;
+            """, database: database)
+        try await withRunningStores(try patientConfiguration(url: url)) { messages, _ in
+            #expect(try await messages.backlog(of: queue) == 4)
+            #expect(try await messages.backlog(of: other) == 1)
+            try await messages.enqueue([job(5)], maxBacklog: 100)
+            let claimed = try await messages.claim(from: queue, limit: 2, leaseDuration: .seconds(60)).messages
+            try await messages.settle(Settlement(acknowledged: claimed.map(\.lease)), maxBacklog: 100)
+            #expect(try await messages.backlog(of: queue) == 3)
+            await #expect(throws: MessageStoreError.backlogFull(queue: queue, limit: 4)) {
+                try await messages.enqueue([job(6), job(7)], maxBacklog: 4)
+            }
+        }
+    }
+
     @Test("PostgreSQL stopped: operations fail as unavailable within the deadline; started again: the same stores work and listen again")
     func outageAndRecovery() async throws {
         let server = try await PostgresServer.launch()
@@ -158,7 +190,10 @@ struct PostgresMessageStoreTests {
     }
 
     private func outage(on server: PostgresServer) async throws {
-        var short = try PostgresContextStore.Configuration(url: try await server.createDatabase())
+        let url = try await server.createDatabase()
+        // The schema is made first, with patient deadlines: migrating is not what this test times.
+        try await withRunningStores(try patientConfiguration(url: url)) { messages, _ in try await messages.checkAvailability() }
+        var short = try PostgresContextStore.Configuration(url: url)
         short.operationTimeout = .seconds(2)
         short.connectTimeout = .seconds(1)
         short.availabilityTimeout = .seconds(2)

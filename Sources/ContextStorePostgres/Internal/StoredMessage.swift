@@ -30,17 +30,14 @@ struct StoredMessage: Sendable {
     }
 }
 
-/// Stored messages as JSON text: what `body` columns hold.
-enum MessageBody {
-    /// The message's JSON (sorted keys: the same message always gives the same text).
+/// Stored messages as JSON text (``MessageBody``, shared with SQLite), with this store's errors.
+extension MessageBody {
+    /// The message's JSON; ``MessageStoreError/corrupt(id:reason:)`` for a payload with a NaN or
+    /// infinite number (it has no id in the store yet, hence 0).
     static func encode(_ message: Message, queue: DurableQueue) throws(MessageStoreError) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         do {
-            return String(decoding: try encoder.encode(message), as: UTF8.self)
+            return try encode(message)
         } catch {
-            // Only a payload with a NaN or infinite number cannot be encoded; it has no id in
-            // the store yet, hence 0.
             throw .corrupt(id: 0, reason: "message \(message.id) for durable queue \(queue) cannot be encoded as JSON: \(error)")
         }
     }
@@ -48,7 +45,7 @@ enum MessageBody {
     /// The message stored as `text` under `id`; ``MessageStoreError/corrupt(id:reason:)`` if it is not one.
     static func decode(_ text: String, id: Int64) throws(MessageStoreError) -> Message {
         do {
-            return try JSONDecoder.forJSONValues().decode(Message.self, from: Data(text.utf8))
+            return try decode(Data(text.utf8))
         } catch {
             throw .corrupt(id: id, reason: "\(error)")
         }

@@ -1,8 +1,8 @@
-import ComponentKit
-import Foundation
+public import ComponentKit
+public import Foundation
 import JSONSchemaKit
 
-/// The `body` column of stored messages: a `Message` as JSON text, the shape its `Codable`
+/// The `body` column of stored messages (SQLite's and PostgreSQL's): a `Message` as JSON text, the shape its `Codable`
 /// conformance gives with `JSONEncoder`'s defaults (`from`/`to` as `node:port`, the deadline
 /// as seconds since 2001 — `Date`'s own encoding —, `hops` only when not 0), written and read
 /// without `Codable`: through ``JSONValue``'s writer and parser, several times faster than
@@ -10,9 +10,9 @@ import JSONSchemaKit
 ///
 /// Reads every body `JSONEncoder` wrote (keys in any order); what it writes, `JSONDecoder`
 /// reads as the same message (keys sorted, as `JSONValue` writes them).
-enum MessageBody {
+package enum MessageBody {
     /// The message as JSON text. Throws for a payload with a non-finite number.
-    static func encode(_ message: Message) throws -> String {
+    package static func encode(_ message: Message) throws -> String {
         var fields: [String: JSONValue] = [
             "id": .string(message.id), "payload": message.payload, "priority": .integer(message.priority),
         ]
@@ -25,7 +25,7 @@ enum MessageBody {
     }
 
     /// The message in `body`, or why it is not one (as `Message`'s `Decodable` conformance would refuse it).
-    static func decode(_ body: Data) throws -> Message {
+    package static func decode(_ body: Data) throws -> Message {
         guard case .object(let fields) = try JSONValue(parsing: body) else { throw Unreadable("not a JSON object") }
         guard case .string(let id)? = fields["id"] else { throw Unreadable("no id") }
         guard let payload = fields["payload"] else { throw Unreadable("no payload") }
@@ -37,9 +37,9 @@ enum MessageBody {
     }
 
     /// Why a body is not a message.
-    struct Unreadable: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
+    package struct Unreadable: Error, CustomStringConvertible {
+        package var description: String
+        package init(_ description: String) { self.description = description }
     }
 
     private static func text(_ value: JSONValue?, _ key: String) throws -> String? {

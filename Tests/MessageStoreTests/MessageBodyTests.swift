@@ -1,13 +1,13 @@
 import ComponentKit
-@testable import ContextStoreSQLite
 import Foundation
 import JSONSchemaKit
+import MessageStoreAPI
 import Testing
 
-/// The `body` column of the SQLite message store, written and read without `Codable`: it
+/// The `body` column of the SQLite and PostgreSQL message stores, written and read without `Codable`: it
 /// must read what `JSONEncoder` wrote (files written before) and write what `JSONDecoder` reads.
-@Suite("SQLite message bodies")
-struct SQLiteMessageBodyTests {
+@Suite("Message bodies")
+struct MessageBodyTests {
     static let messages: [Message] = [
         Message(id: "plain", payload: 1),
         Message(
