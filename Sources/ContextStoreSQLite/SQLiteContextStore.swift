@@ -1,4 +1,5 @@
 public import ContextStoreAPI
+import AsyncPrimitives
 import Foundation
 public import JSONSchemaKit
 import MessageStoreAPI
@@ -23,6 +24,9 @@ import Synchronization
 /// free, so reads queue neither behind writes nor behind each other. Calls run SQLite
 /// synchronously inside the async method instead of hopping to another thread: a read or a
 /// write takes microseconds, less than a thread hop. Reads never wait for writers (WAL).
+/// Writers of this process queue on an ``AsyncLock`` before the write `Mutex`: a write that
+/// waits for another one suspends its task instead of blocking its thread (with two threads
+/// in the pool, a blocked one was half of them, and Linux spins on a contended `Mutex`).
 ///
 /// Waiting for another process: the file has one write lock, and another process may hold
 /// it for a while (a long transaction, a stalled process). A write never waits for it on a
@@ -52,6 +56,8 @@ public final class SQLiteContextStore: ContextStore {
     /// Where the next read starts looking for a free read connection.
     private let nextReader = Atomic<Int>(0)
     private let writer: Mutex<WriteConnection?>
+    /// Where this process's writes wait for each other (their tasks suspended, their threads free).
+    private let writeQueue = AsyncLock()
 
     /// Opens the database file at `path`, creating it (and missing parent directories) and its
     /// schema if needed, or migrating an older schema. A write waits up to `operationTimeout`
@@ -368,8 +374,22 @@ public final class SQLiteContextStore: ContextStore {
     /// (holding no lock, so the thread serves other tasks), until ``operationTimeout`` after
     /// the first try; then throws `domain`'s `unavailable`. A cancelled wait throws
     /// `CancellationError`.
-    private func waitingForWriteLock<T>(
+    private func waitingForWriteLock<T: Sendable>(
         in domain: ErrorDomain = .context, _ attempt: () throws -> WriteAttempt<T>
+    ) async throws -> T {
+        let outcome: Result<T, any Error> = await writeQueue.withLock {
+            do {
+                return .success(try await retryingWhileLocked(in: domain, attempt))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try outcome.get()
+    }
+
+    /// ``waitingForWriteLock(in:_:)``'s tries, once this process's earlier writes are done.
+    private func retryingWhileLocked<T>(
+        in domain: ErrorDomain, _ attempt: () throws -> WriteAttempt<T>
     ) async throws -> T {
         var wait = LockWait(timeout: operationTimeout, start: .now)
         while true {
