@@ -57,6 +57,16 @@ private func durablePair(
 private let queueOfSink = DurableQueue(namespace: "default", node: "sink", port: "in")
 private let sourceIn = PortAddress(node: "source", port: "in")
 
+/// Deploys the durable pair with `sink` paused, sends `numbers` through the source and waits
+/// until they are stored for the sink.
+private func storeForPausedSink(
+    _ numbers: ClosedRange<Int>, sink: NodeDefinition, runtime: ModuleRuntime, messages: SQLiteMessageStore, generation: Int64 = 1
+) async throws {
+    _ = await runtime.sync(DesiredNodes(generation: generation, nodes: durablePair(target: sink, paused: true)))
+    for n in numbers { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)])) }
+    try await eventually("\(numbers.count) messages stored") { try await messages.backlog(of: queueOfSink) == numbers.count }
+}
+
 @Suite("Durable edges in a module runtime", .timeLimit(.minutes(1)))
 struct DurableEdgeRuntimeTests {
     @Test("messages on a durable edge are stored, handled by the target in order and acknowledged: the backlog empties")
@@ -213,11 +223,8 @@ struct DurableEdgeRuntimeTests {
         try await withStores { context, messages in
             let sink = definition("sink", "debug", settings: ["keep": 100, "log": false])
             try await withRuntime(durableModule, contextStore: context, messageStore: messages) { runtime in
-                _ = await runtime.sync(DesiredNodes(generation: 1, nodes: durablePair(target: sink, paused: true)))
-                for n in 1...7 { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)])) }
-                try await eventually("the source done") { runtime.counters("source")?.delivered == 7 }
+                try await storeForPausedSink(1...7, sink: sink, runtime: runtime, messages: messages)
             }
-            #expect(try await messages.backlog(of: queueOfSink) == 7)
             try await withRuntime(durableModule, contextStore: context, messageStore: messages) { runtime in
                 _ = await runtime.sync(DesiredNodes(generation: 1, nodes: durablePair(target: sink)))
                 try await eventually("the 7 stored messages handled") { (runtime.counters("sink")?.delivered ?? 0) == 7 }
@@ -251,9 +258,7 @@ struct DurableEdgeRuntimeTests {
         try await withStores { context, messages in
             let sink = definition("sink", "debug", settings: ["keep": 100, "log": false])
             try await withRuntime(durableModule, contextStore: context, messageStore: messages) { runtime in
-                _ = await runtime.sync(DesiredNodes(generation: 1, nodes: durablePair(target: sink, paused: true)))
-                for n in 1...4 { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)])) }
-                try await eventually("4 messages stored") { try await messages.backlog(of: queueOfSink) == 4 }
+                try await storeForPausedSink(1...4, sink: sink, runtime: runtime, messages: messages)
                 // The source and its edge are gone; the sink, resumed, has no durable input now.
                 var alone = sink
                 alone.generation = 2
@@ -261,9 +266,7 @@ struct DurableEdgeRuntimeTests {
                 try await eventually("the 4 stored messages handled") { (runtime.counters("sink")?.delivered ?? 0) == 4 }
                 #expect(await runtime.debugMessages("sink").compactMap { $0.payload["n"]?.intValue } == [1, 2, 3, 4])
                 // Stored while the sink's host was down: the next host takes them without an edge.
-                _ = await runtime.sync(DesiredNodes(generation: 3, nodes: durablePair(target: sink, paused: true)))
-                for n in 5...6 { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)])) }
-                try await eventually("2 more stored") { try await messages.backlog(of: queueOfSink) == 2 }
+                try await storeForPausedSink(5...6, sink: sink, runtime: runtime, messages: messages, generation: 3)
             }
             try await withRuntime(durableModule, contextStore: context, messageStore: messages) { runtime in
                 _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [sink]))
