@@ -1,5 +1,5 @@
 import ConfigurationReferences
-public import CRDModels
+import CRDModels
 import JSONSchemaKit
 import ModuleHostAPI
 

@@ -28,7 +28,7 @@ struct ManagerTests {
                 var configuration = ControllerConfiguration(name: name)
                 configuration.workers = 1
                 manager.add(Controller(informer: manager.informer(api), configuration: configuration) { object, _ in
-                    seen.withLock { $0[name, default: []].insert(object.metadata.name ?? "") }
+                    _ = seen.withLock { $0[name, default: []].insert(object.metadata.name ?? "") }
                     return .done
                 })
             }

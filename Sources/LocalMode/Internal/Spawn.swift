@@ -27,9 +27,9 @@ private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spaw
 /// The C library's `posix_spawn_file_actions_addclosefrom_np`, if it has one (the Swift
 /// module does not export it; glibc before 2.34 and musl lack it).
 ///
-/// `nonisolated(unsafe)`: a function pointer looked up once, when the global is first used
-/// (Swift initialises globals exactly once, thread-safely), and never written again.
-nonisolated(unsafe) private let addCloseFrom: AddCloseFrom? = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np")
+/// A function pointer looked up once, when the global is first used (Swift initialises
+/// globals exactly once, thread-safely), and never written again.
+private let addCloseFrom: AddCloseFrom? = dlsym(dlopen(nil, RTLD_NOW), "posix_spawn_file_actions_addclosefrom_np")
     .map { unsafeBitCast($0, to: AddCloseFrom.self) }
 
 /// The descriptors this process has open, from `/proc/self/fd` (or `/dev/fd`); when neither
