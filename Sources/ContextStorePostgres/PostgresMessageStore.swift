@@ -146,8 +146,8 @@ public final class PostgresMessageStore: MessageStore, Service {
 
     /// Stores `messages`, in one transaction with whatever other calls arrive while the
     /// previous batch commits; returns once they are committed and their queues notified.
-    /// The backlog limit holds exactly across processes: each queue's count is taken under an
-    /// advisory lock on the queue.
+    /// The backlog limit holds exactly across processes: each queue's count is read from its
+    /// counter row under that row's lock (``MessageSchema/lockQueuesFunction``).
     public func enqueue(_ messages: [PendingMessage], maxBacklog: Int) async throws {
         guard !messages.isEmpty else { return }
         try checkOpen()
