@@ -42,7 +42,11 @@ struct ExpressionComponentsTests {
                 try await runtime.deliver(Message(to: PortAddress(node: "r", port: "in"), payload: ["t": .integer(t)]))
             }
             try await eventually("all four routed") { runtime.counters("r")?.delivered == 4 }
-            try await eventually("sinks filled") { (runtime.counters("hot")?.delivered ?? 0) == 2 }
+            // Each sink handles on its own task: all three are waited for, not the first.
+            try await eventually("sinks filled") {
+                runtime.counters("hot")?.delivered == 2 && runtime.counters("warm")?.delivered == 1
+                    && runtime.counters("cold")?.delivered == 1
+            }
             #expect(await runtime.debugMessages("hot").map { $0.payload["t"] } == [35, 31])
             #expect(await runtime.debugMessages("warm").map { $0.payload["t"] } == [20])
             #expect(await runtime.debugMessages("cold").map { $0.payload["t"] } == [5])
