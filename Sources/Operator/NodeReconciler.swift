@@ -54,7 +54,8 @@ extension TinyflowOperator {
         // retry policies), which change when this node becomes schedulable or changes: their
         // modules sync again too. (Without this, a target synced while this node's module had not
         // reported its components yet never got the input port, and nothing took its messages.)
-        let flowDelivery = node.flowName.flatMap { flowDeliveries(in: namespace)[$0] }
+        // Its own flow looked up (not every flow of the namespace): this runs for every node change.
+        let flowDelivery = node.flowName.flatMap { scope.flows.store.get(ObjectKey(namespace: namespace, name: $0))?.spec.delivery }
         for edge in node.spec.edges where edge.delivery(flowDefault: flowDelivery) == .durable {
             guard let (target, _) = edge.target,
                 let targetNode = scope.nodes.store.get(ObjectKey(namespace: namespace, name: target))

@@ -67,6 +67,13 @@ private func storeForPausedSink(
     try await eventually("\(numbers.count) messages stored") { try await messages.backlog(of: queueOfSink) == numbers.count }
 }
 
+/// Deploys the durable pair again with `sink` running (generation 2): a paused sink resumes.
+private func resumeSink(_ sink: NodeDefinition, runtime: ModuleRuntime) async {
+    var resumed = durablePair(target: sink)
+    resumed[1].generation = 2
+    _ = await runtime.sync(DesiredNodes(generation: 2, nodes: resumed))
+}
+
 @Suite("Durable edges in a module runtime", .timeLimit(.minutes(1)))
 struct DurableEdgeRuntimeTests {
     @Test("messages on a durable edge are stored, handled by the target in order and acknowledged: the backlog empties")
@@ -192,9 +199,7 @@ struct DurableEdgeRuntimeTests {
                 // Nothing was taken while paused: nothing handled, nothing claimed.
                 #expect(runtime.counters("sink")?.delivered == 0)
                 #expect(runtime.counters("sink")?.received == 0)
-                var resumed = durablePair(target: sink)
-                resumed[1].generation = 2
-                _ = await runtime.sync(DesiredNodes(generation: 2, nodes: resumed))
+                await resumeSink(sink, runtime: runtime)
                 try await eventually("5 messages handled after resuming") { (runtime.counters("sink")?.delivered ?? 0) == 5 }
                 #expect(try await messages.backlog(of: queueOfSink) == 0)
             }
@@ -243,9 +248,7 @@ struct DurableEdgeRuntimeTests {
                 for n in 1...3 { try await runtime.deliver(Message(to: sourceIn, payload: ["n": .integer(n)], priority: 0)) }
                 try await runtime.deliver(Message(to: sourceIn, payload: ["n": 9], priority: 5))
                 try await eventually("4 messages stored") { try await messages.backlog(of: queueOfSink) == 4 }
-                var resumed = durablePair(target: sink)
-                resumed[1].generation = 2
-                _ = await runtime.sync(DesiredNodes(generation: 2, nodes: resumed))
+                await resumeSink(sink, runtime: runtime)
                 try await eventually("4 messages handled") { (runtime.counters("sink")?.delivered ?? 0) == 4 }
                 let received = await runtime.debugMessages("sink").compactMap { $0.payload["n"]?.intValue }
                 #expect(received == [9, 1, 2, 3])
