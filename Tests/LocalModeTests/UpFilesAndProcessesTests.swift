@@ -7,6 +7,10 @@ import Glibc
 #endif
 
 /// The inode of the socket listening on 127.0.0.1:`port` (from /proc/net/tcp), if any.
+///
+/// The kernel hands the table out a page at a time and keeps only a position between reads:
+/// when other sockets open or close meanwhile (parallel tests do it all the time), one read can
+/// skip a row. Callers that expect a listener look it up until a read finds it.
 private func listeningSocketInode(port: Int) -> String? {
     guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
     let local = String(format: "0100007F:%04X", port)
@@ -82,7 +86,12 @@ struct UpFilesAndProcessesTests {
         }
 
         // No child holds the control plane's listening socket.
-        let inode = try #require(listeningSocketInode(port: port))
+        var found: String?
+        try await eventually("a read of /proc/net/tcp shows the listener on port \(port)", timeout: .seconds(5)) {
+            found = listeningSocketInode(port: port)
+            return found != nil
+        }
+        let inode = try #require(found)
         for child in children {
             let held = openDescriptors(of: child).values.filter { $0 == "socket:[\(inode)]" }
             #expect(held.isEmpty, "child \(child) holds the control plane's listening socket")
