@@ -15,7 +15,9 @@ enum DescriptorClosing: Sendable, CaseIterable {
     /// `posix_spawn_file_actions_addclosefrom_np(3)` (glibc 2.34 and later), looked up at run
     /// time; ``closeEach`` where the C library has none.
     case closeFrom
-    /// One close action per descriptor open in the parent when spawning (`/proc/self/fd`).
+    /// One close action per descriptor open in the parent when spawning (`/proc/self/fd`). A
+    /// descriptor another thread opens between that listing and the spawn, without
+    /// `FD_CLOEXEC`, is inherited: a race ``closeFrom`` does not have.
     case closeEach
 
     /// ``closeFrom`` where the C library has it, else ``closeEach``.
