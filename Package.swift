@@ -632,8 +632,8 @@ let package = Package(
         .testTarget(
             name: "ModuleHostTests",
             dependencies: [
-                "ModuleHost", "CommonComponents", "ComponentKit", "ConfigurationReferences", "ContextStoreAPI", "ContextStoreMemory",
-                "ContextStoreSQLite", "MessageStoreAPI", "TestSupport", "ModuleHostTestSupport",
+                "ModuleHost", "Backoff", "CommonComponents", "ComponentKit", "ConfigurationReferences", "ContextStoreAPI",
+                "ContextStoreMemory", "ContextStoreSQLite", "MessageStoreAPI", "TestSupport", "ModuleHostTestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings

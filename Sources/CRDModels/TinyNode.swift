@@ -263,6 +263,10 @@ public struct NodeMetrics: Codable, Sendable, Hashable {
     /// Messages dropped because their deadline had passed.
     @SchemaField(minimum: 0)
     public var expired: Int64 = 0
+    /// Messages the node's host had accepted and never handled because the node was
+    /// stopped (moved, replaced, its host shut down) and its stop timeout passed.
+    @SchemaField(minimum: 0)
+    public var dropped: Int64?
     /// When the node last received a message.
     public var lastMessageTime: Timestamp?
     /// Messages waiting in the node's input channels when the host last reported.
@@ -286,8 +290,9 @@ public struct NodeMetrics: Codable, Sendable, Hashable {
     public init(
         messagesIn: Int64 = 0, messagesOut: Int64 = 0, errors: Int64 = 0, expired: Int64 = 0, lastMessageTime: Timestamp? = nil,
         queued: Int64? = nil, queueCapacity: Int64? = nil, backlog: Int64? = nil, redelivered: Int64? = nil,
-        deadLettered: Int64? = nil
+        deadLettered: Int64? = nil, dropped: Int64? = nil
     ) {
+        self.dropped = dropped
         self.backlog = backlog
         self.redelivered = redelivered
         self.deadLettered = deadLettered

@@ -17,7 +17,14 @@ import Synchronization
 ///
 /// Run it as a `Service` (``run()``); drive it with ``sync(_:)``. Graceful
 /// shutdown (or ``shutdown()``) stops source nodes, lets every node drain
-/// what is queued, then returns; cancelling ``run()`` stops everything at once.
+/// what is queued within its stop timeout, then returns; cancelling ``run()``
+/// stops everything at once.
+///
+/// A node that leaves (deleted, replaced, moved) stops in the background: its channels
+/// refuse new messages at once, it handles what they hold for at most
+/// ``Configuration/stopTimeout`` — without retry waits or restart backoffs — then its tasks
+/// are cancelled and what is left is counted as `dropped`. Its stop holds neither the sync
+/// nor any other node's start; only a new instance of the same node waits for it.
 public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Sendable {
     /// Tunables of the runtime.
     public struct Configuration: Sendable {
@@ -40,6 +47,9 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         /// How long a claimed durable message stays invisible to other consumers: extended
         /// while its handler runs, so it expires only when this host stops extending it (it died).
         public var durableLease: Duration = .seconds(30)
+        /// How long a node being stopped may go on handling what it holds; then its tasks
+        /// are cancelled and its queued messages dropped (counted, answered, reported).
+        public var stopTimeout: Duration = .seconds(5)
 
         /// The defaults.
         public init() {}
@@ -68,6 +78,12 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     /// Sends what the nodes' components send.
     let router: Router
     private let registry = Mutex<[String: NodeInstance]>([:])
+    /// Nodes that left the registry and whose stop is not over, by name: a new instance of
+    /// the same node starts after them, and shutdown waits for them.
+    let stoppingNodes = Mutex<[String: [NodeInstance]]>([:])
+    /// How long a node's tasks have to end once cancelled at its stop timeout, before its
+    /// stop is over without them (a handler that ignores cancellation is left behind).
+    static let cancellationGrace: Duration = .seconds(1)
     private let syncLock = AsyncLock()
     /// The last desired state applied (under `syncLock`), applied again when a referenced
     /// Secret or ConfigMap changes; nil before the first sync and after shutdown.
@@ -144,7 +160,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
                     group.addTask { await work() }
                 case .consumer(let node, let port, let channel):
                     group.addTask {
-                        await self.consume(port: port, channel: channel, node: node)
+                        await node.tasks.run { await self.consume(port: port, channel: channel, node: node) }
                         node.supervisor.drained()
                     }
                 }
@@ -153,28 +169,21 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
-    /// Stops every node after it drained its queued messages, then ends ``run()``.
+    /// Stops every node after it drained its queued messages (each within its stop
+    /// timeout), then ends ``run()``.
     ///
     /// - Returns: the final status of every node that was running.
     @discardableResult
     public func shutdown() async -> [NodeStatusReport] {
         await syncLock.withLock {
             let nodes = registry.withLock { $0 }
-            // Names the nodes that have not stopped after 10 s: a node that never stops
-            // would otherwise hold the shutdown without a word.
-            let watchdog = Task { [logger] in
-                try? await Task.sleep(for: .seconds(10))
-                guard !Task.isCancelled else { return }
-                let stuck = nodes.values.filter { !$0.supervisor.hasStopped }.map(\.name).sorted()
-                guard !stuck.isEmpty else { return }
-                logger.warning("shutdown: \(stuck.count) node(s) not stopped 10 s after they were asked to: \(stuck.prefix(20).joined(separator: ", "))")
-            }
-            defer { watchdog.cancel() }
-            // Durable consumers first: their messages stay stored, nothing to drain.
-            await stopDurableConsumers(durableConsumers.removeAll())
-            await withDiscardingTaskGroup { group in
-                for node in nodes.values { group.addTask { await self.stop(node) } }
-            }
+            // Durable consumers' messages stay stored: they stop after their batch.
+            let consumers = durableConsumers.removeAll()
+            askToStop(consumers)
+            for node in nodes.values { askToStop(node) }
+            await finishStops(consumers: consumers, nodes: Array(nodes.values))
+            // And the stops earlier syncs began.
+            for node in stoppingNodes.withLock({ $0.values.joined() }) { await node.stopCompleted.wait() }
             registry.withLock { $0 = [:] }
             lastDesired.withLock { $0 = nil }
             unresolved.withLock { $0 = [:] }
@@ -351,21 +360,25 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             module: module)
 
         let leaving = plan.stops.compactMap { running[$0] }
-        // Consumers of queues no longer wanted, or of leaving nodes, stop before the nodes.
+        // Consumers of queues no longer wanted, or of leaving nodes, and the leaving nodes
+        // are asked to stop now (their channels refuse new messages); their stops end in
+        // the background, each by its timeout.
         let consumable = desiredNodes.filter { plan.failures[$0.name] == nil }
         var desiredQueues = DurableConsumers.desiredQueues(of: consumable)
         desiredQueues.formUnion(await strandedQueues(of: consumable, changed: Set(plan.changes.map(\.name)), wanted: desiredQueues))
         let stopping = Set(plan.stops)
-        await stopDurableConsumers(durableConsumers.removeUnwanted(desired: desiredQueues) { name in
+        let unwantedConsumers = durableConsumers.removeUnwanted(desired: desiredQueues) { name in
             stopping.contains(name) ? nil : running[name]
-        })
-        await withDiscardingTaskGroup { group in
-            for node in leaving { group.addTask { await self.stop(node) } }
         }
+        askToStop(unwantedConsumers)
+        for node in leaving { askToStop(node) }
         registry.withLock { registry in
             for node in leaving { registry[node.name] = nil }
         }
         statusChanges.notify()
+        if !unwantedConsumers.isEmpty || !leaving.isEmpty {
+            await inBackground { await self.finishStops(consumers: unwantedConsumers, nodes: leaving) }
+        }
 
         // Every node's routes are in place before any new node runs or a reconfigured
         // one restarts: a source that started sending before would send into nothing.
@@ -424,7 +437,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
             configurations: start.configurations, contextStore: contextStore, logger: logger)
         let node = NodeInstance(
             definition: definition, componentType: start.componentType, context: context,
-            channelCapacity: configuration.channelCapacity, statusChanges: statusChanges)
+            channelCapacity: configuration.channelCapacity, restartBackoff: restartBackoff, statusChanges: statusChanges)
         registry.withLock { $0[definition.name] = node }
         statusChanges.notify()
         return node
@@ -434,7 +447,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
     private func launch(_ node: NodeInstance) async {
         do {
             // Suspends while `run()` is behind in starting node tasks (it must be running).
-            try await jobs.send(.work { await self.startTasks(of: node) })
+            try await jobs.send(.work { await node.tasks.run { await self.startTasks(of: node) } })
         } catch {
             nodeNotStarted(node)
         }
@@ -449,13 +462,6 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         return reconfiguration.newSettings
     }
 
-    /// Stops a node: its channels refuse further messages, `run` is cancelled,
-    /// queued messages are handled, then the node's tasks end.
-    private func stop(_ node: NodeInstance) async {
-        for channel in node.inputs.values { channel.finish() }
-        node.supervisor.requestStop()
-        await node.supervisor.waitUntilStopped()
-    }
 
     /// Starts the registered consumers of `node`'s durable input ports that have not started.
     func startDurableConsumers(of node: NodeInstance) async {
@@ -463,7 +469,7 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         for (queue, entry) in durableConsumers.startable(of: node) {
             do {
                 try await jobs.send(.work {
-                    await self.consumeDurable(queue, node: node, store: store, stop: entry.stop)
+                    await entry.tasks.run { await self.consumeDurable(queue, node: node, store: store, stop: entry.stop) }
                     entry.stopped.signal()
                 })
             } catch {
@@ -472,14 +478,6 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         }
     }
 
-    /// Stops `consumers` after the batch each is handling, and waits for them.
-    private func stopDurableConsumers(_ consumers: [(DurableQueue, DurableConsumers.Entry)]) async {
-        for (queue, entry) in consumers {
-            entry.stop.signal()
-            messageStore?.signals.wakeLocally(CollectionOfOne(.work(queue)))
-        }
-        for (_, entry) in consumers where entry.started { await entry.stopped.wait() }
-    }
 
     private func rebuildRoutes(remoteNodes: [String: String]) {
         let nodes = registry.withLock { $0 }

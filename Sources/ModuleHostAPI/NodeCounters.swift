@@ -1,7 +1,7 @@
 import Foundation
 
 /// Message counters of one node. Invariant once a node is idle:
-/// `received == delivered + errored + expired`.
+/// `received == delivered + errored + expired + dropped`.
 public struct NodeCounters: Codable, Sendable, Hashable {
     /// Messages accepted into the node's input channels.
     public var received = 0
@@ -11,6 +11,9 @@ public struct NodeCounters: Codable, Sendable, Hashable {
     public var errored = 0
     /// Messages not delivered because their deadline had passed.
     public var expired = 0
+    /// Messages the node's input channels still held when it was stopped and its stop
+    /// timeout had passed: never handled (absent while there were none).
+    public var dropped: Int?
     /// Messages the node sent from output ports.
     public var sent = 0
     /// When a handler last completed.
@@ -38,5 +41,5 @@ public struct NodeCounters: Codable, Sendable, Hashable {
     }
 
     /// Whether every received message was accounted for.
-    public var isBalanced: Bool { received == delivered + errored + expired }
+    public var isBalanced: Bool { received == delivered + errored + expired + (dropped ?? 0) }
 }

@@ -54,6 +54,12 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
     @Option(help: "Live keys one context scope (node, flow or namespace) may hold; writing one more new key fails.")
     public var contextMaxKeysPerScope: Int = ContextLimits().maxKeysPerScope
 
+    /// Seconds a node being stopped may go on handling what it holds.
+    @Option(help: ArgumentHelp(
+        "Seconds a node being stopped (deleted, replaced, or at shutdown) may go on handling the messages it holds.",
+        discussion: "Then its handlers are cancelled and what it did not handle is dropped: counted in status.metrics.dropped, reported to its error port."))
+    public var nodeStopTimeout: Double = 5
+
     /// Log level.
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: Logger.Level = .info
@@ -70,6 +76,9 @@ public struct ModuleHostOptions: ParsableArguments, Sendable {
             throw ValidationError("--context-store: \(error)")
         }
         guard contextMaxKeysPerScope > 0 else { throw ValidationError("--context-max-keys-per-scope must be positive") }
+        guard nodeStopTimeout > 0, nodeStopTimeout <= 3600 else {
+            throw ValidationError("--node-stop-timeout must be more than 0 and at most 3600 seconds, got \(nodeStopTimeout)")
+        }
         guard tls.configuration != nil || tokenFileLocation != nil || allowUnauthenticated else {
             throw ValidationError(
                 "a module host authenticates its callers: give --tls-cert, --tls-key and --tls-ca (mutual TLS), or --token-file, "

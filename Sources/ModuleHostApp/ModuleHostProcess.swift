@@ -53,9 +53,12 @@ public enum ModuleHostProcess {
         services.insert(contentsOf: context.services, at: 0)
         let referencedValues = Self.referencedValues(logger: logger)
         if let service = referencedValues as? any Service { services.append(service) }
+        var configuration = ModuleRuntime.Configuration()
+        configuration.stopTimeout = .milliseconds(Int64((options.nodeStopTimeout * 1000).rounded()))
         let runtime = ModuleRuntime(
             module: module, transport: transport, election: election, contextStore: context.store,
-            messageStore: context.messageStore, referencedValues: referencedValues, redaction: redaction, logger: logger)
+            messageStore: context.messageStore, referencedValues: referencedValues, redaction: redaction,
+            configuration: configuration, logger: logger)
         // On a cluster the host serves its pod's namespace only (local mode sets it too).
         let control: any ModuleHostControl =
             ProcessInfo.processInfo.environment["POD_NAMESPACE"].map { NamespacedContextControl(base: runtime, namespace: $0) }

@@ -138,7 +138,7 @@ public enum NodeStatusBuilder {
                 expired: Int64(counters.expired), lastMessageTime: counters.lastMessageTime.map(Timestamp.init),
                 queued: counters.queued.map(Int64.init), queueCapacity: counters.queueCapacity.map(Int64.init),
                 backlog: counters.backlog.map(Int64.init), redelivered: counters.redelivered.map(Int64.init),
-                deadLettered: counters.deadLettered.map(Int64.init))
+                deadLettered: counters.deadLettered.map(Int64.init), dropped: counters.dropped.map(Int64.init))
         }
         return status
     }

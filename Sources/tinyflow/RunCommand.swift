@@ -76,7 +76,7 @@ struct RunCommand: AsyncParsableCommand {
         for report in reports {
             let counters = report.counters
             logger.info(
-                "node \(report.name): received \(counters.received), delivered \(counters.delivered), errored \(counters.errored), expired \(counters.expired), sent \(counters.sent)"
+                "node \(report.name): received \(counters.received), delivered \(counters.delivered), errored \(counters.errored), expired \(counters.expired), dropped \(counters.dropped ?? 0), sent \(counters.sent)"
             )
         }
     }

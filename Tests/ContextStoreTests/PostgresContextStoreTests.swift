@@ -327,8 +327,10 @@ struct PostgresContextStoreTests {
         let url = try await PostgresServer.shared().createDatabase()
         var wrong = try PostgresContextStore.Configuration(url: url)
         wrong.password = "not-the-password"
-        wrong.operationTimeout = .seconds(3)
-        wrong.availabilityTimeout = .seconds(3)
+        // The refusal comes at once; the time is for a loaded machine, where connecting to a
+        // server that many parallel tests share took more than 3 s.
+        wrong.operationTimeout = .seconds(20)
+        wrong.availabilityTimeout = .seconds(20)
         let configuration = wrong
         try await withRunningStore(configuration) { store in
             let error = await #expect(throws: ContextStoreError.self) { try await store.checkAvailability() }
@@ -345,8 +347,10 @@ struct PostgresContextStoreTests {
         let url = try await PostgresServer.shared().createDatabase()
         var required = try PostgresContextStore.Configuration(url: url)
         required.tlsMode = .require
-        required.operationTimeout = .seconds(3)
-        required.availabilityTimeout = .seconds(3)
+        // The refusal comes at once; the time is for a loaded machine, where connecting to a
+        // server that many parallel tests share took more than 3 s.
+        required.operationTimeout = .seconds(20)
+        required.availabilityTimeout = .seconds(20)
         let configuration = required
         try await withRunningStore(configuration) { store in
             let error = await #expect(throws: ContextStoreError.self) { try await store.checkAvailability() }

@@ -2,11 +2,12 @@ import ContextStoreSQLite
 import Foundation
 import SQLite
 import Testing
+import TestSupport
 
 /// The POSIX locks `pid` holds on the file with inode `inode`, from `/proc/locks`
 /// (`1: POSIX  ADVISORY  READ 1234 fe:00:5678 1073741826 1073742335`): the lock type of each.
 private func locks(of pid: Int32, onInode inode: UInt64) -> [String] {
-    guard let table = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return [] }
+    guard let table = procFileText("/proc/locks") else { return [] }
     return table.split(separator: "\n").compactMap { line in
         let fields = line.split(separator: " ", omittingEmptySubsequences: true)
         guard fields.count >= 6, fields[1] == "POSIX", Int32(fields[4]) == pid,

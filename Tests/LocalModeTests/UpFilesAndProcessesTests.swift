@@ -8,11 +8,12 @@ import Glibc
 
 /// The inode of the socket listening on 127.0.0.1:`port` (from /proc/net/tcp), if any.
 ///
-/// The kernel hands the table out a page at a time and keeps only a position between reads:
-/// when other sockets open or close meanwhile (parallel tests do it all the time), one read can
-/// skip a row. Callers that expect a listener look it up until a read finds it.
+/// Read whole (``procFileText(_:)``): a loaded test run has far more than a page of sockets.
+/// The kernel still hands the table out a page at a time, keeping only a position between
+/// reads: when other sockets open or close meanwhile, one read can skip a row. Callers that
+/// expect a listener look it up until a read finds it.
 private func listeningSocketInode(port: Int) -> String? {
-    guard let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return nil }
+    guard let table = procFileText("/proc/net/tcp") else { return nil }
     let local = String(format: "0100007F:%04X", port)
     for row in table.split(separator: "\n").dropFirst() {
         let fields = row.split(separator: " ")

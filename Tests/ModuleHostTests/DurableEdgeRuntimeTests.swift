@@ -164,6 +164,8 @@ struct DurableEdgeRuntimeTests {
                 let seen = await runtime.debugMessages("seen").compactMap { $0.payload["n"]?.intValue }
                 #expect(seen == [1, 2, 3])
                 #expect(try await messages.deadLetters(DeadLetterFilter(namespace: "default"), limit: 10).isEmpty)
+                // The sink counts a message delivered once its batch is settled, after its sends.
+                try await eventually("the sink's 3 deliveries counted") { runtime.counters("sink")?.delivered == 3 }
                 let counters = try #require(runtime.counters("sink"))
                 #expect((counters.delivered, counters.errored, counters.deadLettered) == (3, 0, 0))
                 try await eventually("an empty backlog") { try await messages.backlog(of: queueOfSink) == 0 }

@@ -59,6 +59,16 @@ struct Held: Component {
     }
 }
 
+/// Handles nothing in time: waits an hour per message, until cancelled.
+struct Stuck: Component {
+    static let info = ComponentInfo(name: "stuck", description: "Waits an hour per message.")
+    static let ports: [PortDefinition] = [.input("in", message: JSONValue.self), .output("out", message: JSONValue.self), .error]
+    func handle(port: String, message: Message, context: NodeContext, output: any Output) async throws {
+        try await Task.sleep(for: .seconds(3600))
+        try await output.send("out", message)
+    }
+}
+
 /// Passes messages on unchanged.
 struct Forward: Component {
     static let info = ComponentInfo(name: "forward", description: "Passes messages on.")
@@ -155,6 +165,6 @@ final class Gates: Sendable {
 
 let testModule = ModuleDefinition(
     name: "test", version: "1",
-    components: [Picky.self, Flaky.self, Held.self, Forward.self, Requester.self, Responder.self, Moody.self] + CommonModule.definition.components.values)
+    components: [Picky.self, Flaky.self, Held.self, Stuck.self, Forward.self, Requester.self, Responder.self, Moody.self] + CommonModule.definition.components.values)
 
 

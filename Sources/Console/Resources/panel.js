@@ -161,6 +161,7 @@ export class NodePanel {
       h('div', null, h('dt', { text: 'Out' }), h('dd', { dataset: { counter: 'messagesOut' }, text: String(metrics.messagesOut ?? 0) }), h('dd', { class: 'rate', text: fmt(rate?.out) })),
       h('div', null, h('dt', { text: 'Errors' }), h('dd', { dataset: { counter: 'errors' }, text: String(metrics.errors ?? 0) }), h('dd', { class: 'rate', text: fmt(rate?.errors) })),
       h('div', null, h('dt', { text: 'Expired' }), h('dd', { dataset: { counter: 'expired' }, text: String(metrics.expired ?? 0) })),
+      h('div', null, h('dt', { text: 'Dropped' }), h('dd', { dataset: { counter: 'dropped' }, text: String(metrics.dropped ?? 0) })),
     ));
     section.appendChild(h('p', { class: 'muted small', text: `Last message: ${formatTime(metrics.lastMessageTime)}` }));
   }

@@ -99,6 +99,13 @@ extension ModuleRuntime {
                     outage = error
                     settlement.retried += messages[index...].map { uncountedRetry(of: $0, error: error) }
                     break
+                } catch where Task.isCancelled {
+                    // Stopped past the stop timeout: not the message's fault. It and the rest
+                    // go back to the queue with their attempts uncounted (or, should the
+                    // cancelled settlement fail, once their leases expire).
+                    handling.rollback(to: checkpoint)
+                    settlement.retried += messages[index...].map { uncountedRetry(of: $0, error: error) }
+                    break
                 } catch {
                     handling.rollback(to: checkpoint)
                     switch failureOutcome(of: leased, error: error, node: node) {

@@ -18,6 +18,8 @@ final class DurableConsumers: Sendable {
         let stop = OneShotEvent()
         /// Happens when its task ended.
         let stopped = OneShotEvent()
+        /// Its task runs inside it: a stop not done by the stop timeout cancels it.
+        let tasks = TaskCanceller()
         /// Whether its task was started.
         var started = false
     }

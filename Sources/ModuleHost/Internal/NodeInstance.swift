@@ -1,4 +1,5 @@
 import AsyncPrimitives
+import Backoff
 import ModuleHostAPI
 import ComponentKit
 import Foundation
@@ -28,6 +29,9 @@ final class NodeInstance: Sendable {
         var definition: NodeDefinition
         var consecutiveFailures = 0
         var lastError: String?
+        /// The delays of restarts after repeated handler failures: from the first again
+        /// once the node ran healthy for the backoff's `resetAfter` since its last restart.
+        var handlerRestarts: BackoffSchedule
     }
 
     /// The node's name, unique on this host.
@@ -40,6 +44,12 @@ final class NodeInstance: Sendable {
     let inputs: [String: BoundedChannel<Delivery>]
     /// The node's lifecycle: its phase and restarts, restart and stop requests, the wait for its tasks to end.
     let supervisor: NodeSupervisor
+    /// Its tasks (consumers, run loop, durable consumers) run inside it: a stop that is not
+    /// done by its deadline cancels them.
+    let tasks = TaskCanceller()
+    /// Happens when a stop of the node is over: its tasks ended (or were given up on) and
+    /// what its channels still held was counted as dropped.
+    let stopCompleted = OneShotEvent()
     private let componentStorage: Mutex<any Component>
     private let routeTable = Mutex<OutputRoutes>(OutputRoutes())
     private let status: Mutex<Status>
@@ -49,6 +59,7 @@ final class NodeInstance: Sendable {
     private let delivered = Atomic<Int>(0)
     private let errored = Atomic<Int>(0)
     private let expired = Atomic<Int>(0)
+    private let dropped = Atomic<Int>(0)
     private let sent = Atomic<Int>(0)
     private let lastMessageNanos = Atomic<Int64>(.min)
     /// Durable messages claimed for the node (they count as received), handed out again,
@@ -57,6 +68,9 @@ final class NodeInstance: Sendable {
     private let redelivered = Atomic<Int>(0)
     private let deadLettered = Atomic<Int>(0)
     private let durableBacklogs = Mutex<[String: Int]>([:])
+    /// Deliveries a consumer had taken out of its channel and not handled when its task was
+    /// cancelled (the stop timeout passed), with their ports: the stop counts them as dropped.
+    private let setAsideDeliveries = Mutex<[(port: String, delivery: Delivery)]>([])
     /// Hop-limit refusals not yet logged, and when the last log of them was
     /// (``WallClock/coarseNanoseconds()``; `Int64.min`: never): see ``hopLimitRefusalToLog(interval:)``.
     private let refusalsNotLogged = Atomic<Int>(0)
@@ -68,13 +82,15 @@ final class NodeInstance: Sendable {
 
     init(
         definition: NodeDefinition, componentType: any Component.Type, context: NodeContext, channelCapacity: Int,
-        statusChanges: ChangeNotifier
+        restartBackoff: Backoff, statusChanges: ChangeNotifier
     ) {
         self.name = definition.name
         self.componentType = componentType
         self.context = context
         self.componentStorage = Mutex(componentType.init())
-        self.status = Mutex(Status(definition: definition))
+        var handlerRestarts = BackoffSchedule(restartBackoff)
+        handlerRestarts.started(at: .now)
+        self.status = Mutex(Status(definition: definition, handlerRestarts: handlerRestarts))
         self.statusChanges = statusChanges
         self.supervisor = NodeSupervisor(statusChanges: statusChanges)
         var inputs: [String: BoundedChannel<Delivery>] = [:]
@@ -160,6 +176,14 @@ final class NodeInstance: Sendable {
         statusChanges.notify()
     }
 
+    /// Counts messages the node's channels still held when it stopped: not handled, not
+    /// failed — dropped.
+    func countDropped(_ count: Int) {
+        guard count > 0 else { return }
+        dropped.wrappingAdd(count, ordering: .releasing)
+        statusChanges.notify()
+    }
+
     /// Counts a message whose handler failed (after its retries).
     func countErrored() {
         errored.wrappingAdd(1, ordering: .releasing)
@@ -195,6 +219,17 @@ final class NodeInstance: Sendable {
         return refusalsNotLogged.exchange(0, ordering: .relaxed)
     }
 
+    /// The wait before a restart after repeated handler failures, which grows with each
+    /// restart unless the node ran healthy for a while since the last one.
+    func handlerRestartDelay(now: ContinuousClock.Instant = .now) -> Duration {
+        status.withLock { $0.handlerRestarts.failed(at: now) }
+    }
+
+    /// The node runs again after a restart: the time it runs healthy counts from `now`.
+    func handlerRestarted(now: ContinuousClock.Instant = .now) {
+        status.withLock { $0.handlerRestarts.started(at: now) }
+    }
+
     /// Records a handler failure: the node's last error, one more consecutive failure;
     /// returns whether that made `threshold` in a row (the run then starts again at 0).
     func noteFailure(_ error: String, threshold: Int) -> Bool {
@@ -217,6 +252,8 @@ final class NodeInstance: Sendable {
             sent: sent.load(ordering: .acquiring))
         let nanos = lastMessageNanos.load(ordering: .acquiring)
         if nanos != .min { counters.lastMessageTime = WallClock.date(nanoseconds: nanos) }
+        let dropped = dropped.load(ordering: .acquiring)
+        if dropped > 0 { counters.dropped = dropped }
         if !inputs.isEmpty {
             counters.queued = inputs.values.reduce(0) { $0 + $1.count }
             counters.queueCapacity = inputs.values.reduce(0) { $0 + $1.capacity }
@@ -235,6 +272,31 @@ final class NodeInstance: Sendable {
     /// Forgets the last error: the node runs again (a source restarted after its backoff).
     func clearLastError() {
         updateStatus { $0.lastError = nil }
+    }
+
+    /// Keeps `deliveries` of `port`, taken out of its channel and not handled (the consumer
+    /// was cancelled), for ``takeUnhandled()``.
+    func setAside(_ deliveries: some Collection<Delivery>, port: String) {
+        guard !deliveries.isEmpty else { return }
+        setAsideDeliveries.withLock { $0.append(contentsOf: deliveries.map { (port, $0) }) }
+    }
+
+    /// Takes every delivery the node holds and will not handle: those set aside and what its
+    /// finished input channels still hold. Call once its tasks ended (or were given up on).
+    func takeUnhandled() async -> [(port: String, delivery: Delivery)] {
+        var unhandled = setAsideDeliveries.withLock { taken in
+            defer { taken = [] }
+            return taken
+        }
+        for (port, channel) in inputs where channel.isFinished {
+            var batch: [Delivery] = []
+            // A finished channel hands out what it holds without waiting, then says it is drained.
+            while (try? await channel.next(into: &batch, upTo: 1024)) == true {
+                unhandled.append(contentsOf: batch.map { (port, $0) })
+                batch.removeAll(keepingCapacity: true)
+            }
+        }
+        return unhandled
     }
 
     /// Puts `delivery` into the input port's channel; returns when accepted.
@@ -305,6 +367,8 @@ public enum DeliveryError: DeadlineReporting, Sendable, Hashable, CustomStringCo
     case noDurableStore(node: String)
     /// A request was sent on a durable edge: its reply could not wait with it.
     case requestOnDurableEdge(to: PortAddress)
+    /// The node was stopped before it handled the message, and its stop timeout passed.
+    case dropped(node: String, stopTimeout: Duration)
 
     public var isDeadlineExceeded: Bool {
         if case .expired = self { return true }
@@ -321,6 +385,8 @@ public enum DeliveryError: DeadlineReporting, Sendable, Hashable, CustomStringCo
         case .noTransport(let module): "no transport to reach module \"\(module)\""
         case .noDurableStore(let node):
             "node \"\(node)\" has durable edges, but its module host keeps no persistent store (its --context-store is memory)"
+        case .dropped(let node, let stopTimeout):
+            "node \"\(node)\" was stopped and did not handle the message within its stop timeout of \(stopTimeout): dropped"
         case .requestOnDurableEdge(let address):
             "a request cannot be sent on a durable edge (to \(address)): its reply waits in memory; use a memory edge for request/reply"
         }

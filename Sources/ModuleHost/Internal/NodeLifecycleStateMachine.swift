@@ -29,6 +29,8 @@ import ModuleHostAPI
 /// Invariants (``checkInvariants()``):
 /// - the run loop waits (``runWaiter``) only while the node is not stopping:
 ///   a stop request resumes it;
+/// - tasks wait for a stop request (``stopRequestWaiters``: a backoff or a retry's wait,
+///   which a stop cuts short) only while the node is not stopping;
 /// - tasks wait for the stop (``stopWaiters``) only until the node is stopped.
 struct NodeLifecycleStateMachine<Waiter> {
     /// Where the node is in its life.
@@ -58,6 +60,8 @@ struct NodeLifecycleStateMachine<Waiter> {
     private(set) var runWaiter: Waiter?
     /// Tasks waiting for the node to stop, by the id ``makeStopWaiterID()`` gave them.
     private(set) var stopWaiters: [UInt64: Waiter] = [:]
+    /// Tasks waiting for a stop request, by the id ``makeStopWaiterID()`` gave them.
+    private(set) var stopRequestWaiters: [UInt64: Waiter] = [:]
     private var nextStopWaiterID: UInt64 = 0
 
     init() {}
@@ -159,16 +163,27 @@ struct NodeLifecycleStateMachine<Waiter> {
     }
 
     /// The node is to stop (its channels were finished): it drains. Returns the
-    /// run loop to resume, if it waits, so that it cancels `run` and ends.
-    mutating func stopRequested() -> Waiter? {
+    /// waiters to resume: the run loop, if it waits, so that it cancels `run` and ends,
+    /// and the tasks waiting for a stop request (a backoff, a retry's wait).
+    mutating func stopRequested() -> [Waiter] {
         switch state {
         case .starting, .running, .backingOff, .failed:
             state = .draining
-            defer { runWaiter = nil }
-            return runWaiter
+            return takeStopRequestWaiters()
         case .draining, .stopped:
-            return nil
+            return []
         }
+    }
+
+    /// The run loop and the tasks waiting for a stop request, taken out to resume.
+    private mutating func takeStopRequestWaiters() -> [Waiter] {
+        var woken = Array(stopRequestWaiters.values)
+        stopRequestWaiters = [:]
+        if let runWaiter {
+            woken.append(runWaiter)
+            self.runWaiter = nil
+        }
+        return woken
     }
 
     /// The node's tasks ended: drained after a stop request, never started, or
@@ -178,10 +193,7 @@ struct NodeLifecycleStateMachine<Waiter> {
         state = .stopped
         var woken = Array(stopWaiters.values)
         stopWaiters = [:]
-        if let runWaiter {
-            woken.append(runWaiter)
-            self.runWaiter = nil
-        }
+        woken.append(contentsOf: takeStopRequestWaiters())
         return woken
     }
 
@@ -226,7 +238,7 @@ struct NodeLifecycleStateMachine<Waiter> {
 
     // MARK: Waiting for the stop
 
-    /// An id for a task that is about to wait for the stop.
+    /// An id for a task that is about to wait for the stop, or for a stop request.
     mutating func makeStopWaiterID() -> UInt64 {
         nextStopWaiterID += 1
         return nextStopWaiterID
@@ -244,9 +256,23 @@ struct NodeLifecycleStateMachine<Waiter> {
         stopWaiters.removeValue(forKey: id)
     }
 
+    /// A task waits until a stop is requested (it waits out a backoff that a stop cuts short).
+    mutating func waitUntilStopRequested(id: UInt64, waiter: Waiter, isCancelled: Bool) -> WaitAction {
+        if isCancelled || isStopping { return .resumeNow }
+        stopRequestWaiters[id] = waiter
+        return .suspended
+    }
+
+    /// The task `id` waiting for a stop request no longer waits (its time was up, or it was
+    /// cancelled): returns it to resume, if it still waits.
+    mutating func cancelStopRequestWait(id: UInt64) -> Waiter? {
+        stopRequestWaiters.removeValue(forKey: id)
+    }
+
     /// Whether the invariants hold; for tests.
     func checkInvariants() -> Bool {
-        (runWaiter == nil || !isStopping) && (stopWaiters.isEmpty || state != .stopped)
+        (runWaiter == nil || !isStopping) && (stopRequestWaiters.isEmpty || !isStopping)
+            && (stopWaiters.isEmpty || state != .stopped)
     }
 }
 

@@ -62,8 +62,11 @@ final class NodeSupervisor: Sendable {
 
     /// The node is to stop (its channels are finished): the run loop cancels `run` and ends.
     func requestStop() {
-        apply { $0.stopRequested() }?.resume()
+        for waiter in apply({ $0.stopRequested() }) { waiter.resume() }
     }
+
+    /// Whether a stop was requested or the node's tasks ended.
+    var isStopping: Bool { machine.withLock { $0.isStopping } }
 
     /// The node's tasks ended: whoever waits for the stop goes on.
     func drained() {
@@ -83,9 +86,18 @@ final class NodeSupervisor: Sendable {
     /// cancellation of the calling task, cancels it and returns.
     ///
     /// `run` is expected to return when cancelled. A `run` that returns on its
-    /// own is not started again until the next restart request.
+    /// own is not started again until the next restart request. A node stopped
+    /// before its run loop began still has `run` started once, cancelled at
+    /// once: a component that hands on what it holds when it stops (a batch)
+    /// loses nothing its handler took.
     func superviseRun(_ run: @escaping @Sendable () async -> Void) async {
-        while case .run(let epoch) = machine.withLock({ $0.nextRun() }), !Task.isCancelled {
+        var started = false
+        while !Task.isCancelled {
+            guard case .run(let epoch) = machine.withLock({ $0.nextRun() }) else {
+                if !started { await withDiscardingTaskGroup { runs in runs.addTask { await run() }; runs.cancelAll() } }
+                return
+            }
+            started = true
             await withDiscardingTaskGroup { runs in
                 runs.addTask { await run() }
                 await waitForRestart(after: epoch)
@@ -106,6 +118,36 @@ final class NodeSupervisor: Sendable {
             }
         } onCancel: {
             machine.withLock { $0.cancelRestartWait() }?.resume()
+        }
+    }
+
+    /// Waits `delay` — a backoff, a retry's wait — or less: until a stop is requested, or
+    /// the task is cancelled. A node being stopped waits for nothing.
+    ///
+    /// - Returns: whether the whole delay passed.
+    func wait(_ delay: Duration) async -> Bool {
+        do {
+            try await withTimeout(delay) { [self] in await waitUntilStopRequested() }
+            return false
+        } catch is TimeoutError {
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Returns once a stop was requested, or the task is cancelled.
+    private func waitUntilStopRequested() async {
+        let id = machine.withLock { $0.makeStopWaiterID() }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let action = machine.withLock {
+                    $0.waitUntilStopRequested(id: id, waiter: continuation, isCancelled: Task.isCancelled)
+                }
+                if action == .resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            machine.withLock { $0.cancelStopRequestWait(id: id) }?.resume()
         }
     }
 

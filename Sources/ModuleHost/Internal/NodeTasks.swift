@@ -1,3 +1,4 @@
+import AsyncPrimitives
 import Backoff
 import BoundedChannels
 import ComponentKit
@@ -23,6 +24,9 @@ extension ModuleRuntime {
     /// keeps its slabs), so the settings handler's frames must not be part of
     /// the task an idle node keeps.
     func startTasks(of node: NodeInstance) async {
+        // An instance of the same name that is still stopping (the node was replaced) ends
+        // first: never two instances of one node at once.
+        await stopsOver(before: node)
         if let settings = node.context.configuration(of: PortDefinition.settingsName) {
             await deliverSettings(settings, to: node)
         } else {
@@ -38,7 +42,7 @@ extension ModuleRuntime {
         {
             job = .consumer(node, port: port, channel: channel)
         } else {
-            job = .work { await self.lifecycle(of: node) }
+            job = .work { await node.tasks.run { await self.lifecycle(of: node) } }
         }
         do {
             try await jobs.send(job)
@@ -116,10 +120,12 @@ extension ModuleRuntime {
 
     /// Runs the component's `run` until it returns or is cancelled; a `run`
     /// that fails is run again after a backoff, which starts again from the
-    /// first delay after a healthy run (`healthyRunReset`).
+    /// first delay after a healthy run (`healthyRunReset`). `run` is called at
+    /// least once, even in a task cancelled already (a node stopped before its
+    /// run loop began): it returns at once, handing on what it must on a stop.
     func runSource(_ node: NodeInstance) async {
         var schedule = BackoffSchedule(restartBackoff)
-        while !Task.isCancelled {
+        repeat {
             guard let component = node.component as? any RunningComponent else { return }
             // Running (again): an earlier run's failure no longer explains the node's state (a
             // new one will, if this run fails too).
@@ -141,7 +147,7 @@ extension ModuleRuntime {
                 node.supervisor.backoffElapsed()
                 if cutShort { return }
             }
-        }
+        } while !Task.isCancelled
     }
 
     /// The delays between restarts of a node (its `run`, or a fresh instance after repeated handler failures).
@@ -154,7 +160,8 @@ extension ModuleRuntime {
     // MARK: Consuming
 
     /// Takes the port's deliveries in batches and handles them, until the
-    /// channel is finished and drained (a stop) or the task is cancelled.
+    /// channel is finished and drained (a stop) or the task is cancelled (a stop
+    /// whose timeout passed: what the batch still held is set aside for it to count).
     func consume(port: String, channel: BoundedChannel<Delivery>, node: NodeInstance) async {
         var batch: [Delivery] = []
         while true {
@@ -180,7 +187,14 @@ extension ModuleRuntime {
     func process(_ batch: [Delivery], port: String, node: NodeInstance) async {
         // A consumer task runs outside any delivery; should it not, every delivery sets its own context.
         let outsideDelivery = DeliveryContext.current == nil
-        for delivery in batch {
+        for index in batch.indices {
+            // Cancelled: the node's stop timeout passed. What is left goes to the stop, which
+            // counts it as dropped.
+            if Task.isCancelled {
+                node.setAside(batch[index...], port: port)
+                return
+            }
+            let delivery = batch[index]
             guard outsideDelivery, delivery.isPlain else {
                 await process(delivery, port: port, node: node)
                 continue
@@ -198,7 +212,8 @@ extension ModuleRuntime {
 
     /// Handles one delivery: expired ones are reported, not handled; a failed
     /// handler is retried as the edge's retry policy says (``RetryDecision``),
-    /// then the failure is counted and reported.
+    /// then the failure is counted and reported. A node being stopped does not
+    /// retry: a stop request ends the wait, and the failure stands.
     @inline(never)
     func process(_ delivery: Delivery, port: String, node: NodeInstance) async {
         let message = delivery.message
@@ -222,13 +237,13 @@ extension ModuleRuntime {
                 node.countDelivered(now: WallClock.coarseNanoseconds())
                 return
             } catch {
-                if let policy = delivery.retryPolicy, let startedAt, !HopLimit.isRefusal(error),
+                if let policy = delivery.retryPolicy, let startedAt, !HopLimit.isRefusal(error), !node.supervisor.isStopping,
                     case .retry(let wait) = RetryDecision(policy: policy).afterFailure(
                         error, attempt: attempt, elapsed: .now - startedAt, now: Date(), deadline: message.deadline)
                 {
                     attempt += 1
-                    do { try await Task.sleep(for: wait) } catch { /* cancelled: fall through to failure */ }
-                    if !Task.isCancelled { continue }
+                    // Cut short by a stop request or cancellation: the failure stands.
+                    if await node.supervisor.wait(wait), !Task.isCancelled { continue }
                 }
                 await handlerFailed(delivery, port: port, node: node, error: error)
                 return
@@ -249,18 +264,21 @@ extension ModuleRuntime {
 
     /// Counts a handler failure; after `failureThreshold` in a row the node is
     /// restarted (a fresh component instance, settings delivered again) after
-    /// an exponential backoff, during which its queued messages wait. A
-    /// draining node is not restarted.
+    /// an exponential backoff, during which its queued messages wait. The
+    /// backoff starts from its first delay again once the node ran healthy for
+    /// `healthyRunReset` since its last restart; a stop request cuts it short.
+    /// A draining node is not restarted.
     @inline(never)
     func noteFailure(of node: NodeInstance, error: any Error) async {
         let thresholdReached = node.noteFailure("\(error)", threshold: configuration.failureThreshold)
         guard thresholdReached, let restart = node.supervisor.failureThresholdReached() else { return }
         logger.warning("node \(node.name) failed \(configuration.failureThreshold) times in a row; restarting (restart \(restart))")
-        try? await Task.sleep(for: restartBackoff.delay(attempt: restart - 1))
+        _ = await node.supervisor.wait(node.handlerRestartDelay())
         node.recreateComponent()
         if let settings = node.context.configuration(of: PortDefinition.settingsName) {
             await deliverSettings(settings, to: node)
         }
+        node.handlerRestarted()
         node.supervisor.backoffElapsed()
     }
 
@@ -273,8 +291,10 @@ extension ModuleRuntime {
     /// sent all the same; one further past it is not: its failure is logged
     /// instead, as are hop-limit refusals without an error port — at most once
     /// per node per ``hopLimitLogInterval``, so a cycle cannot storm the log.
-    @inline(never)
-    func reportFailure(_ message: Message, port: String, node: NodeInstance, error: any Error) async {
+    ///
+    /// - Returns: whether the error port took the report.
+    @inline(never) @discardableResult
+    func reportFailure(_ message: Message, port: String, node: NodeInstance, error: any Error) async -> Bool {
         let report = ErrorMessage(
             error: "\(error)", errorType: String(describing: type(of: error)), node: node.name, port: port,
             message: (try? JSONValue(encoding: message)) ?? message.payload)
@@ -290,7 +310,7 @@ extension ModuleRuntime {
             } else {
                 logger.warning("node \(node.name) failed on port \(port): \(error)", metadata: ["message": "\(message.id)"])
             }
-            return
+            return false
         }
         do {
             try await DeliveryContext.$current.withValue(nil) {
@@ -298,8 +318,10 @@ extension ModuleRuntime {
                     Message(payload: payload), from: node, port: PortDefinition.errorName, hops: hops,
                     checkingHopLimit: verdict == .deliver)
             }
+            return true
         } catch {
             logger.error("node \(node.name) could not report a failure to its error port: \(error)")
+            return false
         }
     }
 

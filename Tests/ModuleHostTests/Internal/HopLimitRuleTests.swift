@@ -1,4 +1,5 @@
 import AsyncPrimitives
+import Backoff
 import ComponentKit
 import Foundation
 import Logging
@@ -45,7 +46,9 @@ struct HopLimitRuleTests {
     func logRateLimit() {
         let node = NodeInstance(
             definition: NodeDefinition(name: "n", component: "forward"), componentType: Forward.self,
-            context: NodeContext(node: "n", logger: Logger(label: "test")), channelCapacity: 1, statusChanges: ChangeNotifier())
+            context: NodeContext(node: "n", logger: Logger(label: "test")), channelCapacity: 1,
+            restartBackoff: Backoff(initial: .milliseconds(100), maximum: .seconds(30)),
+            statusChanges: ChangeNotifier())
         let second: Int64 = 1_000_000_000
         #expect(node.hopLimitRefusalToLog(interval: .seconds(10), now: 100 * second) == 1)
         #expect(node.hopLimitRefusalToLog(interval: .seconds(10), now: 101 * second) == nil)

@@ -146,17 +146,22 @@ struct NodeLifecycleStateMachineTests {
         let id = machine.makeStopWaiterID()
         let stopWaits = machine.waitUntilStopped(id: id, waiter: "stopper", isCancelled: false) == .suspended
         #expect(stopWaits == (state != .stopped))
+        // A backoff waits for a stop request while the node is not stopping.
+        let backoffID = machine.makeStopWaiterID()
+        let backoffWaits = machine.waitUntilStopRequested(id: backoffID, waiter: "backoff", isCancelled: false) == .suspended
+        #expect(backoffWaits == !machine.isStopping)
 
         var woken: [String] = []
         switch event {
         case .restartRequested: woken = machine.restartRequested().map { [$0] } ?? []
-        case .stopRequested: woken = machine.stopRequested().map { [$0] } ?? []
+        case .stopRequested: woken = machine.stopRequested()
         case .drained: woken = machine.drained()
         default: _ = apply(event, to: &machine)
         }
         var expected: Set<String> = []
         if runLoopWaits && [.restartRequested, .stopRequested, .drained].contains(event) { expected.insert("run loop") }
         if stopWaits && event == .drained { expected.insert("stopper") }
+        if backoffWaits && [.stopRequested, .drained].contains(event) { expected.insert("backoff") }
         #expect(Set(woken) == expected)
         #expect(machine.checkInvariants())
     }
@@ -174,7 +179,7 @@ struct NodeLifecycleStateMachineTests {
             Issue.record("a running node runs")
             return
         }
-        #expect(machine.stopRequested() == nil, "nobody waits yet")
+        #expect(machine.stopRequested() == [], "nobody waits yet")
         #expect(machine.waitForRestart(after: epoch, waiter: "run loop", isCancelled: false) == .resumeNow)
         #expect(machine.nextRun() == .stop)
         #expect(machine.checkInvariants())
@@ -200,7 +205,7 @@ struct NodeLifecycleStateMachineTests {
         #expect(machine.runWaiter == nil)
         #expect(machine.nextRun() == .run(epoch: 1))
         #expect(machine.waitForRestart(after: 1, waiter: "run loop", isCancelled: false) == .suspended)
-        #expect(machine.stopRequested() == "run loop")
+        #expect(machine.stopRequested() == ["run loop"])
         #expect(machine.nextRun() == .stop)
         #expect(machine.checkInvariants())
     }
@@ -239,6 +244,24 @@ struct NodeLifecycleStateMachineTests {
         #expect(machine.cancelStopWait(id: id) == "stopper")
         #expect(machine.cancelStopWait(id: id) == nil)
         #expect(machine.drained() == [])
+    }
+
+    @Test("a stop request ends every wait for it — backoffs, retries' waits — once; a wait that ended on its own is not woken")
+    func stopRequestWaiters() {
+        var machine = machine(in: .backingOff)
+        let backoff = machine.makeStopWaiterID()
+        let retry = machine.makeStopWaiterID()
+        let elapsed = machine.makeStopWaiterID()
+        #expect(machine.waitUntilStopRequested(id: backoff, waiter: "backoff", isCancelled: false) == .suspended)
+        #expect(machine.waitUntilStopRequested(id: retry, waiter: "retry", isCancelled: false) == .suspended)
+        #expect(machine.waitUntilStopRequested(id: elapsed, waiter: "elapsed", isCancelled: false) == .suspended)
+        #expect(machine.cancelStopRequestWait(id: elapsed) == "elapsed", "its time was up")
+        #expect(machine.cancelStopRequestWait(id: elapsed) == nil)
+        #expect(machine.waitUntilStopRequested(id: machine.makeStopWaiterID(), waiter: "cancelled", isCancelled: true) == .resumeNow)
+        #expect(Set(machine.stopRequested()) == ["backoff", "retry"])
+        #expect(machine.stopRequested() == [], "a second request wakes nobody")
+        #expect(machine.waitUntilStopRequested(id: machine.makeStopWaiterID(), waiter: "late", isCancelled: false) == .resumeNow)
+        #expect(machine.checkInvariants())
     }
 
     @Test("a restart after repeated handler failures: backing off, settings taken again, running once the backoff elapsed")

@@ -50,13 +50,15 @@ struct NodeSupervisorTests {
         }
     }
 
-    @Test("a run loop that starts after the stop does not run at all")
+    @Test("a run loop that starts after the stop runs run once, cancelled from the start: it can hand on what the node holds")
     func stoppedBeforeStart() async {
         let supervisor = NodeSupervisor(statusChanges: ChangeNotifier())
         supervisor.requestStop()
         let runs = Runs()
+        // Would sleep an hour if it were not cancelled.
         await supervisor.superviseRun { await runs.run() }
-        #expect(runs.started.withLock { $0 } == 0)
+        #expect(runs.started.withLock { $0 } == 1)
+        #expect(runs.ended.withLock { $0 } == 1)
     }
 
     @Test("cancelling the task of the run loop cancels run and ends the loop")
