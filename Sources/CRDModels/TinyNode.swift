@@ -212,8 +212,13 @@ public struct TinyNodeStatus: Codable, Sendable, Hashable {
     public var conditions: [Condition] = []
     /// The last error the node reported, if any.
     public var error: String?
-    /// Message counters reported by the module host.
+    /// Message counters: cumulative over every run of the node (host restarts, `tinyflow up`
+    /// restarts, operator restarts), the counts of its current run included.
     public var metrics: NodeMetrics?
+    /// The node's current run on its module host and the counts of it that `metrics`
+    /// includes: how the operator keeps `metrics` cumulative when a host starts counting
+    /// from zero again.
+    public var counted: CountedRun?
 
     /// Creates a status.
     public init(
@@ -260,6 +265,15 @@ public struct NodeMetrics: Codable, Sendable, Hashable {
     /// Messages whose handling failed.
     @SchemaField(minimum: 0)
     public var errors: Int64 = 0
+    /// Messages whose handler completed.
+    @SchemaField(minimum: 0)
+    public var delivered: Int64?
+    /// Messages a module host had accepted and not finished when its run of the node ended
+    /// without saying so (the host died or restarted): what its last report had in and not
+    /// out. With them, `messagesIn = delivered + errors + expired + dropped + lost` once the
+    /// node is idle, across restarts.
+    @SchemaField(minimum: 0)
+    public var lost: Int64?
     /// Messages dropped because their deadline had passed.
     @SchemaField(minimum: 0)
     public var expired: Int64 = 0
@@ -290,9 +304,11 @@ public struct NodeMetrics: Codable, Sendable, Hashable {
     public init(
         messagesIn: Int64 = 0, messagesOut: Int64 = 0, errors: Int64 = 0, expired: Int64 = 0, lastMessageTime: Timestamp? = nil,
         queued: Int64? = nil, queueCapacity: Int64? = nil, backlog: Int64? = nil, redelivered: Int64? = nil,
-        deadLettered: Int64? = nil, dropped: Int64? = nil
+        deadLettered: Int64? = nil, dropped: Int64? = nil, delivered: Int64? = nil, lost: Int64? = nil
     ) {
         self.dropped = dropped
+        self.delivered = delivered
+        self.lost = lost
         self.backlog = backlog
         self.redelivered = redelivered
         self.deadLettered = deadLettered
@@ -303,6 +319,22 @@ public struct NodeMetrics: Codable, Sendable, Hashable {
         self.lastMessageTime = lastMessageTime
         self.queued = queued
         self.queueCapacity = queueCapacity
+    }
+}
+
+/// One run of a node on its module host, as the node's status counted it: the run's id
+/// (``NodeStatusReport/run``) and the counts of it included in `status.metrics`.
+@Schema
+public struct CountedRun: Codable, Sendable, Hashable {
+    /// The run's id: a module host gives a node a new one whenever it starts counting it from zero.
+    public var run: String
+    /// The run's own counts as last folded into `status.metrics`.
+    public var metrics: NodeMetrics
+
+    /// Creates a counted run.
+    public init(run: String, metrics: NodeMetrics) {
+        self.run = run
+        self.metrics = metrics
     }
 }
 

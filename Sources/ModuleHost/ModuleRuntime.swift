@@ -435,9 +435,13 @@ public final class ModuleRuntime: ModuleHostControl, MessageSink, Service, Senda
         let context = NodeContext(
             node: definition.name, namespace: definition.namespace ?? "default", flow: definition.flow,
             configurations: start.configurations, contextStore: contextStore, logger: logger)
+        // A node replaced on this host (another component) counts on from the instance that
+        // is stopping: one run of counters.
+        let predecessor = stoppingNodes.withLock { $0[definition.name]?.last }
         let node = NodeInstance(
             definition: definition, componentType: start.componentType, context: context,
-            channelCapacity: configuration.channelCapacity, restartBackoff: restartBackoff, statusChanges: statusChanges)
+            channelCapacity: configuration.channelCapacity, restartBackoff: restartBackoff, statusChanges: statusChanges,
+            replacing: predecessor)
         registry.withLock { $0[definition.name] = node }
         statusChanges.notify()
         return node

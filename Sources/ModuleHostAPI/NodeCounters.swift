@@ -40,6 +40,23 @@ public struct NodeCounters: Codable, Sendable, Hashable {
         self.sent = sent
     }
 
+    /// These counters going on from `earlier` (a replaced instance's): every count is the
+    /// sum; what describes now (queued, capacity, backlog) and the last message time are these.
+    public func continuing(_ earlier: NodeCounters) -> NodeCounters {
+        var sum = self
+        sum.received += earlier.received
+        sum.delivered += earlier.delivered
+        sum.errored += earlier.errored
+        sum.expired += earlier.expired
+        sum.sent += earlier.sent
+        func add(_ a: Int?, _ b: Int?) -> Int? { a == nil && b == nil ? nil : (a ?? 0) + (b ?? 0) }
+        sum.dropped = add(dropped, earlier.dropped)
+        sum.redelivered = add(redelivered, earlier.redelivered)
+        sum.deadLettered = add(deadLettered, earlier.deadLettered)
+        sum.lastMessageTime = lastMessageTime ?? earlier.lastMessageTime
+        return sum
+    }
+
     /// Whether every received message was accounted for.
     public var isBalanced: Bool { received == delivered + errored + expired + (dropped ?? 0) }
 }

@@ -114,11 +114,12 @@ extension TinyflowOperator {
         let report = address.flatMap { state.report(address: $0, node: name) }
         let status = NodeStatusBuilder.status(
             for: nodePlan, sync: state.syncResult(key, node: name), report: report,
+            ended: address.flatMap { state.endedRun(address: $0, node: name) },
             flowPaused: node.flowName.map { pausedFlows(in: namespace).contains($0) } ?? false, now: .now())
         guard status != node.status else { return }
         var patch = try JSONValue(encoding: status)
         if case .object(var fields) = patch {
-            for field in ["module", "component", "error", "metrics"] where fields[field] == nil { fields[field] = .null }
+            for field in ["module", "component", "error", "metrics", "counted"] where fields[field] == nil { fields[field] = .null }
             patch = .object(fields)
         }
         _ = try await client.api(TinyNode.self, namespace: namespace).patchStatus(name, .merge(["status": patch]))

@@ -11,10 +11,13 @@ public enum NodeStatusBuilder {
     /// - Parameters:
     ///   - sync: the node's entry in the last `SyncNodes` answer, if it was sent.
     ///   - report: the node's latest report from `WatchNodeStatus`, if any.
+    ///   - ended: the last report of the node's previous run, if that run ended since
+    ///     (``CumulativeMetrics``).
     ///   - flowPaused: whether the node's flow is paused: `Paused=True`; when it is not, a
     ///     `Paused` condition the node has turns `False` (a node never paused gets none).
     public static func status(
-        for plan: NodePlan, sync: NodeSyncResult?, report: NodeStatusReport?, flowPaused: Bool = false, now: Timestamp
+        for plan: NodePlan, sync: NodeSyncResult?, report: NodeStatusReport?, ended: NodeStatusReport? = nil,
+        flowPaused: Bool = false, now: Timestamp
     ) -> TinyNodeStatus {
         let node = plan.node
         let generation = node.metadata.generation
@@ -132,13 +135,9 @@ public enum NodeStatusBuilder {
         // A host's report is newer than its sync answer: a report without an error clears it.
         let hostError: String? = if let report { report.lastError } else { sync?.error }
         status.error = settingsRejection ?? referenceRejection?.message ?? hostError
-        if let counters = report?.counters {
-            status.metrics = NodeMetrics(
-                messagesIn: Int64(counters.received), messagesOut: Int64(counters.sent), errors: Int64(counters.errored),
-                expired: Int64(counters.expired), lastMessageTime: counters.lastMessageTime.map(Timestamp.init),
-                queued: counters.queued.map(Int64.init), queueCapacity: counters.queueCapacity.map(Int64.init),
-                backlog: counters.backlog.map(Int64.init), redelivered: counters.redelivered.map(Int64.init),
-                deadLettered: counters.deadLettered.map(Int64.init), dropped: counters.dropped.map(Int64.init))
+        if let report {
+            (status.metrics, status.counted) = CumulativeMetrics.fold(
+                metrics: status.metrics, counted: status.counted, ended: ended, report: report)
         }
         return status
     }

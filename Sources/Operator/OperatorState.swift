@@ -26,6 +26,9 @@ final class OperatorState: Sendable {
     struct HostReports: Sendable {
         var sequence = 0
         var nodes: [String: NodeStatusReport] = [:]
+        /// Per node, the last report of a run that ended (the host restarted, or stopped
+        /// reporting the node): its last word, for ``CumulativeMetrics``.
+        var endedRuns: [String: NodeStatusReport] = [:]
     }
 
     /// How much the state holds, to check that it shrinks back.
@@ -123,6 +126,11 @@ final class OperatorState: Sendable {
         contents.withLock { $0.reports[address]?.nodes[node] }
     }
 
+    /// The last report the host at `address` gave of the node's previous run, if that run ended.
+    func endedRun(address: String, node: String) -> NodeStatusReport? {
+        contents.withLock { $0.reports[address]?.endedRuns[node] }
+    }
+
     func owners(of address: String) -> Set<ModuleKey> { contents.withLock { $0.owners[address] ?? [] } }
 
     /// Stores a host's reports; returns the names whose phase, generation,
@@ -134,6 +142,9 @@ final class OperatorState: Sendable {
             var host = contents.reports[address] ?? HostReports()
             host.sequence += 1
             host.nodes = Dictionary(reports.map { ($0.name, $0) }, uniquingKeysWith: { _, last in last })
+            for (name, old) in previous where old.run != nil && host.nodes[name]?.run != old.run {
+                host.endedRuns[name] = old
+            }
             contents.reports[address] = host
             var changed: Set<String> = []
             var countersChanged: Set<String> = []
@@ -200,8 +211,9 @@ final class OperatorState: Sendable {
         contents.withLock { contents in
             var addresses = Set(contents.owners.compactMap { $0.value.contains(key) ? $0.key : nil })
             if let address = contents.syncs[key]?.address { addresses.insert(address) }
-            for address in addresses where contents.reports[address]?.nodes[name] != nil {
+            for address in addresses where contents.reports[address] != nil {
                 contents.reports[address]?.nodes[name] = nil
+                contents.reports[address]?.endedRuns[name] = nil
             }
             contents.dropPlanInputsIfUnused(in: key.namespace)
         }
@@ -226,7 +238,8 @@ final class OperatorState: Sendable {
         contents.withLock { contents in
             Counts(
                 syncs: contents.syncs.count, addresses: Set(contents.reports.keys).union(contents.owners.keys),
-                reportedNodes: contents.reports.values.reduce(0) { $0 + $1.nodes.count }, delivered: contents.delivered.count,
+                reportedNodes: contents.reports.values.reduce(0) { $0 + $1.nodes.count + $1.endedRuns.count },
+                delivered: contents.delivered.count,
                 namespaces: contents.planInputs.count)
         }
     }

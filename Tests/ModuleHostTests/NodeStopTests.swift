@@ -126,6 +126,31 @@ struct NodeStopTests {
         }
     }
 
+    @Test("a node replaced on its host (another component) keeps its run of counters: they go on from the old instance's")
+    func replacedNodeCountsOn() async throws {
+        try await withRuntime(testModule) { runtime in
+            let sink = definition("sink", "debug", settings: ["keep": 100, "log": false])
+            _ = await runtime.sync(DesiredNodes(generation: 1, nodes: [definition("n", "forward", edges: [edge("out", to: "sink:in")]), sink]))
+            for index in 1...3 {
+                try await runtime.deliver(Message(to: PortAddress(node: "n", port: "in"), payload: ["n": .integer(index)]))
+            }
+            try await eventually("three handled") { runtime.counters("n")?.delivered == 3 }
+            let run = try #require(runtime.report("n")?.run)
+            #expect(runtime.report("sink")?.run != run, "each node has a run of its own")
+
+            _ = await runtime.sync(DesiredNodes(generation: 2, nodes: [
+                definition("n", "picky", edges: [edge("out", to: "sink:in")], generation: 2), sink,
+            ]))
+            for index in 4...5 {
+                try await runtime.deliver(Message(to: PortAddress(node: "n", port: "in"), payload: ["n": .integer(index)]))
+            }
+            try await eventually("five handled, over both instances") { runtime.counters("n")?.delivered == 5 }
+            #expect(runtime.report("n")?.run == run)
+            #expect(runtime.counters("n")?.received == 5)
+            #expect(runtime.counters("n")?.sent == 5)
+        }
+    }
+
     @Test("restarts after repeated handler failures wait longer each time, and from the first delay again after a healthy run")
     func handlerRestartBackoffResets() {
         let backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(30), jitter: 0, resetAfter: .seconds(10))

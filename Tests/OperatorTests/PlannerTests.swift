@@ -166,7 +166,7 @@ struct NodeStatusBuilderTests {
         #expect(status.ports.map(\.name) == ["_settings", "out"])
         #expect(status.conditions.map(\.type) == ["ConfigValid", "EdgesResolved", "Scheduled", "Ready"])
         #expect(status.conditions.allSatisfy { $0.status == .true && $0.observedGeneration == 3 })
-        #expect(status.metrics == NodeMetrics(messagesOut: 7, lastMessageTime: Timestamp(Date(timeIntervalSince1970: 90))))
+        #expect(status.metrics == NodeMetrics(messagesOut: 7, lastMessageTime: Timestamp(Date(timeIntervalSince1970: 90)), delivered: 0))
     }
 
     @Test(

@@ -162,6 +162,7 @@ export class NodePanel {
       h('div', null, h('dt', { text: 'Errors' }), h('dd', { dataset: { counter: 'errors' }, text: String(metrics.errors ?? 0) }), h('dd', { class: 'rate', text: fmt(rate?.errors) })),
       h('div', null, h('dt', { text: 'Expired' }), h('dd', { dataset: { counter: 'expired' }, text: String(metrics.expired ?? 0) })),
       h('div', null, h('dt', { text: 'Dropped' }), h('dd', { dataset: { counter: 'dropped' }, text: String(metrics.dropped ?? 0) })),
+      h('div', null, h('dt', { text: 'Lost' }), h('dd', { dataset: { counter: 'lost' }, text: String(metrics.lost ?? 0) })),
     ));
     section.appendChild(h('p', { class: 'muted small', text: `Last message: ${formatTime(metrics.lastMessageTime)}` }));
   }

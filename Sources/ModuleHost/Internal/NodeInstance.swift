@@ -50,6 +50,21 @@ final class NodeInstance: Sendable {
     /// Happens when a stop of the node is over: its tasks ended (or were given up on) and
     /// what its channels still held was counted as dropped.
     let stopCompleted = OneShotEvent()
+    /// The run of its counters (``NodeStatusReport/run``): its predecessor's, else a new one.
+    let run: String
+    /// The instance this one replaced on this host: counted live while it stops, then as its
+    /// final counts. This node's counters go on from its predecessor's.
+    private let predecessor: Mutex<Predecessor>
+
+    /// What a node counts of the instance it replaced.
+    enum Predecessor: Sendable {
+        /// It replaced none.
+        case none
+        /// It replaced this one, which is still stopping.
+        case stopping(NodeInstance)
+        /// The one it replaced stopped with these counts.
+        case stopped(NodeCounters)
+    }
     private let componentStorage: Mutex<any Component>
     private let routeTable = Mutex<OutputRoutes>(OutputRoutes())
     private let status: Mutex<Status>
@@ -82,9 +97,11 @@ final class NodeInstance: Sendable {
 
     init(
         definition: NodeDefinition, componentType: any Component.Type, context: NodeContext, channelCapacity: Int,
-        restartBackoff: Backoff, statusChanges: ChangeNotifier
+        restartBackoff: Backoff, statusChanges: ChangeNotifier, replacing predecessor: NodeInstance? = nil
     ) {
         self.name = definition.name
+        self.run = predecessor?.run ?? UUID().uuidString
+        self.predecessor = Mutex(predecessor.map { .stopping($0) } ?? .none)
         self.componentType = componentType
         self.context = context
         self.componentStorage = Mutex(componentType.init())
@@ -243,8 +260,28 @@ final class NodeInstance: Sendable {
         }
     }
 
-    /// The counters as they are now.
+    /// The instance this one replaced stopped: its final counts are kept, not the instance.
+    func predecessorStopped() {
+        predecessor.withLock { predecessor in
+            if case .stopping(let instance) = predecessor { predecessor = .stopped(instance.counters) }
+        }
+    }
+
+    /// The counters as they are now, those of the instance it replaced included.
     var counters: NodeCounters {
+        let inherited: NodeCounters? = predecessor.withLock { predecessor in
+            switch predecessor {
+            case .none: nil
+            case .stopping(let instance): instance.counters
+            case .stopped(let counters): counters
+            }
+        }
+        guard let inherited else { return ownCounters }
+        return ownCounters.continuing(inherited)
+    }
+
+    /// This instance's own counters.
+    private var ownCounters: NodeCounters {
         var counters = NodeCounters(
             received: inputs.values.reduce(0) { $0 + $1.acceptedCount } + durableReceived.load(ordering: .acquiring),
             delivered: delivered.load(ordering: .acquiring),
@@ -336,7 +373,7 @@ final class NodeInstance: Sendable {
         return status.withLock { status in
             NodeStatusReport(
                 name: name, generation: status.definition.generation, phase: phase,
-                restarts: restarts, counters: counters, lastError: status.lastError)
+                restarts: restarts, counters: counters, lastError: status.lastError, run: run)
         }
     }
 

@@ -138,31 +138,29 @@ final class NodeSupervisor: Sendable {
 
     /// Returns once a stop was requested, or the task is cancelled.
     private func waitUntilStopRequested() async {
-        let id = machine.withLock { $0.makeStopWaiterID() }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let action = machine.withLock {
-                    $0.waitUntilStopRequested(id: id, waiter: continuation, isCancelled: Task.isCancelled)
-                }
-                if action == .resumeNow { continuation.resume() }
-            }
-        } onCancel: {
-            machine.withLock { $0.cancelStopRequestWait(id: id) }?.resume()
-        }
+        await suspend(
+            { $0.waitUntilStopRequested(id: $1, waiter: $2, isCancelled: $3) }, cancel: { $0.cancelStopRequestWait(id: $1) })
     }
 
     /// Returns once the node's tasks ended, or the task is cancelled.
     func waitUntilStopped() async {
+        await suspend({ $0.waitUntilStopped(id: $1, waiter: $2, isCancelled: $3) }, cancel: { $0.cancelStopWait(id: $1) })
+    }
+
+    /// Suspends as one of the machine's id-keyed waiters: `wait` stores it (or says to go on
+    /// at once), `cancel` hands it back when the task is cancelled while it waits.
+    private func suspend(
+        _ wait: (inout Machine, UInt64, CheckedContinuation<Void, Never>, Bool) -> Machine.WaitAction,
+        cancel: @Sendable (inout Machine, UInt64) -> CheckedContinuation<Void, Never>?
+    ) async {
         let id = machine.withLock { $0.makeStopWaiterID() }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let action = machine.withLock {
-                    $0.waitUntilStopped(id: id, waiter: continuation, isCancelled: Task.isCancelled)
-                }
+                let action = machine.withLock { wait(&$0, id, continuation, Task.isCancelled) }
                 if action == .resumeNow { continuation.resume() }
             }
         } onCancel: {
-            machine.withLock { $0.cancelStopWait(id: id) }?.resume()
+            machine.withLock { cancel(&$0, id) }?.resume()
         }
     }
 }

@@ -27,6 +27,7 @@ extension ModuleRuntime {
         // An instance of the same name that is still stopping (the node was replaced) ends
         // first: never two instances of one node at once.
         await stopsOver(before: node)
+        node.predecessorStopped()
         if let settings = node.context.configuration(of: PortDefinition.settingsName) {
             await deliverSettings(settings, to: node)
         } else {
